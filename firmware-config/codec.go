@@ -1,0 +1,271 @@
+package fwconfig
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"math"
+	"strings"
+)
+
+// byteOrder says how the bytes of a multi-register value sit on the wire,
+// named by where bytes A (most significant) .. D land, as most meter manuals do.
+type byteOrder uint8
+
+const (
+	byteOrderABCD byteOrder = iota // big-endian bytes, big-endian words
+	byteOrderCDAB                  // words swapped ("little-endian word order")
+	byteOrderBADC                  // bytes swapped inside each word
+	byteOrderDCBA                  // fully little-endian
+)
+
+func parseByteOrder(s string) (byteOrder, bool) {
+	switch strings.ToUpper(s) {
+	case "ABCD", "AB", "ABCDEFGH":
+		return byteOrderABCD, true
+	case "CDAB", "GHEFCDAB":
+		return byteOrderCDAB, true
+	case "BADC", "BA", "BADCFEHG":
+		return byteOrderBADC, true
+	case "DCBA", "HGFEDCBA":
+		return byteOrderDCBA, true
+	}
+	return 0, false
+}
+
+// ErrNotAvailable marks a raw value the device uses for "no reading".
+var ErrNotAvailable = errors.New("device reports value not available")
+
+// toBigEndian puts the registers' bytes into most-significant-first order.
+func (o byteOrder) toBigEndian(regs []uint16) []byte {
+	n := len(regs)
+	b := make([]byte, 2*n)
+	for i, r := range regs {
+		w := i
+		if o == byteOrderCDAB || o == byteOrderDCBA {
+			w = n - 1 - i
+		}
+		hi, lo := byte(r>>8), byte(r)
+		if o == byteOrderBADC || o == byteOrderDCBA {
+			hi, lo = lo, hi
+		}
+		b[2*w], b[2*w+1] = hi, lo
+	}
+	return b
+}
+
+// fromBigEndian is the inverse of toBigEndian.
+func (o byteOrder) fromBigEndian(b []byte) []uint16 {
+	n := len(b) / 2
+	regs := make([]uint16, n)
+	for i := range regs {
+		w := i
+		if o == byteOrderCDAB || o == byteOrderDCBA {
+			w = n - 1 - i
+		}
+		hi, lo := b[2*w], b[2*w+1]
+		if o == byteOrderBADC || o == byteOrderDCBA {
+			hi, lo = lo, hi
+		}
+		regs[i] = uint16(hi)<<8 | uint16(lo)
+	}
+	return regs
+}
+
+// Decode turns the point's registers into its engineering value: a float64
+// (raw × scale + offset), a bool or a string. For coils and discrete inputs
+// regs holds one element, 0 or 1.
+func (p *Point) Decode(regs []uint16) (any, error) {
+	if len(regs) != p.Words() {
+		return nil, fmt.Errorf("point %s: got %d registers, want %d", p.Name, len(regs), p.Words())
+	}
+	if p.Register.IsBit() {
+		return regs[0] != 0, nil
+	}
+	if p.Type == Bool {
+		return regs[0]>>uint(*p.Bit)&1 == 1, nil
+	}
+	b := p.order.toBigEndian(regs)
+	if p.Type == String {
+		return strings.TrimRight(string(b), "\x00 "), nil
+	}
+	var raw float64
+	var rawInt int64
+	isInt := true
+	switch p.Type {
+	case Int16:
+		rawInt = int64(int16(binary.BigEndian.Uint16(b)))
+	case Uint16:
+		rawInt = int64(binary.BigEndian.Uint16(b))
+	case Int32:
+		rawInt = int64(int32(binary.BigEndian.Uint32(b)))
+	case Uint32:
+		rawInt = int64(binary.BigEndian.Uint32(b))
+	case Int64:
+		rawInt = int64(binary.BigEndian.Uint64(b))
+	case Uint64:
+		u := binary.BigEndian.Uint64(b)
+		if p.notAvailable(int64(u)) {
+			return nil, fmt.Errorf("point %s: raw 0x%X: %w", p.Name, u, ErrNotAvailable)
+		}
+		return float64(u)*p.ScaleFactor() + p.Offset, nil
+	case BCD16, BCD32:
+		v, err := fromBCD(b)
+		if err != nil {
+			return nil, fmt.Errorf("point %s: %w", p.Name, err)
+		}
+		rawInt = v
+	case Float32:
+		isInt = false
+		bits := binary.BigEndian.Uint32(b)
+		if p.notAvailable(int64(bits)) {
+			return nil, fmt.Errorf("point %s: raw 0x%08X: %w", p.Name, bits, ErrNotAvailable)
+		}
+		raw = float64(math.Float32frombits(bits))
+	case Float64:
+		isInt = false
+		bits := binary.BigEndian.Uint64(b)
+		if p.notAvailable(int64(bits)) {
+			return nil, fmt.Errorf("point %s: raw 0x%016X: %w", p.Name, bits, ErrNotAvailable)
+		}
+		raw = math.Float64frombits(bits)
+	default:
+		return nil, fmt.Errorf("point %s: unknown type %q", p.Name, p.Type)
+	}
+	if isInt {
+		if p.notAvailable(rawInt) {
+			return nil, fmt.Errorf("point %s: raw %d (0x%X): %w", p.Name, rawInt, uint64(rawInt)&rawMask(p.Type), ErrNotAvailable)
+		}
+		raw = float64(rawInt)
+	}
+	if math.IsNaN(raw) || math.IsInf(raw, 0) {
+		return nil, fmt.Errorf("point %s: raw %v: %w", p.Name, raw, ErrNotAvailable)
+	}
+	return raw*p.ScaleFactor() + p.Offset, nil
+}
+
+func rawMask(t DataType) uint64 {
+	switch dataWords[t] {
+	case 1:
+		return 0xFFFF
+	case 2:
+		return 0xFFFFFFFF
+	}
+	return math.MaxUint64
+}
+
+// notAvailable compares a raw value with the sentinels. Sentinels are written
+// as the register's unsigned pattern (0x8000, 0xFFFF), so compare both views.
+func (p *Point) notAvailable(raw int64) bool {
+	mask := rawMask(p.Type)
+	for _, s := range p.NotAvailable {
+		if raw == s || uint64(raw)&mask == uint64(s)&mask {
+			return true
+		}
+	}
+	return false
+}
+
+func fromBCD(b []byte) (int64, error) {
+	var v int64
+	for _, x := range b {
+		hi, lo := x>>4, x&0x0F
+		if hi > 9 || lo > 9 {
+			return 0, fmt.Errorf("raw 0x%X is not BCD", b)
+		}
+		v = v*100 + int64(hi)*10 + int64(lo)
+	}
+	return v, nil
+}
+
+// Encode is the inverse of Decode: the registers a device holds for an
+// engineering value. The simulator serves profiles with it. Numeric values
+// are rounded to the nearest raw step; out-of-range values are an error.
+func (p *Point) Encode(v any) ([]uint16, error) {
+	if p.Register.IsBit() || p.Type == Bool {
+		bv, ok := v.(bool)
+		if !ok {
+			return nil, fmt.Errorf("point %s: want bool, got %T", p.Name, v)
+		}
+		var r uint16
+		if bv {
+			r = 1
+			if !p.Register.IsBit() {
+				r <<= uint(*p.Bit)
+			}
+		}
+		return []uint16{r}, nil
+	}
+	if p.Type == String {
+		s, ok := v.(string)
+		if !ok {
+			return nil, fmt.Errorf("point %s: want string, got %T", p.Name, v)
+		}
+		b := make([]byte, 2*p.Length)
+		if len(s) > len(b) {
+			return nil, fmt.Errorf("point %s: %q longer than %d bytes", p.Name, s, len(b))
+		}
+		copy(b, s)
+		return p.order.fromBigEndian(b), nil
+	}
+	f, ok := v.(float64)
+	if !ok {
+		return nil, fmt.Errorf("point %s: want float64, got %T", p.Name, v)
+	}
+	raw := (f - p.Offset) / p.ScaleFactor()
+	b := make([]byte, 2*p.Words())
+	rangeErr := func() error { return fmt.Errorf("point %s: %v does not fit %s", p.Name, f, p.Type) }
+	r := math.Round(raw)
+	switch p.Type {
+	case Int16:
+		if r < math.MinInt16 || r > math.MaxInt16 {
+			return nil, rangeErr()
+		}
+		binary.BigEndian.PutUint16(b, uint16(int16(r)))
+	case Uint16:
+		if r < 0 || r > math.MaxUint16 {
+			return nil, rangeErr()
+		}
+		binary.BigEndian.PutUint16(b, uint16(r))
+	case Int32:
+		if r < math.MinInt32 || r > math.MaxInt32 {
+			return nil, rangeErr()
+		}
+		binary.BigEndian.PutUint32(b, uint32(int32(r)))
+	case Uint32:
+		if r < 0 || r > math.MaxUint32 {
+			return nil, rangeErr()
+		}
+		binary.BigEndian.PutUint32(b, uint32(r))
+	case Int64:
+		if r < math.MinInt64 || r >= math.MaxInt64 {
+			return nil, rangeErr()
+		}
+		binary.BigEndian.PutUint64(b, uint64(int64(r)))
+	case Uint64:
+		if r < 0 || r >= math.MaxUint64 {
+			return nil, rangeErr()
+		}
+		binary.BigEndian.PutUint64(b, uint64(r))
+	case BCD16, BCD32:
+		max := 9999.0
+		if p.Type == BCD32 {
+			max = 99999999
+		}
+		if r < 0 || r > max {
+			return nil, rangeErr()
+		}
+		n := int64(r)
+		for i := len(b) - 1; i >= 0; i-- {
+			b[i] = byte(n%10) | byte(n/10%10)<<4
+			n /= 100
+		}
+	case Float32:
+		binary.BigEndian.PutUint32(b, math.Float32bits(float32(raw)))
+	case Float64:
+		binary.BigEndian.PutUint64(b, math.Float64bits(raw))
+	default:
+		return nil, fmt.Errorf("point %s: unknown type %q", p.Name, p.Type)
+	}
+	return p.order.fromBigEndian(b), nil
+}

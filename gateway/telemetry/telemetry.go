@@ -1,0 +1,256 @@
+// Package telemetry is the MQTT wire contract between gateway and collector:
+// topics, the telemetry message and the gateway status. Both binaries import
+// it so the format is defined once.
+package telemetry
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math"
+	"strings"
+	"unicode/utf8"
+)
+
+// Version is the wire-format version carried in every message as "v".
+const Version = 1
+
+// MaxPayload bounds what a collector accepts; a poll of a large meter is a few KiB.
+const MaxPayload = 256 << 10
+
+// Quality of one value, after Sparkplug's GOOD/BAD/STALE.
+type Quality string
+
+const (
+	Good  Quality = "good"
+	Bad   Quality = "bad"
+	Stale Quality = "stale"
+)
+
+// Value is one point's reading. V is a float64, bool or string for good
+// values and absent otherwise; Err says why a value is bad.
+type Value struct {
+	V   any     `json:"v,omitempty"`
+	Q   Quality `json:"q"`
+	Err string  `json:"err,omitempty"`
+}
+
+// Sample is everything one poll of one device produced.
+type Sample struct {
+	Device  string `json:"device"`
+	Profile string `json:"profile"`
+	// Class is the device class (boiler, electricity_meter...), the InfluxDB measurement.
+	Class string `json:"class"`
+	// TS is the source timestamp: Unix milliseconds UTC, taken when the response arrived.
+	TS     int64            `json:"ts"`
+	Values map[string]Value `json:"values"`
+}
+
+// Message is one telemetry publish: one poll of a point group.
+type Message struct {
+	V       int    `json:"v"`
+	Site    string `json:"site"`
+	Gateway string `json:"gateway"`
+	Seq     uint64 `json:"seq"`
+	Boot    string `json:"boot"`
+	// Historical is true when the message is replayed from the gateway's disk queue.
+	Historical bool     `json:"historical,omitempty"`
+	Samples    []Sample `json:"samples"`
+}
+
+// Status is the retained gateway status: birth on connect, last will when gone.
+type Status struct {
+	V             int                    `json:"v"`
+	Gateway       string                 `json:"gateway"`
+	State         string                 `json:"state"` // online | offline
+	Version       string                 `json:"version,omitempty"`
+	ConfigVersion string                 `json:"config_version,omitempty"`
+	Boot          string                 `json:"boot"`
+	Seq           uint64                 `json:"seq,omitempty"`
+	TS            int64                  `json:"ts,omitempty"`
+	Devices       map[string]DeviceState `json:"devices,omitempty"`
+}
+
+// DeviceState is a device's health as the gateway sees it.
+type DeviceState struct {
+	State     string `json:"state"` // online | degraded | offline | unknown
+	LastError string `json:"last_error,omitempty"`
+}
+
+// Topic prefix: boilerwatch/v1/{site}/{gateway}.
+func prefix(site, gateway string) string {
+	return "boilerwatch/v1/" + site + "/" + gateway
+}
+
+// TelemetryTopic is where a gateway publishes its samples.
+func TelemetryTopic(site, gateway string) string { return prefix(site, gateway) + "/telemetry" }
+
+// StatusTopic carries the retained birth and the last will.
+func StatusTopic(site, gateway string) string { return prefix(site, gateway) + "/status" }
+
+// TelemetryFilter subscribes to every gateway's telemetry.
+const TelemetryFilter = "boilerwatch/v1/+/+/telemetry"
+
+// StatusFilter subscribes to every gateway's status.
+const StatusFilter = "boilerwatch/v1/+/+/status"
+
+// ParseTopic splits a telemetry or status topic into site and gateway.
+func ParseTopic(topic string) (site, gateway, kind string, err error) {
+	parts := strings.Split(topic, "/")
+	if len(parts) != 5 || parts[0] != "boilerwatch" || parts[1] != "v1" || parts[2] == "" || parts[3] == "" {
+		return "", "", "", fmt.Errorf("topic %q: want boilerwatch/v1/{site}/{gateway}/{kind}", topic)
+	}
+	return parts[2], parts[3], parts[4], nil
+}
+
+// ValidName reports whether s can serve as a site, gateway, device or point
+// name: it becomes an MQTT topic level and an InfluxDB tag or field key.
+func ValidName(s string) bool {
+	if s == "" || len(s) > 64 || s[0] == '_' {
+		return false
+	}
+	for _, r := range s {
+		switch {
+		case r >= 'a' && r <= 'z', r >= 'A' && r <= 'Z', r >= '0' && r <= '9', r == '_', r == '-', r == '.':
+		default:
+			return false
+		}
+	}
+	return true
+}
+
+// Errors from Decode, for counting rejects by reason.
+var (
+	ErrTooLarge = errors.New("payload too large")
+	ErrSyntax   = errors.New("not a JSON telemetry message")
+	ErrVersion  = errors.New("unsupported wire version")
+	ErrInvalid  = errors.New("invalid message")
+)
+
+// Decode parses and validates a telemetry payload. Every error wraps one of
+// ErrTooLarge, ErrSyntax, ErrVersion or ErrInvalid.
+func Decode(payload []byte) (*Message, error) {
+	if len(payload) > MaxPayload {
+		return nil, fmt.Errorf("%w: %d bytes > %d", ErrTooLarge, len(payload), MaxPayload)
+	}
+	if !utf8.Valid(payload) {
+		return nil, fmt.Errorf("%w: not UTF-8", ErrSyntax)
+	}
+	var probe struct {
+		V *int `json:"v"`
+	}
+	if err := json.Unmarshal(payload, &probe); err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrSyntax, err)
+	}
+	if probe.V == nil || *probe.V != Version {
+		got := "missing"
+		if probe.V != nil {
+			got = fmt.Sprint(*probe.V)
+		}
+		return nil, fmt.Errorf("%w: v=%s, want %d", ErrVersion, got, Version)
+	}
+	dec := json.NewDecoder(bytes.NewReader(payload))
+	dec.DisallowUnknownFields()
+	dec.UseNumber()
+	var m Message
+	if err := dec.Decode(&m); err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrInvalid, err)
+	}
+	if dec.More() {
+		return nil, fmt.Errorf("%w: trailing data after message", ErrInvalid)
+	}
+	if err := m.Validate(); err != nil {
+		return nil, err
+	}
+	return &m, nil
+}
+
+// Validate checks a message's fields and normalises JSON numbers to float64.
+func (m *Message) Validate() error {
+	bad := func(format string, a ...any) error {
+		return fmt.Errorf("%w: %s", ErrInvalid, fmt.Sprintf(format, a...))
+	}
+	if !ValidName(m.Site) {
+		return bad("site %q is not a valid name", m.Site)
+	}
+	if !ValidName(m.Gateway) {
+		return bad("gateway %q is not a valid name", m.Gateway)
+	}
+	if m.Boot == "" || len(m.Boot) > 64 {
+		return bad("boot id missing or too long")
+	}
+	if len(m.Samples) == 0 {
+		return bad("no samples")
+	}
+	for i := range m.Samples {
+		s := &m.Samples[i]
+		if !ValidName(s.Device) {
+			return bad("samples[%d]: device %q is not a valid name", i, s.Device)
+		}
+		if !ValidName(s.Class) {
+			return bad("samples[%d]: class %q is not a valid name", i, s.Class)
+		}
+		if s.Profile == "" || len(s.Profile) > 64 {
+			return bad("samples[%d]: profile missing or too long", i)
+		}
+		// 2000-01-01 .. 2100-01-01: anything else is a broken clock or a unit error.
+		if s.TS < 946684800000 || s.TS > 4102444800000 {
+			return bad("samples[%d]: ts %d is not Unix milliseconds between 2000 and 2100", i, s.TS)
+		}
+		if len(s.Values) == 0 {
+			return bad("samples[%d]: no values", i)
+		}
+		for name, v := range s.Values {
+			if !ValidName(name) {
+				return bad("samples[%d]: point name %q is not valid", i, name)
+			}
+			switch v.Q {
+			case Good:
+				nv, err := normalise(v.V)
+				if err != nil {
+					return bad("samples[%d].%s: %v", i, name, err)
+				}
+				v.V = nv
+			case Bad, Stale:
+				if v.V != nil {
+					return bad("samples[%d].%s: a %s value carries no number", i, name, v.Q)
+				}
+			default:
+				return bad("samples[%d].%s: quality %q is not good, bad or stale", i, name, v.Q)
+			}
+			if len(v.Err) > 256 {
+				return bad("samples[%d].%s: err longer than 256 bytes", i, name)
+			}
+			s.Values[name] = v
+		}
+	}
+	return nil
+}
+
+func normalise(v any) (any, error) {
+	switch x := v.(type) {
+	case json.Number:
+		f, err := x.Float64()
+		if err != nil {
+			return nil, fmt.Errorf("value %s: %w", x, err)
+		}
+		return normalise(f)
+	case float64:
+		if math.IsNaN(x) || math.IsInf(x, 0) {
+			return nil, fmt.Errorf("value is not finite")
+		}
+		return x, nil
+	case bool:
+		return x, nil
+	case string:
+		if len(x) > 256 {
+			return nil, fmt.Errorf("string value longer than 256 bytes")
+		}
+		return x, nil
+	case nil:
+		return nil, fmt.Errorf("good value without v")
+	default:
+		return nil, fmt.Errorf("value of type %T is not a number, bool or string", v)
+	}
+}
