@@ -94,7 +94,7 @@ func TestDecodeNotAvailable(t *testing.T) {
 		{"{name: a, register: input, address: 0, type: int16, not_available: [0x8000]}", []uint16{0x8000}},
 		{"{name: a, register: input, address: 0, type: int16, not_available: [-32768]}", []uint16{0x8000}},
 		{"{name: a, register: input, address: 0, type: int32, not_available: [0x7FFFFFFF]}", []uint16{0x7FFF, 0xFFFF}},
-		{"{name: a, register: input, address: 0, type: float32}", []uint16{0x7FC0, 0x0000}}, // NaN
+		{"{name: a, register: input, address: 0, type: float32}", []uint16{0x7FC0, 0x0000}},  // NaN
 		{"{name: a, register: input, address: 0, type: float64}", []uint16{0x7FF0, 0, 0, 0}}, // +Inf
 	}
 	for _, tt := range tests {
