@@ -108,7 +108,7 @@ func (p *Point) Decode(regs []uint16) (any, error) {
 		if p.notAvailable(int64(u)) {
 			return nil, fmt.Errorf("point %s: raw 0x%X: %w", p.Name, u, ErrNotAvailable)
 		}
-		return float64(u)*p.ScaleFactor() + p.Offset, nil
+		return p.scaled(float64(u)), nil
 	case BCD16, BCD32:
 		v, err := fromBCD(b)
 		if err != nil {
@@ -141,7 +141,18 @@ func (p *Point) Decode(regs []uint16) (any, error) {
 	if math.IsNaN(raw) || math.IsInf(raw, 0) {
 		return nil, fmt.Errorf("point %s: raw %v: %w", p.Name, raw, ErrNotAvailable)
 	}
-	return raw*p.ScaleFactor() + p.Offset, nil
+	return p.scaled(raw), nil
+}
+
+// scaled applies scale and offset. A decimal scale such as 0.1 is applied as
+// a division by 10, which yields the double nearest the decimal reading
+// (184.1, not 184.10000000000002 from 1841 × 0.1).
+func (p *Point) scaled(raw float64) float64 {
+	s := p.ScaleFactor()
+	if inv := 1 / s; s < 1 && inv == math.Round(inv) {
+		return raw/inv + p.Offset
+	}
+	return raw*s + p.Offset
 }
 
 func rawMask(t DataType) uint64 {

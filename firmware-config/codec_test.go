@@ -143,3 +143,22 @@ func FuzzDecode(f *testing.F) {
 		}
 	})
 }
+
+// A decimal scale yields the decimal reading an auditor expects to see.
+func TestDecodeDecimalScale(t *testing.T) {
+	for _, tt := range []struct {
+		spec string
+		raw  uint16
+		want string
+	}{
+		{"{name: a, register: input, address: 0, type: int16, scale: 0.1}", 1841, "184.1"},
+		{"{name: a, register: input, address: 0, type: uint16, scale: 0.001}", 999, "0.999"},
+		{"{name: a, register: input, address: 0, type: uint16, scale: 0.01}", 805, "8.05"},
+		{"{name: a, register: input, address: 0, type: uint16, scale: 0.3}", 3, "0.8999999999999999"},
+	} {
+		v, err := point(t, tt.spec).Decode([]uint16{tt.raw})
+		if err != nil || fmt.Sprint(v) != tt.want {
+			t.Errorf("%s: Decode(%d) = %v, %v; want %s", tt.spec, tt.raw, v, err, tt.want)
+		}
+	}
+}
