@@ -23,7 +23,7 @@ type Options struct {
 	Boot               string
 	Version            string
 	ConfigVersion      string
-	Seq           *Sequence
+	Seq                *Sequence
 	// Devices reports the devices' states for the status message.
 	Devices func() map[string]telemetry.DeviceState
 	Logger  *slog.Logger
@@ -34,7 +34,6 @@ type Publisher struct {
 	o      Options
 	client mqtt.Client
 	log    *slog.Logger
-
 }
 
 // Connect starts the MQTT client. It keeps trying in the background when the

@@ -47,9 +47,9 @@ type BoilerParams struct {
 func DefaultBoiler() BoilerParams {
 	return BoilerParams{
 		RatedSteam: 10, PressureGauge: 1.0, FeedwaterC: 20, ColdAirC: 20,
-		Coal:          efficiency.Coal{LHV: 20000, AshPct: 23},
-		Coef:          efficiency.Coefficients{M: 0.4, N: 3.6, Q3Coef: 3.2, CarbonHeat: 32866, SlagHeat: 560},
-		O2Pct:         8, ExhaustC: 160, COppm: 400,
+		Coal:  efficiency.Coal{LHV: 20000, AshPct: 23},
+		Coef:  efficiency.Coefficients{M: 0.4, N: 3.6, Q3Coef: 3.2, CarbonHeat: 32866, SlagHeat: 560},
+		O2Pct: 8, ExhaustC: 160, COppm: 400,
 		SlagCarbonPct: 15, FlyCarbonPct: 25, SlagFraction: 0.8, Q5Rated: 1.7,
 	}
 }
@@ -66,8 +66,8 @@ type Boiler struct {
 	nLoad, nO2, nExh, nCO, nP float64
 
 	load, steamFlow, pressure, steamTemp, o2, exhaust, co, coalFeed, eff float64
-	steamTotal, coalTotal                                              float64
-	deltaH                                                             float64
+	steamTotal, coalTotal                                                float64
+	deltaH                                                               float64
 }
 
 // NewBoiler starts a boiler at simulated time start.
