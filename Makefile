@@ -1,0 +1,53 @@
+# BoilerWatch. The two commands a newcomer needs: `make demo` and `make test`.
+GO      ?= go
+BIN     := bin
+DEPS    := .deps
+INFLUXD := $(DEPS)/bin/influxd
+VERSION ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
+LDFLAGS := -s -w -X main.version=$(VERSION)
+CMDS    := ./gateway/cmd/gateway ./collector/cmd/collector ./simulator/cmd/simulator ./firmware-config/cmd/fwconfig
+
+.PHONY: all build deps mosquitto test check demo bench clean
+
+all: build
+
+## build: compile gateway, collector, simulator and fwconfig into bin/
+build:
+	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN)/ $(CMDS)
+
+## deps: provision what tests and the demo need: InfluxDB 1.8 (built once into .deps/bin) and Mosquitto
+deps: $(INFLUXD) mosquitto
+
+$(INFLUXD):
+	@echo "building InfluxDB 1.8.10 into $(DEPS)/bin (once, about 2-3 minutes)"
+	GOBIN=$(abspath $(DEPS)/bin) $(GO) install github.com/influxdata/influxdb/cmd/influxd@v1.8.10
+
+mosquitto:
+	@if command -v mosquitto >/dev/null 2>&1 || [ -x /usr/sbin/mosquitto ]; then :; \
+	elif [ "$$(id -u)" = 0 ]; then \
+		echo "installing mosquitto (Debian package)"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq mosquitto >/dev/null; \
+	else \
+		echo "mosquitto is missing: run 'sudo apt-get install -y mosquitto' (or make deps as root)" >&2; exit 1; \
+	fi
+
+## check: gofmt and go vet
+check:
+	@out=$$(gofmt -l gateway collector firmware-config simulator deploy); \
+	if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+	$(GO) vet ./...
+
+## test: install what is missing, then run every test, integration tests included
+test: deps check
+	CI=$${CI:-true} $(GO) test -timeout 20m ./...
+
+## demo: run the whole pipeline on the simulator and show data arriving in InfluxDB (Ctrl-C stops it)
+demo: build deps
+	$(GO) run ./deploy/demo
+
+## bench: benchmarks, printed as tables
+bench: deps
+	$(GO) test -run '^$$' -bench . -benchmem ./...
+
+clean:
+	rm -rf $(BIN) $(DEPS)/demo
