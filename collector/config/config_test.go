@@ -1,0 +1,46 @@
+package config
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/boilerwatch/boilerwatch/collector/servicetest"
+)
+
+func TestReadmeExample(t *testing.T) {
+	y, ok := servicetest.DocBlocks(t, "README.md", "yaml")["# collector.yaml"]
+	if !ok {
+		t.Fatal("README has no '# collector.yaml' example")
+	}
+	c, err := Parse("README.md#collector.yaml", []byte(y))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.MQTT.Broker != "tcp://127.0.0.1:1883" || c.Batch.Flush != 200*time.Millisecond || c.InfluxDB.Bucket != "boilerwatch/autogen" {
+		t.Errorf("parsed %+v", c)
+	}
+}
+
+func TestParse(t *testing.T) {
+	tests := []struct {
+		name, yaml, want string
+	}{
+		{"embedded default broker", "mqtt: {embedded: \"127.0.0.1:1883\"}\ninfluxdb: {url: \"http://x:8086\", bucket: db/rp}\n", ""},
+		{"no broker", "influxdb: {url: \"http://x:8086\", bucket: db/rp}\n", "c.yaml:1: mqtt.broker: missing"},
+		{"bad url", "mqtt: {broker: \"tcp://b:1\"}\ninfluxdb:\n  url: x:8086\n  bucket: db/rp\n", "c.yaml:3: influxdb.url: \"x:8086\": want http:// or https://"},
+		{"bad flush", "mqtt: {broker: \"tcp://b:1\"}\ninfluxdb: {url: \"http://x\", bucket: b}\nbatch:\n  flush: soon\n", "c.yaml:4: batch.flush: \"soon\" is not a positive duration"},
+		{"unknown field", "mqtt: {broker: \"tcp://b:1\"}\ninfluxdb: {url: \"http://x\", bucket: b, token: secret}\n", "c.yaml:2: influxdb: unknown field \"token\""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := Parse("c.yaml", []byte(tt.yaml))
+			switch {
+			case tt.want == "" && err != nil:
+				t.Fatalf("unexpected error: %v", err)
+			case tt.want != "" && (err == nil || !strings.HasPrefix(err.Error(), tt.want)):
+				t.Fatalf("error %v, want prefix %q", err, tt.want)
+			}
+		})
+	}
+}
