@@ -47,13 +47,13 @@ const offlineAfter = 3
 
 // PlanOptions bridge gaps of up to 16 registers: reading 16 unused words
 // costs 32 bytes, a round trip on RS-485 costs tens of milliseconds.
-var PlanOptions = plan.Options{MaxGap: 16}
+func PlanOptions() plan.Options { return plan.Options{MaxGap: 16} }
 
 // NewDevice plans the device's requests.
 func NewDevice(cfg fwconfig.Device, bus Reader, log *slog.Logger) *Device {
 	return &Device{
 		cfg:   cfg,
-		reqs:  plan.Build(cfg.Spec.Points, PlanOptions),
+		reqs:  plan.Build(cfg.Spec.Points, PlanOptions()),
 		bus:   bus,
 		log:   log.With("device", cfg.Name),
 		state: Unknown,

@@ -15,7 +15,6 @@ import (
 	"syscall"
 
 	fwconfig "github.com/boilerwatch/boilerwatch/firmware-config"
-	"github.com/boilerwatch/boilerwatch/gateway/bus"
 	"github.com/boilerwatch/boilerwatch/gateway/plan"
 	"github.com/boilerwatch/boilerwatch/gateway/poll"
 	"github.com/boilerwatch/boilerwatch/gateway/publish"
@@ -54,7 +53,7 @@ func main() {
 	if *printPlan {
 		total := 0
 		for _, d := range cfg.Devices {
-			reqs := plan.Build(d.Spec.Points, poll.PlanOptions)
+			reqs := plan.Build(d.Spec.Points, poll.PlanOptions())
 			plan.Print(os.Stdout, d.Name, reqs)
 			total += len(reqs)
 		}
@@ -103,45 +102,26 @@ func run(ctx context.Context, cfg *fwconfig.Gateway, log *slog.Logger) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 
-	buses := map[string]*bus.Bus{}
-	var devices []*poll.Device
-	for _, d := range cfg.Devices {
-		b := buses[d.Address]
-		if b == nil {
-			b = bus.NewTCP(d.Address, bus.Options{Timeout: d.Timeout, Logger: log})
-			buses[d.Address] = b
-			wg.Go(func() { b.Run(ctx) })
-		}
-		devices = append(devices, poll.NewDevice(d, b, log))
-	}
-	states := func() map[string]telemetry.DeviceState {
-		m := make(map[string]telemetry.DeviceState, len(devices))
-		for _, d := range devices {
-			m[d.Name()] = d.State()
-		}
-		return m
-	}
+	site := poll.NewSite(cfg, log)
 	pub := publish.Connect(publish.Options{
 		Broker: cfg.MQTT.Broker, ClientID: cfg.MQTT.ClientID, Username: cfg.MQTT.Username,
 		Password: os.Getenv(cfg.MQTT.PasswordEnv), KeepAlive: cfg.MQTT.KeepAlive,
 		Site: cfg.Site, Gateway: cfg.Gateway, Boot: boot, Version: version,
-		ConfigVersion: strconv.Itoa(cfg.Version), Seq: seq, Devices: states, Logger: log,
+		ConfigVersion: strconv.Itoa(cfg.Version), Seq: seq, Devices: site.States, Logger: log,
 	})
 	defer pub.Close()
 
 	samples := make(chan telemetry.Sample, pending)
-	for _, d := range devices {
-		wg.Go(func() {
-			d.Run(ctx, func(s telemetry.Sample) {
-				select {
-				case samples <- s:
-				default:
-					log.Error("sample dropped: publish backlog full", "device", s.Device, "ts", s.TS, "backlog", pending)
-				}
-			})
+	wg.Go(func() {
+		site.Run(ctx, func(s telemetry.Sample) {
+			select {
+			case samples <- s:
+			default:
+				log.Error("sample dropped: publish backlog full", "device", s.Device, "ts", s.TS, "backlog", pending)
+			}
 		})
-	}
-	log.Info("gateway started", "devices", len(devices), "buses", len(buses), "broker", cfg.MQTT.Broker, "version", version)
+	})
+	log.Info("gateway started", "devices", len(site.Devices), "buses", site.Buses(), "broker", cfg.MQTT.Broker, "version", version)
 	for {
 		select {
 		case <-ctx.Done():
