@@ -4,6 +4,7 @@ import (
 	"context"
 	"log/slog"
 	"sync"
+	"time"
 
 	fwconfig "github.com/boilerwatch/boilerwatch/firmware-config"
 	"github.com/boilerwatch/boilerwatch/gateway/bus"
@@ -16,8 +17,15 @@ type Site struct {
 	buses   map[string]*bus.Bus
 }
 
+// SiteOptions tune a site.
+type SiteOptions struct {
+	// Stamp maps a response's arrival time to the sample timestamp; nil is
+	// the identity. Only accelerated simulator runs set it.
+	Stamp func(time.Time) time.Time
+}
+
 // NewSite creates one bus per device address and the devices on them.
-func NewSite(cfg *fwconfig.Gateway, log *slog.Logger) *Site {
+func NewSite(cfg *fwconfig.Gateway, o SiteOptions, log *slog.Logger) *Site {
 	s := &Site{buses: map[string]*bus.Bus{}}
 	for _, d := range cfg.Devices {
 		b := s.buses[d.Address]
@@ -25,7 +33,11 @@ func NewSite(cfg *fwconfig.Gateway, log *slog.Logger) *Site {
 			b = bus.NewTCP(d.Address, bus.Options{Timeout: d.Timeout, Logger: log})
 			s.buses[d.Address] = b
 		}
-		s.Devices = append(s.Devices, NewDevice(d, b, log))
+		dev := NewDevice(d, b, log)
+		if o.Stamp != nil {
+			dev.stamp = o.Stamp
+		}
+		s.Devices = append(s.Devices, dev)
 	}
 	return s
 }

@@ -102,7 +102,7 @@ func run(ctx context.Context, cfg *fwconfig.Gateway, log *slog.Logger) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 
-	site := poll.NewSite(cfg, log)
+	site := poll.NewSite(cfg, poll.SiteOptions{}, log)
 	pub := publish.Connect(publish.Options{
 		Broker: cfg.MQTT.Broker, ClientID: cfg.MQTT.ClientID, Username: cfg.MQTT.Username,
 		Password: os.Getenv(cfg.MQTT.PasswordEnv), KeepAlive: cfg.MQTT.KeepAlive,
