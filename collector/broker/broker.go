@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"sync"
 
 	mqtt "github.com/mochi-mqtt/server/v2"
 	"github.com/mochi-mqtt/server/v2/hooks/auth"
@@ -15,8 +16,10 @@ import (
 
 // Broker is an embedded MQTT broker listening on one TCP address.
 type Broker struct {
-	srv  *mqtt.Server
-	addr string
+	srv   *mqtt.Server
+	addr  string
+	close sync.Once
+	err   error
 }
 
 // Start listens on addr (host:port; port 0 picks a free one) and serves until
@@ -52,5 +55,9 @@ func Start(ctx context.Context, addr string, log *slog.Logger) (*Broker, error) 
 // Addr is the address the broker listens on.
 func (b *Broker) Addr() string { return b.addr }
 
-// Close stops the broker.
-func (b *Broker) Close() error { return b.srv.Close() }
+// Close stops the broker; it may be called more than once (mochi's own Close
+// panics on a second call).
+func (b *Broker) Close() error {
+	b.close.Do(func() { b.err = b.srv.Close() })
+	return b.err
+}

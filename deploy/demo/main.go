@@ -92,7 +92,9 @@ func waitTCP(ctx context.Context, addr string, timeout time.Duration) error {
 }
 
 func run(every, duration time.Duration) error {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	// SIGHUP (terminal closed) and SIGPIPE (output piped to a program that
+	// quit) also stop the demo cleanly instead of killing it mid-way.
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM, syscall.SIGHUP, syscall.SIGPIPE)
 	defer stop()
 	if duration > 0 {
 		var cancel context.CancelFunc
