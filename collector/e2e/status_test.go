@@ -1,0 +1,82 @@
+package e2e
+
+import (
+	"encoding/json"
+	"fmt"
+	"path/filepath"
+	"testing"
+	"time"
+
+	mqtt "github.com/eclipse/paho.mqtt.golang"
+
+	"github.com/boilerwatch/boilerwatch/collector/servicetest"
+	"github.com/boilerwatch/boilerwatch/gateway/telemetry"
+)
+
+// TestGatewayStatus checks the retained birth message on connect and the
+// last will the broker publishes when the gateway dies without a goodbye.
+func TestGatewayStatus(t *testing.T) {
+	bins := servicetest.Build(t, "simulator/cmd/simulator", "gateway/cmd/gateway")
+	mq := servicetest.StartMosquitto(t, "")
+	dir := t.TempDir()
+	simAddr := fmt.Sprintf("127.0.0.1:%d", servicetest.FreePort(t))
+	scenario := write(t, filepath.Join(dir, "scenario.yaml"), fmt.Sprintf(`boilers: [{name: b1}]
+servers:
+  - listen: %s
+    devices: [{name: boiler1, unit_id: 1, profile: szl-chain-grate-plc, boiler: b1}]
+`, simAddr))
+	servicetest.StartProcess(t, bins["simulator"], "-config", scenario)
+	servicetest.WaitTCP(t, simAddr, 10*time.Second)
+	gwCfg := write(t, filepath.Join(dir, "gateway.yaml"), fmt.Sprintf(`version: 7
+site: %s
+gateway: gw-status
+mqtt: {broker: "%s", keepalive: 2s}
+queue: {dir: %s}
+devices: [{name: boiler1, profile: szl-chain-grate-plc, address: "%s", unit_id: 1, interval: 1s}]
+`, site, mq.URL, filepath.Join(dir, "queue"), simAddr))
+	gw := servicetest.StartProcess(t, bins["gateway"], "-config", gwCfg)
+
+	statuses := make(chan telemetry.Status, 16)
+	opts := mqtt.NewClientOptions().AddBroker(mq.URL).SetClientID("status-watcher")
+	c := mqtt.NewClient(opts)
+	if tok := c.Connect(); !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
+		t.Fatalf("connect: %v", tok.Error())
+	}
+	defer c.Disconnect(100)
+	tok := c.Subscribe(telemetry.StatusTopic(site, "gw-status"), 1, func(_ mqtt.Client, m mqtt.Message) {
+		var st telemetry.Status
+		if err := json.Unmarshal(m.Payload(), &st); err != nil {
+			t.Errorf("status payload %q: %v", m.Payload(), err)
+			return
+		}
+		statuses <- st
+	})
+	if !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
+		t.Fatalf("subscribe: %v", tok.Error())
+	}
+	wait := func(state string) telemetry.Status {
+		t.Helper()
+		deadline := time.After(30 * time.Second)
+		for {
+			select {
+			case st := <-statuses:
+				if st.State == state {
+					return st
+				}
+			case <-deadline:
+				t.Fatalf("no %q status within 30 s", state)
+			}
+		}
+	}
+	birth := wait("online")
+	if birth.Gateway != "gw-status" || birth.Boot == "" || birth.ConfigVersion != "7" || birth.V != telemetry.Version {
+		t.Errorf("birth = %+v", birth)
+	}
+	// Let a few polls happen, then pull the plug.
+	time.Sleep(3 * time.Second)
+	gw.Kill()
+	will := wait("offline")
+	if will.Boot != birth.Boot {
+		t.Errorf("last will carries boot %q, birth %q", will.Boot, birth.Boot)
+	}
+}
