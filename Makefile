@@ -7,7 +7,7 @@ VERSION ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -s -w -X main.version=$(VERSION)
 CMDS    := ./gateway/cmd/gateway ./collector/cmd/collector ./simulator/cmd/simulator ./firmware-config/cmd/fwconfig
 
-.PHONY: all build deps mosquitto test check demo bench clean
+.PHONY: all build deps mosquitto test check demo bench release clean
 
 all: build
 
@@ -48,6 +48,20 @@ demo: build deps
 ## bench: benchmarks, printed as tables
 bench: deps
 	$(GO) test -run '^$$' -bench . -benchmem ./...
+
+## release: cross-compile stripped binaries for the edge and the server into dist/ and print their sizes
+release:
+	@rm -rf dist && mkdir -p dist
+	@set -e; for t in linux/arm/7 linux/arm64 linux/mipsle/softfloat linux/amd64; do \
+		os=$${t%%/*}; rest=$${t#*/}; arch=$${rest%%/*}; variant=$${rest#*/}; [ "$$variant" = "$$rest" ] && variant=; \
+		out=dist/gateway-$$os-$$arch; \
+		GOOS=$$os GOARCH=$$arch GOARM=$$( [ $$arch = arm ] && echo $$variant ) GOMIPS=$$( [ $$arch = mipsle ] && echo $$variant ) CGO_ENABLED=0 \
+			$(GO) build -trimpath -ldflags "$(LDFLAGS)" -o $$out ./gateway/cmd/gateway; \
+	done
+	@set -e; for arch in amd64 arm64; do \
+		GOOS=linux GOARCH=$$arch CGO_ENABLED=0 $(GO) build -trimpath -ldflags "$(LDFLAGS)" -o dist/collector-linux-$$arch ./collector/cmd/collector; \
+	done
+	@cd dist && for f in *; do stat -c '%n %s' $$f; done | awk '{printf "%-28s %6.1f MB\n", $$1, $$2/1048576}'
 
 clean:
 	rm -rf $(BIN) $(DEPS)/demo
