@@ -7,7 +7,7 @@ VERSION ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -s -w -X main.version=$(VERSION)
 CMDS    := ./gateway/cmd/gateway ./collector/cmd/collector ./simulator/cmd/simulator ./firmware-config/cmd/fwconfig
 
-.PHONY: all build deps mosquitto test check demo bench release clean
+.PHONY: all build deps debs test check demo bench release clean
 
 all: build
 
@@ -15,20 +15,28 @@ all: build
 build:
 	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN)/ $(CMDS)
 
-## deps: provision what tests and the demo need: InfluxDB 1.8 (built once into .deps/bin) and Mosquitto
-deps: $(INFLUXD) mosquitto
+## deps: provision what tests and the demo need: InfluxDB 1.8 (built once into .deps/bin) and Debian packages
+deps: $(INFLUXD) debs
 
 $(INFLUXD):
 	@echo "building InfluxDB 1.8.10 into $(DEPS)/bin (once, about 2-3 minutes)"
 	GOBIN=$(abspath $(DEPS)/bin) $(GO) install github.com/influxdata/influxdb/cmd/influxd@v1.8.10
 
-mosquitto:
-	@if command -v mosquitto >/dev/null 2>&1 || [ -x /usr/sbin/mosquitto ]; then :; \
+# Debian packages the tests use: the broker, independent Modbus clients
+# (mbpoll, pymodbus), socat for serial pseudo-terminals, and chromium for the
+# console's browser test. Installed in one apt-get run when missing.
+DEBS := mosquitto:/usr/sbin/mosquitto socat:/usr/bin/socat mbpoll:/usr/bin/mbpoll \
+	python3-pymodbus:/usr/lib/python3/dist-packages/pymodbus chromium:/usr/bin/chromium
+
+debs:
+	@missing=""; for d in $(DEBS); do pkg=$${d%%:*}; path=$${d#*:}; \
+		[ -e "$$path" ] || missing="$$missing $$pkg"; done; \
+	if [ -z "$$missing" ]; then :; \
 	elif [ "$$(id -u)" = 0 ]; then \
-		echo "installing mosquitto (Debian package)"; \
-		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq mosquitto >/dev/null; \
+		echo "installing Debian packages:$$missing"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
 	else \
-		echo "mosquitto is missing: run 'sudo apt-get install -y mosquitto' (or make deps as root)" >&2; exit 1; \
+		echo "missing Debian packages:$$missing; run: sudo apt-get install -y$$missing (or make deps as root)" >&2; exit 1; \
 	fi
 
 ## check: gofmt and go vet
