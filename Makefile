@@ -7,7 +7,7 @@ VERSION ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -s -w -X main.version=$(VERSION)
 CMDS    := ./gateway/cmd/gateway ./collector/cmd/collector ./simulator/cmd/simulator ./firmware-config/cmd/fwconfig
 
-.PHONY: all build deps debs test check demo bench release clean
+.PHONY: all build deps debs test check demo bench chaos release clean
 
 all: build
 
@@ -46,16 +46,23 @@ check:
 	$(GO) vet ./...
 
 ## test: install what is missing, then run every test, integration tests included
+## (the chaos test with 25 s outages; make chaos runs the 60 s ones)
 test: deps check
-	CI=$${CI:-true} $(GO) test -timeout 20m ./...
+	CI=$${CI:-true} BW_CHAOS_OUTAGE=$${BW_CHAOS_OUTAGE:-25s} $(GO) test -timeout 20m ./...
+
+## chaos: the zero-loss proof with 60 s broker and InfluxDB outages, two collectors, then one
+chaos: deps
+	CI=$${CI:-true} BW_CHAOS_OUTAGE=60s $(GO) test -count=1 -v -timeout 20m -run '^TestChaos$$' ./collector/e2e/
+	CI=$${CI:-true} BW_CHAOS_OUTAGE=60s BW_CHAOS_COLLECTORS=1 $(GO) test -count=1 -v -timeout 20m -run '^TestChaos$$' ./collector/e2e/
 
 ## demo: run the whole pipeline on the simulator and show data arriving in InfluxDB (Ctrl-C stops it)
 demo: build deps
 	$(GO) run ./deploy/demo
 
-## bench: benchmarks, printed as tables
+## bench: benchmarks, printed as tables; then a gateway polling 50 simulated devices for BW_RSS_DURATION (default 10m): peak RSS and CPU per poll
 bench: deps
 	$(GO) test -run '^$$' -bench . -benchmem ./...
+	BW_RSS=1 BW_RSS_DURATION=$${BW_RSS_DURATION:-10m} $(GO) test -run '^TestGatewayRSS$$' -v -count=1 -timeout 60m ./collector/e2e
 
 ## release: cross-compile stripped binaries for the edge and the server into dist/ and print their sizes
 release:

@@ -5,7 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"slices"
+	"strconv"
 	"strings"
+	"unsafe"
 )
 
 // byteOrder says how the bytes of a multi-register value sit on the wire,
@@ -38,8 +41,13 @@ var ErrNotAvailable = errors.New("device reports value not available")
 
 // toBigEndian puts the registers' bytes into most-significant-first order.
 func (o byteOrder) toBigEndian(regs []uint16) []byte {
+	return o.putBigEndian(make([]byte, 2*len(regs)), regs)
+}
+
+// putBigEndian is toBigEndian into b (len 2 × len(regs)), so that a number
+// of at most four registers decodes without allocating.
+func (o byteOrder) putBigEndian(b []byte, regs []uint16) []byte {
 	n := len(regs)
-	b := make([]byte, 2*n)
 	for i, r := range regs {
 		w := i
 		if o == byteOrderCDAB || o == byteOrderDCBA {
@@ -74,8 +82,15 @@ func (o byteOrder) fromBigEndian(b []byte) []uint16 {
 
 // Decode turns the point's registers into its engineering value: a float64
 // (raw × scale + offset), a bool or a string. For coils and discrete inputs
-// regs holds one element, 0 or 1.
+// regs holds one element, 0 or 1. A point with scale_from needs DecodeWith.
 func (p *Point) Decode(regs []uint16) (any, error) {
+	return p.DecodeWith(regs, 1)
+}
+
+// DecodeWith decodes with the scale multiplied by factor, the value of the
+// point's scale_from source mapped by ScaleFrom.Factor:
+// raw × scale × factor + offset.
+func (p *Point) DecodeWith(regs []uint16, factor float64) (any, error) {
 	if len(regs) != p.Words() {
 		return nil, fmt.Errorf("point %s: got %d registers, want %d", p.Name, len(regs), p.Words())
 	}
@@ -85,10 +100,11 @@ func (p *Point) Decode(regs []uint16) (any, error) {
 	if p.Type == Bool {
 		return regs[0]>>uint(*p.Bit)&1 == 1, nil
 	}
-	b := p.order.toBigEndian(regs)
 	if p.Type == String {
-		return strings.TrimRight(string(b), "\x00 "), nil
+		return strings.TrimRight(string(p.order.toBigEndian(regs)), "\x00 "), nil
 	}
+	var arr [8]byte
+	b := p.order.putBigEndian(arr[:2*len(regs)], regs)
 	var raw float64
 	var rawInt int64
 	isInt := true
@@ -108,7 +124,7 @@ func (p *Point) Decode(regs []uint16) (any, error) {
 		if p.notAvailable(int64(u)) {
 			return nil, fmt.Errorf("point %s: raw 0x%X: %w", p.Name, u, ErrNotAvailable)
 		}
-		return p.scaled(float64(u)), nil
+		return p.scaled(float64(u), factor), nil
 	case BCD16, BCD32:
 		v, err := fromBCD(b)
 		if err != nil {
@@ -121,7 +137,7 @@ func (p *Point) Decode(regs []uint16) (any, error) {
 		if p.notAvailable(int64(bits)) {
 			return nil, fmt.Errorf("point %s: raw 0x%08X: %w", p.Name, bits, ErrNotAvailable)
 		}
-		raw = float64(math.Float32frombits(bits))
+		raw = decimal32(math.Float32frombits(bits))
 	case Float64:
 		isInt = false
 		bits := binary.BigEndian.Uint64(b)
@@ -141,18 +157,33 @@ func (p *Point) Decode(regs []uint16) (any, error) {
 	if math.IsNaN(raw) || math.IsInf(raw, 0) {
 		return nil, fmt.Errorf("point %s: raw %v: %w", p.Name, raw, ErrNotAvailable)
 	}
-	return p.scaled(raw), nil
+	return p.scaled(raw, factor), nil
 }
 
-// scaled applies scale and offset. A decimal scale such as 0.1 is applied as
-// a division by 10, which yields the double nearest the decimal reading
-// (184.1, not 184.10000000000002 from 1841 × 0.1).
-func (p *Point) scaled(raw float64) float64 {
-	s := p.ScaleFactor()
-	if inv := 1 / s; s < 1 && inv == math.Round(inv) {
+// scaled applies scale, factor and offset. A decimal scale such as 0.1 is
+// applied as a division by 10, which yields the double nearest the decimal
+// reading (184.1, not 184.10000000000002 from 1841 × 0.1).
+func (p *Point) scaled(raw, factor float64) float64 {
+	s := p.ScaleFactor() * factor
+	if inv := math.Round(1 / s); s < 1 && s > 0 && math.Abs(inv*s-1) < 1e-12 {
 		return raw/inv + p.Offset
 	}
 	return raw*s + p.Offset
+}
+
+// decimal32 widens a float32 to the float64 nearest its shortest decimal
+// form: a meter's 230.1 V is sent as the float32 nearest 230.1, and widening
+// those bits exactly would report 230.10000610351562.
+func decimal32(f float32) float64 {
+	var buf [32]byte
+	b := strconv.AppendFloat(buf[:0], float64(f), 'g', -1, 32)
+	// ParseFloat keeps no reference to its argument (its errors carry a
+	// copy), so the stack buffer can be read in place instead of copied.
+	v, err := strconv.ParseFloat(unsafe.String(unsafe.SliceData(b), len(b)), 64)
+	if err != nil {
+		return float64(f) // NaN and infinities are handled by the caller
+	}
+	return v
 }
 
 func rawMask(t DataType) uint64 {
@@ -182,7 +213,8 @@ func fromBCD(b []byte) (int64, error) {
 	for _, x := range b {
 		hi, lo := x>>4, x&0x0F
 		if hi > 9 || lo > 9 {
-			return 0, fmt.Errorf("raw 0x%X is not BCD", b)
+			// A copy, so that b (a stack buffer of the caller) does not escape.
+			return 0, fmt.Errorf("raw 0x%X is not BCD", slices.Clone(b))
 		}
 		v = v*100 + int64(hi)*10 + int64(lo)
 	}
@@ -193,6 +225,11 @@ func fromBCD(b []byte) (int64, error) {
 // engineering value. The simulator serves profiles with it. Numeric values
 // are rounded to the nearest raw step; out-of-range values are an error.
 func (p *Point) Encode(v any) ([]uint16, error) {
+	return p.EncodeWith(v, 1)
+}
+
+// EncodeWith is the inverse of DecodeWith, for points with scale_from.
+func (p *Point) EncodeWith(v any, factor float64) ([]uint16, error) {
 	if p.Register.IsBit() || p.Type == Bool {
 		bv, ok := v.(bool)
 		if !ok {
@@ -223,7 +260,7 @@ func (p *Point) Encode(v any) ([]uint16, error) {
 	if !ok {
 		return nil, fmt.Errorf("point %s: want float64, got %T", p.Name, v)
 	}
-	raw := (f - p.Offset) / p.ScaleFactor()
+	raw := (f - p.Offset) / (p.ScaleFactor() * factor)
 	b := make([]byte, 2*p.Words())
 	rangeErr := func() error { return fmt.Errorf("point %s: %v does not fit %s", p.Name, f, p.Type) }
 	r := math.Round(raw)

@@ -30,10 +30,10 @@ func TestDecodeEveryTypeAndOrder(t *testing.T) {
 		{"{name: a, register: holding, address: 0, type: uint32, byte_order: BADC}", []uint16{0x3412, 0x7856}, 305419896.0},
 		{"{name: a, register: holding, address: 0, type: uint32, byte_order: DCBA}", []uint16{0x7856, 0x3412}, 305419896.0},
 		// float32 123.456 = 0x42F6E979.
-		{"{name: a, register: input, address: 0, type: float32, byte_order: ABCD}", []uint16{0x42F6, 0xE979}, float64(float32(123.456))},
-		{"{name: a, register: input, address: 0, type: float32, byte_order: CDAB}", []uint16{0xE979, 0x42F6}, float64(float32(123.456))},
-		{"{name: a, register: input, address: 0, type: float32, byte_order: BADC}", []uint16{0xF642, 0x79E9}, float64(float32(123.456))},
-		{"{name: a, register: input, address: 0, type: float32, byte_order: DCBA}", []uint16{0x79E9, 0xF642}, float64(float32(123.456))},
+		{"{name: a, register: input, address: 0, type: float32, byte_order: ABCD}", []uint16{0x42F6, 0xE979}, 123.456},
+		{"{name: a, register: input, address: 0, type: float32, byte_order: CDAB}", []uint16{0xE979, 0x42F6}, 123.456},
+		{"{name: a, register: input, address: 0, type: float32, byte_order: BADC}", []uint16{0xF642, 0x79E9}, 123.456},
+		{"{name: a, register: input, address: 0, type: float32, byte_order: DCBA}", []uint16{0x79E9, 0xF642}, 123.456},
 		{"{name: a, register: holding, address: 0, type: int32}", []uint16{0xFFFF, 0xFFFE}, -2.0},
 		{"{name: a, register: holding, address: 0, type: int16, scale: 0.1}", []uint16{0xFF38}, -20.0},
 		{"{name: a, register: holding, address: 0, type: int16, byte_order: BA}", []uint16{0x38FF}, -200.0},
@@ -159,6 +159,32 @@ func TestDecodeDecimalScale(t *testing.T) {
 		v, err := point(t, tt.spec).Decode([]uint16{tt.raw})
 		if err != nil || fmt.Sprint(v) != tt.want {
 			t.Errorf("%s: Decode(%d) = %v, %v; want %s", tt.spec, tt.raw, v, err, tt.want)
+		}
+	}
+}
+
+// A float32 reads as the decimal the meter displays (230.1), not as the
+// exact widening of its bits (230.10000610351562); scale applies after.
+func TestDecodeFloat32Decimal(t *testing.T) {
+	for _, tt := range []struct {
+		spec string
+		f    float32
+		want string
+	}{
+		{"{name: a, register: input, address: 0, type: float32}", 230.1, "230.1"},
+		{"{name: a, register: input, address: 0, type: float32}", 0.95, "0.95"},
+		{"{name: a, register: input, address: 0, type: float32}", 123456.7, "123456.7"},
+		{"{name: a, register: input, address: 0, type: float32, scale: 0.001}", 7040, "7.04"},
+		{"{name: a, register: input, address: 0, type: float32, byte_order: CDAB}", -12.5, "-12.5"},
+	} {
+		p := point(t, tt.spec)
+		regs, err := p.Encode(float64(tt.f) * p.ScaleFactor())
+		if err != nil {
+			t.Fatal(err)
+		}
+		v, err := p.Decode(regs)
+		if err != nil || fmt.Sprint(v) != tt.want {
+			t.Errorf("%s: float32 %v decoded as %v, %v; want %s", tt.spec, tt.f, v, err, tt.want)
 		}
 	}
 }

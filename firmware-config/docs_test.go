@@ -1,10 +1,14 @@
 package fwconfig_test
 
 import (
+	"os"
+	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/boilerwatch/boilerwatch/collector/servicetest"
 	fwconfig "github.com/boilerwatch/boilerwatch/firmware-config"
+	"github.com/boilerwatch/boilerwatch/gateway/plan"
 )
 
 // The README's gateway config and profile examples must load as written.
@@ -37,8 +41,55 @@ func TestReadmeExamples(t *testing.T) {
 	if _, err := p.Point("o2").Decode([]uint16{0xFFFF}); err == nil {
 		t.Error("o2 0xFFFF decoded as a number")
 	}
+	if st := p.Point("status"); st.Register != fwconfig.Input || st.Address != 4 {
+		t.Errorf("ref 30005 resolved to %s %d, want input 4", st.Register, st.Address)
+	}
+	if p.GroupIntervals["fast"].String() != "1s" || p.Point("o2").Group != "fast" {
+		t.Errorf("groups %v", p.GroupIntervals)
+	}
+	ppm := p.Point("o2_ppm")
+	f, err := ppm.ScaleFrom.Factor(func(string) (float64, error) { return 2, nil })
+	if v, err2 := ppm.DecodeWith([]uint16{805}, f); err != nil || err2 != nil || v != 80500.0 {
+		t.Errorf("o2_ppm raw 805 with dp 2 = %v, %v, %v; want 80500", v, err, err2)
+	}
 	serial, err := p.Point("serial").Decode([]uint16{0x4257, 0x2D30, 0x3031, 0})
 	if err != nil || serial != "BW-001" {
 		t.Errorf("serial = %q, %v", serial, err)
+	}
+}
+
+// The README's serial example loads, and its -plan output is what
+// gateway -plan prints for the README's gateway example.
+func TestReadmeGatewayExtras(t *testing.T) {
+	blocks := servicetest.DocBlocks(t, "README.md", "yaml")
+	serial, ok := blocks["# gateway-serial.yaml"]
+	if !ok {
+		t.Fatal("README has no '# gateway-serial.yaml' example")
+	}
+	g, err := fwconfig.ParseGateway("README.md#gateway-serial.yaml", []byte(serial))
+	if err != nil {
+		t.Fatalf("README serial example: %v", err)
+	}
+	if b := g.Devices[1].Bus; b.Transport != fwconfig.RTU || b.Baud != 9600 || b.Parity != "none" || b.UnitGap.String() != "100ms" {
+		t.Errorf("meter2 did not inherit its bus settings: %+v", b)
+	}
+	gw, err := fwconfig.ParseGateway("README.md#gateway.yaml", []byte(blocks["# gateway.yaml"]))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got strings.Builder
+	plan.PrintSite(&got, gw)
+	readme, err := os.ReadFile(filepath.Join(servicetest.RepoRoot(t), "README.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	start := strings.Index(string(readme), "```\ndevice boiler1 (")
+	if start < 0 {
+		t.Fatal("README has no -plan output example")
+	}
+	rest := string(readme)[start+4:]
+	want := rest[:strings.Index(rest, "```")]
+	if got.String() != want {
+		t.Errorf("README -plan example differs from gateway -plan:\n--- gateway -plan\n%s--- README\n%s", got.String(), want)
 	}
 }

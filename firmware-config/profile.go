@@ -2,13 +2,18 @@ package fwconfig
 
 import (
 	"embed"
+	"errors"
 	"fmt"
 	"io/fs"
 	"math"
 	"os"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"strings"
+	"time"
+
+	"gopkg.in/yaml.v3"
 
 	"github.com/boilerwatch/boilerwatch/gateway/telemetry"
 )
@@ -58,7 +63,11 @@ type Point struct {
 	Quantity string       `yaml:"quantity"`
 	Register RegisterType `yaml:"register"`
 	// Address is the 0-based protocol address as sent in the request PDU.
-	Address   int      `yaml:"address"`
+	Address int `yaml:"address"`
+	// Ref is the alternative, Modicon-style reference a manual may print
+	// (40001 = holding address 0, 30010 = input address 9, 6 digits for
+	// addresses above 9998). It is converted to Register and Address at load.
+	Ref       string   `yaml:"ref"`
 	Type      DataType `yaml:"type"`
 	ByteOrder string   `yaml:"byte_order"`
 	// Bit selects one bit (0 = least significant) of a register for type bool.
@@ -66,8 +75,15 @@ type Point struct {
 	// Length is the register count of a string.
 	Length int      `yaml:"length"`
 	Scale  *float64 `yaml:"scale"`
-	Offset float64  `yaml:"offset"`
-	Unit   string   `yaml:"unit"`
+	// ScaleFrom multiplies the scale by factors read from other points of
+	// the same device (a decimal-point register, or PT and CT ratios): one
+	// mapping, or a list whose factors multiply.
+	ScaleFrom ScaleSources `yaml:"scale_from"`
+	Offset    float64      `yaml:"offset"`
+	Unit      string       `yaml:"unit"`
+	// Group names the poll group (declared in the profile's groups) whose
+	// interval this point is read at; empty is the device's interval.
+	Group string `yaml:"group"`
 	// Counter marks a cumulative total (kWh, t) that only increases.
 	Counter bool `yaml:"counter"`
 	// NotAvailable lists raw values that mean "no reading" (e.g. 0x8000);
@@ -78,6 +94,101 @@ type Point struct {
 	order byteOrder
 }
 
+// ScaleMap turns a scale register's value into a factor.
+type ScaleMap string
+
+const (
+	// Power10: factor = 10^v, for decimal-point registers (with offset on
+	// the source point when the manual says 10^(dp-3), or scale -1 for 10^-dp).
+	Power10 ScaleMap = "power10"
+	// Multiply: factor = v, for PT or CT ratios.
+	Multiply ScaleMap = "multiply"
+	// Divide: factor = 1/v.
+	Divide ScaleMap = "divide"
+)
+
+// ScaleFrom names a point whose value scales another.
+type ScaleFrom struct {
+	Point string   `yaml:"point"`
+	Map   ScaleMap `yaml:"map"`
+}
+
+// ScaleSources are a point's scale_from entries.
+type ScaleSources []ScaleFrom
+
+// UnmarshalYAML accepts one mapping ({point: dp, map: power10}) or a list
+// of them, and rejects unknown keys as strictly as the rest of the file.
+func (s *ScaleSources) UnmarshalYAML(n *yaml.Node) error {
+	items := []*yaml.Node{n}
+	if n.Kind == yaml.SequenceNode {
+		items = n.Content
+	}
+	for _, it := range items {
+		if it.Kind != yaml.MappingNode {
+			return &yaml.TypeError{Errors: []string{fmt.Sprintf("line %d: scale_from: want {point: NAME, map: power10|multiply|divide} or a list of them", it.Line)}}
+		}
+		for i := 0; i+1 < len(it.Content); i += 2 {
+			if k := it.Content[i]; k.Value != "point" && k.Value != "map" {
+				return &yaml.TypeError{Errors: []string{fmt.Sprintf("line %d: scale_from: unknown field %q (write point and map)", k.Line, k.Value)}}
+			}
+		}
+		var f ScaleFrom
+		if err := it.Decode(&f); err != nil {
+			return err
+		}
+		*s = append(*s, f)
+	}
+	return nil
+}
+
+// Factor is the product of every source's factor, given each source
+// point's engineering value by name.
+func (s ScaleSources) Factor(value func(point string) (float64, error)) (float64, error) {
+	f := 1.0
+	for i := range s {
+		v, err := value(s[i].Point)
+		if err != nil {
+			return 0, fmt.Errorf("scale point %s: %w", s[i].Point, err)
+		}
+		g, err := s[i].Factor(v)
+		if err != nil {
+			return 0, err
+		}
+		f *= g
+	}
+	return f, nil
+}
+
+// ErrScale marks a scale register whose value cannot scale anything.
+var ErrScale = errors.New("scale register out of range")
+
+// Factor maps the scale point's engineering value to the factor that
+// multiplies the target's scale.
+func (s *ScaleFrom) Factor(v float64) (float64, error) {
+	if math.IsNaN(v) || math.IsInf(v, 0) {
+		return 0, fmt.Errorf("scale point %s holds %v: %w", s.Point, v, ErrScale)
+	}
+	switch s.Map {
+	case Power10:
+		// Meters publish a small exponent; anything else is a misread.
+		if v != math.Trunc(v) || v < -12 || v > 12 {
+			return 0, fmt.Errorf("scale point %s holds %v, not an exponent in -12..12: %w", s.Point, v, ErrScale)
+		}
+		return math.Pow10(int(v)), nil
+	case Multiply:
+		if v == 0 {
+			return 0, fmt.Errorf("scale point %s holds 0: %w", s.Point, ErrScale)
+		}
+		return v, nil
+	case Divide:
+		if v == 0 {
+			return 0, fmt.Errorf("scale point %s holds 0: %w", s.Point, ErrScale)
+		}
+		return 1 / v, nil
+	}
+	return 0, fmt.Errorf("scale point %s: unknown map %q", s.Point, s.Map)
+}
+
 // Profile is the register map of one device model.
 type Profile struct {
 	Name string `yaml:"name"`
@@ -86,12 +197,17 @@ type Profile struct {
 	Manufacturer string `yaml:"manufacturer"`
 	Model        string `yaml:"model"`
 	// Source cites the manufacturer document the register map comes from.
-	Source      string  `yaml:"source"`
-	Description string  `yaml:"description"`
-	ByteOrder   string  `yaml:"byte_order"`
-	Points      []Point `yaml:"points"`
+	Source      string `yaml:"source"`
+	Description string `yaml:"description"`
+	ByteOrder   string `yaml:"byte_order"`
+	// Groups declares the poll groups the points may name, with their
+	// default intervals (a gateway config may override them per device).
+	Groups map[string]string `yaml:"groups"`
+	Points []Point           `yaml:"points"`
 
 	File string `yaml:"-"`
+	// GroupIntervals are the parsed Groups.
+	GroupIntervals map[string]time.Duration `yaml:"-"`
 }
 
 // Words is the number of registers (or bits, for coils and discrete inputs) the point spans.
@@ -172,6 +288,14 @@ func (pr *Profile) validate(d *Document) {
 		}
 		defOrder = o
 	}
+	pr.GroupIntervals = map[string]time.Duration{}
+	for _, g := range sortedKeys(pr.Groups) {
+		if !validName(g) {
+			d.Errorf("groups."+g, "%q is not a valid group name (letters, digits, - _ .)", g)
+			continue
+		}
+		pr.GroupIntervals[g] = parseDuration(d, "groups."+g, pr.Groups[g], 0, MinInterval)
+	}
 	names := map[string]int{}
 	type span struct {
 		lo, hi int
@@ -187,6 +311,19 @@ func (pr *Profile) validate(d *Document) {
 			d.Errorf(at+".name", "duplicate point name %q (also points[%d])", pt.Name, j)
 		} else {
 			names[pt.Name] = i
+		}
+		if pt.Group != "" {
+			if _, ok := pr.GroupIntervals[pt.Group]; !ok {
+				d.Errorf(at+".group", "group %q is not declared in the profile's groups (%s)", pt.Group, groupList(pr.Groups))
+			}
+		}
+		if pt.Ref != "" {
+			if !pt.resolveRef(d, at) {
+				continue
+			}
+		} else if _, set := d.Raw(at + ".address"); !set {
+			d.Errorf(at+".address", "missing; write the 0-based protocol address (address: 0) or a reference (ref: 40001)")
+			continue
 		}
 		switch pt.Register {
 		case Coil, Discrete, Holding, Input:
@@ -226,8 +363,11 @@ func (pr *Profile) validate(d *Document) {
 		if pt.Scale != nil && (*pt.Scale == 0 || math.IsNaN(*pt.Scale) || math.IsInf(*pt.Scale, 0)) {
 			d.Errorf(at+".scale", "scale must be a finite non-zero number")
 		}
-		if (pt.Type == Bool || pt.Type == String) && (pt.Scale != nil || pt.Offset != 0) {
-			d.Errorf(at+".scale", "scale and offset apply to numeric types only")
+		if (pt.Type == Bool || pt.Type == String) && (pt.Scale != nil || pt.Offset != 0 || len(pt.ScaleFrom) > 0) {
+			d.Errorf(at+".scale", "scale, scale_from and offset apply to numeric types only")
+		}
+		if pt.Ref == "" && !checkAddressNotation(d, at, pt) {
+			continue
 		}
 		if pt.Address < 0 || pt.Address > 65535 {
 			d.Errorf(at+".address", "%d is outside 0..65535 (write the 0-based protocol address, e.g. 0 for register 40001)", pt.Address)
@@ -248,6 +388,111 @@ func (pr *Profile) validate(d *Document) {
 			used[pt.Register] = append(used[pt.Register], span{pt.Address, end, pt.Name})
 		}
 	}
+	// Scale sources are checked once every point is known.
+	for i := range pr.Points {
+		pt := &pr.Points[i]
+		for j, sf := range pt.ScaleFrom {
+			at := fmt.Sprintf("points[%d].scale_from", i)
+			if len(pt.ScaleFrom) > 1 {
+				at = fmt.Sprintf("%s[%d]", at, j)
+			}
+			switch sf.Map {
+			case Power10, Multiply, Divide:
+			default:
+				d.Errorf(at+".map", "%q is not a scale map; one of power10 (factor 10^v), multiply (v), divide (1/v)", sf.Map)
+			}
+			src := pr.Point(sf.Point)
+			switch {
+			case src == nil:
+				d.Errorf(at+".point", "no point %q in this profile", sf.Point)
+			case src == pt:
+				d.Errorf(at+".point", "a point cannot scale itself")
+			case len(src.ScaleFrom) > 0:
+				d.Errorf(at+".point", "point %q is itself scaled by another point; chains are not supported", src.Name)
+			case src.Type == Bool || src.Type == String:
+				d.Errorf(at+".point", "point %q is a %s, not a number", src.Name, src.Type)
+			}
+		}
+	}
+}
+
+// resolveRef converts a Modicon reference (5 digits: 0xxxx coils,
+// 1xxxx discrete inputs, 3xxxx input registers, 4xxxx holding registers,
+// numbered from 1; or the same with 6 digits for numbers above 9999) into
+// Register and Address. It reports false when the point is unusable.
+func (pt *Point) resolveRef(d *Document, at string) bool {
+	if _, set := d.Raw(at + ".address"); set {
+		d.Errorf(at+".ref", "write either address (0-based protocol address) or ref (Modicon reference), not both")
+		return false
+	}
+	r := pt.Ref
+	n, err := strconv.Atoi(r[1:])
+	if (len(r) != 5 && len(r) != 6) || err != nil || strings.ContainsAny(r, "+-") {
+		d.Errorf(at+".ref", "%q is not a reference; write 5 or 6 digits such as 40001 (holding address 0) or 300010 (input address 9)", r)
+		return false
+	}
+	tables := map[byte]RegisterType{'0': Coil, '1': Discrete, '3': Input, '4': Holding}
+	reg, ok := tables[r[0]]
+	if !ok {
+		d.Errorf(at+".ref", "%q: the first digit names the table: 0 coil, 1 discrete input, 3 input register, 4 holding register", r)
+		return false
+	}
+	max := 9999
+	if len(r) == 6 {
+		max = 65536
+	}
+	if n < 1 || n > max {
+		d.Errorf(at+".ref", "%q: the number after the table digit must be 1..%d (references count from 1)", r, max)
+		return false
+	}
+	if pt.Register != "" && pt.Register != reg {
+		d.Errorf(at+".ref", "%q refers to the %s table but register says %s", r, reg, pt.Register)
+		return false
+	}
+	pt.Register, pt.Address = reg, n-1
+	return true
+}
+
+// checkAddressNotation rejects the two ways a manual's address is commonly
+// mistyped into a profile: a Modicon reference written as an address
+// (40001 meant as holding register 0) and a leading zero, which YAML reads
+// as octal (0100 is 64).
+func checkAddressNotation(d *Document, at string, pt *Point) bool {
+	raw, ok := d.Raw(at + ".address")
+	if !ok {
+		return true
+	}
+	if len(raw) > 1 && raw[0] == '0' && raw[1] >= '0' && raw[1] <= '9' {
+		d.Errorf(at+".address", "%s has a leading zero, which YAML reads as octal %d; write the decimal number without it or hex such as 0x%X", raw, pt.Address, pt.Address)
+		return false
+	}
+	if len(raw) != 5 || strings.ContainsAny(raw, "xXoObB_") {
+		return true
+	}
+	table := map[byte]RegisterType{'3': Input, '4': Holding}[raw[0]]
+	if table != pt.Register || pt.Address%10000 == 0 {
+		return true
+	}
+	d.Errorf(at+".address", "%s looks like a Modicon reference (%s register %d counted from 1); "+
+		"write ref: %s for protocol address %d, or, if the device really uses protocol address %d, write it in hex: 0x%04X",
+		raw, pt.Register, pt.Address%10000, raw, pt.Address%10000-1, pt.Address, pt.Address)
+	return false
+}
+
+func groupList(groups map[string]string) string {
+	if len(groups) == 0 {
+		return "none declared"
+	}
+	return strings.Join(sortedKeys(groups), ", ")
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	ks := make([]string, 0, len(m))
+	for k := range m {
+		ks = append(ks, k)
+	}
+	sort.Strings(ks)
+	return ks
 }
 
 // validName: a point, device or profile name becomes a topic level, a JSON
@@ -255,12 +500,7 @@ func (pr *Profile) validate(d *Document) {
 func validName(s string) bool { return telemetry.ValidName(s) }
 
 func keys[V any](m map[string]V) string {
-	ks := make([]string, 0, len(m))
-	for k := range m {
-		ks = append(ks, k)
-	}
-	sort.Strings(ks)
-	return strings.Join(ks, ", ")
+	return strings.Join(sortedKeys(m), ", ")
 }
 
 //go:embed profiles/*.yaml

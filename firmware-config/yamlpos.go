@@ -52,7 +52,10 @@ func (es FieldErrors) Error() string {
 type Document struct {
 	file  string
 	lines map[string]int
-	errs  FieldErrors
+	// raw holds each scalar's text as written, for checks that depend on
+	// notation (a decimal 40001 versus a hex 0x9C41) rather than value.
+	raw  map[string]string
+	errs FieldErrors
 }
 
 var (
@@ -66,7 +69,7 @@ var (
 // Every config file of the project (gateway, collector, scenario, profile)
 // goes through it.
 func ParseYAML(file string, data []byte, out any) (*Document, error) {
-	d := &Document{file: file, lines: map[string]int{}}
+	d := &Document{file: file, lines: map[string]int{}, raw: map[string]string{}}
 	var root yaml.Node
 	if err := yaml.Unmarshal(data, &root); err != nil {
 		return nil, d.yamlError(err)
@@ -117,6 +120,8 @@ func (d *Document) walk(path string, n *yaml.Node) {
 		d.lines[path] = n.Line
 	}
 	switch n.Kind {
+	case yaml.ScalarNode:
+		d.raw[path] = n.Value
 	case yaml.MappingNode:
 		for i := 0; i+1 < len(n.Content); i += 2 {
 			k, v := n.Content[i], n.Content[i+1]
@@ -178,6 +183,12 @@ func (d *Document) Line(path string) int {
 	}
 }
 
+// Raw returns the text of the scalar at path as written in the file.
+func (d *Document) Raw(path string) (string, bool) {
+	v, ok := d.raw[path]
+	return v, ok
+}
+
 // Errorf records a problem with the field at path (e.g. "devices[0].interval").
 func (d *Document) Errorf(path, format string, a ...any) {
 	d.errs = append(d.errs, &FieldError{File: d.file, Line: d.Line(path), Field: path, Msg: fmt.Sprintf(format, a...)})
@@ -188,5 +199,8 @@ func (d *Document) Err() error {
 	if len(d.errs) == 0 {
 		return nil
 	}
+	// Checks run field by field, some after the whole file is read; a
+	// reader fixes a file top to bottom.
+	sort.SliceStable(d.errs, func(i, j int) bool { return d.errs[i].Line < d.errs[j].Line })
 	return d.errs
 }

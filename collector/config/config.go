@@ -17,6 +17,10 @@ type Collector struct {
 	InfluxDB InfluxDB `yaml:"influxdb"`
 	Batch    Batch    `yaml:"batch"`
 	HTTP     HTTP     `yaml:"http"`
+	Gaps     Gaps     `yaml:"gaps"`   // sequence gap detection, delivery.go
+	Energy   *Energy  `yaml:"energy"` // efficiency and energy engine, boilers.go
+	Console  Console  `yaml:"console"`
+	Metrics  Metrics  `yaml:"metrics"` // Prometheus endpoint, metrics.go
 }
 
 // MQTT says where telemetry comes from.
@@ -32,6 +36,11 @@ type MQTT struct {
 	PasswordEnv string `yaml:"password_env"`
 	// ShareGroup splits the stream among collectors with $share/<group>/.
 	ShareGroup string `yaml:"share_group"`
+	// CAFile verifies the broker (ssl://); CertFile and KeyFile are the
+	// collector's client certificate (CN "collector" for the shipped ACL).
+	CAFile   string `yaml:"ca_file"`
+	CertFile string `yaml:"cert_file"`
+	KeyFile  string `yaml:"key_file"`
 }
 
 // InfluxDB locates the database.

@@ -4,6 +4,8 @@ package ingest
 
 import (
 	"context"
+	"crypto/tls"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -26,13 +28,18 @@ type Writer interface {
 type Options struct {
 	Broker, ClientID   string
 	Username, Password string
+	// TLS, when set, is used for ssl:// brokers (config.MQTT.TLS).
+	TLS *tls.Config
 	// ShareGroup, when set, subscribes with $share/<group>/ so that several
 	// collectors split the stream.
 	ShareGroup string
 	// MaxPoints and Flush bound a batch: it is written when either is reached.
 	MaxPoints int
 	Flush     time.Duration
-	Logger    *slog.Logger
+	// Observe, when set, is called with each message once its points are
+	// written (gap detection: Gaps.Observe).
+	Observe func(*telemetry.Message)
+	Logger  *slog.Logger
 }
 
 // Stats are the consumer's counters.
@@ -41,8 +48,11 @@ type Stats struct {
 	Samples       atomic.Uint64 // samples written
 	Points        atomic.Uint64 // values written
 	WriteFailures atomic.Uint64
-	mu            sync.Mutex
-	rejected      map[string]uint64
+	// Redelivered counts messages the broker sent again (MQTT DUP flag):
+	// they were in flight when a connection or a collector went away.
+	Redelivered atomic.Uint64
+	mu          sync.Mutex
+	rejected    map[string]uint64
 }
 
 // Rejected returns the count of rejected payloads by reason.
@@ -81,10 +91,20 @@ type Consumer struct {
 	log   *slog.Logger
 	in    chan mqtt.Message
 	Stats Stats
+
+	gen     atomic.Uint64 // MQTT connection generation
+	mu      sync.Mutex
+	stopped bool
+	wg      sync.WaitGroup // per-connection subscribe and heartbeat
 }
 
-// inflight bounds messages received but not yet written; beyond it paho's
-// router waits, and with it the broker.
+// inflight bounds messages received but not yet written. The broker's own
+// window (Mosquitto's max_inflight_messages, 1000 in deploy/mosquitto) stops
+// it sending more long before: this buffer holds that window twice over
+// (a reconnect redelivers what the old connection had in flight), so paho's
+// router never waits on us. Were it to wait, paho would stop reading the
+// socket, miss PINGRESP and drop the connection — which only redelivers,
+// since nothing unwritten is acknowledged, but costs a reconnect.
 const inflight = 10000
 
 // New prepares a consumer; Run connects and consumes.
@@ -121,57 +141,206 @@ func (c *Consumer) Run(ctx context.Context) error {
 		SetConnectRetryInterval(time.Second).
 		SetMaxReconnectInterval(10 * time.Second).
 		SetKeepAlive(30 * time.Second)
+	handler := func(_ mqtt.Client, m mqtt.Message) {
+		select {
+		case c.in <- m:
+		case <-ctx.Done():
+		}
+	}
+	// The broker sends what it kept for the session right after CONNACK,
+	// before our SUBSCRIBE is even sent; paho drops, unacknowledged, a
+	// message for which it has no handler yet, and it would sit in the
+	// session until the next reconnect. The default handler takes those.
+	opts.SetDefaultPublishHandler(handler)
 	opts.SetOnConnectHandler(func(cl mqtt.Client) {
 		c.log.Info("mqtt connected", "broker", c.o.Broker, "filter", filter)
-		go func() {
-			tok := cl.Subscribe(filter, 1, func(_ mqtt.Client, m mqtt.Message) {
-				select {
-				case c.in <- m:
-				case <-ctx.Done():
-				}
-			})
-			if tok.WaitTimeout(10*time.Second) && tok.Error() == nil {
-				return
-			}
-			c.log.Error("subscribe failed", "filter", filter, "error", tok.Error())
-		}()
+		gen := c.gen.Add(1)
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		if c.stopped {
+			return
+		}
+		// paho must not block in this handler: subscribe and beat in a
+		// goroutine of this connection (gen), ended with it.
+		c.wg.Go(func() { c.subscribeAndBeat(ctx, cl, gen, filter, handler) })
 	})
 	opts.SetConnectionLostHandler(func(_ mqtt.Client, err error) {
+		c.gen.Add(1) // ends the heartbeat of the lost connection
 		c.log.Warn("mqtt connection lost", "broker", c.o.Broker, "error", err)
 	})
+	if c.o.TLS != nil {
+		opts.SetTLSConfig(c.o.TLS)
+	}
 	client := mqtt.NewClient(opts)
 	client.Connect()
+	defer func() {
+		c.mu.Lock()
+		c.stopped = true
+		c.mu.Unlock()
+		c.wg.Wait()
+	}()
 	defer client.Disconnect(500)
 	return c.loop(ctx)
 }
 
-type pending struct {
-	msgs   []mqtt.Message
-	points []*write.Point
-	values int
+// subscribeAndBeat subscribes (again, after every reconnect: Mosquitto 2.0
+// does not restore shared subscriptions after a restart) and then
+// publishes the heartbeat that tells gateways a collector is listening,
+// until the connection gen ends.
+func (c *Consumer) subscribeAndBeat(ctx context.Context, cl mqtt.Client, gen uint64, filter string, handler mqtt.MessageHandler) {
+	current := func() bool { return ctx.Err() == nil && c.gen.Load() == gen && cl.IsConnectionOpen() }
+	for backoff := time.Second; ; backoff = min(2*backoff, 10*time.Second) {
+		if !current() {
+			return
+		}
+		tok := cl.Subscribe(filter, 1, handler)
+		if tok.WaitTimeout(10*time.Second) && tok.Error() == nil {
+			c.log.Info("subscribed", "filter", filter)
+			break
+		}
+		c.log.Error("subscribe failed, retrying", "filter", filter, "error", tok.Error(), "in", backoff)
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(backoff):
+		}
+	}
+	t := time.NewTicker(telemetry.HeartbeatEvery)
+	defer t.Stop()
+	for {
+		if !current() {
+			return
+		}
+		beat, _ := json.Marshal(telemetry.Heartbeat{Collector: c.o.ClientID, TS: time.Now().UnixMilli()})
+		cl.Publish(telemetry.HeartbeatTopic, 0, false, beat)
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
 }
 
+type pending struct {
+	msgs    []mqtt.Message
+	decoded []*telemetry.Message
+	points  []*write.Point
+	values  int
+}
+
+// writers is how many batches may be decoded and written at once: while
+// one is on its way to InfluxDB the next is gathered, so the broker's
+// in-flight window keeps moving during a backlog drain, and decoding (the
+// collector's main CPU cost) runs on more than one core.
+const writers = 2
+
+// A batch goes to a writer when it holds MaxPoints messages, when its first
+// message has waited Flush, or when a burst of at least burstMin messages
+// has stopped arriving for burstIdle: a backlog arrives as bursts of the
+// broker's in-flight window, and waiting out Flush after each would cap a
+// drain at one window per Flush.
+const (
+	burstMin  = 64
+	burstIdle = 5 * time.Millisecond
+)
+
 func (c *Consumer) loop(ctx context.Context) error {
-	var batch pending
-	timer := time.NewTimer(c.o.Flush)
+	batches := make(chan []mqtt.Message)
+	var wg sync.WaitGroup
+	for range writers {
+		wg.Go(func() {
+			for msgs := range batches {
+				if c.process(ctx, msgs) != nil {
+					// ctx ended: what is left is not acknowledged, and
+					// the broker sends it again to the next collector.
+					for range batches {
+					}
+					return
+				}
+			}
+		})
+	}
+	defer func() {
+		close(batches)
+		wg.Wait()
+	}()
+	var batch []mqtt.Message
+	var first, last time.Time
+	timer := time.NewTimer(time.Hour)
 	defer timer.Stop()
 	for {
+		in := c.in
+		if len(batch) >= c.o.MaxPoints {
+			in = nil // full: wait for a writer
+		}
+		var out chan<- []mqtt.Message
+		wake := time.Hour
+		if n := len(batch); n > 0 {
+			now := time.Now()
+			due := first.Add(c.o.Flush)
+			if n >= burstMin {
+				due = minTime(due, last.Add(burstIdle))
+			}
+			if n >= c.o.MaxPoints || !now.Before(due) {
+				out = batches
+			} else {
+				wake = due.Sub(now)
+			}
+		}
+		timer.Reset(wake)
 		select {
 		case <-ctx.Done():
 			return nil
-		case m := <-c.in:
-			c.add(&batch, m)
-			if len(batch.points) < c.o.MaxPoints {
-				continue
+		case m := <-in:
+			last = time.Now()
+			if len(batch) == 0 {
+				first = last
 			}
+			batch = append(batch, m)
+		case out <- batch:
+			batch = nil
 		case <-timer.C:
 		}
-		if len(batch.msgs) > 0 {
-			if err := c.flush(ctx, &batch); err != nil {
-				return nil // only ctx ends a flush with an error
-			}
+	}
+}
+
+// process decodes a batch, writes its points (MaxPoints a write) and then
+// acknowledges its messages.
+func (c *Consumer) process(ctx context.Context, msgs []mqtt.Message) error {
+	var b pending
+	for _, m := range msgs {
+		c.add(&b, m)
+	}
+	if len(b.msgs) == 0 {
+		return nil
+	}
+	return c.flush(ctx, &b)
+}
+
+func minTime(a, b time.Time) time.Time {
+	if b.Before(a) {
+		return b
+	}
+	return a
+}
+
+// write writes points, retrying with backoff until InfluxDB accepts them;
+// only ctx ends it with an error.
+func (c *Consumer) write(ctx context.Context, pts []*write.Point) error {
+	backoff := 500 * time.Millisecond
+	for {
+		err := c.w.Write(ctx, pts...)
+		if err == nil {
+			return nil
 		}
-		timer.Reset(c.o.Flush)
+		c.Stats.WriteFailures.Add(1)
+		c.log.Warn("write failed, retrying", "points", len(pts), "in", backoff, "error", err)
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(backoff):
+		}
+		backoff = min(2*backoff, maxBackoff)
 	}
 }
 
@@ -186,7 +355,11 @@ func (c *Consumer) add(b *pending, m mqtt.Message) {
 		m.Ack()
 		return
 	}
+	if m.Duplicate() {
+		c.Stats.Redelivered.Add(1)
+	}
 	b.msgs = append(b.msgs, m)
+	b.decoded = append(b.decoded, msg)
 	for _, s := range msg.Samples {
 		b.values += len(s.Values)
 	}
@@ -236,23 +409,25 @@ func truncate(s string, n int) string {
 	return s
 }
 
+// maxBackoff caps the wait between write attempts while InfluxDB is down:
+// short enough that the backlog starts moving within seconds of its return.
+const maxBackoff = 5 * time.Second
+
 // flush writes the batch, retrying with backoff until InfluxDB accepts it,
-// then acknowledges its messages in the order they arrived.
+// then acknowledges its messages in the order they arrived. Meanwhile the
+// consumer takes no new messages: the broker keeps them.
 func (c *Consumer) flush(ctx context.Context, b *pending) error {
-	backoff := 500 * time.Millisecond
-	for {
-		err := c.w.Write(ctx, b.points...)
-		if err == nil {
-			break
+	for pts := b.points; len(pts) > 0; {
+		n := min(len(pts), c.o.MaxPoints)
+		if err := c.write(ctx, pts[:n]); err != nil {
+			return err
 		}
-		c.Stats.WriteFailures.Add(1)
-		c.log.Warn("write failed, retrying", "points", len(b.points), "in", backoff, "error", err)
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(backoff):
+		pts = pts[n:]
+	}
+	if c.o.Observe != nil {
+		for _, m := range b.decoded {
+			c.o.Observe(m)
 		}
-		backoff = min(2*backoff, 30*time.Second)
 	}
 	for _, m := range b.msgs {
 		m.Ack()
@@ -260,6 +435,5 @@ func (c *Consumer) flush(ctx context.Context, b *pending) error {
 	c.Stats.Messages.Add(uint64(len(b.msgs)))
 	c.Stats.Samples.Add(uint64(len(b.points)))
 	c.Stats.Points.Add(uint64(b.values))
-	*b = pending{}
 	return nil
 }

@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -119,6 +120,17 @@ func (p *Process) Start() error {
 	}()
 	p.cmd, p.done = cmd, done
 	return nil
+}
+
+// Pid is the process id of the running process (0 before Start), for
+// tests that read /proc.
+func (p *Process) Pid() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.cmd == nil || p.cmd.Process == nil {
+		return 0
+	}
+	return p.cmd.Process.Pid
 }
 
 // Running reports whether the process has not exited.
@@ -249,6 +261,29 @@ type Influx struct {
 // on a free port, in a temporary data directory.
 func StartInflux(t testing.TB) *Influx {
 	t.Helper()
+	return startInflux(t, false)
+}
+
+// StartInfluxAuth runs InfluxDB with authentication on and an admin user
+// (user:password is then the token of its 2.x-compatible API).
+func StartInfluxAuth(t testing.TB, user, password string) *Influx {
+	t.Helper()
+	in := startInflux(t, true)
+	// With no user yet, 1.8 lets the first admin be created unauthenticated.
+	form := url.Values{"q": {fmt.Sprintf("CREATE USER %q WITH PASSWORD '%s' WITH ALL PRIVILEGES", user, password)}}
+	resp, err := http.PostForm(in.URL+"/query", form)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("create influx user: %s", resp.Status)
+	}
+	return in
+}
+
+func startInflux(t testing.TB, auth bool) *Influx {
+	t.Helper()
 	bin := os.Getenv("BW_INFLUXD")
 	if bin == "" {
 		bin = filepath.Join(RepoRoot(t), ".deps", "bin", "influxd")
@@ -274,10 +309,11 @@ bind-address = "127.0.0.1:%d"
 [http]
   bind-address = "127.0.0.1:%[3]d"
   flux-enabled = true
+  auth-enabled = %[4]t
   log-enabled = false
 [continuous_queries]
   enabled = false
-`, rpc, dir, port)
+`, rpc, dir, port, auth)
 	cfg := filepath.Join(dir, "influxdb.conf")
 	if err := os.WriteFile(cfg, []byte(conf), 0o644); err != nil {
 		t.Fatal(err)
@@ -402,4 +438,31 @@ func mosquittoBinary(t testing.TB) string {
 	}
 	Missing(t, "mosquitto", "apt-get install -y mosquitto (or make deps)")
 	return ""
+}
+
+// PtyPair starts socat with two linked pseudo-terminals in raw mode — a
+// null-modem cable between two serial ports — and returns their paths; it
+// is stopped at the end of the test.
+func PtyPair(t testing.TB) (string, string) {
+	t.Helper()
+	if _, err := exec.LookPath("socat"); err != nil {
+		Missing(t, "socat", "apt-get install -y socat (or make deps)")
+	}
+	dir := t.TempDir()
+	a, b := filepath.Join(dir, "a"), filepath.Join(dir, "b")
+	cmd := exec.Command("socat", "pty,raw,echo=0,link="+a, "pty,raw,echo=0,link="+b)
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	for range 200 {
+		_, ea := os.Stat(a)
+		_, eb := os.Stat(b)
+		if ea == nil && eb == nil {
+			return a, b
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	t.Fatal("socat made no pseudo-terminals within 2 s")
+	return "", ""
 }

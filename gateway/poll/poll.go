@@ -1,17 +1,18 @@
-// Package poll reads a device's planned requests at its interval and turns
-// each poll into one telemetry sample.
+// Package poll reads a device's planned requests at its groups' intervals
+// and turns each poll of a group into one telemetry sample.
 package poll
 
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
+	"math"
 	"sync"
 	"time"
 
-	"github.com/goburrow/modbus"
-
 	fwconfig "github.com/boilerwatch/boilerwatch/firmware-config"
+	"github.com/boilerwatch/boilerwatch/gateway/bus"
 	"github.com/boilerwatch/boilerwatch/gateway/plan"
 	"github.com/boilerwatch/boilerwatch/gateway/telemetry"
 )
@@ -21,20 +22,10 @@ type Reader interface {
 	Read(ctx context.Context, unit byte, register fwconfig.RegisterType, start, count int, timeout time.Duration) ([]uint16, time.Time, error)
 }
 
-// Device polls one configured device.
-type Device struct {
-	cfg  fwconfig.Device
-	reqs []plan.Request
-	bus  Reader
-	log  *slog.Logger
-	// stamp maps the time a response arrived to the sample's timestamp:
-	// the identity, except in accelerated simulator runs.
-	stamp func(time.Time) time.Time
-
-	mu       sync.Mutex
-	state    string
-	lastErr  string
-	failures int
+// intoReader reads into a caller's buffer; *bus.Bus implements it, so a
+// poll reuses one buffer per request instead of allocating.
+type intoReader interface {
+	ReadInto(ctx context.Context, dst []uint16, unit byte, register fwconfig.RegisterType, start, count int, timeout time.Duration) ([]uint16, time.Time, error)
 }
 
 // Device states, as published in the gateway status.
@@ -45,30 +36,136 @@ const (
 	Unknown  = "unknown"
 )
 
-// offlineAfter consecutive failed polls mark a device offline.
+// offlineAfter consecutive polls without any answer mark a device offline.
 const offlineAfter = 3
 
-// PlanOptions bridge gaps of up to 16 registers: reading 16 unused words
-// costs 32 bytes, a round trip on RS-485 costs tens of milliseconds.
-func PlanOptions() plan.Options { return plan.Options{MaxGap: 16} }
+// Busy devices (exception 6) are asked again after busyBackoff, doubling,
+// at most busyRetries times.
+const (
+	busyRetries = 3
+	busyBackoff = 50 * time.Millisecond
+)
 
-// NewDevice plans the device's requests.
-func NewDevice(cfg fwconfig.Device, bus Reader, log *slog.Logger) *Device {
-	return &Device{
+// Device polls one configured device.
+type Device struct {
+	cfg    fwconfig.Device
+	bus    Reader
+	log    *slog.Logger
+	groups []*group
+	// stamp maps the time a response arrived to the sample's timestamp:
+	// the identity, except in accelerated simulator runs.
+	stamp   func(time.Time) time.Time
+	onState func(device string, st telemetry.DeviceState)
+	// onPoll and onReadError feed the gateway's metrics; nil is off.
+	onPoll      func(device string, took time.Duration)
+	onReadError func(device string, err error)
+	// planned is the number of requests of the plan made from the config
+	// (gateway -plan), before any refused merged read split one.
+	planned int
+
+	mu       sync.Mutex
+	state    string
+	lastErr  string
+	failures int // consecutive polls in which the device answered nothing
+	// While offline the device is probed at probeAt, then again after a
+	// backoff that doubles up to cfg.OfflineBackoff.
+	probeAt time.Time
+	backoff time.Duration
+	probing bool
+}
+
+// group is the run-time state of one poll group.
+type group struct {
+	name     string
+	interval time.Duration
+	points   []*fwconfig.Point // reported in the sample
+	// read is every point the group reads (its own and the scale registers
+	// they need), numbered by index for the per-poll slots.
+	read   []*fwconfig.Point
+	index  map[*fwconfig.Point]int
+	byName map[string]int
+
+	mu    sync.Mutex // one poll of a group at a time
+	reqs  []plan.Request
+	slots []slot
+	bufs  [][]uint16
+	// last holds each counter's last good value, to flag a decrease.
+	last map[*fwconfig.Point]float64
+	// refused are the reads the device answered with exception 2 or 3; the
+	// plan never merges requests back into one of them.
+	refused []plan.Span
+	leaves  []leaf // reused by every request of a poll
+}
+
+// slot is what one poll learned about one point.
+type slot struct {
+	words []uint16
+	err   error
+	v     any
+	done  bool
+}
+
+// NewDevice plans the device's groups.
+func NewDevice(cfg fwconfig.Device, r Reader, log *slog.Logger) *Device {
+	if len(cfg.Groups) == 0 && cfg.Spec != nil {
+		// A config built in code rather than loaded: one group of every point.
+		g := fwconfig.Group{Interval: cfg.Interval}
+		for i := range cfg.Spec.Points {
+			g.Points = append(g.Points, &cfg.Spec.Points[i])
+		}
+		cfg.Groups = []fwconfig.Group{g}
+	}
+	if cfg.MaxRegisters == 0 {
+		cfg.MaxRegisters, cfg.MaxBits = fwconfig.MaxReadRegisters, fwconfig.MaxReadBits
+	}
+	if cfg.OfflineBackoff < cfg.Interval {
+		cfg.OfflineBackoff = max(cfg.Interval, time.Minute)
+	}
+	d := &Device{
 		cfg:   cfg,
-		reqs:  plan.Build(cfg.Spec.Points, PlanOptions()),
-		bus:   bus,
+		bus:   r,
 		log:   log.With("device", cfg.Name),
 		state: Unknown,
 		stamp: func(t time.Time) time.Time { return t },
 	}
+	for _, pg := range plan.Device(&d.cfg) {
+		g := &group{name: pg.Name, interval: pg.Interval, points: pg.Points, reqs: pg.Requests,
+			index: map[*fwconfig.Point]int{}, byName: map[string]int{}, last: map[*fwconfig.Point]float64{}}
+		for _, r := range pg.Requests {
+			for _, p := range r.Points {
+				g.index[p], g.byName[p.Name] = len(g.read), len(g.read)
+				g.read = append(g.read, p)
+			}
+		}
+		g.slots = make([]slot, len(g.read))
+		d.groups = append(d.groups, g)
+		d.planned += len(pg.Requests)
+	}
+	return d
 }
 
-// Plan is the device's requests per cycle.
-func (d *Device) Plan() []plan.Request { return d.reqs }
+// Plan is the device's current requests, every group's in turn. It
+// changes when the device refuses a merged read.
+func (d *Device) Plan() []plan.Request {
+	var out []plan.Request
+	for _, g := range d.groups {
+		g.mu.Lock()
+		out = append(out, g.reqs...)
+		g.mu.Unlock()
+	}
+	return out
+}
+
+// PlannedRoundTrips is the requests of one poll of every group as planned
+// from the config, what gateway -plan prints; len(Plan()) is the current
+// number, larger once the device refused a merged read.
+func (d *Device) PlannedRoundTrips() int { return d.planned }
 
 // Name is the configured device name.
 func (d *Device) Name() string { return d.cfg.Name }
+
+// Groups is the number of poll groups.
+func (d *Device) Groups() int { return len(d.groups) }
 
 // State returns the device's health.
 func (d *Device) State() telemetry.DeviceState {
@@ -77,54 +174,265 @@ func (d *Device) State() telemetry.DeviceState {
 	return telemetry.DeviceState{State: d.state, LastError: d.lastErr}
 }
 
-// Poll performs one cycle. Every point gets a value with a quality; a point
-// that could not be read is bad with the reason, never an older value.
+// Poll reads every group once and returns all values in one sample, for
+// one-off reads (tests, diagnostics); Run publishes one sample per group.
 func (d *Device) Poll(ctx context.Context) telemetry.Sample {
+	var s telemetry.Sample
+	for i := range d.groups {
+		gs := d.PollGroup(ctx, i)
+		if s.Values == nil {
+			s = gs
+			continue
+		}
+		for k, v := range gs.Values {
+			s.Values[k] = v
+		}
+		s.TS = max(s.TS, gs.TS)
+	}
+	return s
+}
+
+// PollGroup performs one poll of group i. Every point of the group gets a
+// value with a quality; a point that could not be read is bad with the
+// reason, never an older value.
+func (d *Device) PollGroup(ctx context.Context, i int) telemetry.Sample {
+	g := d.groups[i]
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if d.onPoll != nil {
+		start := time.Now()
+		defer func() { d.onPoll(d.cfg.Name, time.Since(start)) }()
+	}
 	s := telemetry.Sample{
 		Device:  d.cfg.Name,
 		Profile: d.cfg.Spec.Name,
 		Class:   d.cfg.Spec.Class,
-		Values:  make(map[string]telemetry.Value, len(d.cfg.Spec.Points)),
+		Values:  make(map[string]telemetry.Value, len(g.points)),
 	}
+	clear(g.slots)
 	var last time.Time
-	failed := 0
-	var firstErr error
-	for _, r := range d.reqs {
-		words, at, err := d.bus.Read(ctx, byte(d.cfg.UnitID), r.Register, r.Start, r.Count, d.cfg.Timeout)
-		if err != nil {
+	var firstErr, noAnswer error
+	failed, silent, total := 0, 0, 0
+	// replanned stays nil unless the device refuses a merged read this poll.
+	var replanned []plan.Request
+	next := len(g.reqs) // the first request not sent, when cancelled
+	for ri, r := range g.reqs {
+		if noAnswer != nil {
+			// A device that did not answer one request will not answer the
+			// next: asking costs the bus a timeout each, which the other
+			// devices on it would pay.
+			g.fail(r, fmt.Errorf("not read: %w", noAnswer))
 			failed++
-			if firstErr == nil {
-				firstErr = err
-			}
-			for _, p := range r.Points {
-				s.Values[p.Name] = telemetry.Value{Q: telemetry.Bad, Err: errText(err)}
+			silent++
+			total++
+			if replanned != nil {
+				replanned = append(replanned, r)
 			}
 			continue
 		}
-		last = at
-		for _, p := range r.Points {
-			off := p.Address - r.Start
-			v, err := p.Decode(words[off : off+p.Words()])
-			if err != nil {
-				s.Values[p.Name] = telemetry.Value{Q: telemetry.Bad, Err: errText(err)}
+		leaves := d.readIsolating(ctx, g, ri, r, g.leaves[:0])
+		g.leaves = leaves[:0]
+		switch {
+		case len(leaves) > 1:
+			if replanned == nil {
+				replanned = append(make([]plan.Request, 0, len(g.reqs)+len(leaves)), g.reqs[:ri]...)
+			}
+			reqs := make([]plan.Request, len(leaves))
+			alone := make([]bool, len(leaves))
+			for i, lf := range leaves {
+				reqs[i], alone[i] = lf.req, lf.err != nil
+			}
+			replanned = append(replanned, plan.Rejoin(reqs, alone, g.refused)...)
+		case replanned != nil:
+			replanned = append(replanned, r)
+		}
+		for _, lf := range leaves {
+			total++
+			if lf.err != nil {
+				failed++
+				if _, exc := bus.ExceptionCode(lf.err); !exc {
+					silent++
+				}
+				if firstErr == nil {
+					firstErr = lf.err
+				}
+				if noAnswer == nil && bus.NoAnswer(lf.err) {
+					noAnswer = lf.err
+				}
 				continue
 			}
-			s.Values[p.Name] = telemetry.Value{V: v, Q: telemetry.Good}
+			last = lf.at
 		}
+		if ctx.Err() != nil {
+			next = ri + 1
+			break
+		}
+	}
+	if replanned != nil {
+		// Stopped early (cancelled): keep the rest of the old plan.
+		replanned = append(replanned, g.reqs[next:]...)
+		d.log.Warn("device refused a merged read; polling the refused addresses on their own from now on",
+			"group", g.name, "requests_before", len(g.reqs), "requests_after", len(replanned))
+		g.reqs = replanned
+	}
+	for _, p := range g.points {
+		s.Values[p.Name] = g.value(d, p)
 	}
 	if last.IsZero() {
 		last = time.Now()
 	}
 	s.TS = d.stamp(last).UnixMilli()
-	d.record(failed, len(d.reqs), firstErr)
+	if ctx.Err() == nil {
+		d.record(failed, silent, total, firstErr)
+	}
 	return s
 }
 
-func errText(err error) string {
-	var mb *modbus.ModbusError
-	if errors.As(err, &mb) {
-		return mb.Error()
+// leaf is the outcome of one request actually sent.
+type leaf struct {
+	req plan.Request
+	at  time.Time
+	err error
+}
+
+// readIsolating reads r; if the device refuses it with exception 2 or 3
+// and it carries several points, it reads the halves instead, recursively,
+// until the refused address is alone in its request. Only that point is
+// bad; the returned leaves are the device's plan from now on.
+func (d *Device) readIsolating(ctx context.Context, g *group, ri int, r plan.Request, out []leaf) []leaf {
+	words, at, err := d.read(ctx, g, ri, r)
+	if err == nil {
+		g.fill(r, words)
+		return append(out, leaf{req: r, at: at})
 	}
+	code, exc := bus.ExceptionCode(err)
+	if exc && (code == 2 || code == 3) {
+		if a, b, ok := plan.Split(r); ok {
+			g.refused = append(g.refused, plan.SpanOf(r))
+			d.log.Debug("merged read refused, splitting", "register", r.Register, "start", r.Start, "count", r.Count, "exception", code)
+			// Halves are not in the plan yet: no reusable buffer (ri -1).
+			out = d.readIsolating(ctx, g, -1, a, out)
+			if last := out[len(out)-1]; last.err != nil && bus.NoAnswer(last.err) {
+				g.fail(b, fmt.Errorf("not read: %w", last.err))
+				return append(out, leaf{req: b, err: last.err})
+			}
+			return d.readIsolating(ctx, g, -1, b, out)
+		}
+	}
+	g.fail(r, err)
+	return append(out, leaf{req: r, err: err})
+}
+
+// read sends one request, asking a busy device again with backoff.
+func (d *Device) read(ctx context.Context, g *group, ri int, r plan.Request) ([]uint16, time.Time, error) {
+	wait := busyBackoff
+	for attempt := 0; ; attempt++ {
+		var words []uint16
+		var at time.Time
+		var err error
+		if ir, ok := d.bus.(intoReader); ok && ri >= 0 {
+			for len(g.bufs) <= ri {
+				g.bufs = append(g.bufs, nil)
+			}
+			words, at, err = ir.ReadInto(ctx, g.bufs[ri], byte(d.cfg.UnitID), r.Register, r.Start, r.Count, d.cfg.Timeout)
+			if err == nil {
+				g.bufs[ri] = words
+			}
+		} else {
+			words, at, err = d.bus.Read(ctx, byte(d.cfg.UnitID), r.Register, r.Start, r.Count, d.cfg.Timeout)
+		}
+		if code, ok := bus.ExceptionCode(err); !ok || code != 6 || attempt == busyRetries {
+			if err != nil {
+				if d.onReadError != nil && ctx.Err() == nil {
+					d.onReadError(d.cfg.Name, err)
+				}
+				err = fmt.Errorf("device %s: %w", d.cfg.Name, err)
+			}
+			return words, at, err
+		}
+		d.log.Debug("device busy, asking again", "register", r.Register, "start", r.Start, "wait", wait)
+		if sleep(ctx, wait) != nil {
+			return nil, time.Time{}, fmt.Errorf("device %s: %w", d.cfg.Name, ctx.Err())
+		}
+		wait *= 2
+	}
+}
+
+// fill hands each point of a read request its words.
+func (g *group) fill(r plan.Request, words []uint16) {
+	for _, p := range r.Points {
+		off := p.Address - r.Start
+		g.slots[g.index[p]] = slot{words: words[off : off+p.Words()], done: true}
+	}
+}
+
+func (g *group) fail(r plan.Request, err error) {
+	for _, p := range r.Points {
+		g.slots[g.index[p]] = slot{err: err, done: true}
+	}
+}
+
+// decode returns the point's value in this poll, decoding once.
+func (g *group) decode(p *fwconfig.Point) (any, error) {
+	i, ok := g.index[p]
+	if !ok {
+		return nil, fmt.Errorf("point %s: %w", p.Name, errNotPlanned)
+	}
+	sl := &g.slots[i]
+	if !sl.done {
+		return nil, fmt.Errorf("point %s was not read", p.Name)
+	}
+	if sl.err != nil || sl.v != nil {
+		return sl.v, sl.err
+	}
+	factor := 1.0
+	if len(p.ScaleFrom) > 0 {
+		f, err := p.ScaleFrom.Factor(func(name string) (float64, error) {
+			src, ok := g.byName[name]
+			if !ok {
+				return 0, errNotPlanned
+			}
+			v, err := g.decode(g.read[src])
+			if err != nil {
+				return 0, err
+			}
+			x, _ := v.(float64)
+			return x, nil
+		})
+		if err != nil {
+			sl.err = fmt.Errorf("point %s: %w", p.Name, err)
+			return nil, sl.err
+		}
+		factor = f
+	}
+	sl.v, sl.err = p.DecodeWith(sl.words, factor)
+	return sl.v, sl.err
+}
+
+// value is the reported value of one of the group's points.
+func (g *group) value(d *Device, p *fwconfig.Point) telemetry.Value {
+	v, err := g.decode(p)
+	if err != nil {
+		return telemetry.Value{Q: telemetry.Bad, Err: errText(err)}
+	}
+	tv := telemetry.Value{V: v, Q: telemetry.Good}
+	if p.Counter {
+		if f, ok := v.(float64); ok {
+			if prev, seen := g.last[p]; seen && f < prev {
+				// A total that went down was reset or its meter replaced:
+				// flagged, so that nobody books prev-f as negative use.
+				tv.Reset = true
+				d.log.Warn("counter decreased: meter reset or replaced", "point", p.Name, "from", prev, "to", f)
+			}
+			g.last[p] = f
+		}
+	}
+	return tv
+}
+
+// errText is the reason a value is bad, as published: short, and the
+// Modbus error itself where there is one.
+func errText(err error) string {
 	s := err.Error()
 	if len(s) > 200 {
 		s = s[:200]
@@ -132,52 +440,113 @@ func errText(err error) string {
 	return s
 }
 
-func (d *Device) record(failed, total int, err error) {
+// record updates the device state after a poll of total requests, of which
+// failed failed and silent got no valid answer at all.
+func (d *Device) record(failed, silent, total int, err error) {
 	d.mu.Lock()
-	defer d.mu.Unlock()
 	prev := d.state
+	now := time.Now()
 	switch {
 	case failed == 0:
 		d.failures = 0
 		d.state = Online
 		d.lastErr = ""
-	case failed < total:
+		d.backoff = 0
+	case silent < total:
+		// It answered something, if only an exception: it is there.
 		d.failures = 0
 		d.state = Degraded
-		d.lastErr = err.Error()
+		d.lastErr = errText(err)
+		d.backoff = 0
 	default:
 		d.failures++
-		d.lastErr = err.Error()
+		d.lastErr = errText(err)
 		if d.failures >= offlineAfter {
 			d.state = Offline
+			// Probe less often while it stays away: interval, 2×, 4×...
+			// up to the configured cap.
+			d.backoff = min(max(2*d.backoff, d.minInterval()), d.cfg.OfflineBackoff)
+			d.probeAt = now.Add(d.backoff)
 		} else {
 			d.state = Degraded
 		}
 	}
-	if d.state != prev {
-		d.log.Info("device state", "from", prev, "to", d.state, "error", d.lastErr)
+	d.probing = false
+	st := telemetry.DeviceState{State: d.state, LastError: d.lastErr}
+	d.mu.Unlock()
+	if st.State != prev {
+		d.log.Info("device state", "from", prev, "to", st.State, "error", st.LastError)
+		if d.onState != nil {
+			d.onState(d.cfg.Name, st)
+		}
 	}
 }
 
-// Run polls at the device's interval, aligned to the wall clock (a 10 s
+func (d *Device) minInterval() time.Duration {
+	iv := time.Duration(math.MaxInt64)
+	for _, g := range d.groups {
+		iv = min(iv, g.interval)
+	}
+	return iv
+}
+
+// due reports whether a group should poll now: always, except while the
+// device is offline and its next probe is not due (or another group is
+// probing it).
+func (d *Device) due(now time.Time) bool {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.state != Offline {
+		return true
+	}
+	if d.probing || now.Before(d.probeAt) {
+		return false
+	}
+	d.probing = true
+	return true
+}
+
+// Run polls every group at its interval, aligned to the wall clock (a 10 s
 // interval polls at :00, :10, ...) so that polls do not drift, and hands
-// every sample to out. It returns when ctx is done.
+// every sample to out. It returns when ctx is done and every group's
+// goroutine has stopped.
 func (d *Device) Run(ctx context.Context, out func(telemetry.Sample)) {
-	iv := d.cfg.Interval
+	var wg sync.WaitGroup
+	for i := range d.groups {
+		wg.Go(func() { d.runGroup(ctx, i, out) })
+	}
+	wg.Wait()
+}
+
+func (d *Device) runGroup(ctx context.Context, i int, out func(telemetry.Sample)) {
+	iv := d.groups[i].interval
 	for {
 		now := time.Now()
 		next := now.Truncate(iv).Add(iv)
-		t := time.NewTimer(next.Sub(now))
-		select {
-		case <-ctx.Done():
-			t.Stop()
+		if sleep(ctx, next.Sub(now)) != nil {
 			return
-		case <-t.C:
 		}
-		s := d.Poll(ctx)
+		if !d.due(time.Now()) {
+			continue
+		}
+		s := d.PollGroup(ctx, i)
 		if ctx.Err() != nil {
 			return
 		}
 		out(s)
 	}
 }
+
+func sleep(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
+}
+
+// errNotPlanned guards against a plan that lost a point.
+var errNotPlanned = errors.New("point not planned")

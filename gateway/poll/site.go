@@ -2,7 +2,9 @@ package poll
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
+	"sort"
 	"sync"
 	"time"
 
@@ -22,31 +24,82 @@ type SiteOptions struct {
 	// Stamp maps a response's arrival time to the sample timestamp; nil is
 	// the identity. Only accelerated simulator runs set it.
 	Stamp func(time.Time) time.Time
+	// OnStateChange, if set, is called with a device's new state each time
+	// it changes (online, degraded, offline), from that device's polling
+	// goroutine: it must not block for long. The gateway publishes its
+	// status from it.
+	OnStateChange func(device string, st telemetry.DeviceState)
+	// OnPoll, if set, is called after each poll of a group with how long
+	// it took, for the poll latency histogram.
+	OnPoll func(device string, took time.Duration)
+	// OnReadError, if set, is called with every request that failed (after
+	// the busy retries), so errors can be counted by kind.
+	OnReadError func(device string, err error)
 }
 
-// NewSite creates one bus per device address and the devices on them.
+// NewSite creates one bus per device address (or serial port) and the
+// devices on them.
 func NewSite(cfg *fwconfig.Gateway, o SiteOptions, log *slog.Logger) *Site {
 	s := &Site{buses: map[string]*bus.Bus{}}
 	for _, d := range cfg.Devices {
-		b := s.buses[d.Address]
-		if b == nil {
-			b = bus.NewTCP(d.Address, bus.Options{Timeout: d.Timeout, Logger: log})
-			s.buses[d.Address] = b
+		key := d.Bus.Key
+		if key == "" {
+			// A config built in code: TCP on its address.
+			d.Bus = fwconfig.Bus{Key: "tcp://" + d.Address, Transport: fwconfig.TCP, Address: d.Address}
+			key = d.Bus.Key
 		}
-		dev := NewDevice(d, b, log)
+		var r Reader
+		b := s.buses[key]
+		if b == nil {
+			var err error
+			// The bus's default timeout is the first device's; every request
+			// carries its own device's timeout anyway.
+			b, err = bus.New(bus.Options{Bus: d.Bus, Timeout: d.Timeout, Logger: log})
+			if err != nil {
+				// Validation rules this out; keep the other devices running.
+				log.Error("device not polled", "device", d.Name, "error", err)
+				r = failing{err}
+			} else {
+				s.buses[key] = b
+			}
+		}
+		if r == nil {
+			r = b
+		}
+		dev := NewDevice(d, r, log)
 		if o.Stamp != nil {
 			dev.stamp = o.Stamp
 		}
+		dev.onState = o.OnStateChange
+		dev.onPoll, dev.onReadError = o.OnPoll, o.OnReadError
 		s.Devices = append(s.Devices, dev)
 	}
 	return s
 }
 
+// failing is the bus of a device whose bus could not be built.
+type failing struct{ err error }
+
+func (f failing) Read(context.Context, byte, fwconfig.RegisterType, int, int, time.Duration) ([]uint16, time.Time, error) {
+	return nil, time.Time{}, f.err
+}
+
 // Buses is the number of buses.
 func (s *Site) Buses() int { return len(s.buses) }
 
+// BusStats reports every bus's counters by bus key.
+func (s *Site) BusStats() map[string]bus.Stats {
+	m := make(map[string]bus.Stats, len(s.buses))
+	for k, b := range s.buses {
+		m[k] = b.Stats()
+	}
+	return m
+}
+
 // Run runs every bus and polls every device, handing samples to out, until
-// ctx is done; it returns after all its goroutines have stopped.
+// ctx is done; it returns after all its goroutines have stopped. Buses are
+// independent: each has its own goroutine, so a device that never answers
+// delays only the devices on its own bus.
 func (s *Site) Run(ctx context.Context, out func(telemetry.Sample)) {
 	var wg sync.WaitGroup
 	for _, b := range s.buses {
@@ -65,4 +118,14 @@ func (s *Site) States() map[string]telemetry.DeviceState {
 		m[d.Name()] = d.State()
 	}
 	return m
+}
+
+// String lists the buses, for logs.
+func (s *Site) String() string {
+	keys := make([]string, 0, len(s.buses))
+	for k := range s.buses {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return fmt.Sprintf("%d devices on %v", len(s.Devices), keys)
 }

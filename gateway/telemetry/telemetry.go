@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"math"
 	"strings"
+	"time"
 	"unicode/utf8"
 )
 
@@ -29,11 +30,14 @@ const (
 )
 
 // Value is one point's reading. V is a float64, bool or string for good
-// values and absent otherwise; Err says why a value is bad.
+// values and absent otherwise; Err says why a value is bad. Reset marks a
+// counter (a cumulative total) that went down since the previous sample: the
+// meter was reset or replaced, so the difference is not consumption.
 type Value struct {
-	V   any     `json:"v,omitempty"`
-	Q   Quality `json:"q"`
-	Err string  `json:"err,omitempty"`
+	V     any     `json:"v,omitempty"`
+	Q     Quality `json:"q"`
+	Err   string  `json:"err,omitempty"`
+	Reset bool    `json:"reset,omitempty"`
 }
 
 // Sample is everything one poll of one device produced.
@@ -70,6 +74,35 @@ type Status struct {
 	Seq           uint64                 `json:"seq,omitempty"`
 	TS            int64                  `json:"ts,omitempty"`
 	Devices       map[string]DeviceState `json:"devices,omitempty"`
+	// Queue is the gateway's store-and-forward queue.
+	Queue *QueueStatus `json:"queue,omitempty"`
+	// UptimeS is the seconds since the gateway process started.
+	UptimeS int64 `json:"uptime_s,omitempty"`
+	// Clock says whether the gateway's system clock is synchronised: every
+	// sample's timestamp is taken from it (ClockSynchronised, ...).
+	Clock string `json:"clock,omitempty"`
+}
+
+// Clock states of Status.Clock.
+const (
+	ClockSynchronised   = "synchronised"
+	ClockUnsynchronised = "unsynchronised"
+	ClockUnknown        = "unknown"
+)
+
+// QueueStatus reports the gateway's disk queue: what waits for the broker,
+// and, counted since the gateway started, every record it could not deliver.
+type QueueStatus struct {
+	Pending uint64 `json:"pending"` // records not yet acknowledged by the broker
+	Bytes   int64  `json:"bytes"`   // disk used by the queue
+	// Dropped: deleted unsent because the queue reached queue.max_bytes.
+	Dropped uint64 `json:"dropped"`
+	// Lost: records that could not be stored, or were unreadable on disk.
+	Lost uint64 `json:"lost"`
+	// Damaged: damaged regions found in queue files (torn or corrupt records).
+	Damaged uint64 `json:"damaged"`
+	// Quarantined: files moved to the queue's quarantine/ directory.
+	Quarantined uint64 `json:"quarantined"`
 }
 
 // DeviceState is a device's health as the gateway sees it.
@@ -88,6 +121,25 @@ func TelemetryTopic(site, gateway string) string { return prefix(site, gateway) 
 
 // StatusTopic carries the retained birth and the last will.
 func StatusTopic(site, gateway string) string { return prefix(site, gateway) + "/status" }
+
+// HeartbeatTopic carries the collectors' heartbeat (QoS 0, not retained):
+// a collector publishes one every HeartbeatEvery while it is subscribed to
+// telemetry. A gateway forwards its queue only while it hears one, so no
+// message reaches a broker that has nobody to keep it for (after a broker
+// restart Mosquitto 2.0 has forgotten shared subscriptions until the
+// collectors subscribe again). Four levels, so no telemetry or status
+// filter matches it.
+const HeartbeatTopic = "boilerwatch/v1/collectors/heartbeat"
+
+// HeartbeatEvery is how often collectors send a heartbeat; a gateway that
+// heard none for three times as long stops forwarding.
+const HeartbeatEvery = 2 * time.Second
+
+// Heartbeat is the payload on HeartbeatTopic.
+type Heartbeat struct {
+	Collector string `json:"collector"` // the collector's MQTT client id
+	TS        int64  `json:"ts"`        // Unix ms
+}
 
 // TelemetryFilter subscribes to every gateway's telemetry.
 const TelemetryFilter = "boilerwatch/v1/+/+/telemetry"
@@ -137,6 +189,15 @@ func Decode(payload []byte) (*Message, error) {
 	if !utf8.Valid(payload) {
 		return nil, fmt.Errorf("%w: not UTF-8", ErrSyntax)
 	}
+	// A well-formed message is parsed once (decoding is the collector's
+	// main cost when it drains a backlog). Anything else takes the path
+	// below, which tells the reasons apart.
+	if m, ok := decodeWellFormed(payload); ok {
+		if err := m.Validate(); err != nil {
+			return nil, err
+		}
+		return m, nil
+	}
 	var probe struct {
 		V *int `json:"v"`
 	}
@@ -164,6 +225,24 @@ func Decode(payload []byte) (*Message, error) {
 		return nil, err
 	}
 	return &m, nil
+}
+
+// decodeWellFormed decodes payload strictly; ok only if it is one JSON
+// object of wire version 1 with known fields and nothing but JSON
+// whitespace after it — exactly the payloads for which the probing path
+// of Decode reaches Validate with the same message.
+func decodeWellFormed(payload []byte) (*Message, bool) {
+	dec := json.NewDecoder(bytes.NewReader(payload))
+	dec.DisallowUnknownFields()
+	dec.UseNumber()
+	var m Message
+	if err := dec.Decode(&m); err != nil || m.V != Version {
+		return nil, false
+	}
+	if rest := payload[dec.InputOffset():]; len(bytes.Trim(rest, " \t\r\n")) != 0 {
+		return nil, false
+	}
+	return &m, true
 }
 
 // Validate checks a message's fields and normalises JSON numbers to float64.
@@ -216,6 +295,9 @@ func (m *Message) Validate() error {
 				if v.V != nil {
 					return bad("samples[%d].%s: a %s value carries no number", i, name, v.Q)
 				}
+				if v.Reset {
+					return bad("samples[%d].%s: reset marks a good counter value, not a %s one", i, name, v.Q)
+				}
 			default:
 				return bad("samples[%d].%s: quality %q is not good, bad or stale", i, name, v.Q)
 			}
@@ -253,4 +335,29 @@ func normalise(v any) (any, error) {
 	default:
 		return nil, fmt.Errorf("value of type %T is not a number, bool or string", v)
 	}
+}
+
+// ConfigTopic carries the retained signed config for one gateway.
+func ConfigTopic(site, gateway string) string { return prefix(site, gateway) + "/config" }
+
+// ConfigAckTopic carries the gateway's verdict on each pushed config.
+func ConfigAckTopic(site, gateway string) string { return prefix(site, gateway) + "/config/ack" }
+
+// Outcomes of a config push.
+const (
+	ConfigApplied    = "applied"
+	ConfigRejected   = "rejected"
+	ConfigRolledBack = "rolled_back"
+)
+
+// ConfigAck is the gateway's answer to a pushed config.
+type ConfigAck struct {
+	V       int    `json:"v"`
+	Gateway string `json:"gateway"`
+	// Version is the pushed config's version; Running the one in force after.
+	Version int    `json:"version"`
+	Running int    `json:"running"`
+	Status  string `json:"status"` // applied | rejected | rolled_back
+	Reason  string `json:"reason,omitempty"`
+	TS      int64  `json:"ts"`
 }

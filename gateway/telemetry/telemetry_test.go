@@ -711,6 +711,19 @@ func TestDocExamples(t *testing.T) {
 			}
 			continue
 		}
+		if _, ok := probe["running"]; ok {
+			// A config ack: it must be one, field for field.
+			dec := json.NewDecoder(bytes.NewReader(payload))
+			dec.DisallowUnknownFields()
+			var a telemetry.ConfigAck
+			if err := dec.Decode(&a); err != nil {
+				t.Errorf("block %d: not a ConfigAck: %v", i, err)
+			}
+			if a.V != telemetry.Version || (a.Status != telemetry.ConfigApplied && a.Status != telemetry.ConfigRejected && a.Status != telemetry.ConfigRolledBack) {
+				t.Errorf("block %d: config ack %+v: want v %d and a known status", i, a, telemetry.Version)
+			}
+			continue
+		}
 		statusN++
 		dec := json.NewDecoder(bytes.NewReader(payload))
 		dec.DisallowUnknownFields()

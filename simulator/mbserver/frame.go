@@ -39,11 +39,34 @@ const (
 	maxADU    = mbapLen + maxPDU
 )
 
+// Protocol is the framing a request arrived in.
+type Protocol uint8
+
+// The framings the server speaks.
+const (
+	ProtocolTCP        Protocol = iota + 1 // Modbus TCP: MBAP header, no checksum
+	ProtocolRTUOverTCP                     // RTU frames (unit, PDU, CRC) in a TCP stream
+	ProtocolRTU                            // RTU frames on a serial line, delimited by silence
+)
+
+func (p Protocol) String() string {
+	switch p {
+	case ProtocolTCP:
+		return "tcp"
+	case ProtocolRTUOverTCP:
+		return "rtu-over-tcp"
+	case ProtocolRTU:
+		return "rtu"
+	}
+	return fmt.Sprintf("protocol(%d)", uint8(p))
+}
+
 // Request is one decoded Modbus request as the server (and its Hook) sees it.
 // For malformed PDUs only the fields decoded before the fault are set.
 type Request struct {
-	Remote      net.Addr // client address of the connection
-	Transaction uint16   // MBAP transaction id, echoed in the answer
+	Protocol    Protocol
+	Remote      net.Addr // client address of the connection, or the serial port
+	Transaction uint16   // MBAP transaction id, echoed in the answer; 0 on RTU
 	Unit        uint8
 	Function    byte
 	Addr        uint16

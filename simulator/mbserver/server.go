@@ -1,13 +1,17 @@
-// Package mbserver is a Modbus TCP server that behaves like a conforming
-// field device: the server side of the boiler-room simulator.
+// Package mbserver is a Modbus server that behaves like a conforming field
+// device: the server side of the boiler-room simulator.
 //
 // It implements function codes 1–6, 15 and 16 of the Modbus Application
-// Protocol v1.1b3 over MBAP framing. Unit ids map to Devices (Bank is an
-// in-memory one); a request for a unit without a device gets no answer, as
-// on an RS-485 bus. Frames whose MBAP header cannot be trusted close the
-// connection; well-framed but invalid requests get the exception a device
-// would send. Options.Hook sees every request before it is executed, so a
-// fault injector can delay, drop, garble or replace answers.
+// Protocol v1.1b3 over three framings: Modbus TCP (MBAP, Serve), RTU frames
+// carried in a TCP stream as by a transparent serial server (ServeRTUOverTCP)
+// and RTU on a serial line or pseudo-terminal with CRC and inter-frame
+// silence (ServeRTU). Unit ids map to Devices (Bank is an in-memory one); a
+// request for a unit without a device gets no answer, as on an RS-485 bus.
+// Frames that cannot be trusted close a TCP connection (MBAP) or are ignored
+// (RTU, as a device ignores a frame with a bad CRC); well-framed but invalid
+// requests get the exception a device would send. Options.Hook sees every
+// request before it is executed, so a fault injector can delay, drop, garble
+// or replace answers.
 package mbserver
 
 import (
@@ -22,6 +26,7 @@ import (
 	"os"
 	"runtime/debug"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 )
@@ -38,20 +43,21 @@ type Options struct {
 	Logger *slog.Logger
 	// IdleTimeout closes a connection that completes no request for this
 	// long (also a half-sent frame). 0 means DefaultIdleTimeout, < 0 never.
+	// It does not apply to a serial port, which has no connection to close.
 	IdleTimeout time.Duration
 	// MaxConns is the number of concurrent connections per Serve call;
 	// connections beyond it are closed on accept. 0 means DefaultMaxConns,
 	// < 0 unlimited.
 	MaxConns int
 	// Hook, if set, is called for every well-framed request before the unit
-	// is looked up or anything is executed, from the connection's goroutine.
-	// Its Action decides how the server answers.
+	// is looked up or anything is executed, from the connection's (or the
+	// serial port's) goroutine. Its Action decides how the server answers.
 	Hook func(req Request) Action
 }
 
 // Action tells the server how to treat one request; the zero Action means
-// "answer normally". Delay applies first; Drop overrides Exception and
-// Rewrite; Close applies last, after whatever was sent.
+// "answer normally". Delay applies first; Drop overrides everything that
+// shapes an answer; Close and Reset apply last, after whatever was sent.
 type Action struct {
 	// Delay holds the answer back (a slow device); later requests on the
 	// same connection wait too, as they would on a real device.
@@ -61,16 +67,30 @@ type Action struct {
 	// Exception, if non-zero, is answered instead of executing the request,
 	// even for a unit without a device (e.g. 0x0B from a gateway).
 	Exception byte
-	// Rewrite, if set, receives the encoded answer (MBAP header and PDU) and
-	// returns the bytes to send instead: garbled, truncated or replaced. It
-	// may modify adu in place; returning nothing sends nothing.
+	// Rewrite, if set, receives the encoded answer and returns the bytes to
+	// send instead: garbled, truncated or replaced. On Modbus TCP that is
+	// the MBAP header and PDU; on RTU it is unit id, PDU and CRC. It may
+	// modify adu in place; returning nothing sends nothing.
 	Rewrite func(adu []byte) []byte
-	// Close closes the connection after whatever was sent.
+	// BadCRC corrupts the CRC of an RTU answer (after Rewrite). Modbus TCP
+	// has no checksum, so it is ignored there.
+	BadCRC bool
+	// Split sends the answer in this many pieces (at most one per byte)
+	// with SplitGap between them, as a slow serial server or a segmenting
+	// TCP stack would; 0 or 1 sends it whole.
+	Split    int
+	SplitGap time.Duration
+	// Close closes the connection after whatever was sent. Ignored on a
+	// serial port, which cannot be closed by the device.
 	Close bool
+	// Reset closes the connection with a TCP reset (RST) instead of an
+	// orderly close, as a device that reboots its network stack does.
+	// Ignored on a serial port.
+	Reset bool
 }
 
-// Server serves Modbus TCP for a set of unit ids. Devices may be set and
-// removed while it serves.
+// Server serves Modbus for a set of unit ids, over any number of listeners
+// and serial ports at once. Devices may be set and removed while it serves.
 type Server struct {
 	log         *slog.Logger
 	idleTimeout time.Duration
@@ -79,6 +99,11 @@ type Server struct {
 
 	mu      sync.RWMutex
 	devices [256]Device
+
+	// refusing closes every TCP connection as soon as it is accepted.
+	refusing atomic.Bool
+	connMu   sync.Mutex
+	conns    map[net.Conn]struct{} // every live TCP connection, of every Serve call
 }
 
 // NewServer returns a server without devices.
@@ -88,6 +113,7 @@ func NewServer(opts Options) *Server {
 		idleTimeout: opts.IdleTimeout,
 		maxConns:    opts.MaxConns,
 		hook:        opts.Hook,
+		conns:       make(map[net.Conn]struct{}),
 	}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
@@ -119,11 +145,43 @@ func (s *Server) device(unit uint8) Device {
 	return s.devices[unit]
 }
 
-// Serve accepts connections on ln and serves each in its own goroutine until
-// ctx is done (it then returns nil) or ln fails (it returns that error). Either
-// way it closes ln and every connection it accepted, and waits for their
-// goroutines before returning. Serve may run on several listeners at once.
+// Refuse makes the server refuse TCP clients while on is true: the
+// connections it has are reset and new ones are reset as soon as they are
+// accepted, like a device whose connection table is full or whose TCP
+// stack is wedged. Serial ports are not affected.
+func (s *Server) Refuse(on bool) {
+	s.refusing.Store(on)
+	if !on {
+		return
+	}
+	s.connMu.Lock()
+	defer s.connMu.Unlock()
+	for nc := range s.conns {
+		reset(nc)
+	}
+}
+
+// reset closes a TCP connection with RST rather than FIN: with a zero
+// linger time the kernel discards unsent data and resets the peer.
+func reset(nc net.Conn) {
+	if tc, ok := nc.(*net.TCPConn); ok {
+		tc.SetLinger(0)
+	}
+	nc.Close()
+}
+
+// Serve accepts Modbus TCP connections on ln and serves each in its own
+// goroutine until ctx is done (it then returns nil) or ln fails (it returns
+// that error). Either way it closes ln and every connection it accepted, and
+// waits for their goroutines before returning. Serve may run on several
+// listeners at once.
 func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
+	return s.acceptLoop(ctx, ln, s.serveConn)
+}
+
+// acceptLoop accepts connections on ln and runs serve for each in its own
+// goroutine; see Serve for its life cycle.
+func (s *Server) acceptLoop(ctx context.Context, ln net.Listener, serve func(context.Context, net.Conn)) error {
 	ctx, cancel := context.WithCancel(ctx)
 	var (
 		wg      sync.WaitGroup
@@ -170,6 +228,11 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 		}
 		backoff = 0
 
+		if s.refusing.Load() {
+			s.log.Debug("mbserver: connection refused by fault", "listener", ln.Addr(), "remote", nc.RemoteAddr())
+			reset(nc)
+			continue
+		}
 		mu.Lock()
 		if stopped {
 			mu.Unlock()
@@ -185,10 +248,16 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 		conns[nc] = struct{}{}
 		wg.Add(1)
 		mu.Unlock()
+		s.connMu.Lock()
+		s.conns[nc] = struct{}{}
+		s.connMu.Unlock()
 
 		go func() {
 			defer wg.Done()
-			s.serveConn(ctx, nc)
+			serve(ctx, nc)
+			s.connMu.Lock()
+			delete(s.conns, nc)
+			s.connMu.Unlock()
 			mu.Lock()
 			delete(conns, nc)
 			mu.Unlock()
@@ -202,7 +271,19 @@ func transientAccept(err error) bool {
 		errors.Is(err, syscall.ECONNABORTED) || (errors.As(err, &ne) && ne.Timeout())
 }
 
-// conn is the state of one client connection, owned by its goroutine.
+// logClosed logs why a connection ended, quietly for the ordinary reasons.
+func (s *Server) logClosed(remote net.Addr, err error) {
+	switch {
+	case errors.Is(err, io.EOF), errors.Is(err, errHookClose), errors.Is(err, net.ErrClosed), errors.Is(err, context.Canceled):
+		s.log.Debug("mbserver: connection closed", "remote", remote, "reason", err)
+	case errors.Is(err, os.ErrDeadlineExceeded):
+		s.log.Debug("mbserver: idle connection closed", "remote", remote, "idle_timeout", s.idleTimeout)
+	default:
+		s.log.Info("mbserver: connection closed", "err", fmt.Errorf("conn %v: %w", remote, err))
+	}
+}
+
+// conn is the state of one Modbus TCP client connection, owned by its goroutine.
 type conn struct {
 	srv    *Server
 	nc     net.Conn
@@ -217,7 +298,6 @@ type conn struct {
 var errHookClose = errors.New("closed by hook")
 
 func (s *Server) serveConn(ctx context.Context, nc net.Conn) {
-	defer nc.Close()
 	c := &conn{
 		srv:    s,
 		nc:     nc,
@@ -229,14 +309,15 @@ func (s *Server) serveConn(ctx context.Context, nc net.Conn) {
 	}
 	s.log.Debug("mbserver: connection opened", "remote", c.remote)
 	err := c.serve(ctx)
-	switch {
-	case ctx.Err() != nil, errors.Is(err, io.EOF), errors.Is(err, errHookClose), errors.Is(err, net.ErrClosed):
-		s.log.Debug("mbserver: connection closed", "remote", c.remote, "reason", err)
-	case errors.Is(err, os.ErrDeadlineExceeded):
-		s.log.Debug("mbserver: idle connection closed", "remote", c.remote, "idle_timeout", s.idleTimeout)
-	default:
-		s.log.Info("mbserver: connection closed", "err", fmt.Errorf("conn %v: %w", c.remote, err))
+	if errors.Is(err, errHookReset) {
+		reset(nc)
+	} else {
+		nc.Close()
 	}
+	if ctx.Err() != nil {
+		err = ctx.Err()
+	}
+	s.logClosed(c.remote, err)
 }
 
 func (c *conn) serve(ctx context.Context) error {
@@ -302,67 +383,110 @@ func (c *conn) flush() error {
 // handle answers one well-framed request.
 func (c *conn) handle(ctx context.Context, h mbap, pdu []byte) error {
 	req, derr := decodeRequest(pdu)
-	req.Remote, req.Transaction, req.Unit = c.remote, h.transaction, h.unit
+	req.Remote, req.Transaction, req.Unit, req.Protocol = c.remote, h.transaction, h.unit, ProtocolTCP
 
-	var act Action
-	if c.srv.hook != nil {
-		act = c.srv.hook(req)
-	}
+	act := c.srv.decide(req)
 	if act.Delay > 0 {
 		// Answers already due must not wait for this one.
 		if err := c.flush(); err != nil {
 			return err
 		}
-		t := time.NewTimer(act.Delay)
-		select {
-		case <-ctx.Done():
-			t.Stop()
-			return ctx.Err()
-		case <-t.C:
+		if err := sleep(ctx, act.Delay); err != nil {
+			return err
 		}
 	}
 	if !act.Drop {
 		// Leave room for the MBAP header and fill it in place once the PDU
 		// length is known, so the answer is built without copying.
-		adu, ok := c.answer(c.out[:mbapLen], req, derr, act)
+		adu, ok := c.srv.answer(c.out[:mbapLen], req, derr, act)
 		if ok {
 			appendHeader(adu[:0], req.Transaction, req.Unit, len(adu)-mbapLen)
 			if act.Rewrite != nil {
 				adu = act.Rewrite(adu)
 			}
-			if _, err := c.bw.Write(adu); err != nil {
+			if act.Split > 1 {
+				if err := c.flush(); err != nil {
+					return err
+				}
+				if err := writeSplit(ctx, c.nc, adu, act.Split, act.SplitGap); err != nil {
+					return fmt.Errorf("write answer: %w", err)
+				}
+			} else if _, err := c.bw.Write(adu); err != nil {
 				return fmt.Errorf("write answer: %w", err)
 			}
 		}
 	}
-	if act.Close {
+	if act.Close || act.Reset {
 		if err := c.flush(); err != nil {
 			return err
+		}
+		if act.Reset {
+			return errHookReset
 		}
 		return errHookClose
 	}
 	return nil
 }
 
+// errHookReset ends a connection with a TCP reset on the Hook's request.
+var errHookReset = fmt.Errorf("reset by hook: %w", errHookClose)
+
+// decide asks the Hook, if any, how to treat req.
+func (s *Server) decide(req Request) Action {
+	if s.hook == nil {
+		return Action{}
+	}
+	return s.hook(req)
+}
+
+// sleep waits d or until ctx is done.
+func sleep(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
+}
+
+// writeSplit writes b in n pieces of nearly equal size with gap between them.
+func writeSplit(ctx context.Context, w io.Writer, b []byte, n int, gap time.Duration) error {
+	n = min(n, len(b))
+	for i := range n {
+		lo, hi := i*len(b)/n, (i+1)*len(b)/n
+		if _, err := w.Write(b[lo:hi]); err != nil {
+			return err
+		}
+		if i < n-1 && gap > 0 {
+			if err := sleep(ctx, gap); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
 // answer appends the response PDU to dst. It reports false when the request
 // gets no answer because no device serves the unit.
-func (c *conn) answer(dst []byte, req Request, derr error, act Action) ([]byte, bool) {
+func (s *Server) answer(dst []byte, req Request, derr error, act Action) ([]byte, bool) {
 	if act.Exception != 0 {
 		return encodeException(dst, req.Function, act.Exception), true
 	}
-	dev := c.srv.device(req.Unit)
+	dev := s.device(req.Unit)
 	if dev == nil {
 		return dst, false
 	}
 	if derr != nil {
-		c.srv.log.Debug("mbserver: invalid request", "err", fmt.Errorf("conn %v unit %d: %w", c.remote, req.Unit, derr))
+		s.log.Debug("mbserver: invalid request", "err", fmt.Errorf("%v %v unit %d: %w", req.Protocol, req.Remote, req.Unit, derr))
 		return encodeException(dst, req.Function, exceptionCode(derr)), true
 	}
 	bits, regs, err := execute(dev, req)
 	if err != nil {
 		code := exceptionCode(err)
 		if code == ServerDeviceFailure.Code {
-			c.srv.log.Warn("mbserver: device failure", "err", fmt.Errorf("conn %v unit %d function %d: %w", c.remote, req.Unit, req.Function, err))
+			s.log.Warn("mbserver: device failure", "err", fmt.Errorf("%v %v unit %d function %d: %w", req.Protocol, req.Remote, req.Unit, req.Function, err))
 		}
 		return encodeException(dst, req.Function, code), true
 	}

@@ -41,6 +41,12 @@ type BoilerParams struct {
 	Q5Rated       float64
 	// FoulingKPerDay raises the exhaust temperature linearly over time.
 	FoulingKPerDay float64
+	// Load is the daily load cycle; the zero value keeps the default
+	// (0.75 ± 0.15, peak at 15:00, within 50–100 %).
+	Load DailyLoad
+	// CoalChanges are dated changes of the coal's LHV (a new delivery);
+	// Coal.LHV applies before the first.
+	CoalChanges []CoalChange
 }
 
 // DefaultBoiler is a 10 t/h SZL chain grate burning class II bituminous coal.
@@ -68,11 +74,45 @@ type Boiler struct {
 	load, steamFlow, pressure, steamTemp, o2, exhaust, co, coalFeed, eff float64
 	steamTotal, coalTotal                                                float64
 	deltaH                                                               float64
+	lhv                                                                  float64 // coal in force, kJ/kg
+
+	// next is the next grid point; truth, when enabled, accumulates the
+	// current simulated minute and keeps the completed ones until taken.
+	next      time.Time
+	truthOn   bool
+	cur       MinuteTruth
+	completed []MinuteTruth
 }
+
+// grid is the simulated-time step of the boiler's physics: noise and state
+// change only at start + k·grid, whatever the real-time ticks of the
+// simulator, so a seed gives the same day at any acceleration, and between
+// grid points the rates are constant, so the totals and the ground truth are
+// exact integrals rather than depending on when the simulator happened to
+// step.
+const grid = 10 * time.Second
+
+// MinuteTruth is what the boiler really did in one simulated minute
+// (aligned to the minute), integrated exactly: the ground truth the
+// collector's efficiency and energy accounting are checked against.
+type MinuteTruth struct {
+	Start   time.Time
+	Seconds float64 // simulated seconds covered (60 except at the start)
+	SteamT  float64 // steam produced, t
+	CoalT   float64 // coal burnt, t
+	// HeatOutKJ is D·(h'' − h_feedwater), FuelHeatKJ is B·LHV; their ratio
+	// is the true efficiency over the minute.
+	HeatOutKJ, FuelHeatKJ float64
+	// Time means over the minute.
+	ExhaustC, O2Pct, Load, LHV float64
+}
+
+// Efficiency is the minute's true efficiency, %.
+func (m MinuteTruth) Efficiency() float64 { return 100 * m.HeatOutKJ / m.FuelHeatKJ }
 
 // NewBoiler starts a boiler at simulated time start.
 func NewBoiler(p BoilerParams, seed uint64, start time.Time) (*Boiler, error) {
-	b := &Boiler{p: p, rng: rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15)), start: start, last: start}
+	b := &Boiler{p: p, rng: rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15)), start: start, last: start, next: start.Add(grid)}
 	b.update(start)
 	if b.eff <= 0 {
 		return nil, fmt.Errorf("boiler model: parameters give no efficiency")
@@ -86,34 +126,87 @@ func (b *Boiler) ar1(x, dt, tau, sigma float64) float64 {
 	return a*x + sigma*math.Sqrt(1-a*a)*b.rng.NormFloat64()
 }
 
-// Step advances the boiler to t, integrating the totals.
+// Step advances the boiler to t: through every grid point up to t, then
+// integrating the totals to t with the rates in force.
 func (b *Boiler) Step(t time.Time) {
-	dt := t.Sub(b.last).Seconds()
-	if dt <= 0 {
+	if !t.After(b.last) {
 		return
 	}
-	// Integrate with the rates of the interval's start, in steps of at most
-	// a minute so accelerated runs keep the daily cycle.
-	for dt > 0 {
-		h := math.Min(dt, 60)
-		b.steamTotal += b.steamFlow * h / 3600
-		b.coalTotal += b.coalFeed * h / 3600
+	for !b.next.After(t) {
+		b.integrate(b.next)
+		h := grid.Seconds()
 		b.nLoad = b.ar1(b.nLoad, h, 600, 0.05)
 		b.nO2 = b.ar1(b.nO2, h, 300, 0.6)
 		b.nExh = b.ar1(b.nExh, h, 900, 3)
 		b.nCO = b.ar1(b.nCO, h, 120, 80)
 		b.nP = b.ar1(b.nP, h, 300, 0.03)
-		b.last = b.last.Add(time.Duration(h * float64(time.Second)))
-		dt -= h
+		b.update(b.next)
+		b.next = b.next.Add(grid)
 	}
-	b.last = t
-	b.update(t)
+	b.integrate(t)
+}
+
+// integrate advances the totals (and the truth) from last to t with the
+// current rates, cutting at minute boundaries.
+func (b *Boiler) integrate(t time.Time) {
+	for b.last.Before(t) {
+		mEnd := b.last.Truncate(time.Minute).Add(time.Minute)
+		seg := t
+		if mEnd.Before(t) {
+			seg = mEnd
+		}
+		h := seg.Sub(b.last).Seconds()
+		steamT, coalT := b.steamFlow*h/3600, b.coalFeed*h/3600
+		b.steamTotal += steamT
+		b.coalTotal += coalT
+		if b.truthOn {
+			c := &b.cur
+			if c.Start.IsZero() {
+				c.Start = b.last.Truncate(time.Minute)
+			}
+			c.Seconds += h
+			c.SteamT += steamT
+			c.CoalT += coalT
+			c.HeatOutKJ += steamT * 1000 * b.deltaH
+			c.FuelHeatKJ += coalT * 1000 * b.lhv
+			c.ExhaustC += b.exhaust * h
+			c.O2Pct += b.o2 * h
+			c.Load += b.load * h
+			c.LHV += b.lhv * h
+		}
+		b.last = seg
+		if b.truthOn && seg.Equal(mEnd) {
+			c := b.cur
+			for _, x := range []*float64{&c.ExhaustC, &c.O2Pct, &c.Load, &c.LHV} {
+				*x /= c.Seconds
+			}
+			b.completed = append(b.completed, c)
+			b.cur = MinuteTruth{}
+		}
+	}
+}
+
+// RecordTruth makes the boiler keep its completed minutes for TakeTruth.
+func (b *Boiler) RecordTruth() { b.truthOn = true }
+
+// TakeTruth returns the minutes completed since the last call.
+func (b *Boiler) TakeTruth() []MinuteTruth {
+	out := b.completed
+	b.completed = nil
+	return out
 }
 
 func (b *Boiler) update(t time.Time) {
 	hour := float64(t.Hour()) + float64(t.Minute())/60
 	// Daily cycle: low at night, peak in the afternoon.
-	b.load = clamp(0.75+0.15*math.Sin(2*math.Pi*(hour-9)/24)+b.nLoad, 0.5, 1.0)
+	if b.p.Load == (DailyLoad{}) {
+		b.load = clamp(0.75+0.15*math.Sin(2*math.Pi*(hour-9)/24)+b.nLoad, 0.5, 1.0)
+	} else {
+		b.load = clamp(b.p.Load.At(t)+b.nLoad, 0.2, 1.1)
+	}
+	coal := b.p.Coal
+	coal.LHV = lhvAt(b.p.Coal.LHV, b.p.CoalChanges, t)
+	b.lhv = coal.LHV
 	b.steamFlow = b.load * b.p.RatedSteam
 	b.pressure = clamp(b.p.PressureGauge+b.nP, 0.3, 1.6)
 	pAbs := steam.GaugeToAbsoluteMPa(b.pressure)
@@ -131,7 +224,7 @@ func (b *Boiler) update(t time.Time) {
 	b.exhaust = b.p.ExhaustC + 40*(b.load-0.75) + b.p.FoulingKPerDay*days + b.nExh
 	b.co = clamp(b.p.COppm+b.nCO, 20, 3000)
 	r, err := efficiency.Indirect(efficiency.IndirectInput{
-		Coal: b.p.Coal, Coef: b.p.Coef, O2Pct: b.o2, COppm: b.co, ExhaustC: b.exhaust, ColdAirC: b.p.ColdAirC,
+		Coal: coal, Coef: b.p.Coef, O2Pct: b.o2, COppm: b.co, ExhaustC: b.exhaust, ColdAirC: b.p.ColdAirC,
 		SlagFraction: b.p.SlagFraction, SlagCarbonPct: b.p.SlagCarbonPct,
 		FlyAshFraction: 1 - b.p.SlagFraction, FlyAshCarbonPct: b.p.FlyCarbonPct,
 		Q5Rated: b.p.Q5Rated, RatedLoad: b.p.RatedSteam, ActualLoad: b.steamFlow,
@@ -139,7 +232,7 @@ func (b *Boiler) update(t time.Time) {
 	if err == nil {
 		b.eff = r.Efficiency
 	}
-	if f, err := efficiency.CoalFlow(b.steamFlow, b.deltaH, b.eff, b.p.Coal.LHV); err == nil {
+	if f, err := efficiency.CoalFlow(b.steamFlow, b.deltaH, b.eff, coal.LHV); err == nil {
 		b.coalFeed = f
 	}
 }

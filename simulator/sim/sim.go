@@ -2,133 +2,41 @@ package sim
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"hash/fnv"
 	"io"
 	"log/slog"
 	"net"
+	"os"
+	"strings"
 	"sync"
 	"time"
 
-	fwconfig "github.com/boilerwatch/boilerwatch/firmware-config"
 	"github.com/boilerwatch/boilerwatch/simulator/mbserver"
 	"github.com/boilerwatch/boilerwatch/simulator/model"
 )
 
-// device is a profile served from a bank, with values from a model.
-type device struct {
-	cfg    Device
-	bank   *mbserver.Bank
-	source model.Source
+// server is one Modbus endpoint of the scenario and the devices behind it.
+type server struct {
+	cfg     Server
+	mb      *mbserver.Server
+	ln      net.Listener // tcp and rtu-over-tcp
+	port    *os.File     // rtu
+	devices []*device
+	units   [256]*device
+	refused bool // Refuse state last applied, owned by the ticker
 }
 
-func tableOf(r fwconfig.RegisterType) mbserver.Table {
-	switch r {
-	case fwconfig.Coil:
-		return mbserver.Coils
-	case fwconfig.Discrete:
-		return mbserver.DiscreteInputs
-	case fwconfig.Holding:
-		return mbserver.HoldingRegisters
+// address is where the server answers: its bound address or its device.
+func (s *server) address() string {
+	if s.ln != nil {
+		return s.ln.Addr().String()
 	}
-	return mbserver.InputRegisters
-}
-
-func registerOf(t mbserver.Table) fwconfig.RegisterType {
-	switch t {
-	case mbserver.Coils:
-		return fwconfig.Coil
-	case mbserver.DiscreteInputs:
-		return fwconfig.Discrete
-	case mbserver.HoldingRegisters:
-		return fwconfig.Holding
+	if s.cfg.Protocol == ProtocolRTU {
+		return s.cfg.Device
 	}
-	return fwconfig.Input
-}
-
-func newDevice(cfg Device, src model.Source, rec *Recorder) *device {
-	var size mbserver.BankSize
-	for _, p := range cfg.Spec.Points {
-		end := p.Address + p.Words()
-		switch p.Register {
-		case fwconfig.Coil:
-			size.Coils = max(size.Coils, end)
-		case fwconfig.Discrete:
-			size.DiscreteInputs = max(size.DiscreteInputs, end)
-		case fwconfig.Holding:
-			size.HoldingRegisters = max(size.HoldingRegisters, end)
-		case fwconfig.Input:
-			size.InputRegisters = max(size.InputRegisters, end)
-		}
-	}
-	d := &device{cfg: cfg, bank: mbserver.NewBank(size), source: src}
-	if rec != nil {
-		d.bank.SetOnRead(func(t mbserver.Table, addr, qty uint16, regs []uint16, bits []bool) {
-			d.record(rec, t, int(addr), int(qty), regs, bits)
-		})
-	}
-	return d
-}
-
-// record notes every point wholly inside a served read, decoded from exactly
-// the words that were sent.
-func (d *device) record(rec *Recorder, t mbserver.Table, addr, qty int, regs []uint16, bits []bool) {
-	s := Served{T: time.Now().UnixMilli(), Device: d.cfg.Name, Values: map[string]any{}, Raw: map[string][]uint16{}}
-	reg := registerOf(t)
-	for i := range d.cfg.Spec.Points {
-		p := &d.cfg.Spec.Points[i]
-		if p.Register != reg || p.Address < addr || p.Address+p.Words() > addr+qty {
-			continue
-		}
-		var words []uint16
-		if bits != nil {
-			words = []uint16{0}
-			if bits[p.Address-addr] {
-				words[0] = 1
-			}
-		} else {
-			words = append([]uint16(nil), regs[p.Address-addr:p.Address-addr+p.Words()]...)
-		}
-		s.Raw[p.Name] = words
-		if v, err := p.Decode(words); err == nil {
-			s.Values[p.Name] = v
-		} else {
-			s.Values[p.Name] = nil
-		}
-	}
-	if len(s.Raw) > 0 {
-		rec.add(s)
-	}
-}
-
-// refresh encodes the model's current quantities into the bank.
-func (d *device) refresh(q map[string]any, log *slog.Logger) {
-	for i := range d.cfg.Spec.Points {
-		p := &d.cfg.Spec.Points[i]
-		v, ok := q[p.QuantityName()]
-		if !ok {
-			continue // a quantity the model lacks reads as zero, like an unwired input
-		}
-		words, err := p.Encode(v)
-		if err != nil {
-			log.Debug("value not encodable", "device", d.cfg.Name, "point", p.Name, "error", err)
-			continue
-		}
-		t := tableOf(p.Register)
-		if p.Register.IsBit() {
-			d.bank.SetBits(t, uint16(p.Address), []bool{words[0] != 0})
-			continue
-		}
-		if p.Type == fwconfig.Bool {
-			// A bit in a register shares it with other bits: merge.
-			cur, err := d.bank.Registers(t, uint16(p.Address), 1)
-			if err != nil {
-				continue
-			}
-			mask := uint16(1) << uint(*p.Bit)
-			words[0] = cur[0]&^mask | words[0]&mask
-		}
-		d.bank.SetRegisters(t, uint16(p.Address), words)
-	}
+	return s.cfg.Listen
 }
 
 // Simulator is a running scenario.
@@ -139,116 +47,264 @@ type Simulator struct {
 	boilers map[string]*model.Boiler
 	sources []model.Source
 	devices []*device
-	servers []*mbserver.Server
-	lns     []net.Listener
+	byName  map[string]*device
+	servers []*server
 	realT0  time.Time
-	mu      sync.Mutex
+	anchor  time.Time  // SetAnchor: the real time at which simulated time is the start
+	truth   *Truth     // SetTruth (truth.go): ground truth, or nil
+	mu      sync.Mutex // serializes stepping the models and refreshing the banks
+	faultMu sync.Mutex // serializes reconcile
 }
 
 // New builds the models and devices of a scenario; rec may be nil.
 func New(sc *Scenario, rec *Recorder, log *slog.Logger) (*Simulator, error) {
-	s := &Simulator{sc: sc, log: log, rec: rec, boilers: map[string]*model.Boiler{}}
+	s := &Simulator{sc: sc, log: log, rec: rec, boilers: map[string]*model.Boiler{}, byName: map[string]*device{}}
 	for i, b := range sc.Boilers {
 		m, err := model.NewBoiler(b.params(), sc.Seed+uint64(i)*7919, sc.Start)
 		if err != nil {
 			return nil, fmt.Errorf("boiler %s: %w", b.Name, err)
 		}
 		s.boilers[b.Name] = m
-		s.sources = append(s.sources, m)
+		s.sources = append(s.sources, m) // boilers step before the meters that read them
 	}
-	fans := map[string]*model.FanMeter{}
-	for _, srvCfg := range sc.Servers {
-		srv := mbserver.NewServer(mbserver.Options{Logger: log.With("listen", srvCfg.Listen)})
-		for _, dc := range srvCfg.Devices {
-			b := s.boilers[dc.Boiler]
-			var src model.Source = b
-			if dc.Spec.Class == "electricity_meter" {
-				f := fans[dc.Boiler]
-				if f == nil {
-					f = model.NewFanMeter(b, sc.Seed+uint64(len(fans))*104729+1, sc.Start)
-					fans[dc.Boiler] = f
-					s.sources = append(s.sources, f)
+	for _, cfg := range sc.Servers {
+		srv := &server{cfg: cfg}
+		srv.mb = mbserver.NewServer(mbserver.Options{
+			Logger: log.With("server", cfg.Protocol+" "+srvName(cfg)),
+			Hook: func(req mbserver.Request) mbserver.Action {
+				if d := srv.units[req.Unit]; d != nil {
+					return d.action(req, time.Now())
 				}
-				src = f
+				return mbserver.Action{}
+			},
+		})
+		for _, dc := range cfg.Devices {
+			src, err := s.source(dc)
+			if err != nil {
+				return nil, fmt.Errorf("device %s: %w", dc.Name, err)
 			}
-			d := newDevice(dc, src, rec)
+			s.sources = append(s.sources, src)
+			d := newDevice(dc, src, rec, log)
+			d.srv = srv
 			s.devices = append(s.devices, d)
-			srv.SetDevice(uint8(dc.UnitID), d.bank)
+			s.byName[dc.Name] = d
+			srv.devices = append(srv.devices, d)
+			srv.units[dc.UnitID] = d
+			srv.mb.SetDevice(uint8(dc.UnitID), d)
 		}
 		s.servers = append(s.servers, srv)
 	}
-	s.step(sc.Start)
+	s.step(sc.Start, time.Now())
 	return s, nil
 }
 
-// Listen opens every server's port; the addresses are known after it.
+func srvName(c Server) string {
+	if c.Protocol == ProtocolRTU {
+		return c.Device
+	}
+	return c.Listen
+}
+
+// seed derives a device's noise seed from the scenario's and its name, so
+// adding a device does not change the others' noise.
+func (s *Simulator) seed(name string) uint64 {
+	h := fnv.New64a()
+	io.WriteString(h, name)
+	return s.sc.Seed ^ h.Sum64()
+}
+
+// source picks the model behind a device by its profile's class.
+func (s *Simulator) source(dc Device) (model.Source, error) {
+	b := s.boilers[dc.Boiler] // nil without a boiler
+	p := model.MeterParams{Boiler: b, Rated: dc.Rated, Seed: s.seed(dc.Name), Start: s.sc.Start}
+	if dc.Load != nil {
+		p.Load = model.DailyLoad{Base: dc.Load.Base, Amplitude: dc.Load.Amplitude, PeakHour: dc.Load.PeakHour}
+	}
+	switch class := dc.Spec.Class; {
+	case class == "electricity_meter":
+		return model.NewElectricityMeter(p), nil
+	case class == "steam_meter":
+		return model.NewSteamMeter(p), nil
+	case class == "heat_meter":
+		return model.NewHeatMeter(p), nil
+	case class == "gas_meter":
+		return model.NewGasMeter(p), nil
+	case class == "water_meter":
+		return model.NewWaterMeter(p), nil
+	case class == "o2_analyzer" && b != nil:
+		return model.NewO2Analyzer(b, p.Seed, s.sc.Start), nil
+	case b != nil:
+		// boiler, plc, coal_scale: the boiler's own instruments.
+		return model.NewBoilerInstruments(b, p.Seed, s.sc.Start), nil
+	default:
+		return nil, fmt.Errorf("class %s needs a boiler", class)
+	}
+}
+
+// Listen opens every server's port or serial device; the addresses are
+// known after it. The simulation starts here: simulated time and the
+// scenario's faults count from this moment.
 func (s *Simulator) Listen() error {
-	for _, srv := range s.sc.Servers {
-		ln, err := net.Listen("tcp", srv.Listen)
-		if err != nil {
-			for _, l := range s.lns {
-				l.Close()
-			}
-			return fmt.Errorf("simulator: %w", err)
+	for _, srv := range s.servers {
+		var err error
+		if srv.cfg.Protocol == ProtocolRTU {
+			srv.port, err = openSerial(srv.cfg.Device, srv.cfg.Baud, srv.cfg.Parity)
+		} else {
+			srv.ln, err = net.Listen("tcp", srv.cfg.Listen)
 		}
-		s.lns = append(s.lns, ln)
+		if err != nil {
+			s.closePorts()
+			return fmt.Errorf("simulator: %s server %s: %w", srv.cfg.Protocol, srvName(srv.cfg), err)
+		}
+	}
+	// Simulated time and the scenario's faults count from here, or from
+	// the anchor shared with a gateway's -clock.
+	s.realT0 = time.Now()
+	if !s.anchor.IsZero() {
+		s.realT0 = s.anchor
+	}
+	for _, d := range s.devices {
+		d.faults.place(s.realT0)
 	}
 	return nil
 }
 
-// Addrs are the bound addresses, in scenario order.
+func (s *Simulator) closePorts() {
+	for _, srv := range s.servers {
+		if srv.ln != nil {
+			srv.ln.Close()
+		}
+		if srv.port != nil {
+			srv.port.Close()
+		}
+	}
+}
+
+// Addrs are the bound addresses (or serial devices), in scenario order.
 func (s *Simulator) Addrs() []string {
-	out := make([]string, len(s.lns))
-	for i, l := range s.lns {
-		out[i] = l.Addr().String()
+	out := make([]string, len(s.servers))
+	for i, srv := range s.servers {
+		out[i] = srv.address()
 	}
 	return out
 }
 
 // Describe writes what the simulator serves.
 func (s *Simulator) Describe(w io.Writer) {
-	for i, srv := range s.sc.Servers {
-		addr := srv.Listen
-		if i < len(s.lns) {
-			addr = s.lns[i].Addr().String()
+	for _, srv := range s.servers {
+		switch srv.cfg.Protocol {
+		case ProtocolRTU:
+			gap := srv.cfg.FrameGap
+			if gap == 0 {
+				gap = mbserver.FrameGap(srv.cfg.Baud)
+			}
+			fmt.Fprintf(w, "modbus rtu %s, %d baud, 8%c1, frame gap %v\n", srv.address(), srv.cfg.Baud, strings.ToUpper(srv.cfg.Parity)[0], gap)
+		default:
+			fmt.Fprintf(w, "modbus %s %s\n", srv.cfg.Protocol, srv.address())
 		}
-		fmt.Fprintf(w, "modbus tcp %s\n", addr)
-		for _, d := range srv.Devices {
-			fmt.Fprintf(w, "  unit %3d  %-12s profile %s (%s, %d points), driven by boiler %s\n",
-				d.UnitID, d.Name, d.Spec.Name, d.Spec.Class, len(d.Spec.Points), d.Boiler)
+		for _, d := range srv.devices {
+			drive := "own model"
+			if d.cfg.Boiler != "" {
+				drive = "driven by boiler " + d.cfg.Boiler
+			}
+			holes := ""
+			if d.cfg.Holes == HolesZero {
+				holes = ", holes read as zero"
+			}
+			fmt.Fprintf(w, "  unit %3d  %-12s profile %s (%s, %d points), %s%s\n",
+				d.cfg.UnitID, d.cfg.Name, d.cfg.Spec.Name, d.cfg.Spec.Class, len(d.cfg.Spec.Points), drive, holes)
+			for _, f := range d.cfg.Faults {
+				fmt.Fprintf(w, "            fault %s\n", describeFault(f))
+			}
 		}
 	}
 	fmt.Fprintf(w, "time: simulated start %s, acceleration ×%g, update every %s\n", s.sc.Start.Format(time.RFC3339), s.sc.Acceleration, s.sc.Update)
 }
 
-// SimTime maps a real time to simulated time.
+func describeFault(f FaultSpec) string {
+	var b strings.Builder
+	b.WriteString(f.Kind)
+	for _, kv := range [][2]string{{"delay", f.Delay}, {"gap", f.Gap}, {"duration", f.Duration}} {
+		if kv[1] != "" {
+			fmt.Fprintf(&b, " %s %s", kv[0], kv[1])
+		}
+	}
+	if f.Code != 0 {
+		fmt.Fprintf(&b, " code %d", f.Code)
+	}
+	if f.Pieces != 0 {
+		fmt.Fprintf(&b, " pieces %d", f.Pieces)
+	}
+	if f.Count != 0 {
+		fmt.Fprintf(&b, ", %d requests", f.Count)
+	}
+	if f.Probability != 0 {
+		fmt.Fprintf(&b, ", probability %g", f.Probability)
+	}
+	start := f.Start
+	if start == "" {
+		start = "0s"
+	}
+	fmt.Fprintf(&b, ", from +%s", start)
+	if f.Stop != "" {
+		fmt.Fprintf(&b, " to +%s", f.Stop)
+	}
+	return b.String()
+}
+
+// SetAnchor fixes the real time at which simulated time is the scenario's
+// start (sim time = start + (real − anchor) × acceleration), so that a
+// gateway given the same anchor stamps its samples in simulated time. Call
+// it before Listen.
+func (s *Simulator) SetAnchor(anchor time.Time) { s.anchor = anchor }
+
+// SimTime maps a real time to simulated time (the start, before Run).
 func (s *Simulator) SimTime(real time.Time) time.Time {
+	if s.realT0.IsZero() {
+		return s.sc.Start
+	}
 	el := real.Sub(s.realT0)
 	return s.sc.Start.Add(time.Duration(float64(el) * s.sc.Acceleration))
 }
 
-func (s *Simulator) step(t time.Time) {
+// step advances the models to simulated time t and refreshes the banks
+// with the device faults in force at real time now.
+func (s *Simulator) step(t, now time.Time) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for _, src := range s.sources {
 		src.Step(t)
 	}
 	for _, d := range s.devices {
-		d.refresh(d.source.Quantities(), s.log)
+		d.refresh(d.source.Quantities(), now)
+	}
+	if s.truth != nil {
+		s.truth.observe(t)
 	}
 }
 
-// Run serves until ctx is done. Listen must have been called.
+// Run serves until ctx is done. Listen must have been called; Run closes
+// what Listen opened.
 func (s *Simulator) Run(ctx context.Context) error {
-	s.realT0 = time.Now()
+	s.reconcile(time.Now())
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	var wg sync.WaitGroup
+	defer wg.Wait()
 	errs := make(chan error, len(s.servers))
-	for i, srv := range s.servers {
-		ln := s.lns[i]
+	for _, srv := range s.servers {
 		wg.Go(func() {
-			if err := srv.Serve(ctx, ln); err != nil {
+			var err error
+			switch srv.cfg.Protocol {
+			case ProtocolRTU:
+				err = srv.mb.ServeRTU(ctx, srv.port, mbserver.RTUOptions{Baud: srv.cfg.Baud, FrameGap: srv.cfg.FrameGap, Name: srv.cfg.Device})
+				srv.port.Close()
+			case ProtocolRTUOverTCP:
+				err = srv.mb.ServeRTUOverTCP(ctx, srv.ln)
+			default:
+				err = srv.mb.Serve(ctx, srv.ln)
+			}
+			if err != nil {
 				errs <- err
 			}
 		})
@@ -257,16 +313,15 @@ func (s *Simulator) Run(ctx context.Context) error {
 	defer t.Stop()
 	flush := time.NewTicker(time.Second)
 	defer flush.Stop()
-	var err error
-loop:
 	for {
 		select {
 		case <-ctx.Done():
-			break loop
-		case err = <-errs:
-			break loop
+			return nil
+		case err := <-errs:
+			return err
 		case now := <-t.C:
-			s.step(s.SimTime(now))
+			s.step(s.SimTime(now), now)
+			s.reconcile(now)
 		case <-flush.C:
 			if s.rec != nil {
 				if ferr := s.rec.Flush(); ferr != nil {
@@ -275,10 +330,127 @@ loop:
 			}
 		}
 	}
-	cancel()
-	wg.Wait()
-	return err
+}
+
+// reconcile logs faults coming into and out of force, drops those that
+// ended and makes ports refuse connections while a refuse fault is in force.
+func (s *Simulator) reconcile(now time.Time) {
+	s.faultMu.Lock()
+	defer s.faultMu.Unlock()
+	for _, srv := range s.servers {
+		refuse := false
+		for _, d := range srv.devices {
+			for _, in := range d.faults.list() {
+				on := in.activeAt(now)
+				if on && in.f.spec.Kind == FaultRefuse {
+					refuse = true
+				}
+				if on && !in.reported {
+					in.reported = true
+					if in.f.spec.Kind != FaultMeterReplacement { // logged when it happens
+						s.log.Info("fault injected", append([]any{"device", d.cfg.Name}, in.logAttrs()...)...)
+					}
+				}
+			}
+			for _, in := range d.faults.remove(func(in *injected) bool { return in.ended(now) }) {
+				if in.reported && in.f.spec.Kind != FaultMeterReplacement {
+					s.log.Info("fault ended", "device", d.cfg.Name, "fault", in.f.spec.Kind, "injected", in.hits.Load())
+				}
+			}
+		}
+		if refuse != srv.refused {
+			srv.refused = refuse
+			srv.mb.Refuse(refuse)
+		}
+	}
 }
 
 // Boiler returns a boiler's model, for ground truth.
 func (s *Simulator) Boiler(name string) *model.Boiler { return s.boilers[name] }
+
+// ErrNoDevice is returned for a device name the scenario does not have.
+var ErrNoDevice = errors.New("no such device")
+
+// DeviceStatus describes a device and its faults, as the control API lists it.
+type DeviceStatus struct {
+	Name     string        `json:"name"`
+	Protocol string        `json:"protocol"`
+	Address  string        `json:"address"` // host:port, or the serial device
+	UnitID   int           `json:"unit_id"`
+	Profile  string        `json:"profile"`
+	Class    string        `json:"class"`
+	Boiler   string        `json:"boiler,omitempty"`
+	Holes    string        `json:"holes"`
+	Faults   []FaultStatus `json:"faults"`
+}
+
+func (d *device) status(now time.Time) DeviceStatus {
+	st := DeviceStatus{
+		Name: d.cfg.Name, Protocol: d.srv.cfg.Protocol, Address: d.srv.address(), UnitID: d.cfg.UnitID,
+		Profile: d.cfg.Spec.Name, Class: d.cfg.Spec.Class, Boiler: d.cfg.Boiler, Holes: d.cfg.Holes,
+		Faults: []FaultStatus{},
+	}
+	for _, in := range d.faults.list() {
+		st.Faults = append(st.Faults, in.status(now))
+	}
+	return st
+}
+
+// Devices lists every device with its faults, in scenario order.
+func (s *Simulator) Devices() []DeviceStatus {
+	now := time.Now()
+	out := make([]DeviceStatus, len(s.devices))
+	for i, d := range s.devices {
+		out[i] = d.status(now)
+	}
+	return out
+}
+
+// Device describes one device.
+func (s *Simulator) Device(name string) (DeviceStatus, error) {
+	d := s.byName[name]
+	if d == nil {
+		return DeviceStatus{}, fmt.Errorf("device %q: %w", name, ErrNoDevice)
+	}
+	return d.status(time.Now()), nil
+}
+
+// SetFault injects a fault into a device from now on (Start and Stop count
+// from now), replacing any fault of the same kind it has.
+func (s *Simulator) SetFault(name string, spec FaultSpec) (FaultStatus, error) {
+	d := s.byName[name]
+	if d == nil {
+		return FaultStatus{}, fmt.Errorf("device %q: %w", name, ErrNoDevice)
+	}
+	f, err := spec.parse(d.srv.cfg.Protocol)
+	if err != nil {
+		return FaultStatus{}, fmt.Errorf("device %s: fault: %w", name, err)
+	}
+	now := time.Now()
+	in := d.faults.add(f, now, true)
+	s.log.Info("fault set", append([]any{"device", name, "from", in.from.Format(time.RFC3339Nano)}, in.logAttrs()...)...)
+	s.reconcile(now)
+	if in.f.spec.Kind == FaultStuck || in.f.spec.Kind == FaultMeterReplacement || in.f.spec.Kind == FaultPowerCycle {
+		// Device faults act on the next refresh; do it now, so the next
+		// read already sees them.
+		s.step(s.SimTime(now), now)
+	}
+	return in.status(now), nil
+}
+
+// ClearFaults removes a device's faults of kind, or all with kind "". It
+// returns how many it removed.
+func (s *Simulator) ClearFaults(name, kind string) (int, error) {
+	d := s.byName[name]
+	if d == nil {
+		return 0, fmt.Errorf("device %q: %w", name, ErrNoDevice)
+	}
+	gone := d.faults.remove(func(in *injected) bool { return kind == "" || in.f.spec.Kind == kind })
+	for _, in := range gone {
+		s.log.Info("fault cleared", "device", name, "fault", in.f.spec.Kind, "injected", in.hits.Load())
+	}
+	now := time.Now()
+	s.reconcile(now)
+	s.step(s.SimTime(now), now)
+	return len(gone), nil
+}

@@ -18,8 +18,11 @@ import (
 
 	"github.com/boilerwatch/boilerwatch/collector/broker"
 	"github.com/boilerwatch/boilerwatch/collector/config"
+	"github.com/boilerwatch/boilerwatch/collector/console"
+	"github.com/boilerwatch/boilerwatch/collector/console/password"
 	"github.com/boilerwatch/boilerwatch/collector/ingest"
 	"github.com/boilerwatch/boilerwatch/collector/store"
+	"github.com/boilerwatch/boilerwatch/gateway/sdnotify"
 )
 
 var version = "dev"
@@ -31,11 +34,21 @@ func main() {
 	logJSON := fs.Bool("log-json", false, "log as JSON lines instead of text")
 	report := fs.Duration("report", 10*time.Second, "log a progress line (samples written, rejects) this often; 0 disables")
 	showVersion := fs.Bool("version", false, "print the version and exit")
+	hashPassword := fs.Bool("hash-password", false, "read a console password from the first line of standard input, print its hash for console.users[].password_hash, and exit")
 	fs.Usage = func() {
 		fmt.Fprintf(fs.Output(), "Usage: collector -config FILE [flags]\n\nConsumes gateway telemetry from MQTT and writes it to InfluxDB.\nThe InfluxDB token is read from the variable named by influxdb.token_env.\n\nFlags:\n")
 		fs.PrintDefaults()
 	}
 	fs.Parse(os.Args[1:])
+	if *hashPassword {
+		h, err := password.HashLine(os.Stdin)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "collector:", err)
+			os.Exit(1)
+		}
+		fmt.Println(h)
+		return
+	}
 	if *showVersion {
 		fmt.Println("collector", version)
 		return
@@ -45,7 +58,10 @@ func main() {
 		fmt.Fprintf(os.Stderr, "collector: -log-level %q: %v\n", *logLevel, err)
 		os.Exit(2)
 	}
-	hopts := &slog.HandlerOptions{Level: level}
+	// PUT /loglevel on the metrics address changes it while running.
+	levelVar := new(slog.LevelVar)
+	levelVar.Set(level)
+	hopts := &slog.HandlerOptions{Level: levelVar}
 	log := slog.New(slog.NewTextHandler(os.Stderr, hopts))
 	if *logJSON {
 		log = slog.New(slog.NewJSONHandler(os.Stderr, hopts))
@@ -57,18 +73,30 @@ func main() {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if err := run(ctx, cfg, log, *report); err != nil {
+	if err := run(ctx, cfg, log, levelVar, *report); err != nil {
 		log.Error("collector stopped", "error", err)
 		os.Exit(1)
 	}
 }
 
-func run(ctx context.Context, cfg *config.Collector, log *slog.Logger, report time.Duration) error {
+func run(ctx context.Context, cfg *config.Collector, log *slog.Logger, level *slog.LevelVar, report time.Duration) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	var wg sync.WaitGroup
 	defer wg.Wait()
+	m := newMetrics()
+	if cfg.Metrics.Listen != "" {
+		srv, err := serveMetrics(ctx, cfg.Metrics.Listen, m, level, log)
+		if err != nil {
+			return err
+		}
+		wg.Go(func() { <-ctx.Done(); srv.Close() })
+	}
 
+	mqttTLS, tlsErr := cfg.MQTT.TLS()
+	if tlsErr != nil {
+		return fmt.Errorf("mqtt: %w", tlsErr)
+	}
 	if cfg.MQTT.Embedded != "" {
 		b, err := broker.Start(ctx, cfg.MQTT.Embedded, log)
 		if err != nil {
@@ -94,13 +122,31 @@ func run(ctx context.Context, cfg *config.Collector, log *slog.Logger, report ti
 			}
 		}
 	}
+	// Every InfluxDB write goes through w, which times it.
+	w := &writer{w: st, m: m}
+	gaps := ingest.NewGaps(ingest.GapOptions{FillWithin: cfg.Gaps.Window(), Lookup: ingest.InfluxLookup(st), Writer: w, Logger: log})
+	wg.Go(func() { gaps.Run(ctx) })
 	cons := ingest.New(ingest.Options{
 		Broker: cfg.MQTT.Broker, ClientID: cfg.MQTT.ClientID, Username: cfg.MQTT.Username,
-		Password: os.Getenv(cfg.MQTT.PasswordEnv), ShareGroup: cfg.MQTT.ShareGroup,
-		MaxPoints: cfg.Batch.MaxPoints, Flush: cfg.Batch.Flush, Logger: log,
-	}, st)
+		Password: os.Getenv(cfg.MQTT.PasswordEnv), ShareGroup: cfg.MQTT.ShareGroup, TLS: mqttTLS,
+		MaxPoints: cfg.Batch.MaxPoints, Flush: cfg.Batch.Flush, Observe: gaps.Observe, Logger: log,
+	}, w)
+	m.reg.MustRegister(&counters{c: cons, gaps: gaps})
+	var ui http.Handler // the auditor console, behind its login
+	if cfg.Console.Enabled() {
+		if cfg.HTTP.Listen == "" {
+			return errors.New("console: users are configured but http.listen is not: set http.listen to serve the console")
+		}
+		con, err := console.New(console.Options{Store: st, Config: cfg.Console, Energy: cfg.Energy, Logger: log, Version: version,
+			MQTT: console.MQTTOptions{Broker: cfg.MQTT.Broker, ClientID: cfg.MQTT.ClientID + "-console", Username: cfg.MQTT.Username, Password: os.Getenv(cfg.MQTT.PasswordEnv), TLS: mqttTLS}})
+		if err != nil {
+			return err
+		}
+		wg.Go(func() { con.Run(ctx) })
+		ui = con.Handler()
+	}
 	if cfg.HTTP.Listen != "" {
-		srv, err := serveHTTP(ctx, cfg.HTTP.Listen, st, log)
+		srv, err := serveHTTP(ctx, cfg.HTTP.Listen, st, ui, log)
 		if err != nil {
 			return err
 		}
@@ -109,8 +155,23 @@ func run(ctx context.Context, cfg *config.Collector, log *slog.Logger, report ti
 	if report > 0 {
 		wg.Go(func() { reportLoop(ctx, cons, cfg, report, log) })
 	}
+	if cfg.Energy != nil {
+		if err := startEnergy(ctx, &wg, cfg, st, m, log); err != nil {
+			return err
+		}
+	}
 	log.Info("collector started", "broker", cfg.MQTT.Broker, "influxdb", cfg.InfluxDB.URL, "bucket", cfg.InfluxDB.Bucket, "version", version)
+	if err := sdnotify.Notify("READY=1"); err != nil {
+		log.Warn("systemd notify", "error", err)
+	}
+	// Writes retry inside ingest until InfluxDB takes them, each call
+	// bounded by the client's HTTP timeout: one that runs for two watchdog
+	// periods means the collector is wedged, and systemd restarts it (the
+	// broker keeps what was not acknowledged).
+	beat := max(sdnotify.WatchdogInterval(), time.Second)
+	wg.Go(func() { sdnotify.Watchdog(ctx, func() bool { return w.stuckFor() < 2*beat }) })
 	err := cons.Run(ctx)
+	sdnotify.Notify("STOPPING=1")
 	log.Info("collector stopping")
 	return err
 }
@@ -129,12 +190,15 @@ func reportLoop(ctx context.Context, c *ingest.Consumer, cfg *config.Collector, 
 		s := c.Stats.Samples.Load()
 		log.Info("progress", "samples_written", s-lastSamples, "samples_total", s, "values_total", c.Stats.Points.Load(),
 			"rejected_total", c.Stats.RejectedTotal(), "write_failures", c.Stats.WriteFailures.Load(),
+			"redelivered_total", c.Stats.Redelivered.Load(),
 			"influxdb", cfg.InfluxDB.URL, "bucket", cfg.InfluxDB.Bucket)
 		lastSamples = s
 	}
 }
 
-func serveHTTP(ctx context.Context, addr string, st *store.Store, log *slog.Logger) (*http.Server, error) {
+// serveHTTP serves the probes and the console; /metrics is on the metrics
+// address (metrics.listen), which needs no login.
+func serveHTTP(ctx context.Context, addr string, st *store.Store, ui http.Handler, log *slog.Logger) (*http.Server, error) {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) { fmt.Fprintln(w, "ok") })
 	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
@@ -144,6 +208,10 @@ func serveHTTP(ctx context.Context, addr string, st *store.Store, log *slog.Logg
 		}
 		fmt.Fprintln(w, "ready")
 	})
+	if ui != nil {
+		// Everything but the probes above needs a console login.
+		mux.Handle("/", ui)
+	}
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return nil, fmt.Errorf("http listen %s: %w", addr, err)

@@ -17,6 +17,15 @@ const usage = `Usage:
   fwconfig validate FILE...   check gateway configs and device profiles; prints
                               file:line: field: problem and exits 1 on any error
   fwconfig profiles           list the built-in device profiles
+  fwconfig keygen -out NAME   make an ed25519 signing key: NAME (private, keep
+                              it offline) and NAME.pub (for the gateways)
+  fwconfig sign -key KEY [-out FILE] CONFIG
+                              validate CONFIG and sign it for its site, gateway
+                              and version (JSON, to stdout unless -out)
+  fwconfig push -broker URL [-wait 60s] [TLS/auth flags] SIGNED
+                              publish a signed config, retained, on its
+                              gateway's config topic and wait for the gateway's
+                              verdict on config/ack (exit 1 unless applied)
   fwconfig -h                 this help
 
 A file with a top-level "points:" key is a device profile, any other a
@@ -79,6 +88,12 @@ func run(args []string, stdout, stderr io.Writer) int {
 			fmt.Fprintf(stdout, "%-24s %-18s %s %s (%d points)\n", n, p.Class, p.Manufacturer, p.Model, len(p.Points))
 		}
 		return 0
+	case "keygen":
+		return keygen(rest[1:], stdout, stderr)
+	case "sign":
+		return sign(rest[1:], stdout, stderr)
+	case "push":
+		return push(rest[1:], stdout, stderr)
 	default:
 		fmt.Fprintf(stderr, "fwconfig: unknown command %q\n\n", rest[0])
 		fs.Usage()

@@ -5,6 +5,8 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"log/slog"
@@ -12,12 +14,16 @@ import (
 	"os/signal"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"syscall"
+	"time"
 
 	fwconfig "github.com/boilerwatch/boilerwatch/firmware-config"
 	"github.com/boilerwatch/boilerwatch/gateway/plan"
 	"github.com/boilerwatch/boilerwatch/gateway/poll"
 	"github.com/boilerwatch/boilerwatch/gateway/publish"
+	"github.com/boilerwatch/boilerwatch/gateway/queue"
+	"github.com/boilerwatch/boilerwatch/gateway/sdnotify"
 	"github.com/boilerwatch/boilerwatch/gateway/telemetry"
 )
 
@@ -27,10 +33,13 @@ var version = "dev"
 func main() {
 	fs := flag.NewFlagSet("gateway", flag.ExitOnError)
 	configPath := fs.String("config", "/etc/boilerwatch/gateway.yaml", "gateway configuration `file` (YAML)")
-	printPlan := fs.Bool("plan", false, "print each device's Modbus requests and the round trips per cycle, then exit")
+	printPlan := fs.Bool("plan", false, "print each device's Modbus requests per poll group, the round trips per cycle and per minute, then exit")
 	logLevel := fs.String("log-level", "info", "log `level`: debug, info, warn, error")
 	logJSON := fs.Bool("log-json", false, "log as JSON lines instead of text")
 	showVersion := fs.Bool("version", false, "print the version and exit")
+	metricsAddr := fs.String("metrics", "", "serve Prometheus metrics (queue, delivery) on this `address`, e.g. 127.0.0.1:9101; empty: off")
+	drainFor := fs.Duration("drain", 10*time.Second, "on SIGTERM, stop polling and keep sending the queue for up to this `long`; what is left is sent at the next start")
+	clock := fs.String("clock", "", "stamp samples in simulated time for accelerated simulator runs: `anchor=RFC3339,start=RFC3339,rate=N` (sim time = start + (real − anchor) × rate)")
 	fs.Usage = func() {
 		fmt.Fprintf(fs.Output(), "Usage: gateway -config FILE [flags]\n\nPolls the Modbus devices of the config and publishes each poll to MQTT.\n\nFlags:\n")
 		fs.PrintDefaults()
@@ -40,7 +49,7 @@ func main() {
 		fmt.Println("gateway", version)
 		return
 	}
-	log, err := newLogger(*logLevel, *logJSON)
+	log, level, err := newLogger(*logLevel, *logJSON)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "gateway:", err)
 		os.Exit(2)
@@ -51,33 +60,36 @@ func main() {
 		os.Exit(1)
 	}
 	if *printPlan {
-		total := 0
-		for _, d := range cfg.Devices {
-			reqs := plan.Build(d.Spec.Points, poll.PlanOptions())
-			plan.Print(os.Stdout, d.Name, reqs)
-			total += len(reqs)
-		}
-		fmt.Printf("total: %d round trips per cycle\n", total)
+		plan.PrintSite(os.Stdout, cfg)
 		return
+	}
+	stamp, err := parseClock(*clock)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "gateway:", err)
+		os.Exit(2)
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if err := run(ctx, cfg, log); err != nil {
+	if err := run(ctx, cfg, poll.SiteOptions{Stamp: stamp}, log, runOptions{metrics: *metricsAddr, drain: *drainFor, level: level}); err != nil {
 		log.Error("gateway stopped", "error", err)
 		os.Exit(1)
 	}
 }
 
-func newLogger(level string, asJSON bool) (*slog.Logger, error) {
+// newLogger returns the logger and its level, which PUT /loglevel on the
+// metrics address changes while the gateway runs.
+func newLogger(level string, asJSON bool) (*slog.Logger, *slog.LevelVar, error) {
+	lv := new(slog.LevelVar)
 	var l slog.Level
 	if err := l.UnmarshalText([]byte(level)); err != nil {
-		return nil, fmt.Errorf("-log-level %q: %w", level, err)
+		return nil, nil, fmt.Errorf("-log-level %q: %w", level, err)
 	}
-	o := &slog.HandlerOptions{Level: l}
+	lv.Set(l)
+	o := &slog.HandlerOptions{Level: lv}
 	if asJSON {
-		return slog.New(slog.NewJSONHandler(os.Stderr, o)), nil
+		return slog.New(slog.NewJSONHandler(os.Stderr, o)), lv, nil
 	}
-	return slog.New(slog.NewTextHandler(os.Stderr, o)), nil
+	return slog.New(slog.NewTextHandler(os.Stderr, o)), lv, nil
 }
 
 func newBootID() string {
@@ -86,60 +98,177 @@ func newBootID() string {
 	return hex.EncodeToString(b)
 }
 
-// pending bounds the samples held in memory while the broker is unreachable.
+// pending bounds the samples waiting to be queued; only a stalled disk
+// fills it, since appending takes microseconds.
 const pending = 10000
 
-func run(ctx context.Context, cfg *fwconfig.Gateway, log *slog.Logger) error {
-	seq, err := publish.OpenSequence(cfg.Queue.Dir)
+// run polls the devices, appends every sample to the disk queue and
+// forwards the queue to the broker; see docs/delivery.md.
+func run(ctx context.Context, cfg *fwconfig.Gateway, siteOpts poll.SiteOptions, log *slog.Logger, ro runOptions) error {
+	started := time.Now()
+	boot := newBootID()
+	log = log.With("gateway", cfg.Gateway, "boot", boot)
+	q, err := queue.Open(queue.Options{
+		Dir: cfg.Queue.Dir, MaxBytes: cfg.Queue.MaxBytes,
+		SyncEvery: cfg.Queue.Fsync, SyncRecords: cfg.Queue.FsyncRecords, SyncAlways: cfg.Queue.FsyncAlways,
+		Logger: log,
+	})
 	if err != nil {
 		return err
 	}
-	boot := newBootID()
-	log = log.With("gateway", cfg.Gateway, "boot", boot)
+	defer q.Close() // after every goroutine below has stopped
 
 	var wg sync.WaitGroup
 	defer wg.Wait()
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
+	// Polling stops with ctx; forwarding goes on until the queue is drained
+	// (or ro.drain passes), so a planned stop leaves nothing behind.
+	fctx, stopForwarding := context.WithCancel(context.Background())
+	defer stopForwarding()
 
-	site := poll.NewSite(cfg, poll.SiteOptions{}, log)
-	pub := publish.Connect(publish.Options{
+	m := newMetrics()
+	siteOpts.OnPoll, siteOpts.OnReadError = m.observePoll, m.observeReadError
+	var pub *publish.Publisher // set before any device polls
+	// A device's new state goes out in the status at once, not at the next
+	// minute's republish.
+	siteOpts.OnStateChange = func(string, telemetry.DeviceState) { pub.StatusChanged() }
+	site := poll.NewSite(cfg, siteOpts, log)
+	// sites runs the site and, with remote_config, swaps it for pushed
+	// configs (remote.go).
+	sites, err := newRemote(cfg, site, siteOpts, log)
+	if err != nil {
+		return err
+	}
+	tlsConf, err := mqttTLS(cfg.MQTT)
+	if err != nil {
+		return err
+	}
+	var onConnect func(*publish.Link) error
+	if sites.enabled() {
+		onConnect = sites.onConnect
+	}
+	pub = publish.New(publish.Options{
+		TLS: tlsConf, OnConnect: onConnect,
 		Broker: cfg.MQTT.Broker, ClientID: cfg.MQTT.ClientID, Username: cfg.MQTT.Username,
 		Password: os.Getenv(cfg.MQTT.PasswordEnv), KeepAlive: cfg.MQTT.KeepAlive,
 		Site: cfg.Site, Gateway: cfg.Gateway, Boot: boot, Version: version,
-		ConfigVersion: strconv.Itoa(cfg.Version), Seq: seq, Devices: site.States, Logger: log,
+		ConfigVersion: strconv.Itoa(cfg.Version), LastSeq: q.LastSeq, Devices: sites.States,
+		Queue:            func() *telemetry.QueueStatus { return queueStatus(q.Stats()) },
+		WaitForCollector: cfg.Queue.WaitForCollector, Logger: log,
+		Started: started, Clock: clockState,
 	})
-	defer pub.Close()
+	sites.pub = pub
+	fwd := publish.NewForwarder(q, publish.ForwardOptions{ReplayRate: cfg.Queue.ReplayRate, OnAck: m.observeAck, Logger: log})
+	m.reg.MustRegister(&state{q: q, f: fwd, pub: pub, version: version, devices: func() []*poll.Device {
+		// A pushed config swaps the site (remote.go).
+		sites.mu.Lock()
+		defer sites.mu.Unlock()
+		return sites.site.Devices
+	}})
+	links := make(chan publish.Sender)
+	wg.Go(func() { pub.Run(fctx, links) })
+	wg.Go(func() { fwd.Run(fctx, links) })
+
+	// The queue is open from here until run returns, and the metrics server
+	// stops before that: ready only needs the broker.
+	ready := func() error {
+		if !pub.Connected() {
+			return errors.New("not connected to the MQTT broker")
+		}
+		return nil
+	}
+	if ro.metrics != "" {
+		srv, err := serveMetrics(fctx, ro.metrics, m, ready, ro.level, log)
+		if err != nil {
+			return err
+		}
+		wg.Go(func() { <-fctx.Done(); srv.Close() })
+	}
+	// The watchdog pings systemd while the main loop below goes round: it
+	// wakes at least every beat, so two beats without a turn mean it is
+	// stuck (e.g. in a disk write that never returns).
+	beat := max(sdnotify.WatchdogInterval(), time.Second)
+	var turned atomic.Int64
+	turned.Store(time.Now().UnixNano())
+	wg.Go(func() {
+		sdnotify.Watchdog(fctx, func() bool { return time.Since(time.Unix(0, turned.Load())) < 2*beat })
+	})
+	ticker := time.NewTicker(beat)
+	defer ticker.Stop()
 
 	samples := make(chan telemetry.Sample, pending)
+	polled := make(chan struct{})
 	wg.Go(func() {
-		site.Run(ctx, func(s telemetry.Sample) {
+		defer close(polled)
+		sites.Run(ctx, func(s telemetry.Sample) {
 			select {
 			case samples <- s:
 			default:
-				log.Error("sample dropped: publish backlog full", "device", s.Device, "ts", s.TS, "backlog", pending)
+				m.samplesDropped.Inc()
+				log.Error("sample dropped: queue not keeping up", "device", s.Device, "ts", s.TS, "waiting", pending)
 			}
 		})
 	})
-	log.Info("gateway started", "devices", len(site.Devices), "buses", site.Buses(), "broker", cfg.MQTT.Broker, "version", version)
+	enqueue := func(s telemetry.Sample) {
+		seq, err := q.Append(func(seq uint64) ([]byte, error) {
+			return json.Marshal(&telemetry.Message{V: telemetry.Version, Site: cfg.Site, Gateway: cfg.Gateway, Seq: seq, Boot: boot, Samples: []telemetry.Sample{s}})
+		})
+		if err != nil {
+			// Counted as lost by the queue; the number is used, so the
+			// collector reports the gap.
+			log.Error("sample not queued", "seq", seq, "device", s.Device, "ts", s.TS, "error", err)
+			return
+		}
+		// The chaos test reads these lines to know what must arrive.
+		log.Debug("queued", "seq", seq, "device", s.Device, "ts", s.TS)
+	}
+	log.Info("gateway started", "devices", len(site.Devices), "buses", site.Buses(), "broker", cfg.MQTT.Broker,
+		"version", version, "queue", cfg.Queue.Dir, "replay_rate", cfg.Queue.ReplayRate)
+	if err := sdnotify.Notify("READY=1"); err != nil {
+		log.Warn("systemd notify", "error", err)
+	}
 	for {
+		turned.Store(time.Now().UnixNano())
 		select {
+		case <-ticker.C:
 		case <-ctx.Done():
-			log.Info("gateway stopping")
+			sdnotify.Notify("STOPPING=1")
+			// Polls that completed while stopping are queued, not dropped.
+			<-polled
+			for len(samples) > 0 {
+				enqueue(<-samples)
+			}
+			unsent := drain(q, ro.drain)
+			log.Info("gateway stopping", "unsent", unsent)
 			return nil
 		case s := <-samples:
-			n, err := seq.Next()
-			if err != nil {
-				return err
-			}
-			m := &telemetry.Message{V: telemetry.Version, Site: cfg.Site, Gateway: cfg.Gateway, Seq: n, Boot: boot, Samples: []telemetry.Sample{s}}
-			if err := pub.PublishMessage(ctx, m); err != nil {
-				if ctx.Err() != nil {
-					return nil
-				}
-				return err
-			}
-			log.Debug("published", "seq", n, "device", s.Device, "ts", s.TS)
+			enqueue(s)
 		}
+	}
+}
+
+// runOptions are the command-line settings of run.
+type runOptions struct {
+	metrics string         // -metrics address
+	drain   time.Duration  // -drain
+	level   *slog.LevelVar // changed by PUT /loglevel
+}
+
+// drain waits until the broker acknowledged every queued record, or d
+// passes; it returns what is still queued (sent at the next start).
+func drain(q *queue.Queue, d time.Duration) uint64 {
+	deadline := time.Now().Add(d)
+	for {
+		n := q.Stats().Pending
+		if n == 0 || time.Now().After(deadline) {
+			return n
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+func queueStatus(st queue.Stats) *telemetry.QueueStatus {
+	return &telemetry.QueueStatus{
+		Pending: st.Pending, Bytes: st.Bytes, Dropped: st.Dropped, Lost: st.Lost,
+		Damaged: st.Damaged, Quarantined: st.Quarantined,
 	}
 }

@@ -1,4 +1,4 @@
-package publish
+package queue
 
 import (
 	"fmt"
@@ -24,7 +24,13 @@ type Sequence struct {
 	reserved uint64
 }
 
-// OpenSequence restores the sequence kept in dir.
+// errSeqFile marks a sequence file that exists but cannot be parsed.
+type errSeqFile struct{ err error }
+
+func (e errSeqFile) Error() string { return e.err.Error() }
+func (e errSeqFile) Unwrap() error { return e.err }
+
+// OpenSequence restores the sequence kept in dir (file "seq").
 func OpenSequence(dir string) (*Sequence, error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, fmt.Errorf("sequence dir: %w", err)
@@ -38,12 +44,23 @@ func OpenSequence(dir string) (*Sequence, error) {
 	default:
 		v, perr := strconv.ParseUint(strings.TrimSpace(string(data)), 10, 64)
 		if perr != nil {
-			return nil, fmt.Errorf("sequence file %s: %w", s.path, perr)
+			return s, errSeqFile{fmt.Errorf("sequence file %s: %w", s.path, perr)}
 		}
 		s.reserved = v
 	}
 	s.next = s.reserved + 1
 	return s, nil
+}
+
+// atLeast makes the next number greater than n (used when the file was lost
+// or damaged and the queue knows of higher numbers).
+func (s *Sequence) atLeast(n uint64) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.next <= n {
+		s.next = n + 1
+		s.reserved = n // forces a reservation before the next number
+	}
 }
 
 // Next returns the next sequence number.
@@ -82,6 +99,10 @@ func (s *Sequence) reserve(upTo uint64) error {
 	}
 	if err == nil {
 		err = os.Rename(tmp, s.path)
+	}
+	if err == nil {
+		// The rename must be durable before a number of the block is used.
+		err = syncDir(filepath.Dir(s.path))
 	}
 	if err != nil {
 		return fmt.Errorf("sequence %s: %w", s.path, err)

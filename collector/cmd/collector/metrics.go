@@ -1,0 +1,183 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"sort"
+	"sync/atomic"
+	"time"
+
+	"github.com/influxdata/influxdb-client-go/v2/api/write"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/boilerwatch/boilerwatch/collector/energy"
+	"github.com/boilerwatch/boilerwatch/collector/ingest"
+	"github.com/boilerwatch/boilerwatch/gateway/loglevel"
+)
+
+// metrics are the collector's instruments on one registry per process.
+// InfluxDB writes and efficiency windows are recorded as they happen (a
+// timing Writer, derived's callbacks); the consumer's and gap detector's
+// counters are read at scrape time by counters.
+type metrics struct {
+	reg          *prometheus.Registry
+	writeSeconds *prometheus.HistogramVec
+	efficiency   *prometheus.CounterVec
+	effFailures  *prometheus.CounterVec
+}
+
+func newMetrics() *metrics {
+	m := &metrics{
+		reg: prometheus.NewRegistry(),
+		writeSeconds: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "bw_collector_influxdb_write_seconds",
+			Help:    "Duration of InfluxDB writes (raw batches, derived results, gap events); result is ok or error.",
+			Buckets: []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10},
+		}, []string{"result"}),
+		efficiency: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "bw_collector_efficiency_computations_total",
+			Help: "Boiler efficiency windows computed and written, by period (1m, 15m, 1h, 1d, 1mo).",
+		}, []string{"period"}),
+		effFailures: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "bw_collector_efficiency_failures_total",
+			Help: "Efficiency computations without a result: no_value (a window without enough data for either method) or cycle (a cycle that failed, e.g. InfluxDB down).",
+		}, []string{"reason"}),
+	}
+	m.reg.MustRegister(m.writeSeconds, m.efficiency, m.effFailures,
+		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	return m
+}
+
+// observeEfficiency is derived.Options.OnEfficiency.
+func (m *metrics) observeEfficiency(r *energy.Result) {
+	m.efficiency.WithLabelValues(string(r.Period)).Inc()
+	if !r.HasDirect && !r.HasIndirect {
+		m.effFailures.WithLabelValues("no_value").Inc()
+	}
+}
+
+// observeCycleError is derived.Options.OnCycleError.
+func (m *metrics) observeCycleError(error) { m.effFailures.WithLabelValues("cycle").Inc() }
+
+// writer is an ingest.Writer that times every InfluxDB write. It also
+// remembers since when a write has been running, so the systemd watchdog
+// can tell a collector stuck in a write from one that is idle.
+type writer struct {
+	w        ingest.Writer
+	m        *metrics
+	inflight atomic.Int64 // Unix ns the oldest running write started; 0: none
+	running  atomic.Int64
+}
+
+var _ ingest.Writer = (*writer)(nil)
+
+func (w *writer) Write(ctx context.Context, points ...*write.Point) error {
+	start := time.Now()
+	if w.running.Add(1) == 1 {
+		w.inflight.Store(start.UnixNano())
+	}
+	err := w.w.Write(ctx, points...)
+	if w.running.Add(-1) == 0 {
+		w.inflight.Store(0)
+	}
+	result := "ok"
+	if err != nil {
+		result = "error"
+	}
+	w.m.writeSeconds.WithLabelValues(result).Observe(time.Since(start).Seconds())
+	return err
+}
+
+// stuckFor is how long the oldest running write has taken (0: none runs).
+func (w *writer) stuckFor() time.Duration {
+	t := w.inflight.Load()
+	if t == 0 {
+		return 0
+	}
+	return time.Since(time.Unix(0, t))
+}
+
+// counters exposes the consumer's and the gap detector's counters, which
+// they keep as atomics, at scrape time.
+type counters struct {
+	c    *ingest.Consumer
+	gaps *ingest.Gaps
+}
+
+func cdesc(name, help string, labels ...string) *prometheus.Desc {
+	return prometheus.NewDesc(name, help, labels, nil)
+}
+
+var (
+	dMessages      = cdesc("bw_collector_messages_total", "Telemetry messages written to InfluxDB and acknowledged.")
+	dSamples       = cdesc("bw_collector_samples_total", "Samples (points) written.")
+	dValues        = cdesc("bw_collector_values_total", "Values written.")
+	dWriteFailures = cdesc("bw_collector_write_failures_total", "InfluxDB writes of telemetry that failed and were retried.")
+	dRedelivered   = cdesc("bw_collector_redelivered_total", "Messages the broker delivered again (DUP).")
+	dRejected      = cdesc("bw_collector_rejected_total", "Payloads rejected, by reason.", "reason")
+	dGaps          = cdesc("bw_collector_seq_gaps_total", "Sequence gaps not filled within gaps.fill_within.")
+	dGapMessages   = cdesc("bw_collector_seq_gap_messages_total", "Messages missing in reported gaps.")
+	dLate          = cdesc("bw_collector_seq_late_total", "Messages that arrived after their gap was reported.")
+	dDuplicates    = cdesc("bw_collector_duplicates_total", "Messages written again (redelivery, replay).")
+)
+
+// Describe implements prometheus.Collector.
+func (k *counters) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range []*prometheus.Desc{dMessages, dSamples, dValues, dWriteFailures, dRedelivered, dRejected, dGaps, dGapMessages, dLate, dDuplicates} {
+		ch <- d
+	}
+}
+
+// Collect implements prometheus.Collector.
+func (k *counters) Collect(ch chan<- prometheus.Metric) {
+	one := func(d *prometheus.Desc, v uint64, labels ...string) {
+		ch <- prometheus.MustNewConstMetric(d, prometheus.CounterValue, float64(v), labels...)
+	}
+	s := &k.c.Stats
+	one(dMessages, s.Messages.Load())
+	one(dSamples, s.Samples.Load())
+	one(dValues, s.Points.Load())
+	one(dWriteFailures, s.WriteFailures.Load())
+	one(dRedelivered, s.Redelivered.Load())
+	rej := s.Rejected()
+	reasons := make([]string, 0, len(rej))
+	for r := range rej {
+		reasons = append(reasons, r)
+	}
+	sort.Strings(reasons)
+	for _, r := range reasons {
+		one(dRejected, rej[r], r)
+	}
+	g := &k.gaps.Stats
+	one(dGaps, g.Gaps.Load())
+	one(dGapMessages, g.Missing.Load())
+	one(dLate, g.LateFilled.Load())
+	one(dDuplicates, g.Duplicates.Load())
+}
+
+// serveMetrics serves /metrics, /healthz, /readyz (the process exists and
+// serves) and /loglevel on the metrics address, without the console's login.
+func serveMetrics(ctx context.Context, addr string, m *metrics, level *slog.LevelVar, log *slog.Logger) (*http.Server, error) {
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelError)}))
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, "ok") })
+	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, "ready") })
+	mux.Handle("/loglevel", loglevel.Handler(level, log))
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("metrics listen %s: %w", addr, err)
+	}
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second, BaseContext: func(net.Listener) context.Context { return ctx }}
+	go func() {
+		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			log.Error("metrics server", "error", err)
+		}
+	}()
+	return srv, nil
+}

@@ -1,0 +1,730 @@
+package config
+
+import (
+	"fmt"
+	"math"
+	"reflect"
+	"sort"
+	"strings"
+	"time"
+
+	"gopkg.in/yaml.v3"
+
+	"github.com/boilerwatch/boilerwatch/collector/refdata"
+)
+
+// Energy configures the efficiency and energy engine: which devices and
+// points feed each boiler and meter, the boilers' fuel and loss
+// coefficients, and the alert bounds. It is the collector config's
+// `energy:` section; see docs/efficiency.md.
+type Energy struct {
+	// Timezone aligns 15-minute, hourly, daily and monthly periods to local
+	// midnight, e.g. Asia/Shanghai.
+	Timezone string `yaml:"timezone"`
+	// Every is how often (wall clock) the engine looks for closed windows.
+	Every Duration `yaml:"every"`
+	// Grace is how far (in data time) the newest sample of a boiler or meter
+	// must be past a window's end before the window is closed: it waits for
+	// devices that report a little later than others.
+	Grace Duration `yaml:"grace"`
+	// Idle closes the windows a boiler or meter has data for when no new
+	// sample has arrived for this long (wall clock), without waiting for
+	// the grace period; 0 disables.
+	Idle Duration `yaml:"idle"`
+	// Since is where the engine starts when nothing has been computed yet
+	// (RFC 3339 or a date); default: 24 h before the first run.
+	Since string `yaml:"since"`
+	// MinCoverage is the share of a period's minutes that must have a value
+	// for the period to get one (default 0.9, the national completeness).
+	MinCoverage float64 `yaml:"min_coverage"`
+	// ElectricityPrimary is the 等价值 (primary-energy) factor of
+	// electricity in kgce/kWh by date; GB/T 2589 ties it to a year's
+	// thermal-power coal rate, so it is configuration, not reference data.
+	ElectricityPrimary []DatedFactor `yaml:"electricity_primary"`
+	Alerts             Alerts        `yaml:"alerts"`
+	Boilers            []Boiler      `yaml:"boilers"`
+	Meters             []Meter       `yaml:"meters"`
+
+	// Resolved by validation.
+	Location  *time.Location `yaml:"-"`
+	SinceTime time.Time      `yaml:"-"`
+	Ref       *refdata.Data  `yaml:"-"`
+}
+
+// Duration is a time.Duration written as "90s", "15m", "2h".
+type Duration struct {
+	time.Duration
+	set bool
+}
+
+// UnmarshalYAML parses a Go duration string.
+func (d *Duration) UnmarshalYAML(n *yaml.Node) error {
+	v, err := time.ParseDuration(n.Value)
+	if err != nil || v < 0 {
+		return &yaml.TypeError{Errors: []string{fmt.Sprintf("line %d: %q is not a duration (write e.g. 30s, 15m, 2h)", n.Line, n.Value)}}
+	}
+	d.Duration, d.set = v, true
+	return nil
+}
+
+func (d *Duration) orDefault(v time.Duration) {
+	if !d.set {
+		d.Duration = v
+	}
+}
+
+// Alerts bounds the alerts the engine raises. Each alert is raised once per
+// episode: the condition must hold for the stated duration, and the episode
+// ends when it no longer holds.
+type Alerts struct {
+	// BelowLimitFor: the hourly efficiency stayed below the boiler's
+	// GB 24500-2020 grade-3 limit for this long (default 2h).
+	BelowLimitFor Duration `yaml:"below_limit_for"`
+	// ExhaustMaxC and ExhaustFor: the 1-minute exhaust temperature stayed
+	// above ExhaustMaxC for ExhaustFor (default 30m). 0 disables. The
+	// monitoring limits of GB/T 15317 are [R], so no default bound.
+	ExhaustMaxC float64  `yaml:"exhaust_max_c"`
+	ExhaustFor  Duration `yaml:"exhaust_for"`
+	// ExcessAirMax and ExcessAirFor: α at the exhaust, likewise.
+	ExcessAirMax float64  `yaml:"excess_air_max"`
+	ExcessAirFor Duration `yaml:"excess_air_for"`
+}
+
+// PointRef names a point of a device, as the gateway config does.
+type PointRef struct {
+	Device string `yaml:"device"`
+	Point  string `yaml:"point"`
+	// Unit is the point's unit when it is not the input's canonical one
+	// (see the unit lists in docs/efficiency.md), e.g. kg/h for a flow.
+	Unit string `yaml:"unit"`
+}
+
+// BoilerPoints are the measurements feeding a boiler. Flows are rates
+// (averaged over the minute); totals are counters (differenced). A boiler
+// needs steam (flow or total) and pressure for the direct method plus coal
+// (feed or total), and O2, exhaust temperature and steam for the indirect.
+type BoilerPoints struct {
+	SteamFlow     *PointRef `yaml:"steam_flow"`     // t/h
+	SteamTotal    *PointRef `yaml:"steam_total"`    // t, counter
+	SteamPressure *PointRef `yaml:"steam_pressure"` // MPa(g)
+	SteamTemp     *PointRef `yaml:"steam_temp"`     // °C, superheated steam
+	FeedwaterTemp *PointRef `yaml:"feedwater_temp"` // °C
+	CoalFeed      *PointRef `yaml:"coal_feed"`      // t/h
+	CoalTotal     *PointRef `yaml:"coal_total"`     // t, counter
+	BlowdownFlow  *PointRef `yaml:"blowdown_flow"`  // t/h
+	O2            *PointRef `yaml:"o2"`             // vol %, dry
+	CO            *PointRef `yaml:"co"`             // ppm
+	ExhaustTemp   *PointRef `yaml:"exhaust_temp"`   // °C
+	ColdAirTemp   *PointRef `yaml:"cold_air_temp"`  // °C
+}
+
+// Boiler is one boiler of the engine.
+type Boiler struct {
+	Name string `yaml:"name"`
+	Site string `yaml:"site"`
+	// RatedSteam is the rated output, t/h: it picks the GB 24500 column
+	// and the q5 table entry, and is the reference of q5's load correction.
+	RatedSteam float64 `yaml:"rated_steam"`
+	// Output: saturated_steam (default) or superheated_steam.
+	Output string `yaml:"output"`
+	// Firing and Fuel select the GB 24500-2020 row (collector/refdata).
+	Firing string `yaml:"firing"`
+	Fuel   string `yaml:"fuel"`
+	// Method is the efficiency classified and alerted on: direct (default)
+	// or indirect.
+	Method string       `yaml:"method"`
+	Points BoilerPoints `yaml:"points"`
+	// FeedwaterC and ColdAirC stand in for unmetered temperatures.
+	FeedwaterC *float64 `yaml:"feedwater_c"`
+	ColdAirC   *float64 `yaml:"cold_air_c"`
+	Coal       Coal     `yaml:"coal"`
+	Losses     Losses   `yaml:"losses"`
+	// UnitConsumption relates meters' kgce to a product meter (e.g. kgce
+	// per t of steam).
+	UnitConsumption *UnitConsumption `yaml:"unit_consumption"`
+}
+
+// Coal is the boiler's fuel as assayed.
+type Coal struct {
+	// Ash is A_ar, % as received.
+	Ash float64 `yaml:"ash"`
+	// LHV is the measured Q_net,v,ar by date, kJ/kg.
+	LHV []DatedLHV `yaml:"lhv"`
+}
+
+// DatedLHV is a lower heating value valid from a date on.
+type DatedLHV struct {
+	From string  `yaml:"from"`
+	LHV  float64 `yaml:"lhv"`
+
+	FromTime time.Time `yaml:"-"`
+}
+
+// DatedFactor is a conversion factor valid from a date on.
+type DatedFactor struct {
+	From       string  `yaml:"from"`
+	KgcePerKWh float64 `yaml:"kgce_per_kwh"`
+
+	FromTime time.Time `yaml:"-"`
+}
+
+// DatedCarbon are lab values of combustibles in refuse, valid from a date.
+type DatedCarbon struct {
+	From     string  `yaml:"from"`
+	Slag     float64 `yaml:"slag"`     // C_lz, %
+	FlyAsh   float64 `yaml:"fly_ash"`  // C_fh, %
+	Siftings float64 `yaml:"siftings"` // C_lm, %
+
+	FromTime time.Time `yaml:"-"`
+}
+
+// Losses are the coefficients of the simplified loss formulas; the
+// reference gives them as [R], so every one is configured.
+type Losses struct {
+	M              float64 `yaml:"m"`
+	N              float64 `yaml:"n"`
+	Q3Coef         float64 `yaml:"q3_coef"`
+	Q3CorrectForQ4 bool    `yaml:"q3_correct_for_q4"`
+	CarbonHeat     float64 `yaml:"carbon_heat"` // kJ/kg
+	SlagHeat       float64 `yaml:"slag_heat"`   // (cθ)_lz, kJ/kg
+	// Ash split a_lz, a_fh, a_lm; they add up to 1.
+	SlagFraction     float64 `yaml:"slag_fraction"`
+	FlyAshFraction   float64 `yaml:"fly_ash_fraction"`
+	SiftingsFraction float64 `yaml:"siftings_fraction"`
+	// Q5Rated is the surface loss at rated load from the boiler's test
+	// report; 0 takes it from the refdata q5 table.
+	Q5Rated float64 `yaml:"q5_rated"`
+	// Carbon are the refuse lab values by date.
+	Carbon []DatedCarbon `yaml:"carbon"`
+}
+
+// UnitConsumption divides the kgce of Energy meters by the native amount of
+// the Product meter.
+type UnitConsumption struct {
+	Energy  []string `yaml:"energy"`
+	Product string   `yaml:"product"`
+}
+
+// Meter is one counter of consumed (or produced) energy.
+type Meter struct {
+	Name   string `yaml:"name"`
+	Site   string `yaml:"site"`
+	Device string `yaml:"device"`
+	Point  string `yaml:"point"`
+	// EnergyType: coal, electricity, steam, heat, natural_gas or water.
+	EnergyType string `yaml:"energy_type"`
+	// Unit is the counter's unit (see docs/efficiency.md for each type's).
+	Unit string `yaml:"unit"`
+	// Interval is the expected time between samples in data time; it
+	// gives the expected count for completeness.
+	Interval Duration `yaml:"interval"`
+	// MaxGap: a delta across a longer silence is not spread over the gap
+	// but booked where the counter was read again, and flagged (default
+	// 10 × interval, at least 5 minutes).
+	MaxGap Duration `yaml:"max_gap"`
+	// LHV is the measured heating value by date (coal kJ/kg, gas kJ/m³);
+	// LHVFrom takes it from a boiler's coal instead.
+	LHV     []DatedLHV `yaml:"lhv"`
+	LHVFrom string     `yaml:"lhv_from"`
+	// Coefficient names a refdata GB/T 2589 coefficient instead of the
+	// energy type's default.
+	Coefficient string `yaml:"coefficient"`
+	// Steam converts a steam counter by metered enthalpy rather than by
+	// the reference coefficient.
+	Steam *SteamEnthalpy `yaml:"steam"`
+}
+
+// SteamEnthalpy: heat of steam = mass × (h(steam) − h(water at
+// ReferenceC)), from the pressure (and temperature, if superheated).
+type SteamEnthalpy struct {
+	Pressure    *PointRef `yaml:"pressure"`    // MPa(g)
+	Temperature *PointRef `yaml:"temperature"` // °C; absent: saturated
+	ReferenceC  *float64  `yaml:"reference_c"` // feedwater / condensate return, °C
+}
+
+// Energy types and the native units each accepts, with the factor to the
+// canonical unit of its conversion (kg for masses, kWh, m³, MJ).
+var energyUnits = map[string]map[string]float64{
+	"coal":        {"t": 1000, "kg": 1},
+	"electricity": {"kWh": 1, "MWh": 1000},
+	"steam":       {"t": 1000, "kg": 1},
+	"heat":        {"GJ": 1000, "MJ": 1, "kWh": 3.6},
+	"natural_gas": {"m3": 1, "Nm3": 1},
+	"water":       {"t": 1, "m3": 1},
+}
+
+// UnitFactor converts a meter's native unit to the canonical one of its
+// energy type (kg, kWh, MJ, m³, t).
+func UnitFactor(energyType, unit string) (float64, bool) {
+	f, ok := energyUnits[energyType][unit]
+	return f, ok
+}
+
+// Canonical units of the boiler inputs and the units accepted instead.
+var pointUnits = map[string]map[string]float64{
+	"flow":     {"t/h": 1, "kg/h": 0.001},
+	"total":    {"t": 1, "kg": 0.001},
+	"pressure": {"MPa": 1, "kPa": 0.001, "bar": 0.1},
+	"temp":     {"°C": 1, "C": 1},
+	"pct":      {"%": 1},
+	"ppm":      {"ppm": 1, "%": 1e4},
+}
+
+// PointUnitFactor converts an input's configured unit to its canonical one.
+func PointUnitFactor(kind, unit string) (float64, bool) {
+	if unit == "" {
+		return 1, true
+	}
+	f, ok := pointUnits[kind][unit]
+	return f, ok
+}
+
+// BoilerPointKinds maps each boiler input (yaml name) to its unit kind.
+var BoilerPointKinds = map[string]string{
+	"steam_flow": "flow", "steam_total": "total", "steam_pressure": "pressure", "steam_temp": "temp",
+	"feedwater_temp": "temp", "coal_feed": "flow", "coal_total": "total", "blowdown_flow": "flow",
+	"o2": "pct", "co": "ppm", "exhaust_temp": "temp", "cold_air_temp": "temp",
+}
+
+// Named lists the configured inputs by yaml name.
+func (p *BoilerPoints) Named() map[string]*PointRef {
+	m := map[string]*PointRef{}
+	v := reflect.ValueOf(p).Elem()
+	for i := 0; i < v.NumField(); i++ {
+		if ref := v.Field(i).Interface().(*PointRef); ref != nil {
+			m[strings.Split(v.Type().Field(i).Tag.Get("yaml"), ",")[0]] = ref
+		}
+	}
+	return m
+}
+
+// UnmarshalYAML decodes and validates the energy section, reporting every
+// problem at its line; unknown fields are errors, as everywhere else.
+func (e *Energy) UnmarshalYAML(n *yaml.Node) error {
+	v := &nodeErrs{keyLine: map[*yaml.Node]int{}}
+	v.index(n)
+	checkKeys(v, n, reflect.TypeOf(*e))
+	type plain Energy
+	if err := n.Decode((*plain)(e)); err != nil {
+		return err
+	}
+	e.validate(v, n)
+	if len(v.msgs) > 0 {
+		return &yaml.TypeError{Errors: v.msgs}
+	}
+	return nil
+}
+
+// nodeErrs collects "line N: message" errors, which fwconfig.ParseYAML
+// turns into file:line: field: message.
+type nodeErrs struct {
+	msgs []string
+	// keyLine is the line of the key of each mapping or sequence value: a
+	// problem with a whole block is reported at its key, not at its first
+	// entry.
+	keyLine map[*yaml.Node]int
+}
+
+func (v *nodeErrs) index(n *yaml.Node) {
+	for i, c := range n.Content {
+		if n.Kind == yaml.MappingNode && i%2 == 1 && (c.Kind == yaml.MappingNode || c.Kind == yaml.SequenceNode) {
+			v.keyLine[c] = n.Content[i-1].Line
+		}
+		v.index(c)
+	}
+}
+
+func (v *nodeErrs) at(n *yaml.Node, format string, a ...any) {
+	line := 0
+	if n != nil {
+		line = n.Line
+		if l, ok := v.keyLine[n]; ok {
+			line = l
+		}
+	}
+	v.msgs = append(v.msgs, fmt.Sprintf("line %d: %s", line, fmt.Sprintf(format, a...)))
+}
+
+// child returns the value node of key in mapping n, or n itself when the
+// key is absent (so a missing field is reported at its parent).
+func child(n *yaml.Node, path ...any) *yaml.Node {
+	for _, p := range path {
+		if n == nil {
+			return nil
+		}
+		switch k := p.(type) {
+		case string:
+			if n.Kind != yaml.MappingNode {
+				return n
+			}
+			found := false
+			for i := 0; i+1 < len(n.Content); i += 2 {
+				if n.Content[i].Value == k {
+					n, found = n.Content[i+1], true
+					break
+				}
+			}
+			if !found {
+				return n
+			}
+		case int:
+			if n.Kind != yaml.SequenceNode || k >= len(n.Content) {
+				return n
+			}
+			n = n.Content[k]
+		}
+	}
+	return n
+}
+
+// checkKeys reports mapping keys that name no field of t, recursively:
+// yaml.v3's Node.Decode does not apply KnownFields.
+func checkKeys(v *nodeErrs, n *yaml.Node, t reflect.Type) {
+	for t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	switch {
+	case n.Kind == yaml.SequenceNode && t.Kind() == reflect.Slice:
+		for _, c := range n.Content {
+			checkKeys(v, c, t.Elem())
+		}
+	case n.Kind == yaml.MappingNode && t.Kind() == reflect.Struct && t != reflect.TypeOf(Duration{}):
+		fields := map[string]reflect.Type{}
+		for i := 0; i < t.NumField(); i++ {
+			tag := strings.Split(t.Field(i).Tag.Get("yaml"), ",")[0]
+			if tag != "" && tag != "-" {
+				fields[tag] = t.Field(i).Type
+			}
+		}
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			k := n.Content[i]
+			ft, ok := fields[k.Value]
+			if !ok {
+				names := make([]string, 0, len(fields))
+				for f := range fields {
+					names = append(names, f)
+				}
+				sort.Strings(names)
+				v.at(k, "unknown field %q (known: %s)", k.Value, strings.Join(names, ", "))
+				continue
+			}
+			checkKeys(v, n.Content[i+1], ft)
+		}
+	}
+}
+
+// parseDate reads "2026-01-15" as local midnight in loc, or an RFC 3339 time.
+func parseDate(s string, loc *time.Location) (time.Time, error) {
+	if t, err := time.ParseInLocation("2006-01-02", s, loc); err == nil {
+		return t, nil
+	}
+	return time.Parse(time.RFC3339, s)
+}
+
+func (e *Energy) validate(v *nodeErrs, n *yaml.Node) {
+	ref, err := refdata.Load()
+	if err != nil {
+		v.at(n, "%v", err)
+		return
+	}
+	e.Ref = ref
+	if e.Timezone == "" {
+		v.at(n, "timezone: missing; periods align to local midnight, write e.g. timezone: Asia/Shanghai")
+	} else if loc, err := time.LoadLocation(e.Timezone); err != nil {
+		v.at(child(n, "timezone"), "%q is not a time zone (e.g. Asia/Shanghai): %v", e.Timezone, err)
+	} else {
+		e.Location = loc
+	}
+	if e.Location == nil {
+		e.Location = time.UTC
+	}
+	e.Every.orDefault(10 * time.Second)
+	e.Grace.orDefault(2 * time.Minute)
+	e.Idle.orDefault(10 * time.Minute)
+	if e.Every.Duration <= 0 {
+		v.at(child(n, "every"), "must be positive")
+	}
+	if e.Since != "" {
+		t, err := parseDate(e.Since, e.Location)
+		if err != nil {
+			v.at(child(n, "since"), "%q: want a date (2026-01-15) or an RFC 3339 time", e.Since)
+		}
+		e.SinceTime = t
+	}
+	if e.MinCoverage == 0 {
+		e.MinCoverage = 0.9
+	} else if !(e.MinCoverage > 0 && e.MinCoverage <= 1) {
+		v.at(child(n, "min_coverage"), "%g: want a fraction in (0, 1]", e.MinCoverage)
+	}
+	for i := range e.ElectricityPrimary {
+		f := &e.ElectricityPrimary[i]
+		at := child(n, "electricity_primary", i)
+		f.FromTime = e.date(v, at, f.From)
+		if !(f.KgcePerKWh > 0 && f.KgcePerKWh < 1) {
+			v.at(at, "kgce_per_kwh: %g: want the year's factor, about 0.3", f.KgcePerKWh)
+		}
+	}
+	e.Alerts.BelowLimitFor.orDefault(2 * time.Hour)
+	e.Alerts.ExhaustFor.orDefault(30 * time.Minute)
+	e.Alerts.ExcessAirFor.orDefault(30 * time.Minute)
+	if e.Alerts.BelowLimitFor.Duration < time.Hour || e.Alerts.BelowLimitFor.Duration%time.Hour != 0 {
+		v.at(child(n, "alerts", "below_limit_for"), "%s: want whole hours (it counts hourly values)", e.Alerts.BelowLimitFor.Duration)
+	}
+	if e.Alerts.ExhaustMaxC < 0 || e.Alerts.ExcessAirMax < 0 || (e.Alerts.ExcessAirMax > 0 && e.Alerts.ExcessAirMax < 1) {
+		v.at(child(n, "alerts"), "exhaust_max_c must be ≥ 0 and excess_air_max 0 (off) or ≥ 1")
+	}
+
+	boilers := map[string]*Boiler{}
+	for i := range e.Boilers {
+		b := &e.Boilers[i]
+		bn := child(n, "boilers", i)
+		if !validName(b.Name) || boilers[b.Name] != nil {
+			v.at(child(bn, "name"), "name: %q missing, duplicate or not letters, digits, - _ .", b.Name)
+		}
+		boilers[b.Name] = b
+		e.validateBoiler(v, bn, b)
+	}
+	meters := map[string]*Meter{}
+	for i := range e.Meters {
+		m := &e.Meters[i]
+		mn := child(n, "meters", i)
+		if !validName(m.Name) || meters[m.Name] != nil {
+			v.at(child(mn, "name"), "name: %q missing, duplicate or not letters, digits, - _ .", m.Name)
+		}
+		meters[m.Name] = m
+		e.validateMeter(v, mn, m, boilers)
+	}
+	for i := range e.Boilers {
+		b := &e.Boilers[i]
+		if b.UnitConsumption == nil {
+			continue
+		}
+		un := child(n, "boilers", i, "unit_consumption")
+		for _, name := range append(append([]string{}, b.UnitConsumption.Energy...), b.UnitConsumption.Product) {
+			if meters[name] == nil {
+				v.at(un, "meter %q is not in meters", name)
+			}
+		}
+	}
+}
+
+func (e *Energy) date(v *nodeErrs, n *yaml.Node, s string) time.Time {
+	t, err := parseDate(s, e.Location)
+	if err != nil {
+		v.at(child(n, "from"), "from: %q: want a date (2026-01-15) or an RFC 3339 time", s)
+	}
+	return t
+}
+
+func validName(s string) bool {
+	if s == "" || len(s) > 64 {
+		return false
+	}
+	for _, r := range s {
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '_' || r == '.') {
+			return false
+		}
+	}
+	return true
+}
+
+func positive(x float64) bool { return x > 0 && !math.IsInf(x, 0) }
+
+func (e *Energy) validateBoiler(v *nodeErrs, n *yaml.Node, b *Boiler) {
+	if !validName(b.Site) {
+		v.at(child(n, "site"), "site: %q missing or not a valid site id", b.Site)
+	}
+	if !positive(b.RatedSteam) {
+		v.at(child(n, "rated_steam"), "rated_steam: want the rated output in t/h, > 0")
+	}
+	switch b.Output {
+	case "":
+		b.Output = "saturated_steam"
+	case "saturated_steam", "superheated_steam":
+	default:
+		v.at(child(n, "output"), "%q: want saturated_steam or superheated_steam", b.Output)
+	}
+	switch b.Method {
+	case "":
+		b.Method = "direct"
+	case "direct", "indirect":
+	default:
+		v.at(child(n, "method"), "%q: want direct or indirect", b.Method)
+	}
+	if _, err := e.Ref.Limits.Lookup(b.Firing, b.Fuel, b.RatedSteam); err != nil {
+		v.at(child(n, "fuel"), "firing/fuel: %v", err)
+	}
+	pn := child(n, "points")
+	named := b.Points.Named()
+	for name, ref := range named {
+		rn := child(pn, name)
+		if ref.Device == "" || ref.Point == "" {
+			v.at(rn, "%s: want {device: ..., point: ...}", name)
+		}
+		if _, ok := PointUnitFactor(BoilerPointKinds[name], ref.Unit); !ok {
+			v.at(rn, "%s: unit %q not accepted; use one of %v", name, ref.Unit, keys(pointUnits[BoilerPointKinds[name]]))
+		}
+	}
+	p := b.Points
+	hasSteam := p.SteamFlow != nil || p.SteamTotal != nil
+	if !hasSteam {
+		v.at(pn, "points: steam_flow or steam_total is required (load, output heat)")
+	}
+	if p.SteamFlow != nil && p.SteamTotal != nil {
+		v.at(pn, "points: steam_flow and steam_total both set: configure one")
+	}
+	if p.CoalFeed != nil && p.CoalTotal != nil {
+		v.at(pn, "points: coal_feed and coal_total both set: configure one")
+	}
+	if p.SteamPressure == nil {
+		v.at(pn, "points: steam_pressure is required (steam enthalpy)")
+	}
+	if b.Output == "superheated_steam" && p.SteamTemp == nil {
+		v.at(pn, "points: steam_temp is required for superheated steam")
+	}
+	if p.FeedwaterTemp == nil && b.FeedwaterC == nil {
+		v.at(n, "feedwater_c: set it, or points.feedwater_temp")
+	}
+	if p.ColdAirTemp == nil && b.ColdAirC == nil {
+		v.at(n, "cold_air_c: set it, or points.cold_air_temp")
+	}
+	cn := child(n, "coal")
+	if !(b.Coal.Ash >= 0 && b.Coal.Ash < 100) {
+		v.at(child(cn, "ash"), "ash: %g: want A_ar in [0, 100) %%", b.Coal.Ash)
+	}
+	if len(b.Coal.LHV) == 0 {
+		v.at(cn, "coal.lhv: at least one measured LHV {from: date, lhv: kJ/kg} is required")
+	}
+	e.checkLHV(v, child(cn, "lhv"), b.Coal.LHV)
+	l := &b.Losses
+	ln := child(n, "losses")
+	for name, x := range map[string]float64{"m": l.M, "n": l.N, "q3_coef": l.Q3Coef, "carbon_heat": l.CarbonHeat, "slag_heat": l.SlagHeat} {
+		if !positive(x) {
+			v.at(child(ln, name), "losses.%s: required, > 0 (see the reference, §1)", name)
+		}
+	}
+	if s := l.SlagFraction + l.FlyAshFraction + l.SiftingsFraction; math.Abs(s-1) > 1e-3 {
+		v.at(ln, "losses: slag_fraction + fly_ash_fraction + siftings_fraction = %g, must be 1", s)
+	}
+	if l.Q5Rated == 0 {
+		if _, err := e.Ref.Q5.Q5(b.RatedSteam); err != nil {
+			v.at(ln, "losses.q5_rated: %v", err)
+		}
+	} else if !positive(l.Q5Rated) {
+		v.at(child(ln, "q5_rated"), "q5_rated: want > 0 %%")
+	}
+	if len(l.Carbon) == 0 {
+		v.at(ln, "losses.carbon: at least one lab value {from: date, slag: %%, fly_ash: %%} is required for q4")
+	}
+	var prev time.Time
+	for i := range l.Carbon {
+		c := &l.Carbon[i]
+		at := child(ln, "carbon", i)
+		c.FromTime = e.date(v, at, c.From)
+		if c.FromTime.Before(prev) {
+			v.at(at, "carbon: dates must ascend")
+		}
+		prev = c.FromTime
+		for _, x := range []float64{c.Slag, c.FlyAsh, c.Siftings} {
+			if !(x >= 0 && x < 100) {
+				v.at(at, "carbon: contents must be in [0, 100) %%")
+			}
+		}
+	}
+}
+
+func (e *Energy) checkLHV(v *nodeErrs, n *yaml.Node, ls []DatedLHV) {
+	var prev time.Time
+	for i := range ls {
+		l := &ls[i]
+		at := child(n, i)
+		l.FromTime = e.date(v, at, l.From)
+		if l.FromTime.Before(prev) {
+			v.at(at, "lhv: dates must ascend")
+		}
+		prev = l.FromTime
+		if !positive(l.LHV) {
+			v.at(at, "lhv: %g: want kJ/kg (or kJ/m³), > 0", l.LHV)
+		}
+	}
+}
+
+func keys[T any](m map[string]T) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}
+
+func (e *Energy) validateMeter(v *nodeErrs, n *yaml.Node, m *Meter, boilers map[string]*Boiler) {
+	if !validName(m.Site) {
+		v.at(child(n, "site"), "site: %q missing or not a valid site id", m.Site)
+	}
+	if m.Device == "" || m.Point == "" {
+		v.at(n, "device and point are required")
+	}
+	units, ok := energyUnits[m.EnergyType]
+	if !ok {
+		v.at(child(n, "energy_type"), "energy_type: %q: want one of %v", m.EnergyType, keys(energyUnits))
+	} else if _, ok := units[m.Unit]; !ok {
+		v.at(child(n, "unit"), "unit: %q: a %s counter is in one of %v", m.Unit, m.EnergyType, keys(units))
+	}
+	if m.Interval.Duration <= 0 {
+		v.at(child(n, "interval"), "interval: required, the expected time between samples (e.g. 1m)")
+	}
+	m.MaxGap.orDefault(max(10*m.Interval.Duration, 5*time.Minute))
+	e.checkLHV(v, child(n, "lhv"), m.LHV)
+	if m.LHVFrom != "" {
+		if boilers[m.LHVFrom] == nil {
+			v.at(child(n, "lhv_from"), "lhv_from: %q is not a boiler", m.LHVFrom)
+		}
+		if len(m.LHV) > 0 {
+			v.at(n, "lhv and lhv_from both set: configure one")
+		}
+	}
+	if (len(m.LHV) > 0 || m.LHVFrom != "") && m.EnergyType != "coal" && m.EnergyType != "natural_gas" {
+		v.at(n, "lhv: only coal and natural_gas are converted by heating value")
+	}
+	if m.Coefficient != "" {
+		c, ok := e.Ref.Coal.Coefficients[m.Coefficient]
+		if !ok {
+			v.at(child(n, "coefficient"), "coefficient: %q is not in refdata (known: %v)", m.Coefficient, keys(e.Ref.Coal.Coefficients))
+		} else if _, ok := CoefficientFactor(m.EnergyType, m.Unit, c.Unit); !ok {
+			v.at(child(n, "coefficient"), "coefficient: %q is per %s, which a %s counter in %s cannot be converted to", m.Coefficient, c.Unit, m.EnergyType, m.Unit)
+		}
+	}
+	if m.Steam != nil {
+		sn := child(n, "steam")
+		if m.EnergyType != "steam" {
+			v.at(sn, "steam: only for energy_type steam")
+		}
+		if m.Steam.Pressure == nil || m.Steam.Pressure.Device == "" || m.Steam.Pressure.Point == "" {
+			v.at(sn, "steam.pressure: {device, point} required")
+		}
+		if m.Steam.ReferenceC == nil {
+			v.at(sn, "steam.reference_c: required, the feedwater or condensate temperature the heat is counted from")
+		}
+	}
+}
+
+// CoefficientFactor converts one native unit of a meter to the unit a
+// GB/T 2589 coefficient is per.
+func CoefficientFactor(energyType, unit, coefUnit string) (float64, bool) {
+	f, ok := UnitFactor(energyType, unit)
+	if !ok {
+		return 0, false
+	}
+	// canonical: kg (coal, steam), kWh, MJ (heat), m3 (gas), t (water)
+	switch coefUnit {
+	case "kg", "kWh", "MJ", "m3":
+		return f, true
+	case "t":
+		if energyType == "water" {
+			return f, true
+		}
+		return f / 1000, true
+	}
+	return 0, false
+}

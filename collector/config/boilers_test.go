@@ -1,0 +1,78 @@
+package config
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/boilerwatch/boilerwatch/collector/servicetest"
+)
+
+const exampleKey = "# collector.yaml, with the efficiency and energy engine"
+
+func readmeEnergy(t *testing.T) string {
+	t.Helper()
+	y, ok := servicetest.DocBlocks(t, "README.md", "yaml")[exampleKey]
+	if !ok {
+		t.Fatalf("README has no %q example", exampleKey)
+	}
+	return y
+}
+
+// TestReadmeEnergyExample loads the README's boiler example, so the
+// documented format stays the accepted one.
+func TestReadmeEnergyExample(t *testing.T) {
+	c, err := Parse("README.md", []byte(readmeEnergy(t)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := c.Energy
+	if e == nil || len(e.Boilers) != 1 || len(e.Meters) != 3 {
+		t.Fatalf("energy section: %+v", e)
+	}
+	b := e.Boilers[0]
+	if e.Location.String() != "Asia/Shanghai" || e.Grace.Duration != 2*time.Minute || e.Alerts.BelowLimitFor.Duration != 2*time.Hour {
+		t.Errorf("timing: tz %v grace %v below_limit_for %v", e.Location, e.Grace, e.Alerts.BelowLimitFor)
+	}
+	if b.Points.SteamFlow.Point != "steam_flow" || b.Coal.LHV[0].LHV != 20000 || *b.ColdAirC != 20 {
+		t.Errorf("boiler: %+v", b)
+	}
+	wantFrom := time.Date(2026, 1, 1, 0, 0, 0, 0, e.Location)
+	if !b.Coal.LHV[0].FromTime.Equal(wantFrom) || !b.Losses.Carbon[0].FromTime.Equal(wantFrom) {
+		t.Errorf("dates are local midnight: lhv from %v, carbon from %v", b.Coal.LHV[0].FromTime, b.Losses.Carbon[0].FromTime)
+	}
+	if m := e.Meters[1]; m.Interval.Duration != 5*time.Second || m.MaxGap.Duration != 5*time.Minute {
+		t.Errorf("meter %s: interval %v max_gap %v", m.Name, m.Interval, m.MaxGap)
+	}
+}
+
+// TestEnergyErrors checks that each mistake is reported at its line with
+// the field's path.
+func TestEnergyErrors(t *testing.T) {
+	base := readmeEnergy(t)
+	tests := []struct {
+		name, old, new, want string
+	}{
+		{"unknown field", "      rated_steam: 10         # t/h", "      rated_steam: 10\n      rated_stem: 10", "README.md:25: energy.boilers[0].rated_stem: unknown field \"rated_stem\""},
+		{"timezone", "timezone: Asia/Shanghai", "timezone: Asia/Shanghia", "README.md:9: energy.timezone: \"Asia/Shanghia\" is not a time zone"},
+		{"fuel", "fuel: bituminous_ii", "fuel: peat", "README.md:27: energy.boilers[0].fuel: firing/fuel: GB 24500-2020 has no row for firing \"layered\" with fuel \"peat\""},
+		{"grace", "grace: 2m ", "grace: soon ", "README.md:11: energy.grace: \"soon\" is not a duration"},
+		{"ash split", "fly_ash_fraction: 0.2", "fly_ash_fraction: 0.3", "README.md:42: energy.boilers[0].losses: losses: slag_fraction + fly_ash_fraction + siftings_fraction = 1.1, must be 1"},
+		{"lhv date", "{from: 2026-01-01, lhv: 20000}", "{from: 2026-13-01, lhv: 20000}", "energy.boilers[0].coal.lhv[0]: from: \"2026-13-01\": want a date"},
+		{"meter unit", "energy_type: electricity, unit: kWh", "energy_type: electricity, unit: kW", "README.md:56: energy.meters[1]: unit: \"kW\": a electricity counter is in one of [MWh kWh]"},
+		{"unit consumption", "product: steam-b1", "product: steam-b2", "energy.boilers[0].unit_consumption: meter \"steam-b2\" is not in meters"},
+		{"q5", "q5_rated: 1.7", "q5_rated: -1", "README.md:50: energy.boilers[0].losses.q5_rated: q5_rated: want > 0 %"},
+		{"whole hours", "below_limit_for: 2h", "below_limit_for: 90m", "energy.alerts.below_limit_for: 1h30m0s: want whole hours"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			if !strings.Contains(base, tc.old) {
+				t.Fatalf("example lacks %q", tc.old)
+			}
+			_, err := Parse("README.md", []byte(strings.Replace(base, tc.old, tc.new, 1)))
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("error:\n%v\nwant it to contain:\n%s", err, tc.want)
+			}
+		})
+	}
+}

@@ -1,0 +1,377 @@
+package console
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"sort"
+	"time"
+)
+
+// Derived measurements and their fields, as the efficiency and energy
+// engine writes them (docs/efficiency.md, collector/derived). The console
+// asks only for these, and tolerates any of them missing.
+var derivedFields = map[string][]string{
+	"boiler_efficiency": {"direct", "indirect", "q2", "q3", "q4", "q5", "q6", "alpha", "load", "limit", "grade", "samples",
+		"coverage", "minutes", "steam_t", "coal_t", "heat_out_gj", "heat_in_gj", "exhaust", "standby"},
+	"energy":           {"native", "unit", "kgce", "kgce_primary", "resets", "gaps", "coverage", "fallback_minutes"},
+	"energy_intensity": {"kgce", "product", "product_unit", "kgce_per_unit"},
+	"data_quality":     {"reason", "direct_ok", "indirect_ok", "received", "expected", "completeness", "flagged"},
+	"events":           {"message", "value", "limit", "confirmed_at"},
+}
+
+// DerivedFields returns the derived measurements and the fields the
+// console and the Grafana dashboards read from them.
+func DerivedFields() map[string][]string {
+	out := map[string][]string{}
+	for k, v := range derivedFields {
+		out[k] = append([]string(nil), v...)
+	}
+	return out
+}
+
+var (
+	effColumns  = []Column{{Key: "direct", Unit: "%", Kind: "number"}, {Key: "indirect", Unit: "%", Kind: "number"}, {Key: "limit", Unit: "%", Kind: "number"}, {Key: "alert", Unit: "%", Kind: "number"}}
+	lossColumns = []Column{{Key: "q2", Unit: "%", Kind: "number"}, {Key: "q3", Unit: "%", Kind: "number"}, {Key: "q4", Unit: "%", Kind: "number"}, {Key: "q5", Unit: "%", Kind: "number"}, {Key: "q6", Unit: "%", Kind: "number"}}
+	outColumns  = []Column{{Key: "steam_flow", Unit: "t/h", Kind: "number"}, {Key: "coal_feed", Unit: "t/h", Kind: "number"}}
+	flueColumns = []Column{{Key: "exhaust_temp", Unit: "°C", Kind: "number"}, {Key: "o2", Unit: "%", Kind: "number"}}
+	evtColumns  = []Column{{Key: "time", Kind: "time"}, {Key: "kind", Kind: "text"}, {Key: "message", Kind: "text"}, {Key: "value", Kind: "number"}, {Key: "limit", Unit: "%", Kind: "number"}}
+)
+
+// boilerView: efficiency (direct, indirect, the grade-3 limit, alerts),
+// the losses q2..q6, steam output and coal feed, exhaust temperature and
+// O2 of one boiler over a range.
+func (c *Console) boilerView(ctx context.Context, r *http.Request) (*viewResponse, error) {
+	q := r.URL.Query()
+	siteID, err := name(q, "site", true)
+	if err != nil {
+		return nil, err
+	}
+	bname, err := name(q, "boiler", true)
+	if err != nil {
+		return nil, err
+	}
+	site, err := c.knownSite(ctx, siteID)
+	if err != nil {
+		return nil, err
+	}
+	rng, err := parseRange(q, site.loc, c.now(), "24h")
+	if err != nil {
+		return nil, err
+	}
+	b, err := c.boiler(ctx, siteID, bname)
+	if err != nil {
+		return nil, err
+	}
+	return c.boilerData(ctx, site, b, rng)
+}
+
+// rollupSpan: beyond it the output and flue-gas charts come from the
+// engine's period values (steam_t, coal_t, exhaust, alpha of
+// boiler_efficiency) instead of the raw samples. InfluxDB 1.8 does not push
+// windowed aggregates down to storage, so averaging a month of raw samples
+// in Flux takes seconds; the engine has already done it once.
+const rollupSpan = 48 * time.Hour
+
+var rollupFields = []string{"steam_t", "coal_t", "exhaust", "alpha"}
+
+func (c *Console) boilerData(ctx context.Context, site siteInfo, b boilerInfo, rng timeRange) (*viewResponse, error) {
+	period := pickPeriod(rng.Span())
+	window := pickWindow(rng.Span())
+	useRollup := rng.Span() > rollupSpan
+	effFields := []string{"direct", "indirect", "limit", "q2", "q3", "q4", "q5", "q6"}
+	if useRollup {
+		effFields = append(effFields, rollupFields...)
+	}
+	var effRows, rawRows, evtRows []row
+	err := parallel(
+		func() (err error) {
+			flux := fmt.Sprintf(`from(bucket: %s)
+  |> range(start: %s, stop: %s)
+  |> filter(fn: (r) => r._measurement == "boiler_efficiency" and r.site == %s and r.boiler == %s and r.period == %s)
+  |> filter(fn: (r) => %s)`,
+				fluxString(c.opts.Store.Bucket()), fluxTime(rng.Start), fluxTime(rng.Stop), fluxString(site.ID), fluxString(b.Name), fluxString(period),
+				fieldFilter(effFields))
+			effRows, err = queryRows(ctx, c.opts.Store, flux)
+			return err
+		},
+		func() (err error) {
+			if useRollup {
+				return nil
+			}
+			rawRows, err = c.rawInputs(ctx, site.ID, b, rng, window, "steam_flow", "coal_feed", "exhaust_temp", "o2")
+			return err
+		},
+		func() (err error) {
+			evtRows, err = c.events(ctx, site.ID, rng)
+			return err
+		},
+	)
+	if err != nil {
+		return nil, err
+	}
+	v := &viewResponse{Site: site, Start: rng.Start.Unix(), Stop: rng.Stop.Unix(), Preset: rng.Preset,
+		Info: map[string]any{"boiler": b, "period": period}}
+
+	eff, loss := newSeries(effColumns...), newSeries(lossColumns...)
+	out, flue := newSeries(outColumns...), newSeries(flueColumns...)
+	hours := periodDur(period).Hours()
+	rolled := false
+	for _, r := range effRows {
+		f, ok := r.Float()
+		if !ok {
+			continue
+		}
+		switch r.Field {
+		case "q2", "q3", "q4", "q5", "q6":
+			loss.set(r.Time, r.Field, f)
+		case "steam_t", "coal_t":
+			// Tonnes in the period over its length: the mean flow.
+			h := hours
+			if period == "1mo" {
+				lt := r.Time.In(site.loc)
+				h = lt.AddDate(0, 1, 0).Sub(lt).Hours()
+			}
+			key := map[string]string{"steam_t": "steam_flow", "coal_t": "coal_feed"}[r.Field]
+			out.set(r.Time, key, f/h)
+			rolled = true
+		case "exhaust":
+			flue.set(r.Time, "exhaust_temp", f)
+			rolled = true
+		case "alpha":
+			// α = 21/(21 − O₂), so O₂ = 21·(1 − 1/α): the O₂ of the
+			// period's mean excess air.
+			if f > 0 {
+				flue.set(r.Time, "o2", 21*(1-1/f))
+				rolled = true
+			}
+		default:
+			eff.set(r.Time, r.Field, f)
+		}
+	}
+	if useRollup && !rolled {
+		// No engine values (it is off, or has not reached this range):
+		// average the raw samples after all, slow as it is.
+		rawRows, err = c.rawInputs(ctx, site.ID, b, rng, window, "steam_flow", "coal_feed", "exhaust_temp", "o2")
+		if err != nil {
+			return nil, err
+		}
+		useRollup = false
+	}
+	if b.Limit != nil {
+		// The configured limit holds where the engine wrote none (or
+		// before it ran), so the line spans the chart.
+		for _, row := range eff.at {
+			if row[eff.idx["limit"]] == nil {
+				row[eff.idx["limit"]] = *b.Limit
+			}
+		}
+	}
+	if len(eff.at) == 0 {
+		v.Notes = append(v.Notes, "no_efficiency")
+	}
+	// Alerts sit on the efficiency chart's time axis: each at the start
+	// of the period containing it, drawn at the limit line.
+	events := c.boilerEvents(evtRows, b.Name)
+	for _, e := range events {
+		t := floorPeriod(e.Time, period, site.loc)
+		y := e.Limit
+		if y == nil {
+			y = b.Limit
+		}
+		if y != nil {
+			eff.set(t, "alert", *y)
+		}
+	}
+	for _, r := range rawRows {
+		f, ok := r.Float()
+		if !ok {
+			continue
+		}
+		in := r.Tags["input"]
+		f *= b.inputs[in].Factor
+		switch in {
+		case "steam_flow", "coal_feed":
+			out.set(r.Time, in, f)
+		case "exhaust_temp", "o2":
+			flue.set(r.Time, in, f)
+		}
+	}
+	ef, lf := eff.frame("efficiency"), loss.frame("losses")
+	ef.Window, lf.Window = period, period
+	of, ff := out.frame("output"), flue.frame("flue")
+	of.Window, ff.Window = window.String(), window.String()
+	if useRollup {
+		of.Window, ff.Window = period, period
+		v.Notes = append(v.Notes, "rollup")
+	}
+	v.Info["window"] = of.Window
+	if of.Rows() == 0 && ff.Rows() == 0 {
+		v.Notes = append(v.Notes, "no_raw")
+	}
+	v.Frames = []Frame{ef, lf, of, ff, eventFrame(events)}
+	return v, nil
+}
+
+// floorPeriod is the start of the engine's period containing t: periods
+// align to local midnight of the site.
+func floorPeriod(t time.Time, p string, loc *time.Location) time.Time {
+	lt := t.In(loc)
+	switch p {
+	case "1m":
+		return t.Truncate(time.Minute)
+	case "15m":
+		return time.Date(lt.Year(), lt.Month(), lt.Day(), lt.Hour(), lt.Minute()-lt.Minute()%15, 0, 0, loc)
+	case "1h":
+		return time.Date(lt.Year(), lt.Month(), lt.Day(), lt.Hour(), 0, 0, 0, loc)
+	case "1d":
+		return time.Date(lt.Year(), lt.Month(), lt.Day(), 0, 0, 0, 0, loc)
+	}
+	return time.Date(lt.Year(), lt.Month(), 1, 0, 0, 0, 0, loc)
+}
+
+func periodDur(p string) time.Duration {
+	for _, x := range periods {
+		if x.Tag == p {
+			return x.Dur
+		}
+	}
+	return time.Hour
+}
+
+// rawInputs reads the named inputs of a boiler from its raw devices,
+// averaged over windows of w. Each row's tag "input" names the input.
+//
+// keep() before aggregateWindow matters on InfluxDB 1.8: without the tag
+// columns Flux windows about twice as fast (it copies fewer columns per
+// row); windowed aggregates are not pushed down to storage there.
+func (c *Console) rawInputs(ctx context.Context, site string, b boilerInfo, rng timeRange, w time.Duration, inputs ...string) ([]row, error) {
+	byDevice := map[string]map[string]string{} // device → point → input
+	for _, in := range inputs {
+		ref, ok := b.inputs[in]
+		if !ok {
+			continue
+		}
+		if byDevice[ref.Device] == nil {
+			byDevice[ref.Device] = map[string]string{}
+		}
+		byDevice[ref.Device][ref.Point] = in
+	}
+	devices := sortedKeys(byDevice)
+	results := make([][]row, len(devices))
+	fns := make([]func() error, len(devices))
+	for i, dev := range devices {
+		points := sortedKeys(byDevice[dev])
+		fns[i] = func() error {
+			flux := fmt.Sprintf(`from(bucket: %s)
+  |> range(start: %s, stop: %s)
+  |> filter(fn: (r) => r.site == %s and r.device == %s)
+  |> filter(fn: (r) => %s)
+  |> keep(columns: ["_time", "_value", "_field"])
+  |> aggregateWindow(every: %s, fn: mean, createEmpty: false, timeSrc: "_start")`,
+				fluxString(c.opts.Store.Bucket()), fluxTime(rng.Start), fluxTime(rng.Stop), fluxString(site), fluxString(dev),
+				fieldFilter(points), fluxDuration(w))
+			rows, err := queryRows(ctx, c.opts.Store, flux)
+			if err != nil {
+				return err
+			}
+			for j := range rows {
+				rows[j].Tags["input"] = byDevice[dev][rows[j].Field]
+			}
+			results[i] = rows
+			return nil
+		}
+	}
+	if err := parallel(fns...); err != nil {
+		return nil, err
+	}
+	var out []row
+	for _, rs := range results {
+		out = append(out, rs...)
+	}
+	return out, nil
+}
+
+// event is one alert of the events measurement.
+type event struct {
+	Time          time.Time
+	Kind, Message string
+	Boiler        string
+	Value, Limit  *float64
+}
+
+// events reads the site's events in a range.
+func (c *Console) events(ctx context.Context, site string, rng timeRange) ([]row, error) {
+	flux := fmt.Sprintf(`from(bucket: %s)
+  |> range(start: %s, stop: %s)
+  |> filter(fn: (r) => r._measurement == "events" and r.site == %s)`,
+		fluxString(c.opts.Store.Bucket()), fluxTime(rng.Start), fluxTime(rng.Stop), fluxString(site))
+	return queryRows(ctx, c.opts.Store, flux)
+}
+
+// collectEvents joins the fields of each event (one row per field) by
+// time and series.
+func collectEvents(rows []row) []event {
+	byKey := map[string]*event{}
+	var keys []string
+	for _, r := range rows {
+		k := r.Time.String() + "|" + r.Tags["boiler"] + "|" + r.Tags["kind"] + "|" + r.Tags["gateway"] + "|" + r.Tags["meter"]
+		e := byKey[k]
+		if e == nil {
+			e = &event{Time: r.Time, Kind: r.Tags["kind"], Boiler: r.Tags["boiler"]}
+			byKey[k] = e
+			keys = append(keys, k)
+		}
+		switch r.Field {
+		case "kind":
+			if s, ok := r.Value.(string); ok {
+				e.Kind = s
+			}
+		case "message":
+			if s, ok := r.Value.(string); ok {
+				e.Message = s
+			}
+		case "value", "limit":
+			if f, ok := r.Float(); ok {
+				if r.Field == "value" {
+					e.Value = &f
+				} else {
+					e.Limit = &f
+				}
+			}
+		}
+	}
+	out := make([]event, 0, len(keys))
+	for _, k := range keys {
+		out = append(out, *byKey[k])
+	}
+	sort.SliceStable(out, func(i, j int) bool { return out[i].Time.Before(out[j].Time) })
+	return out
+}
+
+// boilerEvents are the events of one boiler, plus the site's events that
+// name no boiler (a gateway offline concerns every boiler behind it).
+func (c *Console) boilerEvents(rows []row, boiler string) []event {
+	var out []event
+	for _, e := range collectEvents(rows) {
+		if e.Boiler == "" || e.Boiler == boiler {
+			out = append(out, e)
+		}
+	}
+	return out
+}
+
+func eventFrame(events []event) Frame {
+	rows := make([][]any, len(events))
+	for i, e := range events {
+		rows[i] = []any{e.Time.Unix(), e.Kind, e.Message, ptrVal(e.Value), ptrVal(e.Limit)}
+	}
+	return tableFrame("events", evtColumns, rows)
+}
+
+func ptrVal(p *float64) any {
+	if p == nil {
+		return nil
+	}
+	return *p
+}

@@ -1,0 +1,502 @@
+// Package derived runs the efficiency and energy engine (package energy)
+// against InfluxDB: it reads the raw samples the collector wrote, computes
+// every window whose data is complete, writes boiler_efficiency, energy,
+// energy_intensity, data_quality and events, and publishes alerts on
+// boilerwatch/v1/{site}/alerts.
+//
+// It works from the stored samples rather than from the live MQTT stream:
+// what it computes is exactly what InfluxDB holds, replayed (historical)
+// samples are computed like live ones, and after a restart it recomputes
+// the current day from InfluxDB. Windows are by sample time and close by a
+// watermark taken from the data (see Run).
+package derived
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/influxdata/influxdb-client-go/v2/api"
+	"github.com/influxdata/influxdb-client-go/v2/api/write"
+
+	"github.com/boilerwatch/boilerwatch/collector/config"
+	"github.com/boilerwatch/boilerwatch/collector/energy"
+)
+
+// Store is where samples come from and results go (collector/store).
+type Store interface {
+	Write(ctx context.Context, points ...*write.Point) error
+	Query(ctx context.Context, flux string) (*api.QueryTableResult, error)
+	Bucket() string
+}
+
+// Publisher sends an alert; it returns once the broker has it (QoS 1).
+type Publisher interface {
+	Publish(ctx context.Context, topic string, payload []byte) error
+}
+
+// Options configure a Runner.
+type Options struct {
+	Config    *config.Energy
+	Store     Store
+	Publisher Publisher // nil: alerts are only written as events
+	Logger    *slog.Logger
+	// Now is the wall clock (for idle closing); nil is time.Now.
+	Now func() time.Time
+	// OnEfficiency, if set, is called with every efficiency window written,
+	// and OnCycleError with every cycle that failed: the collector counts
+	// them for monitoring.
+	OnEfficiency func(*energy.Result)
+	OnCycleError func(error)
+}
+
+// subject is a boiler or a meter with its watermark.
+type subject struct {
+	site    string
+	devices []string
+	keys    []energy.Key
+	next    func() time.Time
+	start   func(time.Time)
+	advance func(time.Time, energy.Data, *energy.Output)
+	name    string // for progress and logs: "boiler/<name>" or "meter/<name>"
+
+	wm      time.Time // newest sample of its devices
+	wmMoved time.Time // wall time the watermark last advanced
+	started bool
+}
+
+// Runner is the engine's service loop.
+type Runner struct {
+	o        Options
+	eng      *energy.Engine
+	log      *slog.Logger
+	subjects []*subject
+	sites    []string
+}
+
+// chunk bounds the data time one query covers, so catching up after a long
+// outage proceeds in steps of bounded memory.
+const chunk = 6 * time.Hour
+
+// maxChunksPerCycle keeps a cycle short while catching up.
+const maxChunksPerCycle = 8
+
+// New prepares a runner.
+func New(o Options) (*Runner, error) {
+	eng, err := energy.New(o.Config)
+	if err != nil {
+		return nil, err
+	}
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	r := &Runner{o: o, eng: eng, log: o.Logger.With("component", "energy")}
+	sites := map[string]bool{}
+	for _, b := range eng.Boilers {
+		s := &subject{site: b.Cfg.Site, keys: b.Keys(), next: b.Next, start: b.Start, advance: b.Advance, name: "boiler/" + b.Cfg.Name}
+		r.subjects = append(r.subjects, s)
+		sites[s.site] = true
+	}
+	for _, m := range eng.Meters {
+		s := &subject{site: m.Cfg.Site, keys: m.Keys(), next: m.Next, start: m.Start, advance: m.Advance, name: "meter/" + m.Cfg.Name}
+		r.subjects = append(r.subjects, s)
+		sites[s.site] = true
+	}
+	for _, s := range r.subjects {
+		seen := map[string]bool{}
+		for _, k := range s.keys {
+			if !seen[k.Device] {
+				seen[k.Device] = true
+				s.devices = append(s.devices, k.Device)
+			}
+		}
+	}
+	for s := range sites {
+		r.sites = append(r.sites, s)
+	}
+	sort.Strings(r.sites)
+	return r, nil
+}
+
+// Engine is the computation, for inspection.
+func (r *Runner) Engine() *energy.Engine { return r.eng }
+
+// Run computes until ctx is done, every Config.Every. A boiler's or
+// meter's minute closes when a sample of its devices at least Grace past
+// the minute's end is in InfluxDB (the watermark comes from the data, so
+// replayed and accelerated data close windows at their own pace), or when
+// its data has stopped for Idle of wall time.
+func (r *Runner) Run(ctx context.Context) error {
+	t := time.NewTicker(r.o.Config.Every.Duration)
+	defer t.Stop()
+	for {
+		if err := r.Cycle(ctx); err != nil && ctx.Err() == nil {
+			r.log.Warn("energy cycle failed, retrying next cycle", "error", err)
+			if r.o.OnCycleError != nil {
+				r.o.OnCycleError(err)
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+		}
+	}
+}
+
+// Cycle does one round: watermarks, closed windows, writes, alerts.
+func (r *Runner) Cycle(ctx context.Context) error {
+	for _, site := range r.sites {
+		if err := r.site(ctx, site); err != nil {
+			return fmt.Errorf("site %s: %w", site, err)
+		}
+	}
+	return nil
+}
+
+func (r *Runner) site(ctx context.Context, site string) error {
+	var subs []*subject
+	for _, s := range r.subjects {
+		if s.site == site {
+			subs = append(subs, s)
+		}
+	}
+	if err := r.startSubjects(ctx, site, subs); err != nil {
+		return err
+	}
+	if err := r.watermarks(ctx, site, subs); err != nil {
+		return err
+	}
+	cfg := r.o.Config
+	now := r.o.Now()
+	for range maxChunksPerCycle {
+		// Each subject may close minutes up to its own limit.
+		limit := map[*subject]time.Time{}
+		var from, to time.Time
+		for _, s := range subs {
+			if s.wm.IsZero() {
+				continue
+			}
+			l := energy.Floor(s.wm.Add(-cfg.Grace.Duration), energy.Minute, cfg.Location)
+			if cfg.Idle.Duration > 0 && now.Sub(s.wmMoved) >= cfg.Idle.Duration {
+				l = energy.Floor(s.wm, energy.Minute, cfg.Location).Add(time.Minute)
+			}
+			if !l.After(s.next()) {
+				continue
+			}
+			limit[s] = l
+			if from.IsZero() || s.next().Before(from) {
+				from = s.next()
+			}
+			if l.After(to) {
+				to = l
+			}
+		}
+		if len(limit) == 0 {
+			return nil
+		}
+		end := to
+		if end.Sub(from) > chunk {
+			end = from.Add(chunk)
+		}
+		var keys []energy.Key
+		var latest time.Time
+		for s := range limit {
+			keys = append(keys, s.keys...)
+			if s.wm.After(latest) {
+				latest = s.wm
+			}
+		}
+		// Counters spread a delta over the minutes between two readings:
+		// read past the chunk's end (up to the watermark) so the last
+		// minutes' deltas are known; and a little before its start for the
+		// steam meters' last known pressure.
+		qTo := end.Add(cfg.Grace.Duration + time.Minute)
+		if latest.Before(qTo) {
+			qTo = latest.Add(time.Millisecond)
+		}
+		data, err := r.query(ctx, site, keys, from.Add(-lookBack), qTo)
+		if err != nil {
+			return err
+		}
+		var out energy.Output
+		for s, l := range limit {
+			s.advance(minTime(l, end), data, &out)
+		}
+		r.eng.Relate(&out)
+		if err := r.emit(ctx, &out, subs); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// lookBack is how far before a chunk samples are read: steam meters use
+// the last pressure read within their max_gap before a minute.
+const lookBack = 15 * time.Minute
+
+func minTime(a, b time.Time) time.Time {
+	if a.Before(b) {
+		return a
+	}
+	return b
+}
+
+// emit writes the results, publishes the alerts, and records progress.
+func (r *Runner) emit(ctx context.Context, out *energy.Output, subs []*subject) error {
+	pts := Points(out)
+	for _, s := range subs {
+		if !s.next().IsZero() {
+			day := energy.Floor(s.next(), energy.Day, r.o.Config.Location)
+			pts = append(pts, write.NewPointWithMeasurement(MeasProgress).AddTag("site", s.site).AddTag("subject", s.name).
+				SetTime(day).AddField("next", s.next().UnixMilli()))
+		}
+	}
+	const batch = 5000
+	for i := 0; i < len(pts); i += batch {
+		if err := r.o.Store.Write(ctx, pts[i:min(i+batch, len(pts))]...); err != nil {
+			return err
+		}
+	}
+	for i := range out.Events {
+		if err := r.alert(ctx, &out.Events[i]); err != nil {
+			return err
+		}
+	}
+	if r.o.OnEfficiency != nil {
+		for i := range out.Efficiency {
+			r.o.OnEfficiency(&out.Efficiency[i])
+		}
+	}
+	return nil
+}
+
+// AlertTopic is where a site's alerts are published.
+func AlertTopic(site string) string { return "boilerwatch/v1/" + site + "/alerts" }
+
+// Alert is the JSON payload published on the alerts topic.
+type Alert struct {
+	V       int     `json:"v"`
+	Site    string  `json:"site"`
+	Boiler  string  `json:"boiler"`
+	Kind    string  `json:"kind"`
+	Since   string  `json:"since"` // RFC 3339: start of the episode
+	At      string  `json:"at"`    // RFC 3339: when its duration was reached
+	Value   float64 `json:"value"`
+	Limit   float64 `json:"limit"`
+	Message string  `json:"message"`
+}
+
+// alert publishes and records an event once: an episode already in the
+// events measurement (e.g. computed again after a restart) is not sent
+// again.
+func (r *Runner) alert(ctx context.Context, e *energy.Event) error {
+	flux := fmt.Sprintf(`from(bucket: %q) |> range(start: %s, stop: %s)
+  |> filter(fn: (r) => r._measurement == %q and r.site == %q and r.boiler == %q and r.kind == %q and r._field == "message")`,
+		r.o.Store.Bucket(), fluxTime(e.Since), fluxTime(e.Since.Add(time.Millisecond)), MeasEvents, e.Site, e.Boiler, e.Kind)
+	res, err := r.o.Store.Query(ctx, flux)
+	if err != nil {
+		return err
+	}
+	seen := false
+	for res.Next() {
+		seen = true
+	}
+	res.Close()
+	if err := res.Err(); err != nil {
+		return fmt.Errorf("events query: %w", err)
+	}
+	if seen {
+		return nil
+	}
+	loc := r.o.Config.Location
+	if r.o.Publisher != nil {
+		payload, _ := json.Marshal(Alert{V: 1, Site: e.Site, Boiler: e.Boiler, Kind: e.Kind,
+			Since: e.Since.In(loc).Format(time.RFC3339), At: e.At.In(loc).Format(time.RFC3339),
+			Value: e.Value, Limit: e.Limit, Message: e.Message})
+		if err := r.o.Publisher.Publish(ctx, AlertTopic(e.Site), payload); err != nil {
+			return fmt.Errorf("publish alert %s/%s: %w", e.Boiler, e.Kind, err)
+		}
+	}
+	r.log.Warn("alert", "site", e.Site, "boiler", e.Boiler, "kind", e.Kind, "since", e.Since.In(loc), "message", e.Message)
+	return r.o.Store.Write(ctx, eventPoint(e))
+}
+
+func fluxTime(t time.Time) string { return t.UTC().Format(time.RFC3339Nano) }
+
+func fluxOr(field string, vals []string) string {
+	parts := make([]string, len(vals))
+	for i, v := range vals {
+		parts[i] = fmt.Sprintf("r.%s == %q", field, v)
+	}
+	return strings.Join(parts, " or ")
+}
+
+// startSubjects places each new subject: where its progress says, else at
+// Config.Since, else 24 h before now. A subject resumes at the start of
+// the day it had reached, so the day's aggregates are whole again.
+func (r *Runner) startSubjects(ctx context.Context, site string, subs []*subject) error {
+	var todo []*subject
+	for _, s := range subs {
+		if !s.started {
+			todo = append(todo, s)
+		}
+	}
+	if len(todo) == 0 {
+		return nil
+	}
+	progress := map[string]time.Time{}
+	flux := fmt.Sprintf(`from(bucket: %q) |> range(start: 0) |> filter(fn: (r) => r._measurement == %q and r.site == %q and r._field == "next") |> last()`,
+		r.o.Store.Bucket(), MeasProgress, site)
+	res, err := r.o.Store.Query(ctx, flux)
+	if err != nil {
+		return err
+	}
+	for res.Next() {
+		rec := res.Record()
+		name, _ := rec.ValueByKey("subject").(string)
+		if ms, ok := rec.Value().(int64); ok {
+			progress[name] = time.UnixMilli(ms)
+		}
+	}
+	res.Close()
+	if err := res.Err(); err != nil {
+		return fmt.Errorf("progress query: %w", err)
+	}
+	cfg := r.o.Config
+	for _, s := range todo {
+		at := cfg.SinceTime
+		if p, ok := progress[s.name]; ok {
+			at = energy.Floor(p, energy.Day, cfg.Location)
+		} else if at.IsZero() {
+			at = r.o.Now().Add(-24 * time.Hour)
+		}
+		s.start(at)
+		s.started = true
+		r.log.Info("energy engine starts", "subject", s.name, "from", s.next())
+	}
+	return nil
+}
+
+// watermarks moves each subject's watermark to the newest sample of its
+// devices.
+func (r *Runner) watermarks(ctx context.Context, site string, subs []*subject) error {
+	var from time.Time
+	devs := map[string]bool{}
+	for _, s := range subs {
+		w := s.wm
+		if w.IsZero() {
+			w = s.next()
+		}
+		if from.IsZero() || w.Before(from) {
+			from = w
+		}
+		for _, d := range s.devices {
+			devs[d] = true
+		}
+	}
+	if len(devs) == 0 {
+		return nil
+	}
+	names := make([]string, 0, len(devs))
+	for d := range devs {
+		names = append(names, d)
+	}
+	sort.Strings(names)
+	flux := fmt.Sprintf(`from(bucket: %q) |> range(start: %s)
+  |> filter(fn: (r) => r.site == %q and r._field == "_seq" and (%s))
+  |> last() |> keep(columns: ["_time", "device"])`, r.o.Store.Bucket(), fluxTime(from), site, fluxOr("device", names))
+	res, err := r.o.Store.Query(ctx, flux)
+	if err != nil {
+		return err
+	}
+	newest := map[string]time.Time{}
+	for res.Next() {
+		rec := res.Record()
+		d, _ := rec.ValueByKey("device").(string)
+		if rec.Time().After(newest[d]) {
+			newest[d] = rec.Time()
+		}
+	}
+	res.Close()
+	if err := res.Err(); err != nil {
+		return fmt.Errorf("watermark query: %w", err)
+	}
+	now := r.o.Now()
+	for _, s := range subs {
+		w := s.wm
+		for _, d := range s.devices {
+			if newest[d].After(w) {
+				w = newest[d]
+			}
+		}
+		if w.After(s.wm) || s.wmMoved.IsZero() {
+			s.wmMoved = now
+		}
+		s.wm = w
+	}
+	return nil
+}
+
+// query reads the good samples of keys in [from, to).
+func (r *Runner) query(ctx context.Context, site string, keys []energy.Key, from, to time.Time) (energy.Data, error) {
+	devs, fields := map[string]bool{}, map[string]bool{}
+	want := map[energy.Key]bool{}
+	for _, k := range keys {
+		devs[k.Device], fields[k.Point], want[k] = true, true, true
+	}
+	list := func(m map[string]bool) []string {
+		out := make([]string, 0, len(m))
+		for k := range m {
+			out = append(out, k)
+		}
+		sort.Strings(out)
+		return out
+	}
+	flux := fmt.Sprintf(`from(bucket: %q) |> range(start: %s, stop: %s)
+  |> filter(fn: (r) => r.site == %q and (%s))
+  |> filter(fn: (r) => %s)
+  |> keep(columns: ["_time", "_value", "_field", "device"])`,
+		r.o.Store.Bucket(), fluxTime(from), fluxTime(to), site, fluxOr("device", list(devs)), fluxOr("_field", list(fields)))
+	res, err := r.o.Store.Query(ctx, flux)
+	if err != nil {
+		return nil, err
+	}
+	defer res.Close()
+	d := energy.Data{}
+	for res.Next() {
+		rec := res.Record()
+		dev, _ := rec.ValueByKey("device").(string)
+		k := energy.Key{Device: dev, Point: rec.Field()}
+		if !want[k] {
+			continue
+		}
+		var v float64
+		switch x := rec.Value().(type) {
+		case float64:
+			v = x
+		case int64:
+			v = float64(x)
+		default:
+			continue // not a number: not an input
+		}
+		d[k] = append(d[k], energy.Sample{T: rec.Time(), V: v})
+	}
+	if err := res.Err(); err != nil {
+		return nil, fmt.Errorf("samples query: %w", err)
+	}
+	// Several series (gateways, profiles) may carry one key: merge them in
+	// time order.
+	for k, s := range d {
+		sort.SliceStable(s, func(i, j int) bool { return s[i].T.Before(s[j].T) })
+		d[k] = s
+	}
+	return d, nil
+}

@@ -1,0 +1,179 @@
+package e2e
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/boilerwatch/boilerwatch/collector/servicetest"
+)
+
+// rssLimit is the peak resident memory a gateway polling 50 devices may
+// use: edge boxes have 64–128 MB for everything (the unit sets MemoryMax=64M).
+const rssLimit = 20 << 20
+
+// TestGatewayRSS measures a gateway polling 50 simulated devices (5 buses
+// of 10 units, boilers and meters, every second) for BW_RSS_DURATION
+// (default 10m): peak RSS (VmHWM) must stay ≤ 20 MB; CPU per poll is
+// printed. It runs only with BW_RSS=1 (make bench sets it), since it takes
+// minutes.
+func TestGatewayRSS(t *testing.T) {
+	if os.Getenv("BW_RSS") == "" {
+		t.Skip("set BW_RSS=1 (make bench) to measure the gateway's memory and CPU")
+	}
+	dur := 10 * time.Minute
+	if s := os.Getenv("BW_RSS_DURATION"); s != "" {
+		d, err := time.ParseDuration(s)
+		if err != nil {
+			t.Fatalf("BW_RSS_DURATION=%q: %v", s, err)
+		}
+		dur = d
+	}
+	bins := servicetest.Build(t, "simulator/cmd/simulator", "gateway/cmd/gateway")
+	// No collector: the broker's acknowledgement is the end of the
+	// gateway's work, so wait_for_collector is off.
+	mq := servicetest.StartMosquitto(t, "")
+	dir := t.TempDir()
+
+	var scen, devs strings.Builder
+	scen.WriteString("update: 500ms\nboilers: [{name: b1}]\nservers:\n")
+	var addrs []string
+	for bus := range 5 {
+		addr := fmt.Sprintf("127.0.0.1:%d", servicetest.FreePort(t))
+		addrs = append(addrs, addr)
+		fmt.Fprintf(&scen, "  - listen: %s\n    devices:\n", addr)
+		for u := 1; u <= 10; u++ {
+			profile := "szl-chain-grate-plc"
+			if u%2 == 0 {
+				profile = "chint-dtsu666"
+			}
+			name := fmt.Sprintf("d%d-%d", bus, u)
+			fmt.Fprintf(&scen, "      - {name: %s, unit_id: %d, profile: %s, boiler: b1}\n", name, u, profile)
+			fmt.Fprintf(&devs, "  - {name: %s, profile: %s, address: \"%s\", unit_id: %d, interval: 1s}\n", name, profile, addr, u)
+		}
+	}
+	scenario := write(t, filepath.Join(dir, "scenario.yaml"), scen.String())
+	servicetest.StartProcess(t, bins["simulator"], "-config", scenario)
+	for _, a := range addrs {
+		servicetest.WaitTCP(t, a, 10*time.Second)
+	}
+	gwCfg := write(t, filepath.Join(dir, "gateway.yaml"), fmt.Sprintf("site: %s\ngateway: gw-rss\nmqtt: {broker: %q}\nqueue: {dir: %s, wait_for_collector: false}\ndevices:\n%s",
+		site, mq.URL, filepath.Join(dir, "queue"), devs.String()))
+	metricsAddr := fmt.Sprintf("127.0.0.1:%d", servicetest.FreePort(t))
+	// Run it as the systemd unit does, with the unit's Go memory limit.
+	gw := &servicetest.Process{Name: bins["gateway"], Args: []string{"-config", gwCfg, "-metrics", metricsAddr, "-log-level", "warn"},
+		Env: unitEnv(t, "GOMEMLIMIT"), Log: filepath.Join(dir, "gateway.log")}
+	if err := gw.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { gw.Stop(10 * time.Second) })
+	servicetest.WaitTCP(t, metricsAddr, 10*time.Second)
+
+	pid := gw.Pid()
+	start := time.Now()
+	cpu0 := cpuTicks(t, pid)
+	polls0 := polls(t, metricsAddr)
+	var hwm int64
+	for time.Since(start) < dur {
+		time.Sleep(min(10*time.Second, dur-time.Since(start)+time.Millisecond))
+		if !gw.Running() {
+			t.Fatal("gateway exited")
+		}
+		hwm = max(hwm, vmHWM(t, pid))
+	}
+	elapsed := time.Since(start)
+	cpu := time.Duration(cpuTicks(t, pid)-cpu0) * time.Second / 100 // USER_HZ is 100 on Linux
+	n := polls(t, metricsAddr) - polls0
+	if n == 0 {
+		t.Fatal("no polls counted")
+	}
+	m := scrape(t, "http://"+metricsAddr+"/metrics")
+	fmt.Printf("\ngateway, 50 devices on 5 buses, 1 s interval, %s, env %v\n", elapsed.Round(time.Second), gw.Env)
+	fmt.Printf("%-28s %12s\n", "measure", "value")
+	fmt.Printf("%-28s %9.1f MB\n", "peak RSS (VmHWM)", float64(hwm)/(1<<20))
+	fmt.Printf("%-28s %12.0f\n", "polls", n)
+	fmt.Printf("%-28s %9.1f µs\n", "CPU per poll (utime+stime)", float64(cpu.Microseconds())/n)
+	fmt.Printf("%-28s %10.2f %%\n", "CPU share of one core", 100*cpu.Seconds()/elapsed.Seconds())
+	fmt.Printf("%-28s %12.0f\n", "published (live)", m[`bw_gateway_published_total{kind="live"}`])
+	fmt.Printf("%-28s %12.0f\n", "queue pending at end", m["bw_gateway_queue_pending"])
+	if hwm > rssLimit {
+		t.Errorf("peak RSS %.1f MB > %d MB", float64(hwm)/(1<<20), rssLimit>>20)
+	}
+}
+
+// unitEnv returns the Environment=NAME=... lines of the gateway's
+// systemd unit for the given names, so the benchmark runs as deployed.
+func unitEnv(t *testing.T, names ...string) []string {
+	t.Helper()
+	unit, err := os.ReadFile(filepath.Join(servicetest.RepoRoot(t), "deploy", "systemd", "boilerwatch-gateway.service"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var env []string
+	for _, line := range strings.Split(string(unit), "\n") {
+		kv, ok := strings.CutPrefix(line, "Environment=")
+		if !ok {
+			continue
+		}
+		for _, n := range names {
+			if strings.HasPrefix(kv, n+"=") {
+				env = append(env, kv)
+			}
+		}
+	}
+	return env
+}
+
+// vmHWM is the process's peak resident set, in bytes.
+func vmHWM(t *testing.T, pid int) int64 {
+	t.Helper()
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, line := range strings.Split(string(data), "\n") {
+		if v, ok := strings.CutPrefix(line, "VmHWM:"); ok {
+			kb, err := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), 10, 64)
+			if err != nil {
+				t.Fatalf("VmHWM %q: %v", v, err)
+			}
+			return kb << 10
+		}
+	}
+	t.Fatal("no VmHWM in /proc/PID/status")
+	return 0
+}
+
+// cpuTicks is utime+stime of /proc/PID/stat, in clock ticks.
+func cpuTicks(t *testing.T, pid int) int64 {
+	t.Helper()
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Fields after the command name, which is in parentheses and may
+	// contain spaces: state is field 3, utime 14, stime 15.
+	f := strings.Fields(string(data[strings.LastIndexByte(string(data), ')')+1:]))
+	u, err1 := strconv.ParseInt(f[11], 10, 64)
+	s, err2 := strconv.ParseInt(f[12], 10, 64)
+	if err1 != nil || err2 != nil {
+		t.Fatalf("/proc/%d/stat: %v %v", pid, err1, err2)
+	}
+	return u + s
+}
+
+// polls sums the poll histogram's counts over every device.
+func polls(t *testing.T, addr string) float64 {
+	t.Helper()
+	var n float64
+	for k, v := range scrape(t, "http://"+addr+"/metrics") {
+		if strings.HasPrefix(k, "bw_gateway_poll_duration_seconds_count{") {
+			n += v
+		}
+	}
+	return n
+}

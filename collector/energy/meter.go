@@ -1,0 +1,240 @@
+package energy
+
+import (
+	"fmt"
+	"math"
+	"time"
+
+	"github.com/boilerwatch/boilerwatch/collector/config"
+	"github.com/boilerwatch/boilerwatch/collector/steam"
+)
+
+// MeterResult is a meter's consumption over one window.
+type MeterResult struct {
+	Site, Meter, EnergyType, Unit string
+	Period                        Period
+	Start                         time.Time
+	// Native is the counter's increase in its own unit; Kgce its standard
+	// coal (当量值); KgcePrimary the 等价值 where configured (electricity).
+	Native, Kgce, KgcePrimary float64
+	HasPrimary                bool
+	// Resets and Gaps count counter decreases and silences longer than
+	// max_gap; Fallback counts minutes converted by the reference
+	// coefficient because metered enthalpy was unavailable.
+	Resets, Gaps, Fallback int
+	// Covered is the number of minutes spanned by readings.
+	Covered float64
+	Minutes int // minutes in the window
+	// Received counts the good readings in the window; Expected how many
+	// the configured interval promises (for completeness, days only).
+	Received int
+	Expected float64
+}
+
+// Completeness is Received/Expected in %, at most 100.
+func (r *MeterResult) Completeness() float64 {
+	if r.Expected <= 0 {
+		return 0
+	}
+	return math.Min(100, 100*float64(r.Received)/r.Expected)
+}
+
+// Meter accounts one counter.
+type Meter struct {
+	Cfg *config.Meter
+
+	key, pKey, tKey Key
+	counter         Counter
+	canon           float64 // native → canonical unit (kg, kWh, MJ, m³, t)
+	coef            float64 // kgce per native unit by the reference coefficient
+	kgceKJ          float64
+	lhv             []config.DatedLHV
+	primary         []config.DatedFactor
+	loc             *time.Location
+	next            time.Time
+	open            map[Period]*MeterResult
+}
+
+func newMeter(e *config.Energy, c *config.Meter) (*Meter, error) {
+	m := &Meter{Cfg: c, key: Key{c.Device, c.Point}, counter: Counter{MaxGap: c.MaxGap.Duration},
+		kgceKJ: e.Ref.Coal.KgceKJ, lhv: c.LHV, loc: e.Location, open: map[Period]*MeterResult{}}
+	m.canon, _ = config.UnitFactor(c.EnergyType, c.Unit)
+	name := c.Coefficient
+	if name == "" {
+		name = e.Ref.Coal.Defaults[c.EnergyType]
+	}
+	coef, ok := e.Ref.Coal.Coefficients[name]
+	if !ok {
+		return nil, fmt.Errorf("meter %s: no GB/T 2589 coefficient for %s", c.Name, c.EnergyType)
+	}
+	f, ok := config.CoefficientFactor(c.EnergyType, c.Unit, coef.Unit)
+	if !ok {
+		return nil, fmt.Errorf("meter %s: coefficient %s is per %s, not convertible from %s", c.Name, name, coef.Unit, c.Unit)
+	}
+	m.coef = f * coef.Kgce
+	if c.LHVFrom != "" {
+		for i := range e.Boilers {
+			if e.Boilers[i].Name == c.LHVFrom {
+				m.lhv = e.Boilers[i].Coal.LHV
+			}
+		}
+	}
+	if c.EnergyType == "electricity" {
+		m.primary = e.ElectricityPrimary
+	}
+	if c.Steam != nil {
+		m.pKey = Key{c.Steam.Pressure.Device, c.Steam.Pressure.Point}
+		if c.Steam.Temperature != nil {
+			m.tKey = Key{c.Steam.Temperature.Device, c.Steam.Temperature.Point}
+		}
+	}
+	return m, nil
+}
+
+// Keys are the points the meter reads.
+func (m *Meter) Keys() []Key {
+	out := []Key{m.key}
+	if m.pKey.Point != "" {
+		out = append(out, m.pKey)
+	}
+	if m.tKey.Point != "" {
+		out = append(out, m.tKey)
+	}
+	return out
+}
+
+// Next is the first minute not yet accounted.
+func (m *Meter) Next() time.Time { return m.next }
+
+// Start sets the first minute to account and forgets partial aggregates.
+// The counter's baseline is kept: it is the last reading, wherever it was.
+func (m *Meter) Start(t time.Time) {
+	m.next = Floor(t, Minute, m.loc)
+	m.open = map[Period]*MeterResult{}
+}
+
+// Baseline gives the counter the last reading before the first minute, so
+// the first minute's consumption is known.
+func (m *Meter) Baseline(s Sample) { m.counter.Add(s) }
+
+func dated[T any](xs []T, from func(T) time.Time, t time.Time) (T, bool) {
+	var v T
+	ok := false
+	for _, x := range xs {
+		if !t.Before(from(x)) {
+			v, ok = x, true
+		}
+	}
+	return v, ok
+}
+
+// kgce converts a minute's native delta; fallback reports that metered
+// enthalpy was configured but unavailable.
+func (m *Meter) kgce(d Data, t time.Time, native float64) (kgce float64, fallback bool) {
+	c := m.Cfg
+	switch {
+	case len(m.lhv) > 0:
+		if l, ok := dated(m.lhv, func(x config.DatedLHV) time.Time { return x.FromTime }, t); ok {
+			return native * m.canon * l.LHV / m.kgceKJ, false
+		}
+		return native * m.coef, true
+	case c.Steam != nil:
+		if dh, ok := m.steamHeat(d, t); ok {
+			return native * m.canon * dh / m.kgceKJ, false
+		}
+		return native * m.coef, true
+	}
+	return native * m.coef, false
+}
+
+// steamHeat is h(steam) − h(water at the reference temperature), kJ/kg, at
+// the minute's pressure, or the last pressure read within max_gap before it.
+func (m *Meter) steamHeat(d Data, t time.Time) (float64, bool) {
+	pick := func(k Key) (float64, bool) {
+		s := window(d[k], t.Add(-m.Cfg.MaxGap.Duration), t.Add(time.Minute))
+		if in := window(s, t, t.Add(time.Minute)); len(in) > 0 {
+			return mean(in)
+		}
+		if len(s) > 0 {
+			return s[len(s)-1].V, true
+		}
+		return 0, false
+	}
+	p, ok := pick(m.pKey)
+	if !ok {
+		return 0, false
+	}
+	pAbs := steam.GaugeToAbsoluteMPa(p)
+	var h float64
+	var err error
+	if m.tKey.Point != "" {
+		tc, ok := pick(m.tKey)
+		if !ok {
+			return 0, false
+		}
+		h, err = steam.SteamEnthalpy(pAbs, tc)
+	} else {
+		h, err = steam.SaturatedSteamEnthalpy(pAbs)
+	}
+	if err != nil {
+		return 0, false
+	}
+	hw, err := steam.WaterEnthalpy(pAbs, *m.Cfg.Steam.ReferenceC)
+	if err != nil {
+		return 0, false
+	}
+	return h - hw, true
+}
+
+var meterPeriods = []Period{Quarter, Day, Month}
+
+// Advance accounts every minute from Next up to (not including) to. d must
+// hold the counter's readings up to as late as are available (a delta is
+// spread over the minutes between two readings, so a minute is complete
+// only once the reading after it is in).
+func (m *Meter) Advance(to time.Time, d Data, out *Output) {
+	if m.next.IsZero() {
+		return
+	}
+	series := d[m.key]
+	for _, s := range series {
+		m.counter.Add(s)
+	}
+	for ; m.next.Before(to); m.next = m.next.Add(time.Minute) {
+		t := m.next
+		bk := m.counter.Take(t)
+		kg, fb := m.kgce(d, t, bk.Delta)
+		r := MeterResult{Native: bk.Delta, Kgce: kg, Resets: bk.Resets, Gaps: bk.Gaps, Covered: bk.Covered,
+			Received: len(window(series, t, t.Add(time.Minute)))}
+		if fb && bk.Delta != 0 {
+			r.Fallback = 1
+		}
+		if f, ok := dated(m.primary, func(x config.DatedFactor) time.Time { return x.FromTime }, t); ok {
+			r.KgcePrimary, r.HasPrimary = bk.Delta*m.canon*f.KgcePerKWh, true
+		}
+		for _, p := range meterPeriods {
+			a := m.open[p]
+			if a == nil || !a.Start.Equal(Floor(t, p, m.loc)) {
+				start := Floor(t, p, m.loc)
+				a = &MeterResult{Site: m.Cfg.Site, Meter: m.Cfg.Name, EnergyType: m.Cfg.EnergyType, Unit: m.Cfg.Unit,
+					Period: p, Start: start, Minutes: Minutes(start, p), HasPrimary: r.HasPrimary}
+				a.Expected = float64(a.Minutes) * float64(time.Minute) / float64(m.Cfg.Interval.Duration)
+				m.open[p] = a
+			}
+			a.Native += r.Native
+			a.Kgce += r.Kgce
+			a.KgcePrimary += r.KgcePrimary
+			a.HasPrimary = a.HasPrimary && r.HasPrimary
+			a.Resets += r.Resets
+			a.Gaps += r.Gaps
+			a.Fallback += r.Fallback
+			a.Covered += r.Covered
+			a.Received += r.Received
+			if !Next(a.Start, p).After(t.Add(time.Minute)) {
+				out.Energy = append(out.Energy, *a)
+				delete(m.open, p)
+			}
+		}
+	}
+	m.counter.Drop(m.next)
+}

@@ -1,0 +1,144 @@
+package fwconfig
+
+import (
+	"crypto/ed25519"
+	"crypto/sha256"
+	"crypto/x509"
+	"encoding/json"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"os"
+)
+
+// Signed is a gateway config as pushed over MQTT: the YAML itself, who it is
+// for, its version, and an ed25519 signature over all of these.
+type Signed struct {
+	Site    string `json:"site"`
+	Gateway string `json:"gateway"`
+	Version int    `json:"version"`
+	// Config is the YAML file, byte for byte.
+	Config    []byte `json:"config"`
+	Signature []byte `json:"signature"`
+}
+
+// Errors of Verify, so a gateway can report why it refused a push.
+var (
+	ErrBadSignature = errors.New("signature does not verify")
+	ErrNotForMe     = errors.New("config is for another gateway")
+	ErrNotNewer     = errors.New("config version is not newer than the running one")
+)
+
+// signedBytes is what the signature covers. The domain prefix keeps a
+// signature from being valid for anything else the key might sign.
+func (s *Signed) signedBytes() []byte {
+	sum := sha256.Sum256(s.Config)
+	return fmt.Appendf(nil, "boilerwatch-config-v1\x00%s\x00%s\x00%d\x00%x", s.Site, s.Gateway, s.Version, sum)
+}
+
+// Sign validates the config in data (it must parse, so nothing invalid is
+// ever signed) and signs it for its own site, gateway and version.
+func Sign(file string, data []byte, key ed25519.PrivateKey) (*Signed, error) {
+	g, err := ParseGateway(file, data)
+	if err != nil {
+		return nil, err
+	}
+	if g.Version < 1 {
+		return nil, fmt.Errorf("%s: version: a pushed config needs a version ≥ 1, higher than the one running", file)
+	}
+	s := &Signed{Site: g.Site, Gateway: g.Gateway, Version: g.Version, Config: data}
+	s.Signature = ed25519.Sign(key, s.signedBytes())
+	return s, nil
+}
+
+// Verify checks a pushed config for this gateway and returns it parsed.
+// Every failure wraps ErrBadSignature, ErrNotForMe, ErrNotNewer or the
+// config's own validation errors.
+func Verify(payload []byte, pub ed25519.PublicKey, site, gateway string, running int) (*Gateway, *Signed, error) {
+	var s Signed
+	if err := json.Unmarshal(payload, &s); err != nil {
+		return nil, nil, fmt.Errorf("%w: not a signed config: %v", ErrBadSignature, err)
+	}
+	if !ed25519.Verify(pub, s.signedBytes(), s.Signature) {
+		return nil, &s, fmt.Errorf("%w (version %d)", ErrBadSignature, s.Version)
+	}
+	if s.Site != site || s.Gateway != gateway {
+		return nil, &s, fmt.Errorf("%w: %s/%s, this is %s/%s", ErrNotForMe, s.Site, s.Gateway, site, gateway)
+	}
+	if s.Version <= running {
+		return nil, &s, fmt.Errorf("%w: version %d, running %d", ErrNotNewer, s.Version, running)
+	}
+	g, err := ParseGateway(fmt.Sprintf("pushed config v%d", s.Version), s.Config)
+	if err != nil {
+		return nil, &s, err
+	}
+	// The envelope is signed, but so is the content: they must agree.
+	if g.Site != s.Site || g.Gateway != s.Gateway || g.Version != s.Version {
+		return nil, &s, fmt.Errorf("%w: envelope %s/%s v%d, config %s/%s v%d", ErrNotForMe, s.Site, s.Gateway, s.Version, g.Site, g.Gateway, g.Version)
+	}
+	return g, &s, nil
+}
+
+// GenerateKey makes a signing key pair as PEM (PKCS#8 private, PKIX public).
+func GenerateKey() (private, public []byte, err error) {
+	pub, priv, err := ed25519.GenerateKey(nil)
+	if err != nil {
+		return nil, nil, err
+	}
+	pk, err := x509.MarshalPKCS8PrivateKey(priv)
+	if err != nil {
+		return nil, nil, err
+	}
+	pb, err := x509.MarshalPKIXPublicKey(pub)
+	if err != nil {
+		return nil, nil, err
+	}
+	return pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: pk}),
+		pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: pb}), nil
+}
+
+// LoadPrivateKey reads an ed25519 private key in PEM.
+func LoadPrivateKey(path string) (ed25519.PrivateKey, error) {
+	der, err := readPEM(path, "PRIVATE KEY")
+	if err != nil {
+		return nil, err
+	}
+	k, err := x509.ParsePKCS8PrivateKey(der)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	ek, ok := k.(ed25519.PrivateKey)
+	if !ok {
+		return nil, fmt.Errorf("%s: not an ed25519 key", path)
+	}
+	return ek, nil
+}
+
+// LoadPublicKey reads an ed25519 public key in PEM.
+func LoadPublicKey(path string) (ed25519.PublicKey, error) {
+	der, err := readPEM(path, "PUBLIC KEY")
+	if err != nil {
+		return nil, err
+	}
+	k, err := x509.ParsePKIXPublicKey(der)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	ek, ok := k.(ed25519.PublicKey)
+	if !ok {
+		return nil, fmt.Errorf("%s: not an ed25519 key", path)
+	}
+	return ek, nil
+}
+
+func readPEM(path, typ string) ([]byte, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	b, _ := pem.Decode(data)
+	if b == nil || b.Type != typ {
+		return nil, fmt.Errorf("%s: no %q PEM block", path, typ)
+	}
+	return b.Bytes, nil
+}

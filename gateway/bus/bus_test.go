@@ -1,0 +1,365 @@
+package bus
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	fwconfig "github.com/boilerwatch/boilerwatch/firmware-config"
+	"github.com/boilerwatch/boilerwatch/simulator/mbserver"
+)
+
+var quiet = slog.New(slog.DiscardHandler)
+
+// faultServer is an mbserver on loopback whose next answers can be
+// replaced by a fault. Holding register i holds 1000+i, so every answer
+// shows which request it belongs to.
+type faultServer struct {
+	t      *testing.T
+	srv    *mbserver.Server
+	addr   string
+	serve  func(ctx context.Context, ln netListener) error
+	faults chan mbserver.Action // consumed one per request; empty = answer normally
+	seen   atomic.Int64
+	cancel context.CancelFunc
+	done   chan error
+}
+
+type netListener = net.Listener
+
+func errorf(format string, a ...any) error { return fmt.Errorf(format, a...) }
+
+// newFaultServer serves a fault bank with serve (nil: the caller serves it
+// some other way, e.g. on a serial port).
+func newFaultServer(t *testing.T, serve func(*mbserver.Server) func(context.Context, net.Listener) error) *faultServer {
+	t.Helper()
+	fs := &faultServer{t: t, faults: make(chan mbserver.Action, 8)}
+	fs.srv = mbserver.NewServer(mbserver.Options{Hook: func(mbserver.Request) mbserver.Action {
+		fs.seen.Add(1)
+		select {
+		case a := <-fs.faults:
+			return a
+		default:
+			return mbserver.Action{}
+		}
+	}})
+	bank := mbserver.NewBank(mbserver.BankSize{HoldingRegisters: 1000, Coils: 100})
+	regs := make([]uint16, 1000)
+	for i := range regs {
+		regs[i] = uint16(1000 + i)
+	}
+	bank.SetRegisters(mbserver.HoldingRegisters, 0, regs)
+	bank.SetBits(mbserver.Coils, 0, []bool{true, false, true})
+	fs.srv.SetDevice(1, bank)
+	fs.srv.SetDevice(2, bank)
+	fs.serve = serve(fs.srv)
+	if fs.serve != nil {
+		fs.start("127.0.0.1:0")
+		t.Cleanup(fs.stop)
+	}
+	return fs
+}
+
+func (fs *faultServer) start(addr string) {
+	fs.t.Helper()
+	var ln net.Listener
+	var err error
+	// Rebinding a port just released can take a moment.
+	for range 50 {
+		if ln, err = net.Listen("tcp", addr); err == nil {
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if err != nil {
+		fs.t.Fatal(err)
+	}
+	fs.addr = ln.Addr().String()
+	ctx, cancel := context.WithCancel(context.Background())
+	fs.cancel, fs.done = cancel, make(chan error, 1)
+	go func() { fs.done <- fs.serve(ctx, ln) }()
+}
+
+func (fs *faultServer) stop() {
+	if fs.cancel == nil {
+		return
+	}
+	fs.cancel()
+	if err := <-fs.done; err != nil {
+		fs.t.Errorf("serve: %v", err)
+	}
+	fs.cancel = nil
+}
+
+func serveTCP(s *mbserver.Server) func(context.Context, net.Listener) error { return s.Serve }
+
+// startBus runs a bus until the test ends.
+func startBus(t *testing.T, cfg fwconfig.Bus, timeout time.Duration) *Bus {
+	t.Helper()
+	b, err := New(Options{Bus: cfg, Timeout: timeout, Logger: quiet})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	wg.Go(func() { b.Run(ctx) })
+	t.Cleanup(func() { cancel(); wg.Wait() })
+	return b
+}
+
+func wantRegs(start, count int) string {
+	var b strings.Builder
+	for i := range count {
+		fmt.Fprintf(&b, "%d ", 1000+start+i)
+	}
+	return b.String()
+}
+
+func regsString(w []uint16) string {
+	var b strings.Builder
+	for _, v := range w {
+		fmt.Fprintf(&b, "%d ", v)
+	}
+	return b.String()
+}
+
+// mbapFault rewrites of an MBAP answer (header 7 bytes, then function code,
+// byte count, data).
+var mbapFaults = []struct {
+	name string
+	act  mbserver.Action
+	// errHas is part of the precise error the failed read must return.
+	errHas string
+	// reconnect: the fault must cost the connection.
+	reconnect bool
+}{
+	{"no answer (timeout)", mbserver.Action{Drop: true}, "no reply within the timeout", true},
+	{"wrong transaction id", mbserver.Action{Rewrite: func(adu []byte) []byte {
+		binary.BigEndian.PutUint16(adu, binary.BigEndian.Uint16(adu)+7)
+		return adu
+	}}, "transaction id", true},
+	{"garbled header", mbserver.Action{Rewrite: func(adu []byte) []byte {
+		for i := range adu {
+			adu[i] ^= 0x5A
+		}
+		return adu
+	}}, "malformed reply frame", true},
+	{"garbled function code", mbserver.Action{Rewrite: func(adu []byte) []byte {
+		adu[7] = 0x2B
+		return adu
+	}}, "reply function code 0x2B to a request with 0x03", true},
+	{"short frame (length promises more)", mbserver.Action{Rewrite: func(adu []byte) []byte {
+		return adu[:len(adu)-3]
+	}}, "read MBAP body", true},
+	{"short frame (consistent header)", mbserver.Action{Rewrite: func(adu []byte) []byte {
+		adu = adu[:len(adu)-2]
+		binary.BigEndian.PutUint16(adu[4:], uint16(len(adu)-6))
+		return adu
+	}}, "does not match count", true},
+	{"wrong byte count", mbserver.Action{Rewrite: func(adu []byte) []byte {
+		adu = adu[:len(adu)-2]
+		adu[8] -= 2
+		binary.BigEndian.PutUint16(adu[4:], uint16(len(adu)-6))
+		return adu
+	}}, "reply byte count does not match", true},
+	{"connection reset", mbserver.Action{Drop: true, Close: true}, "EOF", true},
+	{"exception 2", mbserver.Action{Exception: 2}, "exception '2'", false},
+	{"late reply after the timeout", mbserver.Action{Delay: 300 * time.Millisecond}, "no reply within the timeout", true},
+}
+
+// Each fault fails exactly the read it hits, with a precise error; the
+// next read gets its own, correct answer.
+func TestTCPFaults(t *testing.T) {
+	for _, tt := range mbapFaults {
+		t.Run(tt.name, func(t *testing.T) {
+			fs := newFaultServer(t, serveTCP)
+			b := startBus(t, fwconfig.Bus{Transport: fwconfig.TCP, Address: fs.addr}, 150*time.Millisecond)
+			checkFault(t, b, fs, tt.act, tt.errHas, tt.reconnect)
+		})
+	}
+}
+
+func checkFault(t *testing.T, b *Bus, fs *faultServer, act mbserver.Action, errHas string, reconnect bool) {
+	t.Helper()
+	ctx := context.Background()
+	// A first good read opens the connection.
+	if w, _, err := b.Read(ctx, 1, fwconfig.Holding, 0, 4, 0); err != nil || regsString(w) != wantRegs(0, 4) {
+		t.Fatalf("first read: %v %v", w, err)
+	}
+	before := b.Stats()
+	fs.faults <- act
+	_, _, err := b.Read(ctx, 1, fwconfig.Holding, 10, 5, 0)
+	if err == nil || !strings.Contains(err.Error(), errHas) {
+		t.Fatalf("faulty read: err %v, want one containing %q", err, errHas)
+	}
+	// The error names the bus, unit and registers.
+	if want := fmt.Sprintf("unit 1 holding 10+5"); !strings.Contains(err.Error(), want) {
+		t.Errorf("error %q does not name %q", err, want)
+	}
+	// The next reads, on another unit and another range, get their own answers.
+	for i, r := range []struct {
+		unit  byte
+		start int
+	}{{2, 20}, {1, 30}} {
+		w, _, err := b.Read(ctx, r.unit, fwconfig.Holding, r.start, 3, 0)
+		if err != nil || regsString(w) != wantRegs(r.start, 3) {
+			t.Fatalf("read %d after the fault: %v, %v; want %s", i, regsString(w), err, wantRegs(r.start, 3))
+		}
+	}
+	after := b.Stats()
+	if reconnected := after.Connects > before.Connects; reconnected != reconnect {
+		t.Errorf("reconnected = %v, want %v (stats %+v)", reconnected, reconnect, after)
+	}
+	if after.Errors != before.Errors+1 {
+		t.Errorf("errors %d -> %d, want one more", before.Errors, after.Errors)
+	}
+}
+
+// A refused connection fails fast and precisely; once the device listens
+// again, the next read works without any intervention.
+func TestTCPRefusedThenBack(t *testing.T) {
+	fs := newFaultServer(t, serveTCP)
+	b := startBus(t, fwconfig.Bus{Transport: fwconfig.TCP, Address: fs.addr}, 500*time.Millisecond)
+	ctx := context.Background()
+	if _, _, err := b.Read(ctx, 1, fwconfig.Holding, 0, 1, 0); err != nil {
+		t.Fatal(err)
+	}
+	addr := fs.addr
+	fs.stop()
+	start := time.Now()
+	_, _, err := b.Read(ctx, 1, fwconfig.Holding, 0, 1, 0)
+	if err == nil || !strings.Contains(err.Error(), "cannot connect") || !NoAnswer(err) {
+		t.Fatalf("read with the listener closed: %v", err)
+	}
+	if d := time.Since(start); d > 400*time.Millisecond {
+		t.Errorf("refused connection took %s", d)
+	}
+	fs.start(addr)
+	if w, _, err := b.Read(ctx, 1, fwconfig.Holding, 5, 2, 0); err != nil || regsString(w) != wantRegs(5, 2) {
+		t.Fatalf("read after the device came back: %v %v", w, err)
+	}
+}
+
+// A device that closed an idle connection costs no request: the bus sees
+// the close before writing and redials.
+func TestTCPPeerClosedBetweenRequests(t *testing.T) {
+	fs := newFaultServer(t, serveTCP)
+	b := startBus(t, fwconfig.Bus{Transport: fwconfig.TCP, Address: fs.addr}, 500*time.Millisecond)
+	ctx := context.Background()
+	fs.faults <- mbserver.Action{Close: true} // answers, then closes
+	if _, _, err := b.Read(ctx, 1, fwconfig.Holding, 0, 1, 0); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(50 * time.Millisecond) // let the FIN arrive
+	if w, _, err := b.Read(ctx, 1, fwconfig.Holding, 7, 1, 0); err != nil || regsString(w) != wantRegs(7, 1) {
+		t.Fatalf("read after the device closed: %v %v", w, err)
+	}
+	if s := b.Stats(); s.Connects != 2 || s.Errors != 0 {
+		t.Errorf("stats %+v, want 2 connects and no error", s)
+	}
+}
+
+// Coils come back as 0/1 words.
+func TestReadBits(t *testing.T) {
+	fs := newFaultServer(t, serveTCP)
+	b := startBus(t, fwconfig.Bus{Transport: fwconfig.TCP, Address: fs.addr}, time.Second)
+	w, _, err := b.Read(context.Background(), 1, fwconfig.Coil, 0, 3, 0)
+	if err != nil || fmt.Sprint(w) != "[1 0 1]" {
+		t.Fatalf("coils: %v %v", w, err)
+	}
+}
+
+// Gaps: a pause between requests, a longer one when the unit changes, and
+// a pause after connecting.
+func TestGaps(t *testing.T) {
+	var mu sync.Mutex
+	var at []time.Time
+	srv := mbserver.NewServer(mbserver.Options{Hook: func(mbserver.Request) mbserver.Action {
+		mu.Lock()
+		at = append(at, time.Now())
+		mu.Unlock()
+		return mbserver.Action{}
+	}})
+	srv.SetDevice(1, mbserver.NewBank(mbserver.BankSize{HoldingRegisters: 10}))
+	srv.SetDevice(2, mbserver.NewBank(mbserver.BankSize{HoldingRegisters: 10}))
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- srv.Serve(ctx, ln) }()
+	t.Cleanup(func() { cancel(); <-done })
+
+	b := startBus(t, fwconfig.Bus{Transport: fwconfig.TCP, Address: ln.Addr().String(),
+		RequestGap: 30 * time.Millisecond, UnitGap: 120 * time.Millisecond, ConnectPause: 100 * time.Millisecond}, time.Second)
+	t0 := time.Now()
+	for _, unit := range []byte{1, 1, 2} {
+		if _, _, err := b.Read(context.Background(), unit, fwconfig.Holding, 0, 1, 0); err != nil {
+			t.Fatal(err)
+		}
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(at) != 3 {
+		t.Fatalf("%d requests seen", len(at))
+	}
+	checks := []struct {
+		what string
+		got  time.Duration
+		min  time.Duration
+	}{
+		{"pause after connect", at[0].Sub(t0), 100 * time.Millisecond},
+		{"gap between requests", at[1].Sub(at[0]), 30 * time.Millisecond},
+		{"gap when the unit changes", at[2].Sub(at[1]), 120 * time.Millisecond},
+	}
+	for _, c := range checks {
+		if c.got < c.min {
+			t.Errorf("%s: %s, want at least %s", c.what, c.got, c.min)
+		}
+	}
+}
+
+// A cancelled context ends a read promptly, and Run stops.
+func TestCancel(t *testing.T) {
+	fs := newFaultServer(t, serveTCP)
+	b := startBus(t, fwconfig.Bus{Transport: fwconfig.TCP, Address: fs.addr}, 5*time.Second)
+	fs.faults <- mbserver.Action{Drop: true}
+	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+	defer cancel()
+	start := time.Now()
+	_, _, err := b.Read(ctx, 1, fwconfig.Holding, 0, 1, 0)
+	if err == nil || time.Since(start) > time.Second {
+		t.Fatalf("read under a 100 ms context: %v after %s", err, time.Since(start))
+	}
+	if !errors.Is(err, context.DeadlineExceeded) && !strings.Contains(err.Error(), "timeout") {
+		t.Errorf("error %v does not say it timed out", err)
+	}
+}
+
+// A device that sends its answer twice leaves a stale frame in the socket;
+// it is drained before the next request, which gets its own answer.
+func TestStaleBytesDrained(t *testing.T) {
+	fs := newFaultServer(t, serveTCP)
+	b := startBus(t, fwconfig.Bus{Transport: fwconfig.TCP, Address: fs.addr}, time.Second)
+	ctx := context.Background()
+	fs.faults <- mbserver.Action{Rewrite: func(adu []byte) []byte { return append(adu, adu...) }}
+	if w, _, err := b.Read(ctx, 1, fwconfig.Holding, 0, 2, 0); err != nil || regsString(w) != wantRegs(0, 2) {
+		t.Fatalf("read answered twice: %v %v", w, err)
+	}
+	time.Sleep(20 * time.Millisecond) // the duplicate is in flight with the first
+	if w, _, err := b.Read(ctx, 1, fwconfig.Holding, 40, 2, 0); err != nil || regsString(w) != wantRegs(40, 2) {
+		t.Fatalf("read after a duplicate answer: %v %v", w, err)
+	}
+	if s := b.Stats(); s.Stale != 13 || s.Connects != 1 || s.Errors != 0 {
+		t.Errorf("stats %+v, want 13 stale bytes drained on one connection, no error", s)
+	}
+}

@@ -1,0 +1,162 @@
+package bus
+
+import (
+	"bytes"
+	"encoding/binary"
+	"errors"
+	"io"
+	"strings"
+	"testing"
+)
+
+// crc16 is the Modbus RTU CRC (polynomial 0xA001, initial 0xFFFF).
+func crc16(b []byte) uint16 {
+	crc := uint16(0xFFFF)
+	for _, x := range b {
+		crc ^= uint16(x)
+		for range 8 {
+			if crc&1 != 0 {
+				crc = crc>>1 ^ 0xA001
+			} else {
+				crc >>= 1
+			}
+		}
+	}
+	return crc
+}
+
+func withCRC(b []byte) []byte {
+	return binary.LittleEndian.AppendUint16(b, crc16(b))
+}
+
+func rtuRequest(unit, fc byte, addr, qty uint16) []byte {
+	b := []byte{unit, fc}
+	b = binary.BigEndian.AppendUint16(b, addr)
+	b = binary.BigEndian.AppendUint16(b, qty)
+	return withCRC(b)
+}
+
+func TestReadRTU(t *testing.T) {
+	read3 := rtuRequest(1, 3, 0, 2)
+	tests := []struct {
+		name   string
+		req    []byte
+		wire   []byte
+		frame  int // bytes of wire that make the frame
+		errHas string
+	}{
+		{"registers", read3, withCRC([]byte{1, 3, 4, 0, 1, 0, 2}), 9, ""},
+		{"registers, trailing bytes left unread", read3, append(withCRC([]byte{1, 3, 4, 0, 1, 0, 2}), 0xAA, 0xBB), 9, ""},
+		{"coils", rtuRequest(1, 1, 0, 10), withCRC([]byte{1, 1, 2, 0xFF, 0x03}), 7, ""},
+		{"exception", read3, withCRC([]byte{1, 0x83, 2}), 5, ""},
+		{"wrong byte count", read3, withCRC([]byte{1, 3, 2, 0, 1}), 3, "byte count 2, want 4 for 2 registers"},
+		{"foreign function code", read3, withCRC([]byte{1, 4, 4, 0, 1, 0, 2}), 2, "reply function code 0x04 to a request with 0x03"},
+		{"short frame", read3, []byte{1, 3, 4, 0, 1}, 5, "read RTU reply (5 of 9 bytes): unexpected EOF"},
+		{"nothing", read3, nil, 0, "read RTU reply header: EOF"},
+		{"write echo", withCRC([]byte{1, 6, 0, 1, 0, 3}), withCRC([]byte{1, 6, 0, 1, 0, 3}), 8, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := bytes.NewReader(tt.wire)
+			var buf [maxFrame]byte
+			frame, err := readRTU(r, tt.req, buf[:])
+			if tt.errHas == "" && err != nil || tt.errHas != "" && (err == nil || !strings.Contains(err.Error(), tt.errHas)) {
+				t.Fatalf("err %v, want %q", err, tt.errHas)
+			}
+			if len(frame) != tt.frame || !bytes.Equal(frame, tt.wire[:tt.frame]) {
+				t.Errorf("frame % x, want the first %d bytes of % x", frame, tt.frame, tt.wire)
+			}
+		})
+	}
+}
+
+func TestReadMBAP(t *testing.T) {
+	good := []byte{0, 1, 0, 0, 0, 5, 1, 3, 2, 0x12, 0x34}
+	tests := []struct {
+		name   string
+		wire   []byte
+		frame  int
+		errHas string
+	}{
+		{"answer", good, 11, ""},
+		{"protocol id", []byte{0, 1, 0, 9, 0, 5, 1, 3, 2, 0, 0}, 7, "protocol id 9"},
+		{"length zero", []byte{0, 1, 0, 0, 0, 0, 1}, 7, "MBAP length 0 outside 2..254"},
+		{"length too big", []byte{0, 1, 0, 0, 1, 0, 1}, 7, "MBAP length 256 outside 2..254"},
+		{"short body", good[:9], 9, "read MBAP body (2 of 4 bytes): unexpected EOF"},
+		{"short header", good[:3], 3, "read MBAP header: unexpected EOF"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var buf [maxFrame]byte
+			frame, err := readMBAP(bytes.NewReader(tt.wire), buf[:])
+			if tt.errHas == "" && err != nil || tt.errHas != "" && (err == nil || !strings.Contains(err.Error(), tt.errHas)) {
+				t.Fatalf("err %v, want %q", err, tt.errHas)
+			}
+			if len(frame) != tt.frame {
+				t.Errorf("frame % x, want %d bytes", frame, tt.frame)
+			}
+		})
+	}
+}
+
+// FuzzReadRTU: whatever arrives after a request, the reader never panics,
+// never reads past the frame it returns, and returns only frames whose
+// shape matches the request.
+func FuzzReadRTU(f *testing.F) {
+	f.Add(byte(3), uint16(2), withCRC([]byte{1, 3, 4, 0, 1, 0, 2}))
+	f.Add(byte(1), uint16(10), withCRC([]byte{1, 1, 2, 0xFF, 0x03}))
+	f.Add(byte(4), uint16(125), append([]byte{1, 4, 250}, make([]byte, 252)...))
+	f.Add(byte(3), uint16(1), withCRC([]byte{1, 0x83, 6}))
+	f.Add(byte(16), uint16(2), withCRC([]byte{1, 16, 0, 0, 0, 2}))
+	f.Add(byte(3), uint16(3), []byte{1, 3, 0xFF})
+	f.Fuzz(func(t *testing.T, fc byte, qty uint16, wire []byte) {
+		req := rtuRequest(1, fc, 0, qty)
+		r := bytes.NewReader(wire)
+		var buf [maxFrame]byte
+		frame, err := readRTU(r, req, buf[:])
+		if consumed := len(wire) - r.Len(); consumed != len(frame) {
+			t.Fatalf("consumed %d bytes, returned a frame of %d", consumed, len(frame))
+		}
+		if err != nil {
+			if !errors.Is(err, ErrFrame) && !errors.Is(err, ErrByteCount) && !errors.Is(err, io.EOF) && !errors.Is(err, io.ErrUnexpectedEOF) {
+				t.Fatalf("unclassified error %v", err)
+			}
+			return
+		}
+		if len(frame) > rtuMax || len(frame) < 5 {
+			t.Fatalf("frame of %d bytes", len(frame))
+		}
+		switch frame[1] {
+		case fc | 0x80:
+			if len(frame) != 5 {
+				t.Fatalf("exception frame of %d bytes", len(frame))
+			}
+		case fc:
+			if fc == 3 || fc == 4 {
+				if len(frame) != 5+2*int(qty) {
+					t.Fatalf("fc %d qty %d: frame of %d bytes", fc, qty, len(frame))
+				}
+			}
+		default:
+			t.Fatalf("frame with function 0x%02X for request 0x%02X", frame[1], fc)
+		}
+	})
+}
+
+// FuzzReadMBAP: the MBAP reader never panics and frames exactly what the
+// length field announces.
+func FuzzReadMBAP(f *testing.F) {
+	f.Add([]byte{0, 1, 0, 0, 0, 5, 1, 3, 2, 0x12, 0x34})
+	f.Add([]byte{0, 1, 0, 0, 0, 0, 1})
+	f.Add([]byte{0, 1, 0, 0, 0, 254, 1})
+	f.Fuzz(func(t *testing.T, wire []byte) {
+		var buf [maxFrame]byte
+		frame, err := readMBAP(bytes.NewReader(wire), buf[:])
+		if err != nil {
+			return
+		}
+		if n := int(binary.BigEndian.Uint16(frame[4:])); len(frame) != 6+n || len(frame) > maxFrame {
+			t.Fatalf("frame of %d bytes for length %d", len(frame), n)
+		}
+	})
+}

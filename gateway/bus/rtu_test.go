@@ -1,0 +1,181 @@
+package bus
+
+import (
+	"context"
+	"os"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/boilerwatch/boilerwatch/collector/servicetest"
+
+	fwconfig "github.com/boilerwatch/boilerwatch/firmware-config"
+	"github.com/boilerwatch/boilerwatch/simulator/mbserver"
+)
+
+func serveRTUOverTCP(s *mbserver.Server) func(ctx context.Context, ln netListener) error {
+	return s.ServeRTUOverTCP
+}
+
+// recrc rewrites an RTU answer's CRC after a change, so that only the
+// change is wrong.
+func recrc(adu []byte) []byte {
+	c := mbserver.CRC16(adu[:len(adu)-2])
+	adu[len(adu)-2], adu[len(adu)-1] = byte(c), byte(c>>8)
+	return adu
+}
+
+// rtuFaults are the faults of an RTU answer (unit, function, byte count,
+// data, CRC low, CRC high), for both RTU transports. socket: the fault
+// costs a TCP connection; on a serial line it never costs the port.
+var rtuFaults = []struct {
+	name   string
+	act    mbserver.Action
+	errHas string
+	socket bool
+}{
+	{"no answer (timeout)", mbserver.Action{Drop: true}, "no reply within the timeout", true},
+	{"wrong unit id", mbserver.Action{Rewrite: func(adu []byte) []byte { adu[0] = 9; return recrc(adu) }}, "response slave id '9' does not match request '1'", true},
+	{"bad CRC", mbserver.Action{BadCRC: true}, "response crc", true},
+	{"garbled", mbserver.Action{Rewrite: func(adu []byte) []byte {
+		for i := range adu {
+			adu[i] ^= 0x5A
+		}
+		return adu
+	}}, "malformed reply frame", true},
+	{"short frame", mbserver.Action{Rewrite: func(adu []byte) []byte { return adu[:len(adu)-3] }}, "read RTU reply (12 of 15 bytes)", true},
+	{"wrong byte count", mbserver.Action{Rewrite: func(adu []byte) []byte {
+		adu = adu[:len(adu)-2]
+		adu[2] -= 2
+		return recrc(adu)
+	}}, "byte count 8, want 10 for 5 registers", true},
+	{"exception 2", mbserver.Action{Exception: 2}, "exception '2'", false},
+	{"late reply after the timeout", mbserver.Action{Delay: faultTimeout * 3 / 2}, "no reply within the timeout", true},
+}
+
+// faultTimeout is the bus timeout in the fault tests: generous, because a
+// loaded CI machine (or a pty under load) may take a few hundred
+// milliseconds to answer even a healthy request.
+const faultTimeout = 600 * time.Millisecond
+
+func TestRTUOverTCPFaults(t *testing.T) {
+	faults := append(rtuFaults[:len(rtuFaults):len(rtuFaults)],
+		struct {
+			name   string
+			act    mbserver.Action
+			errHas string
+			socket bool
+		}{"connection reset", mbserver.Action{Drop: true, Reset: true}, "connection reset by peer", true},
+		struct {
+			name   string
+			act    mbserver.Action
+			errHas string
+			socket bool
+		}{"connection closed", mbserver.Action{Drop: true, Close: true}, "EOF", true},
+	)
+	for _, tt := range faults {
+		t.Run(tt.name, func(t *testing.T) {
+			fs := newFaultServer(t, serveRTUOverTCP)
+			b := startBus(t, fwconfig.Bus{Transport: fwconfig.RTUOverTCP, Address: fs.addr}, faultTimeout)
+			checkFault(t, b, fs, tt.act, tt.errHas, tt.socket)
+		})
+	}
+}
+
+// An answer that trickles in byte by byte, as from a slow serial server,
+// is read whole.
+func TestRTUOverTCPSplitAnswer(t *testing.T) {
+	fs := newFaultServer(t, serveRTUOverTCP)
+	b := startBus(t, fwconfig.Bus{Transport: fwconfig.RTUOverTCP, Address: fs.addr}, time.Second)
+	fs.faults <- mbserver.Action{Split: 15, SplitGap: 5 * time.Millisecond}
+	if w, _, err := b.Read(context.Background(), 1, fwconfig.Holding, 10, 5, 0); err != nil || regsString(w) != wantRegs(10, 5) {
+		t.Fatalf("split answer: %v %v", w, err)
+	}
+}
+
+func TestRTUOverTCPRefusedThenBack(t *testing.T) {
+	fs := newFaultServer(t, serveRTUOverTCP)
+	b := startBus(t, fwconfig.Bus{Transport: fwconfig.RTUOverTCP, Address: fs.addr}, 500*time.Millisecond)
+	addr := fs.addr
+	fs.stop()
+	_, _, err := b.Read(context.Background(), 1, fwconfig.Holding, 0, 1, 0)
+	if err == nil || !strings.Contains(err.Error(), "connection refused") {
+		t.Fatalf("read with the listener closed: %v", err)
+	}
+	fs.start(addr)
+	if w, _, err := b.Read(context.Background(), 1, fwconfig.Holding, 3, 2, 0); err != nil || regsString(w) != wantRegs(3, 2) {
+		t.Fatalf("read after the device came back: %v %v", w, err)
+	}
+}
+
+// newSerialFaultServer serves the fault bank with mbserver.ServeRTU on one
+// end of a pty pair and returns the other end's path for the bus.
+func newSerialFaultServer(t *testing.T) (*faultServer, string) {
+	t.Helper()
+	a, b := servicetest.PtyPair(t)
+	fs := newFaultServer(t, func(s *mbserver.Server) func(context.Context, netListener) error {
+		return nil
+	})
+	port, err := os.OpenFile(a, os.O_RDWR|syscall.O_NOCTTY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	// A pty delivers each write at once: a small fixed frame gap.
+	go func() {
+		done <- fs.srv.ServeRTU(ctx, port, mbserver.RTUOptions{Baud: 9600, FrameGap: 3 * time.Millisecond, Name: a})
+	}()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("ServeRTU: %v", err)
+		}
+		port.Close()
+	})
+	return fs, b
+}
+
+// RTU on a serial line, through a pty pair: every fault fails only its
+// read and never costs the port.
+func TestRTUSerialFaults(t *testing.T) {
+	for _, tt := range rtuFaults {
+		t.Run(tt.name, func(t *testing.T) {
+			fs, path := newSerialFaultServer(t)
+			b := startBus(t, fwconfig.Bus{Transport: fwconfig.RTU, Address: path, Baud: 9600, Parity: "none", DataBits: 8, StopBits: 1}, faultTimeout)
+			checkFault(t, b, fs, tt.act, tt.errHas, false)
+		})
+	}
+}
+
+// Several units on one line take turns; the bus serializes them.
+func TestRTUSerialUnitsInterleaved(t *testing.T) {
+	fs, path := newSerialFaultServer(t)
+	_ = fs
+	b := startBus(t, fwconfig.Bus{Transport: fwconfig.RTU, Address: path, Baud: 19200, Parity: "even", DataBits: 8, StopBits: 1, UnitGap: 5 * time.Millisecond}, time.Second)
+	var wg sync.WaitGroup
+	errs := make(chan error, 40)
+	for unit := byte(1); unit <= 2; unit++ {
+		wg.Go(func() {
+			for i := range 20 {
+				w, _, err := b.Read(context.Background(), unit, fwconfig.Holding, i*3, 3, 0)
+				if err == nil && regsString(w) != wantRegs(i*3, 3) {
+					err = errorf("unit %d read %d: %s", unit, i, regsString(w))
+				}
+				if err != nil {
+					errs <- err
+				}
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+	if s := b.Stats(); s.Requests != 40 || s.Connects != 1 {
+		t.Errorf("stats %+v, want 40 requests on one port open", s)
+	}
+}

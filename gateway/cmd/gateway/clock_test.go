@@ -1,0 +1,42 @@
+package main
+
+import (
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestParseClock(t *testing.T) {
+	anchor := time.Date(2026, 11, 28, 8, 0, 0, 0, time.UTC)
+	tests := []struct {
+		flag    string
+		real    time.Time
+		want    string
+		wantErr string
+	}{
+		{"anchor=2026-11-28T08:00:00Z,start=2026-01-15T00:00:00+08:00,rate=360", anchor.Add(10 * time.Second), "2026-01-15T01:00:00+08:00", ""},
+		{"anchor=2026-11-28T08:00:00Z, start=2026-01-15T00:00:00+08:00, rate=1", anchor.Add(-time.Minute), "2026-01-14T23:59:00+08:00", ""},
+		{"anchor=2026-11-28T08:00:00Z,start=2026-01-15T00:00:00+08:00", anchor, "", "all required"},
+		{"anchor=2026-11-28T08:00:00Z,start=2026-01-15T00:00:00+08:00,rate=-2", anchor, "", "outside"},
+		{"anchor=yesterday,start=2026-01-15T00:00:00+08:00,rate=2", anchor, "", "cannot parse"},
+		{"anchor=2026-11-28T08:00:00Z,begin=2026-01-15T00:00:00+08:00,rate=2", anchor, "", "unknown key \"begin\""},
+	}
+	for _, tc := range tests {
+		stamp, err := parseClock(tc.flag)
+		if tc.wantErr != "" {
+			if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
+				t.Errorf("%s: error %v, want %q", tc.flag, err, tc.wantErr)
+			}
+			continue
+		}
+		if err != nil {
+			t.Fatalf("%s: %v", tc.flag, err)
+		}
+		if got := stamp(tc.real).Format(time.RFC3339); got != tc.want {
+			t.Errorf("%s: stamp = %s, want %s", tc.flag, got, tc.want)
+		}
+	}
+	if stamp, err := parseClock(""); stamp != nil || err != nil {
+		t.Errorf("empty -clock: stamp set %v, error %v; want the identity (nil)", stamp != nil, err)
+	}
+}

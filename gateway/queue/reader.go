@@ -1,0 +1,164 @@
+package queue
+
+import (
+	"errors"
+	"io"
+	"os"
+	"slices"
+	"sort"
+)
+
+// Reader walks the queue's unacknowledged records in sequence order. Recent
+// records come from memory; older ones are read from the segment files.
+// A Reader is used by one goroutine.
+type Reader struct {
+	q    *Queue
+	next uint64 // lowest number not yet returned or skipped
+
+	seg    *segment
+	sr     segReader
+	srRaw  bool   // sr reads the raw file (the segment may be compacted since)
+	prev   uint64 // last number read from sr
+	peeked *Record
+}
+
+// NewReader starts at sequence number from.
+func (q *Queue) NewReader(from uint64) *Reader { return &Reader{q: q, next: from} }
+
+// Close releases the open segment file.
+func (r *Reader) Close() {
+	if r.sr != nil {
+		r.sr.close()
+		r.sr, r.seg = nil, nil
+	}
+}
+
+// Next returns the next unacknowledged record numbered at most upTo. It
+// returns false when there is none now; it can be called again after more
+// appends.
+func (r *Reader) Next(upTo uint64) (Record, bool, error) {
+	q := r.q
+	for {
+		if r.peeked != nil {
+			if r.peeked.Seq > upTo {
+				return Record{}, false, nil
+			}
+			rec := *r.peeked
+			r.peeked = nil
+			if !q.isAcked(rec.Seq) {
+				return rec, true, nil
+			}
+			continue
+		}
+		q.mu.Lock()
+		if r.next > upTo {
+			q.mu.Unlock()
+			return Record{}, false, nil
+		}
+		if q.tailFirst != 0 && r.next >= q.tailFirst {
+			rec, ok := r.fromTail(upTo)
+			q.mu.Unlock()
+			r.Close()
+			return rec, ok, nil
+		}
+		s := q.segmentFrom(r.next)
+		if s == nil {
+			q.mu.Unlock()
+			return Record{}, false, nil
+		}
+		if s.first > r.next {
+			r.next = s.first
+		}
+		if r.next > upTo {
+			q.mu.Unlock()
+			return Record{}, false, nil
+		}
+		sealed, size, path, compressed := s.sealed, s.size, s.path, s.compressed
+		q.mu.Unlock()
+
+		if r.seg != s || r.sr == nil {
+			r.Close()
+			sr, err := openSegReader(path, compressed)
+			if err != nil {
+				if isNotExist(err) {
+					continue // removed or compacted meanwhile: look again
+				}
+				return Record{}, false, err
+			}
+			r.seg, r.sr, r.srRaw, r.prev = s, sr, !compressed, s.first-1
+		}
+		limit := int64(-1)
+		if r.srRaw && !sealed {
+			limit = size
+		}
+		rec, err := r.sr.next(limit)
+		if d := r.sr.damaged(); len(d) > 0 {
+			q.mu.Lock()
+			q.noteDamage(s, d)
+			q.mu.Unlock()
+		}
+		if errors.Is(err, io.EOF) {
+			if !sealed {
+				return Record{}, false, nil
+			}
+			// The end of a sealed segment: whatever was not read is lost.
+			q.mu.Lock()
+			if r.prev < s.last {
+				q.markLost(s, r.prev+1, s.last, "unreadable")
+			}
+			q.mu.Unlock()
+			r.next = max(r.next, s.last+1)
+			r.Close()
+			continue
+		}
+		if err != nil {
+			return Record{}, false, err
+		}
+		if rec.Seq <= r.prev || rec.Seq > s.last && sealed {
+			q.mu.Lock()
+			q.noteDamage(s, []damage{{0, 0, "record out of order"}})
+			q.mu.Unlock()
+			continue
+		}
+		if rec.Seq > r.prev+1 {
+			q.mu.Lock()
+			q.markLost(s, r.prev+1, rec.Seq-1, "unreadable")
+			q.mu.Unlock()
+		}
+		r.prev = rec.Seq
+		if rec.Seq < r.next {
+			continue
+		}
+		r.next = rec.Seq + 1
+		rec.Payload = slices.Clone(rec.Payload)
+		if rec.Seq > upTo {
+			r.peeked = &rec
+			return Record{}, false, nil
+		}
+		if q.isAcked(rec.Seq) {
+			continue
+		}
+		return rec, true, nil
+	}
+}
+
+// fromTail serves from the in-memory records; q.mu is held.
+func (r *Reader) fromTail(upTo uint64) (Record, bool) {
+	t := r.q.tail
+	i := sort.Search(len(t), func(i int) bool { return t[i].Seq >= r.next })
+	for ; i < len(t) && t[i].Seq <= upTo; i++ {
+		r.next = t[i].Seq + 1
+		if !r.q.acked.has(t[i].Seq) {
+			return t[i], true
+		}
+	}
+	return Record{}, false
+}
+
+func (q *Queue) isAcked(seq uint64) bool {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	return q.acked.has(seq)
+}
+
+func isNotExist(err error) bool { return errors.Is(err, os.ErrNotExist) }
