@@ -888,7 +888,7 @@ func (q *Queue) enforceLimit() {
 		q.stats.Dropped += unsent
 		q.log.Warn("queue full: oldest segment dropped", "segment", filepath.Base(s.path), "from", s.first, "to", s.last,
 			"unsent_records", unsent, "max_bytes", q.o.MaxBytes, "dropped_total", q.stats.Dropped)
-		s.damaged = false
+		s.damaged = false // space is the point: delete, do not keep in quarantine/
 		q.removeSegment(s)
 	}
 }
