@@ -22,6 +22,7 @@ import (
 	"github.com/boilerwatch/boilerwatch/collector/console/password"
 	"github.com/boilerwatch/boilerwatch/collector/ingest"
 	"github.com/boilerwatch/boilerwatch/collector/store"
+	"github.com/boilerwatch/boilerwatch/gateway/opshttp"
 	"github.com/boilerwatch/boilerwatch/gateway/sdnotify"
 )
 
@@ -86,7 +87,7 @@ func run(ctx context.Context, cfg *config.Collector, log *slog.Logger, level *sl
 	defer wg.Wait()
 	m := newMetrics()
 	if cfg.Metrics.Listen != "" {
-		srv, err := serveMetrics(ctx, cfg.Metrics.Listen, m, level, log)
+		srv, err := opshttp.Serve(ctx, cfg.Metrics.Listen, m.reg, nil, level, log)
 		if err != nil {
 			return err
 		}

@@ -2,11 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
-	"fmt"
-	"log/slog"
-	"net"
-	"net/http"
 	"sort"
 	"sync/atomic"
 	"time"
@@ -14,11 +9,9 @@ import (
 	"github.com/influxdata/influxdb-client-go/v2/api/write"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/boilerwatch/boilerwatch/collector/energy"
 	"github.com/boilerwatch/boilerwatch/collector/ingest"
-	"github.com/boilerwatch/boilerwatch/gateway/loglevel"
 )
 
 // metrics are the collector's instruments on one registry per process.
@@ -159,25 +152,4 @@ func (k *counters) Collect(ch chan<- prometheus.Metric) {
 	one(dGapMessages, g.Missing.Load())
 	one(dLate, g.LateFilled.Load())
 	one(dDuplicates, g.Duplicates.Load())
-}
-
-// serveMetrics serves /metrics, /healthz, /readyz (the process exists and
-// serves) and /loglevel on the metrics address, without the console's login.
-func serveMetrics(ctx context.Context, addr string, m *metrics, level *slog.LevelVar, log *slog.Logger) (*http.Server, error) {
-	mux := http.NewServeMux()
-	mux.Handle("GET /metrics", promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelError)}))
-	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, "ok") })
-	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, "ready") })
-	mux.Handle("/loglevel", loglevel.Handler(level, log))
-	ln, err := net.Listen("tcp", addr)
-	if err != nil {
-		return nil, fmt.Errorf("metrics listen %s: %w", addr, err)
-	}
-	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second, BaseContext: func(net.Listener) context.Context { return ctx }}
-	go func() {
-		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
-			log.Error("metrics server", "error", err)
-		}
-	}()
-	return srv, nil
 }

@@ -19,6 +19,7 @@ import (
 	"time"
 
 	fwconfig "github.com/boilerwatch/boilerwatch/firmware-config"
+	"github.com/boilerwatch/boilerwatch/gateway/opshttp"
 	"github.com/boilerwatch/boilerwatch/gateway/plan"
 	"github.com/boilerwatch/boilerwatch/gateway/poll"
 	"github.com/boilerwatch/boilerwatch/gateway/publish"
@@ -177,7 +178,7 @@ func run(ctx context.Context, cfg *fwconfig.Gateway, siteOpts poll.SiteOptions, 
 		return nil
 	}
 	if ro.metrics != "" {
-		srv, err := serveMetrics(fctx, ro.metrics, m, ready, ro.level, log)
+		srv, err := opshttp.Serve(fctx, ro.metrics, m.reg, ready, ro.level, log)
 		if err != nil {
 			return err
 		}

@@ -1,21 +1,13 @@
 package main
 
 import (
-	"context"
 	"encoding/json"
-	"errors"
-	"fmt"
-	"log/slog"
-	"net"
-	"net/http"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/boilerwatch/boilerwatch/gateway/bus"
-	"github.com/boilerwatch/boilerwatch/gateway/loglevel"
 	"github.com/boilerwatch/boilerwatch/gateway/poll"
 	"github.com/boilerwatch/boilerwatch/gateway/publish"
 	"github.com/boilerwatch/boilerwatch/gateway/queue"
@@ -193,31 +185,4 @@ func b2f(b bool) float64 {
 		return 1
 	}
 	return 0
-}
-
-// serveMetrics serves /metrics, /healthz (the process answers), /readyz
-// (connected to the broker with the queue open) and /loglevel.
-func serveMetrics(ctx context.Context, addr string, m *metrics, ready func() error, level *slog.LevelVar, log *slog.Logger) (*http.Server, error) {
-	mux := http.NewServeMux()
-	mux.Handle("GET /metrics", promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelError)}))
-	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, "ok") })
-	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, _ *http.Request) {
-		if err := ready(); err != nil {
-			http.Error(w, err.Error(), http.StatusServiceUnavailable)
-			return
-		}
-		fmt.Fprintln(w, "ready")
-	})
-	mux.Handle("/loglevel", loglevel.Handler(level, log))
-	ln, err := net.Listen("tcp", addr)
-	if err != nil {
-		return nil, fmt.Errorf("metrics listen %s: %w", addr, err)
-	}
-	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second, BaseContext: func(net.Listener) context.Context { return ctx }}
-	go func() {
-		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
-			log.Error("metrics server", "error", err)
-		}
-	}()
-	return srv, nil
 }
