@@ -61,10 +61,11 @@ func TestDecodeEveryTypeAndOrder(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.spec, func(t *testing.T) {
 			p := point(t, tt.spec)
-			got, err := p.Decode(tt.regs)
+			v, err := p.Decode(tt.regs)
 			if err != nil {
 				t.Fatalf("Decode(%04X): %v", tt.regs, err)
 			}
+			got := v.Any()
 			if f, ok := tt.want.(float64); ok {
 				g, ok := got.(float64)
 				if !ok || math.Abs(g-f) > 1e-9*math.Max(1, math.Abs(f)) {
@@ -137,7 +138,7 @@ func FuzzDecode(f *testing.F) {
 		if err != nil {
 			return
 		}
-		f, ok := v.(float64)
+		f, ok := v.Any().(float64)
 		if !ok || math.IsNaN(f) || math.IsInf(f, 0) {
 			t.Fatalf("%s: Decode(%04X) = %v", spec, regs, v)
 		}

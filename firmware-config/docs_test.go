@@ -9,6 +9,7 @@ import (
 	"github.com/boilerwatch/boilerwatch/collector/servicetest"
 	fwconfig "github.com/boilerwatch/boilerwatch/firmware-config"
 	"github.com/boilerwatch/boilerwatch/gateway/plan"
+	"github.com/boilerwatch/boilerwatch/gateway/telemetry"
 )
 
 // The README's gateway config and profile examples must load as written.
@@ -35,7 +36,7 @@ func TestReadmeExamples(t *testing.T) {
 	}
 	// The worked values of the README's profile example.
 	o2, err := p.Point("o2").Decode([]uint16{805})
-	if err != nil || o2 != 8.05 {
+	if err != nil || o2 != telemetry.Number(8.05) {
 		t.Errorf("o2 raw 805 = %v, %v; want 8.05", o2, err)
 	}
 	if _, err := p.Point("o2").Decode([]uint16{0xFFFF}); err == nil {
@@ -49,11 +50,11 @@ func TestReadmeExamples(t *testing.T) {
 	}
 	ppm := p.Point("o2_ppm")
 	f, err := ppm.ScaleFrom.Factor(func(string) (float64, error) { return 2, nil })
-	if v, err2 := ppm.DecodeWith([]uint16{805}, f); err != nil || err2 != nil || v != 80500.0 {
+	if v, err2 := ppm.DecodeWith([]uint16{805}, f); err != nil || err2 != nil || v != telemetry.Number(80500) {
 		t.Errorf("o2_ppm raw 805 with dp 2 = %v, %v, %v; want 80500", v, err, err2)
 	}
 	serial, err := p.Point("serial").Decode([]uint16{0x4257, 0x2D30, 0x3031, 0})
-	if err != nil || serial != "BW-001" {
+	if err != nil || serial != telemetry.Text("BW-001") {
 		t.Errorf("serial = %q, %v", serial, err)
 	}
 }

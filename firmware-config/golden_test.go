@@ -144,7 +144,7 @@ func TestBuiltinLibrary(t *testing.T) {
 			got, err := pt.Decode(regs)
 			// A value comes back to within half a raw step (12 GJ in Wh
 			// steps of 3.6e-6 GJ is 11.9999988).
-			if f, ok := got.(float64); ok && err == nil {
+			if f, ok := got.Any().(float64); ok && err == nil {
 				if math.Abs(f-12) > math.Abs(pt.ScaleFactor())/2+1e-9 {
 					t.Errorf("%s.%s: round trip of 12 gave %v", p.Name, pt.Name, f)
 				}

@@ -45,7 +45,7 @@ batch: {flush: 50ms}
 	ts := time.Now().Truncate(time.Millisecond)
 	m := telemetry.Message{V: 1, Site: "plant-auth", Gateway: "gw-auth", Seq: 1, Boot: "b1", Samples: []telemetry.Sample{{
 		Device: "boiler1", Profile: "szl-chain-grate-plc", Class: "boiler", TS: ts.UnixMilli(),
-		Values: map[string]telemetry.Value{"steam_flow": {V: 7.25, Q: telemetry.Good}},
+		Values: map[string]telemetry.Value{"steam_flow": telemetry.Number(7.25)},
 	}}}
 	payload, _ := json.Marshal(m)
 	if tok := c.Publish(telemetry.TelemetryTopic("plant-auth", "gw-auth"), 1, false, payload); !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {

@@ -35,7 +35,7 @@ func drainMessage(i int) telemetry.Message {
 	n := i / drainGateways
 	vals := make(map[string]telemetry.Value, drainValues)
 	for v := range drainValues {
-		vals[fmt.Sprintf("p%02d", v)] = telemetry.Value{V: float64(n%1000) + float64(v)/100, Q: telemetry.Good}
+		vals[fmt.Sprintf("p%02d", v)] = telemetry.Number(float64(n%1000) + float64(v)/100)
 	}
 	return telemetry.Message{V: telemetry.Version, Site: "bench", Gateway: gw, Seq: uint64(n + 1), Boot: "b00700000000000a",
 		Samples: []telemetry.Sample{{Device: "dev", Profile: "bench-profile", Class: "bench", TS: 1767225600000 + int64(n)*1000, Values: vals}}}

@@ -79,7 +79,7 @@ func nothingAckedUnwritten(ctx context.Context, t *testing.T, url string, log *s
 	for i := 1; i <= n; i++ {
 		m := telemetry.Message{V: telemetry.Version, Site: "s1", Gateway: "gw", Seq: uint64(i), Boot: "b1",
 			Samples: []telemetry.Sample{{Device: "d", Profile: "p", Class: "boiler", TS: 1767225600000 + int64(i)*1000,
-				Values: map[string]telemetry.Value{"o2": {V: float64(i) / 10, Q: telemetry.Good}}}}}
+				Values: map[string]telemetry.Value{"o2": telemetry.Number(float64(i) / 10)}}}}
 		payload, _ := json.Marshal(m)
 		if tok := pub.Publish(telemetry.TelemetryTopic("s1", "gw"), 1, false, payload); !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
 			t.Fatalf("publish %d: %v", i, tok.Error())

@@ -63,9 +63,9 @@ func TestPoints(t *testing.T) {
 		{
 			name: "every kind of value",
 			msg: msg(7, telemetry.Sample{Device: "boiler1", Profile: "szl", Class: "boiler", TS: ts, Values: map[string]telemetry.Value{
-				"steam_flow": {V: 9.87, Q: telemetry.Good},
-				"running":    {V: true, Q: telemetry.Good},
-				"mode":       {V: "auto", Q: telemetry.Good},
+				"steam_flow": telemetry.Number(9.87),
+				"running":    telemetry.Boolean(true),
+				"mode":       telemetry.Text("auto"),
 				"o2":         {Q: telemetry.Bad, Err: "timeout"},
 				"co":         {Q: telemetry.Stale},
 				"load":       {Q: telemetry.Bad},
@@ -81,7 +81,7 @@ func TestPoints(t *testing.T) {
 		{
 			name: "all good: no _bad field",
 			msg: msg(0, telemetry.Sample{Device: "m1", Profile: "chint", Class: "electricity_meter", TS: ts, Values: map[string]telemetry.Value{
-				"ua": {V: 230.1, Q: telemetry.Good}, "zero": {V: 0.0, Q: telemetry.Good}, "off": {V: false, Q: telemetry.Good},
+				"ua": telemetry.Number(230.1), "zero": telemetry.Number(0.0), "off": telemetry.Boolean(false),
 			}}),
 			want: []point{{
 				Measurement: "electricity_meter", Tags: tags("m1", "chint"), TS: ts,
@@ -101,8 +101,8 @@ func TestPoints(t *testing.T) {
 		{
 			name: "one point per sample, each with its own class and time",
 			msg: msg(9,
-				telemetry.Sample{Device: "b1", Profile: "p1", Class: "boiler", TS: ts, Values: map[string]telemetry.Value{"x": {V: 1.0, Q: telemetry.Good}}},
-				telemetry.Sample{Device: "s1", Profile: "p2", Class: "steam_meter", TS: ts + 1, Values: map[string]telemetry.Value{"y": {V: 2.5, Q: telemetry.Good}}},
+				telemetry.Sample{Device: "b1", Profile: "p1", Class: "boiler", TS: ts, Values: map[string]telemetry.Value{"x": telemetry.Number(1.0)}},
+				telemetry.Sample{Device: "s1", Profile: "p2", Class: "steam_meter", TS: ts + 1, Values: map[string]telemetry.Value{"y": telemetry.Number(2.5)}},
 			),
 			want: []point{
 				{Measurement: "boiler", Tags: tags("b1", "p1"), TS: ts, Fields: map[string]any{"x": 1.0, "_seq": int64(9)}},
@@ -163,10 +163,10 @@ func validMessage(i int) *telemetry.Message {
 		s := telemetry.Sample{Device: dev, Class: classOf[dev[0]], Profile: profileOf[dev[0]], TS: ts, Values: map[string]telemetry.Value{}}
 		f := float64(i)
 		if dev[0] == 'b' {
-			s.Values["steam_flow"] = telemetry.Value{V: 9.87 + f*0.013, Q: telemetry.Good}
-			s.Values["steam_temp"] = telemetry.Value{V: 190.1 - f/7, Q: telemetry.Good}
-			s.Values["burner_running"] = telemetry.Value{V: i%2 == 0, Q: telemetry.Good}
-			s.Values["mode"] = telemetry.Value{V: []string{"auto", "manual", "烘炉"}[i%3], Q: telemetry.Good}
+			s.Values["steam_flow"] = telemetry.Number(9.87 + f*0.013)
+			s.Values["steam_temp"] = telemetry.Number(190.1 - f/7)
+			s.Values["burner_running"] = telemetry.Boolean(i%2 == 0)
+			s.Values["mode"] = telemetry.Text([]string{"auto", "manual", "烘炉"}[i%3])
 			if i%7 == 0 {
 				s.Values["steam_flow"] = telemetry.Value{Q: telemetry.Bad, Err: "i/o timeout"}
 			}
@@ -178,9 +178,9 @@ func validMessage(i int) *telemetry.Message {
 			}
 			return s
 		}
-		s.Values["ua"] = telemetry.Value{V: 229.5 + f*0.1, Q: telemetry.Good}
-		s.Values["ep_import"] = telemetry.Value{V: 123456.789 + f*1e3, Q: telemetry.Good}
-		s.Values["ia"] = telemetry.Value{V: -1.25 * f, Q: telemetry.Good}
+		s.Values["ua"] = telemetry.Number(229.5 + f*0.1)
+		s.Values["ep_import"] = telemetry.Number(123456.789 + f*1e3)
+		s.Values["ia"] = telemetry.Number(-1.25 * f)
 		if i%5 == 0 {
 			s.Values["ia"] = telemetry.Value{Q: telemetry.Bad}
 		}
@@ -533,7 +533,7 @@ func expectedPoint(m *telemetry.Message, s telemetry.Sample) point {
 	for name, v := range s.Values {
 		switch v.Q {
 		case telemetry.Good:
-			p.Fields[name] = v.V
+			p.Fields[name] = v.Any()
 		default:
 			reason := v.Err
 			if reason == "" {

@@ -34,7 +34,7 @@ func Points(m *telemetry.Message) []*write.Point {
 		var bad []string
 		for name, v := range s.Values {
 			if v.Q == telemetry.Good {
-				p.AddField(name, v.V)
+				p.AddField(name, v.Any())
 				continue
 			}
 			reason := string(v.Q)

@@ -2,8 +2,10 @@
 // and serializes every request on it.
 //
 // It uses goburrow/modbus v0.1.0 for what it does well (building request
-// PDUs, the MBAP and RTU packagers with their transaction-id, unit-id and
-// CRC checks, exception decoding) and replaces its transporters, which keep
+// PDUs, its packagers' transaction-id and unit-id checks, exception
+// decoding), frames requests and replies in buffers of its own instead of
+// goburrow's, which allocate per request (packager.go), and replaces
+// its transporters, which keep
 // a broken TCP connection until an idle timer fires, match a late reply to
 // the next request (goburrow#64), cannot carry RTU frames over TCP, and on a
 // serial line read an exception reply by luck (rtuclient.go compares the
@@ -73,9 +75,7 @@ type Bus struct {
 	jobs    chan job
 
 	// Owned by the Run goroutine.
-	packager modbus.Packager
-	tcpPk    *modbus.TCPClientHandler // set when framing is MBAP
-	rtuPk    *modbus.RTUClientHandler // set when framing is RTU
+	pk       *packager
 	tr       *transporter
 	client   modbus.Client
 	lastUnit int // -1 before the first request
@@ -142,14 +142,12 @@ func New(o Options) (*Bus, error) {
 	switch b.cfg.Transport {
 	case fwconfig.TCP, "":
 		b.cfg.Transport = fwconfig.TCP
-		b.tcpPk = modbus.NewTCPClientHandler(b.cfg.Address)
-		b.packager = b.tcpPk
+		b.pk = &packager{verify: modbus.NewTCPClientHandler(b.cfg.Address)}
 		b.tr = &transporter{b: b, rtu: false}
 	case fwconfig.RTUOverTCP, fwconfig.RTU:
 		// The RTU handler is used as a packager only: its serial transporter
 		// is never called.
-		b.rtuPk = modbus.NewRTUClientHandler(b.cfg.Address)
-		b.packager = b.rtuPk
+		b.pk = &packager{verify: modbus.NewRTUClientHandler(b.cfg.Address), rtu: true}
 		b.tr = &transporter{b: b, rtu: true}
 		if b.cfg.Transport == fwconfig.RTU {
 			b.minGap = interFrameGap(b.cfg)
@@ -157,7 +155,7 @@ func New(o Options) (*Bus, error) {
 	default:
 		return nil, fmt.Errorf("bus %s: unknown transport %q", b.cfg.Key, b.cfg.Transport)
 	}
-	b.client = modbus.NewClient2(b.packager, b.tr)
+	b.client = modbus.NewClient2(b.pk, b.tr)
 	return b, nil
 }
 
@@ -268,7 +266,7 @@ func (b *Bus) do(runCtx context.Context, j job) ([]uint16, error) {
 // itself failed, since closing it clears nothing on the wire; either way an
 // RTU bus settles before its next request.
 func (b *Bus) recover(err error) {
-	if b.rtuPk != nil && !errors.Is(err, ErrConnect) {
+	if b.pk.rtu && !errors.Is(err, ErrConnect) {
 		b.settle = true
 	}
 	if b.cfg.Transport == fwconfig.RTU && !portFailed(err) {
@@ -404,11 +402,7 @@ func (b *Bus) exchange(runCtx context.Context, j job) ([]uint16, error) {
 		deadline = d
 	}
 	b.tr.deadline = deadline
-	if b.tcpPk != nil {
-		b.tcpPk.SlaveId = j.unit
-	} else {
-		b.rtuPk.SlaveId = j.unit
-	}
+	b.pk.unit = j.unit
 	addr, qty := uint16(j.start), uint16(j.count)
 	var raw []byte
 	var err error

@@ -7,33 +7,15 @@ import (
 	"io"
 	"strings"
 	"testing"
+
+	"github.com/boilerwatch/boilerwatch/gateway/crc16"
 )
-
-// crc16 is the Modbus RTU CRC (polynomial 0xA001, initial 0xFFFF).
-func crc16(b []byte) uint16 {
-	crc := uint16(0xFFFF)
-	for _, x := range b {
-		crc ^= uint16(x)
-		for range 8 {
-			if crc&1 != 0 {
-				crc = crc>>1 ^ 0xA001
-			} else {
-				crc >>= 1
-			}
-		}
-	}
-	return crc
-}
-
-func withCRC(b []byte) []byte {
-	return binary.LittleEndian.AppendUint16(b, crc16(b))
-}
 
 func rtuRequest(unit, fc byte, addr, qty uint16) []byte {
 	b := []byte{unit, fc}
 	b = binary.BigEndian.AppendUint16(b, addr)
 	b = binary.BigEndian.AppendUint16(b, qty)
-	return withCRC(b)
+	return crc16.Append(b)
 }
 
 func TestReadRTU(t *testing.T) {
@@ -45,15 +27,15 @@ func TestReadRTU(t *testing.T) {
 		frame  int // bytes of wire that make the frame
 		errHas string
 	}{
-		{"registers", read3, withCRC([]byte{1, 3, 4, 0, 1, 0, 2}), 9, ""},
-		{"registers, trailing bytes left unread", read3, append(withCRC([]byte{1, 3, 4, 0, 1, 0, 2}), 0xAA, 0xBB), 9, ""},
-		{"coils", rtuRequest(1, 1, 0, 10), withCRC([]byte{1, 1, 2, 0xFF, 0x03}), 7, ""},
-		{"exception", read3, withCRC([]byte{1, 0x83, 2}), 5, ""},
-		{"wrong byte count", read3, withCRC([]byte{1, 3, 2, 0, 1}), 3, "byte count 2, want 4 for 2 registers"},
-		{"foreign function code", read3, withCRC([]byte{1, 4, 4, 0, 1, 0, 2}), 2, "reply function code 0x04 to a request with 0x03"},
+		{"registers", read3, crc16.Append([]byte{1, 3, 4, 0, 1, 0, 2}), 9, ""},
+		{"registers, trailing bytes left unread", read3, append(crc16.Append([]byte{1, 3, 4, 0, 1, 0, 2}), 0xAA, 0xBB), 9, ""},
+		{"coils", rtuRequest(1, 1, 0, 10), crc16.Append([]byte{1, 1, 2, 0xFF, 0x03}), 7, ""},
+		{"exception", read3, crc16.Append([]byte{1, 0x83, 2}), 5, ""},
+		{"wrong byte count", read3, crc16.Append([]byte{1, 3, 2, 0, 1}), 3, "byte count 2, want 4 for 2 registers"},
+		{"foreign function code", read3, crc16.Append([]byte{1, 4, 4, 0, 1, 0, 2}), 2, "reply function code 0x04 to a request with 0x03"},
 		{"short frame", read3, []byte{1, 3, 4, 0, 1}, 5, "read RTU reply (5 of 9 bytes): unexpected EOF"},
 		{"nothing", read3, nil, 0, "read RTU reply header: EOF"},
-		{"write echo", withCRC([]byte{1, 6, 0, 1, 0, 3}), withCRC([]byte{1, 6, 0, 1, 0, 3}), 8, ""},
+		{"write echo", crc16.Append([]byte{1, 6, 0, 1, 0, 3}), crc16.Append([]byte{1, 6, 0, 1, 0, 3}), 8, ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -103,11 +85,11 @@ func TestReadMBAP(t *testing.T) {
 // never reads past the frame it returns, and returns only frames whose
 // shape matches the request.
 func FuzzReadRTU(f *testing.F) {
-	f.Add(byte(3), uint16(2), withCRC([]byte{1, 3, 4, 0, 1, 0, 2}))
-	f.Add(byte(1), uint16(10), withCRC([]byte{1, 1, 2, 0xFF, 0x03}))
+	f.Add(byte(3), uint16(2), crc16.Append([]byte{1, 3, 4, 0, 1, 0, 2}))
+	f.Add(byte(1), uint16(10), crc16.Append([]byte{1, 1, 2, 0xFF, 0x03}))
 	f.Add(byte(4), uint16(125), append([]byte{1, 4, 250}, make([]byte, 252)...))
-	f.Add(byte(3), uint16(1), withCRC([]byte{1, 0x83, 6}))
-	f.Add(byte(16), uint16(2), withCRC([]byte{1, 16, 0, 0, 0, 2}))
+	f.Add(byte(3), uint16(1), crc16.Append([]byte{1, 0x83, 6}))
+	f.Add(byte(16), uint16(2), crc16.Append([]byte{1, 16, 0, 0, 0, 2}))
 	f.Add(byte(3), uint16(3), []byte{1, 3, 0xFF})
 	f.Fuzz(func(t *testing.T, fc byte, qty uint16, wire []byte) {
 		req := rtuRequest(1, fc, 0, qty)

@@ -7,7 +7,6 @@ import (
 	"net"
 	"os"
 	"strconv"
-	"strings"
 	"syscall"
 )
 
@@ -45,8 +44,7 @@ func ErrorKind(err error) (kind, code string) {
 		return KindTimeout, ""
 	case errors.Is(err, ErrFrame), errors.Is(err, ErrByteCount):
 		return KindFraming, ""
-	case strings.Contains(err.Error(), "crc"):
-		// goburrow/modbus reports a bad CRC as plain text.
+	case errors.Is(err, ErrCRC):
 		return KindCRC, ""
 	}
 	return KindOther, ""

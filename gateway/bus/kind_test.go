@@ -24,7 +24,7 @@ func TestErrorKind(t *testing.T) {
 		{"closed", ErrClosed, KindConnection, ""},
 		{"frame", fmt.Errorf("%w: protocol id 3, want 0", ErrFrame), KindFraming, ""},
 		{"byte count", fmt.Errorf("%w: 4 data bytes, want 6", ErrByteCount), KindFraming, ""},
-		{"crc", errors.New("modbus: response crc '1234' does not match expected '4321'"), KindCRC, ""},
+		{"crc", fmt.Errorf("%w: response crc 0x1234 does not match expected 0x4321", ErrCRC), KindCRC, ""},
 		{"cancelled", fmt.Errorf("bus: %w", context.Canceled), KindCancelled, ""},
 		{"other", errors.New("something else"), KindOther, ""},
 	}

@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/boilerwatch/boilerwatch/gateway/crc16"
+
 	"github.com/boilerwatch/boilerwatch/collector/servicetest"
 
 	fwconfig "github.com/boilerwatch/boilerwatch/firmware-config"
@@ -22,7 +24,7 @@ func serveRTUOverTCP(s *mbserver.Server) func(ctx context.Context, ln netListene
 // recrc rewrites an RTU answer's CRC after a change, so that only the
 // change is wrong.
 func recrc(adu []byte) []byte {
-	c := mbserver.CRC16(adu[:len(adu)-2])
+	c := crc16.Checksum(adu[:len(adu)-2])
 	adu[len(adu)-2], adu[len(adu)-1] = byte(c), byte(c>>8)
 	return adu
 }

@@ -10,6 +10,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"runtime/pprof"
 	"strconv"
 	"strings"
 	"sync"
@@ -18,6 +19,7 @@ import (
 	"time"
 
 	fwconfig "github.com/boilerwatch/boilerwatch/firmware-config"
+	"github.com/boilerwatch/boilerwatch/gateway/telemetry"
 	"github.com/boilerwatch/boilerwatch/simulator/mbserver"
 )
 
@@ -86,16 +88,23 @@ func loadConfig(tb testing.TB, path string) *fwconfig.Gateway {
 }
 
 // cycle polls every group of every device once, as a gateway does over
-// its longest interval; it returns the points read.
-func cycle(ctx context.Context, site *Site) (good int) {
+// its longest interval, and handles each sample as the gateway does:
+// encodes it into its wire message and recycles it. It returns the points
+// read.
+func cycle(ctx context.Context, site *Site, enc *telemetry.Encoder) (good int) {
+	msg := telemetry.Message{V: telemetry.Version, Site: "s", Gateway: "g", Boot: "b", Samples: make([]telemetry.Sample, 1)}
 	for _, d := range site.Devices {
 		for g := range d.Groups() {
 			s := d.PollGroup(ctx, g)
 			for _, v := range s.Values {
-				if v.Q == "good" {
+				if v.Q == telemetry.Good {
 					good++
 				}
 			}
+			msg.Seq++
+			msg.Samples[0] = s
+			enc.Encode(&msg)
+			Recycle(s)
 		}
 	}
 	return good
@@ -135,8 +144,9 @@ func BenchmarkReferenceSite(b *testing.B) {
 	site := NewSite(cfg, SiteOptions{}, quiet)
 	runBuses(b, site)
 	ctx := context.Background()
+	var enc telemetry.Encoder
 	points, planned := siteTotals(site)
-	if got := cycle(ctx, site); got != points {
+	if got := cycle(ctx, site, &enc); got != points {
 		b.Fatalf("warm-up cycle: %d good values of %d", got, points)
 	}
 	req0, bytes0 := busTotals(site)
@@ -145,7 +155,7 @@ func BenchmarkReferenceSite(b *testing.B) {
 	cpu0 := cpuTime()
 	b.ResetTimer()
 	for b.Loop() {
-		cycle(ctx, site)
+		cycle(ctx, site, &enc)
 	}
 	b.StopTimer()
 	cpu := cpuTime() - cpu0
@@ -210,16 +220,27 @@ func benchChild() int {
 	}
 	defer func() { cancel(); wg.Wait() }()
 	points, _ := siteTotals(site)
-	if got := cycle(ctx, site); got != points {
+	var enc telemetry.Encoder
+	if got := cycle(ctx, site, &enc); got != points {
 		fmt.Fprintf(os.Stderr, "warm-up cycle: %d good values of %d\n", got, points)
 		return 1
 	}
 	req0, _ := busTotals(site)
+	if path := os.Getenv("BW_POLL_BENCH_MEMPROFILE"); path != "" {
+		// Every allocation of the measured cycles, for go tool pprof.
+		runtime.MemProfileRate = 1
+		defer func() {
+			if f, err := os.Create(path); err == nil {
+				pprof.Lookup("allocs").WriteTo(f, 0)
+				f.Close()
+			}
+		}()
+	}
 	var m0, m1 runtime.MemStats
 	runtime.ReadMemStats(&m0)
 	cpu0 := cpuTime()
 	for range job.Cycles {
-		cycle(ctx, site)
+		cycle(ctx, site, &enc)
 	}
 	cpu := cpuTime() - cpu0
 	runtime.ReadMemStats(&m1)

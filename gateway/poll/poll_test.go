@@ -90,9 +90,9 @@ func values(s telemetry.Sample) string {
 		case v.Q != telemetry.Good:
 			fmt.Fprintf(&b, "%s=%s ", k, v.Q)
 		case v.Reset:
-			fmt.Fprintf(&b, "%s=%v(reset) ", k, v.V)
+			fmt.Fprintf(&b, "%s=%v(reset) ", k, v)
 		default:
-			fmt.Fprintf(&b, "%s=%v ", k, v.V)
+			fmt.Fprintf(&b, "%s=%v ", k, v)
 		}
 	}
 	return strings.TrimSpace(b.String())

@@ -54,7 +54,7 @@ func valueFor(p *fwconfig.Point, i int) any {
 }
 
 // profileDevice serves one profile from a Bank filled through Encode.
-func profileDevice(t testing.TB, prof *fwconfig.Profile) (*mbserver.Bank, map[string]any) {
+func profileDevice(t testing.TB, prof *fwconfig.Profile) (*mbserver.Bank, map[string]telemetry.Value) {
 	t.Helper()
 	var size mbserver.BankSize
 	for _, p := range prof.Points {
@@ -77,7 +77,7 @@ func profileDevice(t testing.TB, prof *fwconfig.Profile) (*mbserver.Bank, map[st
 	}
 	// What a correct poller must report: the served value as the registers
 	// can hold it (rounded to a raw step), scaled by the served factors.
-	want := map[string]any{}
+	want := map[string]telemetry.Value{}
 	for i := range prof.Points {
 		p := &prof.Points[i]
 		factor, err := p.ScaleFrom.Factor(func(name string) (float64, error) {
@@ -137,7 +137,7 @@ func TestProfileLibraryEndToEnd(t *testing.T) {
 			}
 			for _, p := range prof.Points {
 				v := s.Values[p.Name]
-				if v.Q != telemetry.Good || fmt.Sprint(v.V) != fmt.Sprint(want[p.Name]) {
+				if v.Q != telemetry.Good || v != want[p.Name] {
 					t.Errorf("%s: got %+v, want %v", p.Name, v, want[p.Name])
 				}
 			}
@@ -166,7 +166,7 @@ func describeSample(d *Device, s telemetry.Sample) string {
 	sort.Strings(keys)
 	for _, k := range keys {
 		v := s.Values[k]
-		fmt.Fprintf(&b, "%s = %v (%s)\n", k, v.V, v.Q)
+		fmt.Fprintf(&b, "%s = %v (%s)\n", k, v, v.Q)
 	}
 	return b.String()
 }

@@ -39,7 +39,7 @@ func (r *refSite) f32(center, spread, div float64) float64 {
 // second returns one second of the site: 20 messages, one per device.
 func (r *refSite) second() [][]byte {
 	out := make([][]byte, 0, 20)
-	good := func(v any) telemetry.Value { return telemetry.Value{V: v, Q: telemetry.Good} }
+	good := telemetry.Number
 	for i := range 20 {
 		s := telemetry.Sample{TS: r.ts + int64(i*3) + int64(r.rng.IntN(40)), Values: map[string]telemetry.Value{}}
 		if i < 10 {
@@ -56,7 +56,7 @@ func (r *refSite) second() [][]byte {
 			v["load"] = good(r.scaled(70, 2, 10))
 			v["steam_total"] = good(float64(float32(12345.6 + float64(r.ts%100000)/3600*7)))
 			v["coal_total"] = good(float64(float32(2345.6 + float64(r.ts%100000)/3600*1.2)))
-			v["burner_running"] = good(true)
+			v["burner_running"] = telemetry.Boolean(true)
 		} else {
 			s.Device, s.Profile, s.Class = fmt.Sprintf("meter%d", i-9), "chint-dtsu666", "electricity_meter"
 			v := s.Values

@@ -10,8 +10,9 @@ import (
 )
 
 // FuzzDecode: Decode never panics, fails only with one of its sentinels, and
-// whatever it accepts survives the gateway's encoder: json.Marshal of the
-// result decodes again to an equal message. The collector sees whatever an
+// whatever it accepts survives the gateway's encoder: the Encoder writes
+// exactly what json.Marshal writes, and that decodes again to an equal
+// message. The collector sees whatever an
 // MQTT client sends, so Decode is its attack surface.
 //
 // Seeds: testdata/fuzz/FuzzDecode (valid and invalid payloads).
@@ -37,6 +38,7 @@ func FuzzDecode(f *testing.F) {
 		if err != nil {
 			t.Fatalf("Marshal of an accepted message: %v", err)
 		}
+		checkEncoding(t, m)
 		again, err := telemetry.Decode(out)
 		if err != nil {
 			t.Fatalf("re-encoded message rejected: %v\ninput:  %q\noutput: %q", err, payload, out)

@@ -16,7 +16,7 @@ func TestValueReset(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if v := m.Samples[0].Values["ep"]; !v.Reset || v.V != 12.5 {
+	if v := m.Samples[0].Values["ep"]; !v.Reset || v.Num != 12.5 {
 		t.Errorf("decoded %+v", v)
 	}
 	for _, bad := range []string{`{"q":"bad","err":"timeout","reset":true}`, `{"q":"stale","reset":true}`} {

@@ -8,7 +8,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"math"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -28,17 +27,6 @@ const (
 	Bad   Quality = "bad"
 	Stale Quality = "stale"
 )
-
-// Value is one point's reading. V is a float64, bool or string for good
-// values and absent otherwise; Err says why a value is bad. Reset marks a
-// counter (a cumulative total) that went down since the previous sample: the
-// meter was reset or replaced, so the difference is not consumption.
-type Value struct {
-	V     any     `json:"v,omitempty"`
-	Q     Quality `json:"q"`
-	Err   string  `json:"err,omitempty"`
-	Reset bool    `json:"reset,omitempty"`
-}
 
 // Sample is everything one poll of one device produced.
 type Sample struct {
@@ -213,7 +201,6 @@ func Decode(payload []byte) (*Message, error) {
 	}
 	dec := json.NewDecoder(bytes.NewReader(payload))
 	dec.DisallowUnknownFields()
-	dec.UseNumber()
 	var m Message
 	if err := dec.Decode(&m); err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrInvalid, err)
@@ -234,7 +221,6 @@ func Decode(payload []byte) (*Message, error) {
 func decodeWellFormed(payload []byte) (*Message, bool) {
 	dec := json.NewDecoder(bytes.NewReader(payload))
 	dec.DisallowUnknownFields()
-	dec.UseNumber()
 	var m Message
 	if err := dec.Decode(&m); err != nil || m.V != Version {
 		return nil, false
@@ -245,7 +231,7 @@ func decodeWellFormed(payload []byte) (*Message, bool) {
 	return &m, true
 }
 
-// Validate checks a message's fields and normalises JSON numbers to float64.
+// Validate checks a message's fields.
 func (m *Message) Validate() error {
 	bad := func(format string, a ...any) error {
 		return fmt.Errorf("%w: %s", ErrInvalid, fmt.Sprintf(format, a...))
@@ -286,13 +272,11 @@ func (m *Message) Validate() error {
 			}
 			switch v.Q {
 			case Good:
-				nv, err := normalise(v.V)
-				if err != nil {
+				if err := v.check(); err != nil {
 					return bad("samples[%d].%s: %v", i, name, err)
 				}
-				v.V = nv
 			case Bad, Stale:
-				if v.V != nil {
+				if v.Kind != KindNone {
 					return bad("samples[%d].%s: a %s value carries no number", i, name, v.Q)
 				}
 				if v.Reset {
@@ -304,37 +288,9 @@ func (m *Message) Validate() error {
 			if len(v.Err) > 256 {
 				return bad("samples[%d].%s: err longer than 256 bytes", i, name)
 			}
-			s.Values[name] = v
 		}
 	}
 	return nil
-}
-
-func normalise(v any) (any, error) {
-	switch x := v.(type) {
-	case json.Number:
-		f, err := x.Float64()
-		if err != nil {
-			return nil, fmt.Errorf("value %s: %w", x, err)
-		}
-		return normalise(f)
-	case float64:
-		if math.IsNaN(x) || math.IsInf(x, 0) {
-			return nil, fmt.Errorf("value is not finite")
-		}
-		return x, nil
-	case bool:
-		return x, nil
-	case string:
-		if len(x) > 256 {
-			return nil, fmt.Errorf("string value longer than 256 bytes")
-		}
-		return x, nil
-	case nil:
-		return nil, fmt.Errorf("good value without v")
-	default:
-		return nil, fmt.Errorf("value of type %T is not a number, bool or string", v)
-	}
 }
 
 // ConfigTopic carries the retained signed config for one gateway.

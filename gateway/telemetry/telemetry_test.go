@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"maps"
 	"math"
 	"os"
 	"path/filepath"
@@ -33,9 +34,9 @@ func baseMessage() *telemetry.Message {
 		Samples: []telemetry.Sample{{
 			Device: "boiler1", Profile: "szl-chain-grate-plc", Class: "boiler", TS: 1718000000000,
 			Values: map[string]telemetry.Value{
-				"steam_flow":     {V: 9.87, Q: telemetry.Good},
-				"burner_running": {V: true, Q: telemetry.Good},
-				"mode":           {V: "auto", Q: telemetry.Good},
+				"steam_flow":     telemetry.Number(9.87),
+				"burner_running": telemetry.Boolean(true),
+				"mode":           telemetry.Text("auto"),
 				"o2":             {Q: telemetry.Bad, Err: "timeout"},
 				"co":             {Q: telemetry.Stale},
 			},
@@ -387,7 +388,7 @@ func TestDecodeContent(t *testing.T) {
 		t.Fatal(err)
 	}
 	for name, want := range map[string]float64{"i": 42, "e": 1500, "u": 0, "m": -math.MaxFloat64} {
-		if v := got.Samples[0].Values[name].V; v != want {
+		if v := got.Samples[0].Values[name]; v.Kind != telemetry.KindNumber || v.Num != want {
 			t.Errorf("%s = %#v, want float64 %v", name, v, want)
 		}
 	}
@@ -496,14 +497,14 @@ func goMessages() map[string]*telemetry.Message {
 	full.Samples = append(full.Samples, telemetry.Sample{
 		Device: "meter1", Profile: "chint-dtsu666", Class: "electricity_meter", TS: 4102444800000,
 		Values: map[string]telemetry.Value{
-			"ua":        {V: 230.1, Q: telemetry.Good},
-			"ep_import": {V: 1e15, Q: telemetry.Good},
-			"tiny":      {V: 5e-324, Q: telemetry.Good},
-			"neg":       {V: -math.MaxFloat64, Q: telemetry.Good},
-			"zero":      {V: 0.0, Q: telemetry.Good},
-			"off":       {V: false, Q: telemetry.Good},
-			"empty":     {V: "", Q: telemetry.Good},
-			"html":      {V: "<a & b>", Q: telemetry.Good},
+			"ua":        telemetry.Number(230.1),
+			"ep_import": telemetry.Number(1e15),
+			"tiny":      telemetry.Number(5e-324),
+			"neg":       telemetry.Number(-math.MaxFloat64),
+			"zero":      telemetry.Number(0.0),
+			"off":       telemetry.Boolean(false),
+			"empty":     telemetry.Text(""),
+			"html":      telemetry.Text("<a & b>"),
 			"ia":        {Q: telemetry.Bad, Err: "modbus: exception '2' (illegal data address), function '3'"},
 			"freq":      {Q: telemetry.Stale, Err: "超时"},
 		},
@@ -614,7 +615,6 @@ func TestSchemasMatchStructs(t *testing.T) {
 	}{
 		{"Message", msg, reflect.TypeFor[telemetry.Message]()},
 		{"Sample", def(msg, "sample"), reflect.TypeFor[telemetry.Sample]()},
-		{"Value", def(msg, "value"), reflect.TypeFor[telemetry.Value]()},
 		{"Status", status, reflect.TypeFor[telemetry.Status]()},
 		{"DeviceState", def(status, "device"), reflect.TypeFor[telemetry.DeviceState]()},
 	} {
@@ -646,6 +646,32 @@ func TestSchemasMatchStructs(t *testing.T) {
 		if c.schema["additionalProperties"] != false {
 			t.Errorf("%s: schema allows additional properties", c.name)
 		}
+	}
+	// Value has its own JSON form: compare the keys of a value with every
+	// field set, and of one with only what is always written.
+	value := def(msg, "value")
+	keys := func(v telemetry.Value) []string {
+		var m map[string]any
+		b, _ := json.Marshal(v)
+		if err := json.Unmarshal(b, &m); err != nil {
+			t.Fatal(err)
+		}
+		return slices.Sorted(maps.Keys(m))
+	}
+	full := telemetry.Number(1)
+	full.Err, full.Reset = "x", true
+	if got, want := keys(full), slices.Sorted(maps.Keys(value["properties"].(map[string]any))); !slices.Equal(got, want) {
+		t.Errorf("Value: JSON fields %v, schema properties %v", got, want)
+	}
+	var req []string
+	for _, r := range value["required"].([]any) {
+		req = append(req, r.(string))
+	}
+	if got := keys(telemetry.Value{Q: telemetry.Bad}); !slices.Equal(got, req) {
+		t.Errorf("Value: JSON fields always written %v, schema requires %v", got, req)
+	}
+	if value["additionalProperties"] != false {
+		t.Errorf("Value: schema allows additional properties")
 	}
 }
 

@@ -8,6 +8,8 @@ import (
 	"net"
 	"os"
 	"time"
+
+	"github.com/boilerwatch/boilerwatch/gateway/crc16"
 )
 
 // RTU framing (Modbus over Serial Line v1.02, 2.5.1): unit id, PDU, CRC-16
@@ -56,47 +58,6 @@ type serialAddr string
 
 func (a serialAddr) Network() string { return "serial" }
 func (a serialAddr) String() string  { return string(a) }
-
-var crcTable = func() (t [256]uint16) {
-	for i := range t {
-		c := uint16(i)
-		for range 8 {
-			if c&1 != 0 {
-				c = c>>1 ^ 0xA001
-			} else {
-				c >>= 1
-			}
-		}
-		t[i] = c
-	}
-	return t
-}()
-
-// CRC16 is the Modbus RTU CRC (polynomial 0xA001 reflected, initial
-// 0xFFFF); a frame carries it low byte first.
-func CRC16(b []byte) uint16 {
-	crc := uint16(0xFFFF)
-	for _, x := range b {
-		crc = crc>>8 ^ crcTable[byte(crc)^x]
-	}
-	return crc
-}
-
-// appendCRC appends the CRC of b, low byte first, as RTU sends it.
-func appendCRC(b []byte) []byte {
-	c := CRC16(b)
-	return append(b, byte(c), byte(c>>8))
-}
-
-// crcOK reports whether frame ends with the CRC of what precedes it.
-func crcOK(frame []byte) bool {
-	if len(frame) < minRTU {
-		return false
-	}
-	n := len(frame) - 2
-	c := CRC16(frame[:n])
-	return frame[n] == byte(c) && frame[n+1] == byte(c>>8)
-}
 
 // rtuRequestLen tells the length of the request frame at the start of b from
 // its content: n > 0 is the length, 0 means more bytes are needed to tell,
@@ -150,9 +111,9 @@ func decodeRTU(frame []byte) (unit byte, pdu []byte, err error) {
 	if len(frame) > maxRTU {
 		return 0, nil, fmt.Errorf("RTU frame of %d bytes, want at most %d", len(frame), maxRTU)
 	}
-	if !crcOK(frame) {
+	if !crc16.Valid(frame) {
 		return 0, nil, fmt.Errorf("RTU frame of %d bytes: bad CRC %02x%02x, want %04x",
-			len(frame), frame[len(frame)-1], frame[len(frame)-2], CRC16(frame[:len(frame)-2]))
+			len(frame), frame[len(frame)-1], frame[len(frame)-2], crc16.Checksum(frame[:len(frame)-2]))
 	}
 	return frame[0], frame[1 : len(frame)-2], nil
 }
@@ -416,7 +377,7 @@ func (c *rtuConn) serve(ctx context.Context) error {
 			// answered at once, which also serves pipelined requests.
 			for len(buf) > 0 {
 				n := rtuRequestLen(buf)
-				if n <= 0 || len(buf) < n || !crcOK(buf[:n]) {
+				if n <= 0 || len(buf) < n || !crc16.Valid(buf[:n]) {
 					break
 				}
 				if err := c.handle(ctx, buf[:n]); err != nil {
@@ -456,7 +417,7 @@ func (c *rtuConn) handle(ctx context.Context, frame []byte) error {
 	if !act.Drop {
 		adu, ok := c.srv.answer(append(c.out[:0], unit), req, derr, act)
 		if ok {
-			adu = appendCRC(adu)
+			adu = crc16.Append(adu)
 			if act.Rewrite != nil {
 				adu = act.Rewrite(adu)
 			}

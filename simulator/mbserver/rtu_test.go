@@ -12,35 +12,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/boilerwatch/boilerwatch/gateway/crc16"
+
 	"github.com/boilerwatch/boilerwatch/collector/servicetest"
 
 	"github.com/goburrow/modbus"
 )
-
-func TestCRC16(t *testing.T) {
-	tests := []struct {
-		frame []byte
-		want  []byte
-	}{
-		// Modbus over Serial Line v1.02, 6.2.2 and the widely quoted FC 3 example.
-		{[]byte{0x11, 0x03, 0x00, 0x6B, 0x00, 0x03}, []byte{0x76, 0x87}},
-		{[]byte{0x01, 0x03, 0x00, 0x00, 0x00, 0x0A}, []byte{0xC5, 0xCD}},
-		{[]byte{0x01, 0x04, 0x02, 0xFF, 0xFF}, []byte{0xB8, 0x80}},
-	}
-	for _, tt := range tests {
-		got := appendCRC(bytes.Clone(tt.frame))
-		if !bytes.Equal(got[len(tt.frame):], tt.want) {
-			t.Errorf("CRC of % x = % x, want % x", tt.frame, got[len(tt.frame):], tt.want)
-		}
-		if !crcOK(got) {
-			t.Errorf("crcOK(% x) = false", got)
-		}
-		got[0] ^= 1
-		if crcOK(got) {
-			t.Errorf("crcOK(% x) = true after a bit flip", got)
-		}
-	}
-}
 
 func TestRTURequestLen(t *testing.T) {
 	tests := []struct {
@@ -88,7 +65,7 @@ func TestFrameGap(t *testing.T) {
 
 // rtuFrame builds an RTU request frame.
 func rtuFrame(unit byte, pdu ...byte) []byte {
-	return appendCRC(append([]byte{unit}, pdu...))
+	return crc16.Append(append([]byte{unit}, pdu...))
 }
 
 // rtuAnswerLen is the length of an RTU answer from its first bytes, or 0.
@@ -252,7 +229,7 @@ func (r *rtuRaw) recvOK(t testing.TB) []byte {
 	if err != nil {
 		t.Fatalf("reading answer: % x, %v", a, err)
 	}
-	if !crcOK(a) {
+	if !crc16.Valid(a) {
 		t.Fatalf("answer % x has a bad CRC", a)
 	}
 	return a
@@ -357,7 +334,7 @@ func TestRTUHook(t *testing.T) {
 	r := dialRTU(t, addr)
 	set(Action{BadCRC: true})
 	r.write(t, read)
-	if got, err := r.recv(2 * time.Second); err != nil || crcOK(got) || !bytes.Equal(got[:len(got)-2], want[:len(want)-2]) {
+	if got, err := r.recv(2 * time.Second); err != nil || crc16.Valid(got) || !bytes.Equal(got[:len(got)-2], want[:len(want)-2]) {
 		t.Errorf("bad-CRC answer % x, %v", got, err)
 	}
 
@@ -644,10 +621,10 @@ func FuzzDecodeRTU(f *testing.F) {
 		// The frame decoder: accepts exactly the frames with a valid CRC.
 		unit, pdu, err := decodeRTU(data)
 		if err == nil {
-			if len(data) < minRTU || len(data) > maxRTU || !crcOK(data) {
+			if len(data) < minRTU || len(data) > maxRTU || !crc16.Valid(data) {
 				t.Fatalf("decodeRTU accepted % x", data)
 			}
-			if re := appendCRC(append([]byte{unit}, pdu...)); !bytes.Equal(re, data) {
+			if re := crc16.Append(append([]byte{unit}, pdu...)); !bytes.Equal(re, data) {
 				t.Fatalf("decodeRTU(% x) re-encodes to % x", data, re)
 			}
 		}
@@ -668,7 +645,7 @@ func FuzzDecodeRTU(f *testing.F) {
 		}
 		for rest := out.Bytes(); len(rest) > 0; {
 			n := rtuAnswerLen(rest)
-			if n == 0 || n > len(rest) || !crcOK(rest[:n]) || rest[0] != 1 {
+			if n == 0 || n > len(rest) || !crc16.Valid(rest[:n]) || rest[0] != 1 {
 				t.Fatalf("input % x: malformed answer % x", data, rest)
 			}
 			rest = rest[n:]

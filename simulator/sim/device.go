@@ -206,7 +206,7 @@ func (d *device) record(rec *Recorder, t mbserver.Table, addr, qty int, regs []u
 			factor = f
 		}
 		if v, err := p.DecodeWith(words, factor); err == nil {
-			s.Values[p.Name] = v
+			s.Values[p.Name] = v.Any()
 		} else {
 			s.Values[p.Name] = nil
 		}

@@ -8,6 +8,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/boilerwatch/boilerwatch/gateway/crc16"
+
 	"github.com/boilerwatch/boilerwatch/simulator/mbserver"
 )
 
@@ -421,7 +423,7 @@ func wrongID(p mbserver.Protocol) func([]byte) []byte {
 // resealCRC recomputes the CRC of an RTU frame (CRC-16/Modbus, low byte first).
 func resealCRC(adu []byte) []byte {
 	n := len(adu) - 2
-	crc := mbserver.CRC16(adu[:n])
+	crc := crc16.Checksum(adu[:n])
 	adu[n], adu[n+1] = byte(crc), byte(crc>>8)
 	return adu
 }

@@ -130,7 +130,7 @@ func readPoint(b *bus.Bus, unit byte, p *fwconfig.Point) (any, []uint16, error) 
 		return nil, nil, err
 	}
 	v, err := p.Decode(w)
-	return v, w, err
+	return v.Any(), w, err
 }
 
 // mbserverTable is the table of a device's cover index.

@@ -51,7 +51,7 @@ func readDecoded(t *testing.T, b *bus.Bus, pr *fwconfig.Profile, p *fwconfig.Poi
 	if err != nil {
 		t.Fatalf("point %s: decode % x: %v", p.Name, w, err)
 	}
-	return v, w
+	return v.Any(), w
 }
 
 // TestEveryProfile serves every profile of the library (and the test
