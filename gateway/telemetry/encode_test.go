@@ -140,3 +140,16 @@ func BenchmarkEncode(b *testing.B) {
 		}
 	})
 }
+
+func BenchmarkDecode(b *testing.B) {
+	payload, err := json.Marshal(goMessages()["full"])
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := telemetry.Decode(payload); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
