@@ -12,18 +12,17 @@ import (
 	"net/http"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
-
 	"github.com/boilerwatch/boilerwatch/gateway/loglevel"
 )
 
 // Serve listens on addr and serves until the returned server is closed.
+// metrics answers /metrics; it is a handler, not a registry, so that the
+// gateway can serve its own small registry without linking client_golang.
 // ready, when not nil, decides /readyz (an error answers 503 with it);
 // without it /readyz answers ready whenever the process serves.
-func Serve(ctx context.Context, addr string, reg *prometheus.Registry, ready func() error, level *slog.LevelVar, log *slog.Logger) (*http.Server, error) {
+func Serve(ctx context.Context, addr string, metrics http.Handler, ready func() error, level *slog.LevelVar, log *slog.Logger) (*http.Server, error) {
 	mux := http.NewServeMux()
-	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelError)}))
+	mux.Handle("GET /metrics", metrics)
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, "ok") })
 	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, _ *http.Request) {
 		if ready != nil {

@@ -16,6 +16,8 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
 	"github.com/boilerwatch/boilerwatch/collector/broker"
 	"github.com/boilerwatch/boilerwatch/collector/config"
 	"github.com/boilerwatch/boilerwatch/collector/console"
@@ -87,7 +89,8 @@ func run(ctx context.Context, cfg *config.Collector, log *slog.Logger, level *sl
 	defer wg.Wait()
 	m := newMetrics()
 	if cfg.Metrics.Listen != "" {
-		srv, err := opshttp.Serve(ctx, cfg.Metrics.Listen, m.reg, nil, level, log)
+		metricsHandler := promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelError)})
+		srv, err := opshttp.Serve(ctx, cfg.Metrics.Listen, metricsHandler, nil, level, log)
 		if err != nil {
 			return err
 		}
