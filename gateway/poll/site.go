@@ -106,7 +106,12 @@ func (s *Site) Run(ctx context.Context, out func(telemetry.Sample)) {
 		wg.Go(func() { b.Run(ctx) })
 	}
 	for _, d := range s.Devices {
-		wg.Go(func() { d.Run(ctx, out) })
+		// Each group on its own goroutine, as Device.Run does, without a
+		// goroutine per device waiting for them: on a 64 MB box every
+		// goroutine's stack counts.
+		for i := range d.groups {
+			wg.Go(func() { d.runGroup(ctx, i, out) })
+		}
 	}
 	wg.Wait()
 }

@@ -40,7 +40,7 @@ const (
 	DefaultSyncEvery       = 100 * time.Millisecond
 	DefaultSyncRecords     = 100
 	DefaultSegmentBytes    = 4 << 20
-	DefaultTailRecords     = 4096
+	DefaultTailBytes       = 256 << 10
 	DefaultQuarantineBytes = 64 << 20
 )
 
@@ -59,9 +59,10 @@ type Options struct {
 	SyncAlways bool
 	// SegmentBytes is the size at which a segment is sealed.
 	SegmentBytes int64
-	// TailRecords is how many recent records are kept in memory, so live
-	// publishing never reads the disk.
-	TailRecords int
+	// TailBytes bounds the recent records kept in memory, so that live
+	// publishing never reads the disk. Only records not yet acknowledged
+	// stay: an edge box cannot spare memory for what was delivered.
+	TailBytes int
 	// QuarantineBytes bounds quarantine/; the oldest files go first.
 	QuarantineBytes int64
 	Logger          *slog.Logger
@@ -116,6 +117,7 @@ type Queue struct {
 	cursorDirty bool
 	tail        []Record
 	tailFirst   uint64 // every record ≥ tailFirst appended since Open is in tail
+	tailBytes   int    // payload bytes in tail
 	stats       Stats
 	closed      bool
 
@@ -144,8 +146,8 @@ func Open(o Options) (*Queue, error) {
 	if o.SegmentBytes <= 0 {
 		o.SegmentBytes = DefaultSegmentBytes
 	}
-	if o.TailRecords <= 0 {
-		o.TailRecords = DefaultTailRecords
+	if o.TailBytes <= 0 {
+		o.TailBytes = DefaultTailBytes
 	}
 	if o.QuarantineBytes <= 0 {
 		o.QuarantineBytes = DefaultQuarantineBytes
@@ -539,13 +541,23 @@ func (q *Queue) write(seq uint64, payload []byte) error {
 		q.tailFirst = seq
 	}
 	q.tail = append(q.tail, Record{Seq: seq, Payload: slices.Clone(payload)})
-	if len(q.tail) >= 2*q.o.TailRecords {
-		// Evict in bulk, so each append costs O(1) on average.
-		drop := len(q.tail) - q.o.TailRecords
-		q.tailFirst = q.tail[drop-1].Seq + 1
-		q.tail = append(q.tail[:0:0], q.tail[drop:]...)
+	q.tailBytes += len(payload)
+	for q.tailBytes > q.o.TailBytes && len(q.tail) > 1 {
+		// The broker is behind: the oldest go, and are read from disk.
+		q.popTail()
 	}
 	return nil
+}
+
+// popTail drops the oldest record kept in memory; mu is held.
+func (q *Queue) popTail() {
+	q.tailBytes -= len(q.tail[0].Payload)
+	q.tailFirst = q.tail[0].Seq + 1
+	q.tail[0] = Record{} // let the payload go now, not when the array does
+	q.tail = q.tail[1:]
+	if len(q.tail) > 0 {
+		q.tailFirst = q.tail[0].Seq
+	}
 }
 
 func (q *Queue) createActive(first uint64) error {
@@ -635,6 +647,9 @@ func (q *Queue) Ack(seq uint64) {
 	q.acked.add(seq, seq)
 	q.stats.Acked++
 	q.cursorDirty = true
+	for len(q.tail) > 0 && q.acked.has(q.tail[0].Seq) {
+		q.popTail()
+	}
 	if s.sealed && q.acked.covers(s.first, s.last) {
 		q.removeSegment(s)
 	}

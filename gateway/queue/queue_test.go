@@ -164,7 +164,7 @@ func TestKill9LosesNothing(t *testing.T) {
 }
 
 func TestReaderLiveAndBacklog(t *testing.T) {
-	q := mustOpen(t, Options{Dir: t.TempDir(), SegmentBytes: 2048, TailRecords: 8, Logger: testLogger(io.Discard)})
+	q := mustOpen(t, Options{Dir: t.TempDir(), SegmentBytes: 2048, TailBytes: 256, Logger: testLogger(io.Discard)})
 	appendN(t, q, 40) // backlog: several segments, beyond the tail cache
 	boundary := q.LastSeq()
 	back := q.NewReader(q.FirstPending())
@@ -262,4 +262,45 @@ func waitFor(t *testing.T, cond func() bool) {
 		sleep()
 	}
 	t.Fatal("condition not met within 5 s")
+}
+
+// The in-memory tail holds only what is not yet acknowledged, within
+// TailBytes: a gateway that delivers keeps nothing, one cut off from its
+// broker keeps a bounded window and serves the rest from disk.
+func TestTailMemory(t *testing.T) {
+	q := mustOpen(t, Options{Dir: t.TempDir(), TailBytes: 1000, Logger: testLogger(io.Discard)})
+	live := q.NewReader(1)
+	defer live.Close()
+	for i := range 50 {
+		appendN(t, q, 1)
+		rec, ok, err := live.Next(^uint64(0))
+		if err != nil || !ok {
+			t.Fatalf("live %d: ok=%v err=%v", i, ok, err)
+		}
+		q.Ack(rec.Seq)
+		q.mu.Lock()
+		n, b := len(q.tail), q.tailBytes
+		q.mu.Unlock()
+		if n != 0 || b != 0 {
+			t.Fatalf("after acking record %d the tail holds %d records, %d bytes", rec.Seq, n, b)
+		}
+	}
+	// The broker stops acknowledging.
+	appendN(t, q, 200)
+	q.mu.Lock()
+	n, b, first := len(q.tail), q.tailBytes, q.tailFirst
+	last := q.tail[n-1].Seq
+	q.mu.Unlock()
+	if b > 1000 || last != 250 {
+		t.Fatalf("unacknowledged tail: %d records, %d bytes (limit 1000)", n, b)
+	}
+	// Everything is still delivered, the start from disk.
+	back := q.NewReader(51)
+	defer back.Close()
+	for want := uint64(51); want <= 250; want++ {
+		rec, ok, err := back.Next(^uint64(0))
+		if err != nil || !ok || rec.Seq != want || string(rec.Payload) != string(payloadFor(want)) {
+			t.Fatalf("record %d (tail from %d): %d ok=%v err=%v", want, first, rec.Seq, ok, err)
+		}
+	}
 }
