@@ -33,7 +33,9 @@ func TestGatewayRSS(t *testing.T) {
 		}
 		dur = d
 	}
-	bins := servicetest.Build(t, "simulator/cmd/simulator", "gateway/cmd/gateway")
+	bins := servicetest.Build(t, "simulator/cmd/simulator")
+	// The gateway as make release builds it: static and stripped.
+	bins["gateway"] = servicetest.BuildRelease(t, "gateway/cmd/gateway")["gateway"]
 	// No collector: the broker's acknowledgement is the end of the
 	// gateway's work, so wait_for_collector is off.
 	mq := servicetest.StartMosquitto(t, "")
@@ -77,13 +79,19 @@ func TestGatewayRSS(t *testing.T) {
 	start := time.Now()
 	cpu0 := cpuTicks(t, pid)
 	polls0 := polls(t, metricsAddr)
-	var hwm int64
+	mallocs0 := scrape(t, "http://"+metricsAddr+"/metrics")["go_memstats_mallocs_total"]
+	var hwm, anon, file int64
+	var hwmAt time.Duration // when the peak last grew, to the sampling period
 	for time.Since(start) < dur {
 		time.Sleep(min(10*time.Second, dur-time.Since(start)+time.Millisecond))
 		if !gw.Running() {
 			t.Fatal("gateway exited")
 		}
-		hwm = max(hwm, vmHWM(t, pid))
+		st := procStatus(t, pid)
+		if st["VmHWM"] > hwm {
+			hwmAt = time.Since(start)
+		}
+		hwm, anon, file = max(hwm, st["VmHWM"]), max(anon, st["RssAnon"]), max(file, st["RssFile"])
 	}
 	elapsed := time.Since(start)
 	cpu := time.Duration(cpuTicks(t, pid)-cpu0) * time.Second / 100 // USER_HZ is 100 on Linux
@@ -95,9 +103,14 @@ func TestGatewayRSS(t *testing.T) {
 	fmt.Printf("\ngateway, 50 devices on 5 buses, 1 s interval, %s, env %v\n", elapsed.Round(time.Second), gw.Env)
 	fmt.Printf("%-28s %12s\n", "measure", "value")
 	fmt.Printf("%-28s %9.1f MB\n", "peak RSS (VmHWM)", float64(hwm)/(1<<20))
+	fmt.Printf("%-28s %12s\n", "peak last grew before", hwmAt.Round(time.Second))
+	fmt.Printf("%-28s %9.1f MB\n", "largest anonymous RSS", float64(anon)/(1<<20))
+	fmt.Printf("%-28s %9.1f MB\n", "largest file RSS (binary)", float64(file)/(1<<20))
 	fmt.Printf("%-28s %12.0f\n", "polls", n)
 	fmt.Printf("%-28s %9.1f µs\n", "CPU per poll (utime+stime)", float64(cpu.Microseconds())/n)
 	fmt.Printf("%-28s %10.2f %%\n", "CPU share of one core", 100*cpu.Seconds()/elapsed.Seconds())
+	// Every allocation of the process, MQTT and queue included.
+	fmt.Printf("%-28s %12.0f\n", "allocations per poll", (m["go_memstats_mallocs_total"]-mallocs0)/n)
 	fmt.Printf("%-28s %12.0f\n", "published (live)", m[`bw_gateway_published_total{kind="live"}`])
 	fmt.Printf("%-28s %12.0f\n", "queue pending at end", m["bw_gateway_queue_pending"])
 	if hwm > rssLimit {
@@ -128,24 +141,29 @@ func unitEnv(t *testing.T, names ...string) []string {
 	return env
 }
 
-// vmHWM is the process's peak resident set, in bytes.
-func vmHWM(t *testing.T, pid int) int64 {
+// procStatus returns the memory lines of /proc/PID/status (VmHWM, RssAnon,
+// RssFile...) in bytes.
+func procStatus(t *testing.T, pid int) map[string]int64 {
 	t.Helper()
 	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
 	if err != nil {
 		t.Fatal(err)
 	}
+	m := map[string]int64{}
 	for _, line := range strings.Split(string(data), "\n") {
-		if v, ok := strings.CutPrefix(line, "VmHWM:"); ok {
-			kb, err := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), 10, 64)
+		k, v, ok := strings.Cut(line, ":")
+		if v, isKB := strings.CutSuffix(strings.TrimSpace(v), " kB"); ok && isKB {
+			kb, err := strconv.ParseInt(v, 10, 64)
 			if err != nil {
-				t.Fatalf("VmHWM %q: %v", v, err)
+				t.Fatalf("%s %q: %v", k, v, err)
 			}
-			return kb << 10
+			m[k] = kb << 10
 		}
 	}
-	t.Fatal("no VmHWM in /proc/PID/status")
-	return 0
+	if m["VmHWM"] == 0 {
+		t.Fatal("no VmHWM in /proc/PID/status")
+	}
+	return m
 }
 
 // cpuTicks is utime+stime of /proc/PID/stat, in clock ticks.

@@ -220,6 +220,19 @@ var buildMu sync.Mutex
 // so only the first test pays for it.
 func Build(t testing.TB, pkgs ...string) map[string]string {
 	t.Helper()
+	return build(t, nil, pkgs)
+}
+
+// BuildRelease builds like Build, with the flags of make release (static,
+// stripped, -trimpath) for this machine: what a memory or size measurement
+// must measure is the binary that ships.
+func BuildRelease(t testing.TB, pkgs ...string) map[string]string {
+	t.Helper()
+	return build(t, []string{"-trimpath", "-ldflags=-s -w"}, pkgs)
+}
+
+func build(t testing.TB, flags, pkgs []string) map[string]string {
+	t.Helper()
 	buildMu.Lock()
 	defer buildMu.Unlock()
 	root := RepoRoot(t)
@@ -227,9 +240,12 @@ func Build(t testing.TB, pkgs ...string) map[string]string {
 	out := map[string]string{}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
-	args := append([]string{"build", "-o", dir + "/"}, prefixed(pkgs)...)
+	args := append(append([]string{"build", "-o", dir + "/"}, flags...), prefixed(pkgs)...)
 	cmd := exec.CommandContext(ctx, "go", args...)
 	cmd.Dir = root
+	if flags != nil {
+		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+	}
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
 	if err := cmd.Run(); err != nil {

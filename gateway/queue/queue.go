@@ -22,6 +22,7 @@ package queue
 import (
 	"errors"
 	"fmt"
+	"iter"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -335,7 +336,7 @@ func (q *Queue) loadRaw(s *segment) *segment {
 	}
 	q.noteDamage(s, dmg)
 	// Rewrite the good records, then quarantine the original.
-	out, err := q.rewrite(recs)
+	out, err := q.rewrite(slices.Values(recs))
 	if err != nil {
 		q.log.Error("cannot rewrite damaged segment; keeping it as it is", "segment", name, "error", err)
 		s.damaged = true
@@ -357,26 +358,35 @@ func (q *Queue) loadRaw(s *segment) *segment {
 	return out
 }
 
-// rewrite writes records to a new compressed segment.
-func (q *Queue) rewrite(recs []Record) (*segment, error) {
-	first, last := recs[0].Seq, recs[len(recs)-1].Seq
-	path := filepath.Join(q.o.Dir, zipName(first, last))
-	zw, err := newZipWriter(path+".tmp", compressLevel)
-	if err != nil {
-		return nil, err
-	}
-	for _, r := range recs {
+// rewrite writes records to a new compressed segment, streaming: a sealed
+// segment is 4 MiB, which a gateway's memory should not hold at once.
+func (q *Queue) rewrite(recs iter.Seq[Record]) (*segment, error) {
+	var zw *zipWriter
+	var first, last uint64
+	for r := range recs {
+		if zw == nil {
+			var err error
+			if zw, err = newZipWriter(filepath.Join(q.o.Dir, fmt.Sprintf("rewrite-%d.tmp", r.Seq)), compressLevel); err != nil {
+				return nil, err
+			}
+			first = r.Seq
+		}
 		if err := zw.add(r); err != nil {
 			zw.abort()
 			return nil, err
 		}
+		last = r.Seq
 	}
+	if zw == nil {
+		return nil, errNoRecords
+	}
+	tmp, path := zw.f.Name(), filepath.Join(q.o.Dir, zipName(first, last))
 	if err := zw.finish(); err != nil {
-		os.Remove(path + ".tmp")
+		os.Remove(tmp)
 		return nil, err
 	}
-	if err := os.Rename(path+".tmp", path); err != nil {
-		os.Remove(path + ".tmp")
+	if err := os.Rename(tmp, path); err != nil {
+		os.Remove(tmp)
 		return nil, err
 	}
 	if err := syncDir(q.o.Dir); err != nil {
@@ -388,6 +398,9 @@ func (q *Queue) rewrite(recs []Record) (*segment, error) {
 	}
 	return &segment{first: first, last: last, path: path, size: info.Size(), compressed: true, sealed: true}, nil
 }
+
+// errNoRecords: a rewrite found nothing to keep.
+var errNoRecords = errors.New("no records to rewrite")
 
 // checkZip reads a compressed segment's header only: reading every block of
 // a day's backlog at start would delay polling; damage inside is found and
@@ -834,21 +847,32 @@ func (q *Queue) compactOne(s *segment) error {
 		return err
 	}
 	defer r.close()
-	var recs []Record
-	for {
-		rec, err := r.next(-1)
-		if err != nil {
-			break
+	// Only unacknowledged records are kept, one at a time: most of a
+	// segment sealed while the broker is up was delivered already.
+	kept := 0
+	out, err := q.rewrite(func(yield func(Record) bool) {
+		for {
+			rec, err := r.next(-1)
+			if err != nil {
+				return
+			}
+			if q.isAcked(rec.Seq) {
+				continue
+			}
+			kept++
+			if !yield(rec) {
+				return
+			}
 		}
-		rec.Payload = slices.Clone(rec.Payload)
-		recs = append(recs, rec)
-	}
+	})
 	if d := r.damaged(); len(d) > 0 {
 		q.mu.Lock()
 		q.noteDamage(s, d)
 		q.mu.Unlock()
 	}
-	if len(recs) == 0 {
+	if errors.Is(err, errNoRecords) {
+		// Delivered meanwhile, or unreadable: markLost counts only what
+		// was not acknowledged.
 		q.mu.Lock()
 		q.markLost(s, s.first, s.last, "segment unreadable")
 		if !s.removed {
@@ -857,7 +881,6 @@ func (q *Queue) compactOne(s *segment) error {
 		q.mu.Unlock()
 		return nil
 	}
-	out, err := q.rewrite(recs)
 	if err != nil {
 		return err
 	}
@@ -875,7 +898,7 @@ func (q *Queue) compactOne(s *segment) error {
 	if err := os.Remove(old); err != nil {
 		q.log.Error("cannot delete compacted raw segment", "segment", filepath.Base(old), "error", err)
 	}
-	q.log.Debug("segment compacted", "segment", filepath.Base(out.path), "records", len(recs), "bytes", out.size)
+	q.log.Debug("segment compacted", "segment", filepath.Base(out.path), "records", kept, "bytes", out.size)
 	return nil
 }
 

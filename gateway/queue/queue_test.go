@@ -219,6 +219,28 @@ func TestCompactionKeepsEveryRecord(t *testing.T) {
 	}
 }
 
+// A segment sealed while most of it was delivered keeps only the rest:
+// every unacknowledged record is read back, and no acknowledged one.
+func TestCompactionKeepsOnlyUnacknowledged(t *testing.T) {
+	dir := t.TempDir()
+	q := mustOpen(t, Options{Dir: dir, SegmentBytes: 16 << 10, Logger: testLogger(io.Discard)})
+	seqs := appendN(t, q, 2000)
+	for _, s := range seqs {
+		if s%10 != 0 {
+			q.Ack(s)
+		}
+	}
+	appendN(t, q, 200) // seals the last segment, which then compacts too
+	waitFor(t, func() bool { return q.Stats().Compacted >= 3 })
+	got := drain(t, q)
+	if len(got) != 400 || got[0] != 10 || got[199] != 2000 || got[200] != 2001 || got[399] != 2200 {
+		t.Fatalf("read %d records: %v...", len(got), got[:min(5, len(got))])
+	}
+	if st := q.Stats(); st.Lost != 0 || st.Pending != 400 {
+		t.Fatalf("stats %+v: want 400 pending, none lost", st)
+	}
+}
+
 func TestFullQueueDropsOldest(t *testing.T) {
 	logs := &logBuf{}
 	q := mustOpen(t, Options{Dir: t.TempDir(), SegmentBytes: 8 << 10, MaxBytes: 40 << 10, Logger: testLogger(logs)})

@@ -11,6 +11,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 )
@@ -113,19 +114,27 @@ func openSegReader(path string, compressed bool) (segReader, error) {
 	if compressed {
 		return &zipReader{f: f, r: bufio.NewReaderSize(f, maxBlock+blockHeader), off: int64(len(zipHeader)), first: true}, nil
 	}
-	return &rawReader{f: f, pos: len(rawHeader)}, nil
+	return &rawReader{f: f}, nil
 }
 
-// rawReader holds the file's bytes read so far: a raw segment is at most a
-// few MiB.
+// rawReader reads a raw segment through a window of its bytes: a sealed
+// segment is 4 MiB, more than a gateway should hold at once.
 type rawReader struct {
 	f      *os.File
-	buf    []byte
-	pos    int
-	sealed bool // no more appends: an incomplete record at the end is damage
+	buf    []byte // the file's bytes from off on, as far as read
+	off    int64
+	pos    int   // the next record in buf
+	headed bool  // the segment header was checked
+	sealed bool  // no more appends: an incomplete record at the end is damage
+	size   int64 // the file's size once sealed
 	dmg    []damage
 }
 
+// rawChunk is how much a rawReader reads at a time.
+const rawChunk = 64 << 10
+
+// next returns the next good record; its payload is valid until the next
+// call.
 func (r *rawReader) next(limit int64) (Record, error) {
 	if limit < 0 && !r.sealed {
 		r.sealed = true
@@ -133,39 +142,58 @@ func (r *rawReader) next(limit int64) (Record, error) {
 		if err != nil {
 			return Record{}, fmt.Errorf("read %s: %w", r.f.Name(), err)
 		}
-		limit = info.Size()
+		r.size = info.Size()
 	}
-	if int64(len(r.buf)) < limit {
-		grow := make([]byte, limit-int64(len(r.buf)))
-		n, err := r.f.ReadAt(grow, int64(len(r.buf)))
-		r.buf = append(r.buf, grow[:n]...)
-		if err != nil && !errors.Is(err, io.EOF) {
-			return Record{}, fmt.Errorf("read %s: %w", r.f.Name(), err)
+	if r.sealed {
+		limit = r.size
+	}
+	for {
+		if !r.headed && len(r.buf) >= len(rawHeader) {
+			r.headed = true
+			if !bytes.Equal(r.buf[:len(rawHeader)], []byte(rawHeader)) {
+				r.dmg = append(r.dmg, damage{0, limit, "bad segment header"})
+				r.pos, r.buf, r.off = 0, r.buf[:0], limit
+				return Record{}, io.EOF
+			}
+			r.pos = len(rawHeader)
 		}
-	}
-	if r.pos == len(rawHeader) && len(r.buf) >= len(rawHeader) && !bytes.Equal(r.buf[:len(rawHeader)], []byte(rawHeader)) {
-		r.dmg = append(r.dmg, damage{0, int64(len(r.buf)), "bad segment header"})
-		r.pos = len(r.buf)
-		return Record{}, io.EOF
-	}
-	for r.pos < len(r.buf) {
-		rec, n, err := decodeRecord(r.buf[r.pos:])
-		if err == nil {
-			r.pos += n
-			return rec, nil
+		if r.headed && r.pos < len(r.buf) {
+			rec, n, err := decodeRecord(r.buf[r.pos:])
+			if err == nil {
+				r.pos += n
+				return rec, nil
+			}
+			if !errors.Is(err, errShort) {
+				skip := resync(r.buf[r.pos:])
+				r.dmg = append(r.dmg, damage{r.off + int64(r.pos), int64(skip), err.Error()})
+				r.pos += skip
+				continue
+			}
 		}
-		if errors.Is(err, errShort) {
-			if r.sealed {
-				r.dmg = append(r.dmg, damage{int64(r.pos), int64(len(r.buf) - r.pos), "incomplete record at end"})
+		// The window holds no whole record: read on, if the file has more.
+		end := r.off + int64(len(r.buf))
+		if end >= limit {
+			if r.sealed && r.pos < len(r.buf) {
+				r.dmg = append(r.dmg, damage{r.off + int64(r.pos), int64(len(r.buf) - r.pos), "incomplete record at end"})
 				r.pos = len(r.buf)
 			}
 			return Record{}, io.EOF
 		}
-		skip := resync(r.buf[r.pos:])
-		r.dmg = append(r.dmg, damage{int64(r.pos), int64(skip), err.Error()})
-		r.pos += skip
+		r.off += int64(r.pos)
+		r.buf = append(r.buf[:0], r.buf[r.pos:]...)
+		r.pos = 0
+		n := len(r.buf)
+		want := int(min(limit-end, rawChunk))
+		r.buf = slices.Grow(r.buf, want)[:n+want]
+		m, err := r.f.ReadAt(r.buf[n:], end)
+		r.buf = r.buf[:n+m]
+		if err != nil && !errors.Is(err, io.EOF) {
+			return Record{}, fmt.Errorf("read %s: %w", r.f.Name(), err)
+		}
+		if m == 0 {
+			return Record{}, io.EOF
+		}
 	}
-	return Record{}, io.EOF
 }
 
 func (r *rawReader) damaged() []damage { d := r.dmg; r.dmg = nil; return d }
