@@ -541,11 +541,17 @@ func (d *Device) Run(ctx context.Context, out func(telemetry.Sample)) {
 
 func (d *Device) runGroup(ctx context.Context, i int, out func(telemetry.Sample)) {
 	iv := d.groups[i].interval
+	// One timer for the goroutine's life: a new one per poll cost two
+	// allocations per poll.
+	t := time.NewTimer(iv)
+	defer t.Stop()
 	for {
 		now := time.Now()
-		next := now.Truncate(iv).Add(iv)
-		if sleep(ctx, next.Sub(now)) != nil {
+		t.Reset(now.Truncate(iv).Add(iv).Sub(now))
+		select {
+		case <-ctx.Done():
 			return
+		case <-t.C:
 		}
 		if !d.due(time.Now()) {
 			continue
