@@ -568,9 +568,6 @@ func (q *Queue) popTail() {
 	q.tailFirst = q.tail[0].Seq + 1
 	q.tail[0] = Record{} // let the payload go now, not when the array does
 	q.tail = q.tail[1:]
-	if len(q.tail) > 0 {
-		q.tailFirst = q.tail[0].Seq
-	}
 }
 
 func (q *Queue) createActive(first uint64) error {
