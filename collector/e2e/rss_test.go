@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -77,9 +76,7 @@ func TestGatewayRSS(t *testing.T) {
 
 	pid := gw.Pid()
 	start := time.Now()
-	cpu0 := cpuTicks(t, pid)
-	polls0 := polls(t, metricsAddr)
-	mallocs0 := scrape(t, "http://"+metricsAddr+"/metrics")["go_memstats_mallocs_total"]
+	m0 := scrape(t, "http://"+metricsAddr+"/metrics")
 	var hwm, anon, file int64
 	var hwmAt time.Duration // when the peak last grew, to the sampling period
 	for time.Since(start) < dur {
@@ -87,19 +84,23 @@ func TestGatewayRSS(t *testing.T) {
 		if !gw.Running() {
 			t.Fatal("gateway exited")
 		}
-		st := procStatus(t, pid)
+		st, err := servicetest.ProcStatus(pid)
+		if err != nil {
+			t.Fatal(err)
+		}
 		if st["VmHWM"] > hwm {
 			hwmAt = time.Since(start)
 		}
 		hwm, anon, file = max(hwm, st["VmHWM"]), max(anon, st["RssAnon"]), max(file, st["RssFile"])
 	}
 	elapsed := time.Since(start)
-	cpu := time.Duration(cpuTicks(t, pid)-cpu0) * time.Second / 100 // USER_HZ is 100 on Linux
-	n := polls(t, metricsAddr) - polls0
+	m := scrape(t, "http://"+metricsAddr+"/metrics")
+	// utime+stime, as the gateway reads them from /proc/self/stat.
+	cpu := time.Duration((m["process_cpu_seconds_total"] - m0["process_cpu_seconds_total"]) * float64(time.Second))
+	n := polls(m) - polls(m0)
 	if n == 0 {
 		t.Fatal("no polls counted")
 	}
-	m := scrape(t, "http://"+metricsAddr+"/metrics")
 	fmt.Printf("\ngateway, 50 devices on 5 buses, 1 s interval, %s, env %v\n", elapsed.Round(time.Second), gw.Env)
 	fmt.Printf("%-28s %12s\n", "measure", "value")
 	fmt.Printf("%-28s %9.1f MB\n", "peak RSS (VmHWM)", float64(hwm)/(1<<20))
@@ -110,7 +111,7 @@ func TestGatewayRSS(t *testing.T) {
 	fmt.Printf("%-28s %9.1f µs\n", "CPU per poll (utime+stime)", float64(cpu.Microseconds())/n)
 	fmt.Printf("%-28s %10.2f %%\n", "CPU share of one core", 100*cpu.Seconds()/elapsed.Seconds())
 	// Every allocation of the process, MQTT and queue included.
-	fmt.Printf("%-28s %12.0f\n", "allocations per poll", (m["go_memstats_mallocs_total"]-mallocs0)/n)
+	fmt.Printf("%-28s %12.0f\n", "allocations per poll", (m["go_memstats_mallocs_total"]-m0["go_memstats_mallocs_total"])/n)
 	fmt.Printf("%-28s %12.0f\n", "published (live)", m[`bw_gateway_published_total{kind="live"}`])
 	fmt.Printf("%-28s %12.0f\n", "queue pending at end", m["bw_gateway_queue_pending"])
 	if hwm > rssLimit {
@@ -141,54 +142,10 @@ func unitEnv(t *testing.T, names ...string) []string {
 	return env
 }
 
-// procStatus returns the memory lines of /proc/PID/status (VmHWM, RssAnon,
-// RssFile...) in bytes.
-func procStatus(t *testing.T, pid int) map[string]int64 {
-	t.Helper()
-	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
-	if err != nil {
-		t.Fatal(err)
-	}
-	m := map[string]int64{}
-	for _, line := range strings.Split(string(data), "\n") {
-		k, v, ok := strings.Cut(line, ":")
-		if v, isKB := strings.CutSuffix(strings.TrimSpace(v), " kB"); ok && isKB {
-			kb, err := strconv.ParseInt(v, 10, 64)
-			if err != nil {
-				t.Fatalf("%s %q: %v", k, v, err)
-			}
-			m[k] = kb << 10
-		}
-	}
-	if m["VmHWM"] == 0 {
-		t.Fatal("no VmHWM in /proc/PID/status")
-	}
-	return m
-}
-
-// cpuTicks is utime+stime of /proc/PID/stat, in clock ticks.
-func cpuTicks(t *testing.T, pid int) int64 {
-	t.Helper()
-	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		t.Fatal(err)
-	}
-	// Fields after the command name, which is in parentheses and may
-	// contain spaces: state is field 3, utime 14, stime 15.
-	f := strings.Fields(string(data[strings.LastIndexByte(string(data), ')')+1:]))
-	u, err1 := strconv.ParseInt(f[11], 10, 64)
-	s, err2 := strconv.ParseInt(f[12], 10, 64)
-	if err1 != nil || err2 != nil {
-		t.Fatalf("/proc/%d/stat: %v %v", pid, err1, err2)
-	}
-	return u + s
-}
-
-// polls sums the poll histogram's counts over every device.
-func polls(t *testing.T, addr string) float64 {
-	t.Helper()
+// polls sums the poll histogram's counts over every device of a scrape.
+func polls(m map[string]float64) float64 {
 	var n float64
-	for k, v := range scrape(t, "http://"+addr+"/metrics") {
+	for k, v := range m {
 		if strings.HasPrefix(k, "bw_gateway_poll_duration_seconds_count{") {
 			n += v
 		}

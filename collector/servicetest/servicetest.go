@@ -16,6 +16,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -221,6 +222,35 @@ var buildMu sync.Mutex
 func Build(t testing.TB, pkgs ...string) map[string]string {
 	t.Helper()
 	return build(t, nil, pkgs)
+}
+
+// ProcStatus returns the lines of /proc/PID/status given in kB (VmHWM,
+// VmRSS, RssAnon, RssFile...), in bytes; pid 0 is this process. Linux
+// only: memory benchmarks measure the kernel's account of a process.
+func ProcStatus(pid int) (map[string]int64, error) {
+	path := "/proc/self/status"
+	if pid > 0 {
+		path = fmt.Sprintf("/proc/%d/status", pid)
+	}
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	m := map[string]int64{}
+	for _, line := range strings.Split(string(data), "\n") {
+		k, v, ok := strings.Cut(line, ":")
+		if v, isKB := strings.CutSuffix(strings.TrimSpace(v), " kB"); ok && isKB {
+			kb, err := strconv.ParseInt(v, 10, 64)
+			if err != nil {
+				return nil, fmt.Errorf("%s: %s %q: %w", path, k, v, err)
+			}
+			m[k] = kb << 10
+		}
+	}
+	if m["VmHWM"] == 0 {
+		return nil, fmt.Errorf("%s: no VmHWM", path)
+	}
+	return m, nil
 }
 
 // BuildRelease builds like Build, with the flags of make release (static,

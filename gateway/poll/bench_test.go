@@ -1,7 +1,6 @@
 package poll
 
 import (
-	"bufio"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -11,13 +10,13 @@ import (
 	"path/filepath"
 	"runtime"
 	"runtime/pprof"
-	"strconv"
 	"strings"
 	"sync"
 	"syscall"
 	"testing"
 	"time"
 
+	"github.com/boilerwatch/boilerwatch/collector/servicetest"
 	fwconfig "github.com/boilerwatch/boilerwatch/firmware-config"
 	"github.com/boilerwatch/boilerwatch/gateway/telemetry"
 	"github.com/boilerwatch/boilerwatch/simulator/mbserver"
@@ -251,21 +250,13 @@ func benchChild() int {
 	return 0
 }
 
-// peakRSS is VmHWM from /proc/self/status, in kB (0 where unavailable).
+// peakRSS is this process's VmHWM in kB (0 where unavailable).
 func peakRSS() int {
-	f, err := os.Open("/proc/self/status")
+	st, err := servicetest.ProcStatus(0)
 	if err != nil {
 		return 0
 	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		if rest, ok := strings.CutPrefix(sc.Text(), "VmHWM:"); ok {
-			n, _ := strconv.Atoi(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(rest), "kB")))
-			return n
-		}
-	}
-	return 0
+	return int(st["VmHWM"] >> 10)
 }
 
 // runChild serves cfgPath in this process and polls it from a child.
