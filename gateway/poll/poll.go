@@ -99,11 +99,10 @@ type group struct {
 
 // slot is what one poll learned about one point.
 type slot struct {
-	words   []uint16
-	err     error
-	v       telemetry.Value
-	done    bool
-	decoded bool
+	words []uint16
+	err   error
+	v     telemetry.Value // decoded once, on first use
+	done  bool
 }
 
 // NewDevice plans the device's groups.
@@ -406,10 +405,9 @@ func (g *group) decode(p *fwconfig.Point) (telemetry.Value, error) {
 	if !sl.done {
 		return telemetry.Value{}, fmt.Errorf("point %s was not read", p.Name)
 	}
-	if sl.err != nil || sl.decoded {
+	if sl.err != nil || sl.v.Kind != telemetry.KindNone {
 		return sl.v, sl.err
 	}
-	sl.decoded = true
 	factor := 1.0
 	if len(p.ScaleFrom) > 0 {
 		f, err := p.ScaleFrom.Factor(func(name string) (float64, error) {
