@@ -48,7 +48,7 @@ check:
 ## test: install what is missing, then run every test, integration tests included
 ## (the chaos test with 25 s outages; make chaos runs the 60 s ones)
 test: deps check
-	CI=$${CI:-true} BW_CHAOS_OUTAGE=$${BW_CHAOS_OUTAGE:-25s} $(GO) test -timeout 20m ./...
+	CI=$${CI:-true} BW_CHAOS_OUTAGE=$${BW_CHAOS_OUTAGE:-25s} $(GO) test -count=1 -timeout 20m ./...
 
 ## chaos: the zero-loss proof with 60 s broker and InfluxDB outages, two collectors, then one
 chaos: deps
