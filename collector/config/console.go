@@ -1,6 +1,7 @@
 package config
 
 import (
+	"net/netip"
 	"net/url"
 	"reflect"
 	"time"
@@ -8,6 +9,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/boilerwatch/boilerwatch/collector/console/password"
+	"github.com/boilerwatch/boilerwatch/gateway/telemetry"
 )
 
 // Console is the auditor console: the web pages and JSON API served on
@@ -32,10 +34,56 @@ type Console struct {
 	// origin, e.g. the public https://host of a reverse proxy that
 	// rewrites Host.
 	TrustedOrigins []string `yaml:"trusted_origins"`
+	// TrustedProxies are the addresses (CIDR or single IP) of reverse
+	// proxies whose X-Forwarded-For is believed: behind a proxy every
+	// request comes from the proxy, and login throttling per client
+	// address would otherwise throttle everybody at once.
+	TrustedProxies []string `yaml:"trusted_proxies"`
+	// Login bounds password guessing (docs/console.md#login-throttling).
+	Login ConsoleLogin `yaml:"login"`
+	// MaxGateways bounds the gateway statuses the console keeps when the
+	// collector has no gateway registry (default 1000): anyone who may
+	// publish a retained status could otherwise grow it without end. The
+	// gateway heard from least recently is dropped first.
+	MaxGateways int `yaml:"max_gateways"`
 
 	// Location is Timezone resolved, nil when unset.
 	Location *time.Location `yaml:"-"`
+	// Proxies is TrustedProxies parsed.
+	Proxies []netip.Prefix `yaml:"-"`
 }
+
+// ConsoleLogin throttles failed logins. Every attempt counts against the
+// user name (known or not) and the client address; past the free failures
+// each further one makes the next attempt wait twice as long (1 s, 2 s,
+// 4 s … up to MaxDelay), and an attempt before then is answered 429 with
+// Retry-After, without computing a hash.
+type ConsoleLogin struct {
+	// UserFailures are the failures per user name before delays start
+	// (default 3).
+	UserFailures int `yaml:"user_failures"`
+	// AddressFailures are the failures per client address before delays
+	// start (default 10: several people may share an office address).
+	AddressFailures int `yaml:"address_failures"`
+	// MaxDelay caps the delay (default 5m, 1s … 1h). It also bounds how
+	// long someone who guesses a user's password wrong on purpose can
+	// lock that user out.
+	MaxDelay Duration `yaml:"max_delay"`
+	// Hashes bounds the password hashes computed at once (default 2; each
+	// costs about 0.1 s of one core); an attempt that cannot start one
+	// within a second is answered 503 with Retry-After.
+	Hashes int `yaml:"hashes"`
+}
+
+// Defaults of ConsoleLogin and MaxGateways, also applied by the console
+// to a section that was never parsed (tests, a config without console).
+const (
+	DefaultLoginUserFailures    = 3
+	DefaultLoginAddressFailures = 10
+	DefaultLoginMaxDelay        = 5 * time.Minute
+	DefaultLoginHashes          = 2
+	DefaultMaxGateways          = 1000
+)
 
 // ConsoleUser is an account of the console.
 type ConsoleUser struct {
@@ -45,6 +93,10 @@ type ConsoleUser struct {
 	// PasswordHash is printed by `collector -hash-password`; never the
 	// password itself.
 	PasswordHash string `yaml:"password_hash"`
+	// Sites limits the user to these sites (an enterprise sees its own
+	// boilers); nil, the field left out, means every site (a regulator or
+	// auditor). Site ids are free-form: a site need not have data yet.
+	Sites []string `yaml:"sites"`
 }
 
 // ConsoleSite describes one site for the console.
@@ -95,6 +147,21 @@ func (c *Console) validate(v *nodeErrs, n *yaml.Node) {
 		if _, err := password.Parse(u.PasswordHash); err != nil {
 			v.at(child(un, "password_hash"), "%v", err)
 		}
+		if sn := child(un, "sites"); sn != un && len(u.Sites) == 0 {
+			// An empty (or null) list would show nothing at all, or,
+			// read as "no list", everything; leaving the field out is
+			// how a user sees every site.
+			v.at(child(un, "sites"), "sites: empty; leave sites out for a user who sees every site, or list the user's sites")
+		}
+		userSites := map[string]bool{}
+		for j, s := range u.Sites {
+			if !telemetry.ValidName(s) {
+				v.at(child(un, "sites", j), "sites[%d]: %q is not a site id: 1 to 64 of A-Z a-z 0-9 _ - . (not starting with _)", j, s)
+			} else if userSites[s] {
+				v.at(child(un, "sites", j), "sites[%d]: %q is listed twice", j, s)
+			}
+			userSites[s] = true
+		}
 	}
 	switch c.SecureCookie {
 	case "":
@@ -135,5 +202,44 @@ func (c *Console) validate(v *nodeErrs, n *yaml.Node) {
 		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || (u.Path != "" && u.Path != "/") {
 			v.at(child(n, "trusted_origins", i), "trusted_origins: %q: want scheme://host[:port], e.g. https://boilerwatch.example.com", o)
 		}
+	}
+	c.Proxies = nil
+	for i, p := range c.TrustedProxies {
+		pfx, err := netip.ParsePrefix(p)
+		if err != nil {
+			a, aerr := netip.ParseAddr(p)
+			if aerr != nil || a.Zone() != "" {
+				v.at(child(n, "trusted_proxies", i), "trusted_proxies: %q: want an address or CIDR, e.g. 127.0.0.1 or 10.0.0.0/8", p)
+				continue
+			}
+			pfx = netip.PrefixFrom(a, a.BitLen())
+		}
+		c.Proxies = append(c.Proxies, pfx.Masked())
+	}
+	l := &c.Login
+	ln := child(n, "login")
+	if l.UserFailures == 0 {
+		l.UserFailures = DefaultLoginUserFailures
+	} else if l.UserFailures < 1 || l.UserFailures > 100 {
+		v.at(child(ln, "user_failures"), "login.user_failures: %d: want 1 to 100", l.UserFailures)
+	}
+	if l.AddressFailures == 0 {
+		l.AddressFailures = DefaultLoginAddressFailures
+	} else if l.AddressFailures < 1 || l.AddressFailures > 1000 {
+		v.at(child(ln, "address_failures"), "login.address_failures: %d: want 1 to 1000", l.AddressFailures)
+	}
+	l.MaxDelay.orDefault(DefaultLoginMaxDelay)
+	if l.MaxDelay.Duration < time.Second || l.MaxDelay.Duration > time.Hour {
+		v.at(child(ln, "max_delay"), "login.max_delay: %s: want 1s to 1h", l.MaxDelay.Duration)
+	}
+	if l.Hashes == 0 {
+		l.Hashes = DefaultLoginHashes
+	} else if l.Hashes < 1 || l.Hashes > 64 {
+		v.at(child(ln, "hashes"), "login.hashes: %d: want 1 to 64", l.Hashes)
+	}
+	if c.MaxGateways == 0 {
+		c.MaxGateways = DefaultMaxGateways
+	} else if c.MaxGateways < 1 || c.MaxGateways > 100000 {
+		v.at(child(n, "max_gateways"), "max_gateways: %d: want 1 to 100000", c.MaxGateways)
 	}
 }

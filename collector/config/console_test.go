@@ -29,6 +29,28 @@ func TestConsole(t *testing.T) {
 		{"bad site", "console:\n  sites: [{id: \"a/b\"}]\n", `id: "a/b" missing, duplicate or not a valid site id`},
 		{"bad origin", "console:\n  trusted_origins: [\"bw.example.com\"]\n", `trusted_origins: "bw.example.com": want scheme://host`},
 		{"unknown field", "console:\n  users:\n    - {name: a, role: admin, password: pw}\n", `unknown field "password"`},
+		{"scoped user", "console:\n  users:\n    - {name: a, role: auditor, password_hash: \"" + testHash + "\", sites: [plant-a, plant-b.2]}\n", ""},
+		{"scope to a site nobody configured", "console:\n  users:\n    - {name: a, role: auditor, password_hash: \"" + testHash + "\", sites: [future-plant]}\n", ""},
+		{"empty scope", "console:\n  users:\n    - name: a\n      role: auditor\n      password_hash: \"" + testHash + "\"\n      sites: []\n",
+			"c.yaml:8: console.users[0].sites: sites: empty; leave sites out for a user who sees every site"},
+		{"null scope", "console:\n  users:\n    - name: a\n      role: auditor\n      password_hash: \"" + testHash + "\"\n      sites:\n",
+			"c.yaml:8: console.users[0].sites: sites: empty"},
+		{"bad site in a scope", "console:\n  users:\n    - name: a\n      role: auditor\n      password_hash: \"" + testHash + "\"\n      sites:\n        - plant-a\n        - \"plant b\"\n",
+			`c.yaml:10: console.users[0].sites[1]: sites[1]: "plant b" is not a site id`},
+		{"reserved site in a scope", "console:\n  users:\n    - {name: a, role: auditor, password_hash: \"" + testHash + "\", sites: [_internal]}\n", `sites[0]: "_internal" is not a site id`},
+		{"site twice in a scope", "console:\n  users:\n    - name: a\n      role: auditor\n      password_hash: \"" + testHash + "\"\n      sites: [plant-a, plant-a]\n",
+			`c.yaml:8: console.users[0].sites: sites[1]: "plant-a" is listed twice`},
+		{"scope not a list", "console:\n  users:\n    - {name: a, role: auditor, password_hash: \"" + testHash + "\", sites: plant-a}\n", "c.yaml:5:"},
+		{"login throttle", "console:\n  login: {user_failures: 5, address_failures: 20, max_delay: 10m, hashes: 4}\n  trusted_proxies: [127.0.0.1, \"10.0.0.0/8\", \"::1\"]\n  max_gateways: 50\n", ""},
+		{"zero user failures is the default", "console:\n  login: {user_failures: 0}\n", ""},
+		{"negative user failures", "console:\n  login:\n    user_failures: -1\n", "c.yaml:5: console.login.user_failures: login.user_failures: -1: want 1 to 100"},
+		{"too many address failures", "console:\n  login:\n    address_failures: 5000\n", "c.yaml:5: console.login.address_failures: login.address_failures: 5000: want 1 to 1000"},
+		{"max delay too short", "console:\n  login:\n    max_delay: 10ms\n", "c.yaml:5: console.login.max_delay: login.max_delay: 10ms: want 1s to 1h"},
+		{"max delay not a duration", "console:\n  login:\n    max_delay: long\n", `c.yaml:5: console.login.max_delay: "long" is not a duration`},
+		{"too many hashes", "console:\n  login:\n    hashes: 1000\n", "c.yaml:5: console.login.hashes: login.hashes: 1000: want 1 to 64"},
+		{"unknown login field", "console:\n  login:\n    attempts: 3\n", `unknown field "attempts"`},
+		{"bad proxy", "console:\n  trusted_proxies:\n    - proxy.example.com\n", `c.yaml:5: console.trusted_proxies[0]: trusted_proxies: "proxy.example.com": want an address or CIDR`},
+		{"bad max gateways", "console:\n  max_gateways: -5\n", "c.yaml:4: console.max_gateways: max_gateways: -5: want 1 to 100000"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			c, err := Parse("c.yaml", []byte(base+tc.yaml))
@@ -41,6 +63,45 @@ func TestConsole(t *testing.T) {
 				t.Error("a config without console users enables the console")
 			case tc.want == "" && tc.yaml != "" && c.Console.SessionTTL.Duration < time.Minute:
 				t.Errorf("session ttl %s: defaults not applied", c.Console.SessionTTL.Duration)
+			}
+		})
+	}
+}
+
+// TestConsoleValues checks what the section parses to: the scope as
+// written, the proxies as prefixes, and the defaults of what was left out.
+func TestConsoleValues(t *testing.T) {
+	const base = "mqtt: {broker: \"tcp://b:1\"}\ninfluxdb: {url: \"http://x\", bucket: b}\n"
+	for _, tc := range []struct {
+		name, yaml string
+		check      func(c Console) string
+	}{
+		{"defaults", "console:\n  users: [{name: a, role: auditor, password_hash: \"" + testHash + "\"}]\n", func(c Console) string {
+			l := c.Login
+			if c.Users[0].Sites != nil || l.UserFailures != 3 || l.AddressFailures != 10 || l.MaxDelay.Duration != 5*time.Minute || l.Hashes != 2 || c.MaxGateways != 1000 || c.Proxies != nil {
+				return "defaults not applied"
+			}
+			return ""
+		}},
+		{"as written", "console:\n  users: [{name: a, role: auditor, password_hash: \"" + testHash + "\", sites: [plant-b, plant-a]}]\n" +
+			"  login: {user_failures: 5, address_failures: 20, max_delay: 10m, hashes: 4}\n  trusted_proxies: [127.0.0.1, \"10.1.2.3/8\", \"::1\"]\n  max_gateways: 50\n", func(c Console) string {
+			l := c.Login
+			if strings.Join(c.Users[0].Sites, ",") != "plant-b,plant-a" || l.UserFailures != 5 || l.AddressFailures != 20 || l.MaxDelay.Duration != 10*time.Minute || l.Hashes != 4 || c.MaxGateways != 50 {
+				return "values not kept"
+			}
+			if len(c.Proxies) != 3 || c.Proxies[0].String() != "127.0.0.1/32" || c.Proxies[1].String() != "10.0.0.0/8" || c.Proxies[2].String() != "::1/128" {
+				return "proxies parsed wrong"
+			}
+			return ""
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c, err := Parse("c.yaml", []byte(base+tc.yaml))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if msg := tc.check(c.Console); msg != "" {
+				t.Errorf("%s: %+v", msg, c.Console)
 			}
 		})
 	}
