@@ -50,6 +50,12 @@ type GapStats struct {
 // measurement "events" (tags site, gateway; fields kind="seq_gap", from,
 // to, boot) timed at the sample before the gap, so that two collectors
 // reporting the same gap write the same point.
+//
+// Everything is keyed by (boot, seq), never by time: a gateway's clock may
+// step backwards (an NTP correction) or forwards, so a later message can
+// carry an earlier stamp. Stamps serve only to bound where InfluxDB is
+// searched, and that window covers the stamps on both sides of a gap
+// whatever their order.
 type Gaps struct {
 	o     GapOptions
 	log   *slog.Logger
@@ -61,13 +67,32 @@ type Gaps struct {
 
 type streamKey struct{ site, gateway, boot string }
 
-// run is a range of consecutive numbers seen, with the timestamps of its
-// ends; noticed is when the gap before it (if any) was first seen.
+// run is a range of consecutive numbers seen, with the stamps of the
+// messages at its ends; noticed is when the gap before it (if any) was
+// first seen.
 type run struct {
 	lo, hi     uint64
-	loTS, hiTS int64
+	loTS, hiTS stamps
 	noticed    time.Time
 }
+
+// stamps are the source timestamps (Unix ms) of one message: its first
+// sample's, which times the gap events (the same for every collector), and
+// the earliest and latest of all its samples, which bound the lookup: the
+// samples of one poll need not be in order.
+type stamps struct{ first, min, max int64 }
+
+// stampsOf a message with at least one sample.
+func stampsOf(m *telemetry.Message) stamps {
+	st := stamps{first: m.Samples[0].TS, min: m.Samples[0].TS, max: m.Samples[0].TS}
+	for _, s := range m.Samples[1:] {
+		st.min, st.max = min(st.min, s.TS), max(st.max, s.TS)
+	}
+	return st
+}
+
+// stampAt is the stamps of a message with a single timestamp.
+func stampAt(ts int64) stamps { return stamps{ts, ts, ts} }
 
 type stream struct {
 	runs     []run
@@ -91,10 +116,10 @@ func (g *Gaps) Observe(m *telemetry.Message) {
 	if len(m.Samples) == 0 {
 		return
 	}
-	g.observe(streamKey{m.Site, m.Gateway, m.Boot}, m.Seq, m.Samples[0].TS, time.Now())
+	g.observe(streamKey{m.Site, m.Gateway, m.Boot}, m.Seq, stampsOf(m), time.Now())
 }
 
-func (g *Gaps) observe(k streamKey, seq uint64, ts int64, now time.Time) {
+func (g *Gaps) observe(k streamKey, seq uint64, ts stamps, now time.Time) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	s := g.streams[k]
@@ -142,11 +167,10 @@ func (s *stream) add(r run, dups *atomic.Uint64) {
 
 // gap is a hole between two runs.
 type gap struct {
-	from, to     uint64
-	beforeTS     int64 // timestamp of the message before the gap
-	afterTS      int64
-	noticed      time.Time
-	site, gw, bt string
+	from, to uint64
+	before   stamps // of the message before the gap
+	after    stamps // of the message after it
+	noticed  time.Time
 }
 
 // Run checks for overdue gaps until ctx ends.
@@ -172,7 +196,7 @@ func (g *Gaps) Check(ctx context.Context, now time.Time) {
 		for i := 1; i < len(s.runs); i++ {
 			prev, r := s.runs[i-1], s.runs[i]
 			if now.Sub(r.noticed) >= g.o.FillWithin {
-				due[k] = append(due[k], gap{from: prev.hi + 1, to: r.lo - 1, beforeTS: prev.hiTS, afterTS: r.loTS, noticed: r.noticed, site: k.site, gw: k.gateway, bt: k.boot})
+				due[k] = append(due[k], gap{from: prev.hi + 1, to: r.lo - 1, before: prev.hiTS, after: r.loTS, noticed: r.noticed})
 			}
 		}
 		// A stream quiet for long with nothing open is done (the gateway
@@ -217,7 +241,7 @@ func (g *Gaps) settle(ctx context.Context, k streamKey, gaps []gap, found map[ui
 			}
 		}
 		sort.Slice(have, func(i, j int) bool { return have[i] < have[j] })
-		next, before := gp.from, gp.beforeTS
+		next, before := gp.from, gp.before.first
 		for _, seq := range have {
 			if seq > next {
 				events = append(events, g.report(k, next, seq-1, before, s))
@@ -228,7 +252,7 @@ func (g *Gaps) settle(ctx context.Context, k streamKey, gaps []gap, found map[ui
 			events = append(events, g.report(k, next, gp.to, before, s))
 		}
 		// The gap is settled: found numbers are written, the rest reported.
-		s.add(run{lo: gp.from, hi: gp.to, loTS: gp.beforeTS, hiTS: gp.afterTS, noticed: gp.noticed}, nil)
+		s.add(run{lo: gp.from, hi: gp.to, loTS: gp.before, hiTS: gp.after, noticed: gp.noticed}, nil)
 	}
 	g.mu.Unlock()
 	if len(events) > 0 && g.o.Writer != nil {
@@ -258,19 +282,26 @@ func (g *Gaps) report(k streamKey, from, to uint64, beforeTS int64, s *stream) *
 
 // SeqLookup returns the sequence numbers from..to of a gateway that InfluxDB
 // holds, with their samples' timestamps (Unix ms), searching samples
-// timestamped between start and stop.
+// timestamped between start and stop, both included; the caller passes
+// start ≤ stop.
 type SeqLookup func(ctx context.Context, site, gateway string, from, to uint64, start, stop time.Time) (map[uint64]int64, error)
 
-// lookup asks which numbers of the gaps are written.
+// lookup asks which numbers of the gaps are written. The numbers decide;
+// the time window only narrows the search, so it spans every stamp of the
+// messages on both sides of every gap, earliest to latest: after a clock
+// stepped back the message after a gap carries an earlier stamp than the
+// one before it, and the missing ones lie anywhere between the two.
 func (g *Gaps) lookup(ctx context.Context, k streamKey, gaps []gap) (map[uint64]int64, error) {
 	from, to := gaps[0].from, gaps[0].to
-	start, stop := gaps[0].beforeTS, gaps[0].afterTS
-	for _, gp := range gaps[1:] {
+	start, stop := gaps[0].before.min, gaps[0].before.max
+	for _, gp := range gaps {
 		from, to = min(from, gp.from), max(to, gp.to)
-		start, stop = min(start, gp.beforeTS), max(stop, gp.afterTS)
+		start = min(start, gp.before.min, gp.after.min)
+		stop = max(stop, gp.before.max, gp.after.max)
 	}
 	// Messages are numbered in the order polls finish; a sample's
 	// timestamp may precede its neighbour's by up to a poll's duration.
+	// The slack also keeps the window non-empty when all stamps are equal.
 	const slack = time.Minute
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
@@ -280,6 +311,14 @@ func (g *Gaps) lookup(ctx context.Context, k streamKey, gaps []gap) (map[uint64]
 // InfluxLookup finds sequence numbers in the _seq field of the raw points.
 func InfluxLookup(q Querier) SeqLookup {
 	return func(ctx context.Context, site, gateway string, from, to uint64, start, stop time.Time) (map[uint64]int64, error) {
+		// Flux refuses an empty range ("cannot query an empty range") and
+		// its stop is exclusive: search [earlier, later + 1 ms) whatever
+		// order the bounds came in, so the window is never empty and
+		// includes both bounds.
+		if stop.Before(start) {
+			start, stop = stop, start
+		}
+		stop = stop.Add(time.Millisecond)
 		flux := fmt.Sprintf(`from(bucket: %q)
   |> range(start: %s, stop: %s)
   |> filter(fn: (r) => r._field == %q and r.site == %q and r.gateway == %q and r._value >= %d and r._value <= %d)
@@ -288,7 +327,8 @@ func InfluxLookup(q Querier) SeqLookup {
 			FieldSeq, site, gateway, from, to)
 		res, err := q.Query(ctx, flux)
 		if err != nil {
-			return nil, err
+			return nil, fmt.Errorf("looking up %s/%s seq %d..%d in %s..%s: %w", site, gateway, from, to,
+				start.UTC().Format(time.RFC3339Nano), stop.UTC().Format(time.RFC3339Nano), err)
 		}
 		defer res.Close()
 		found := map[uint64]int64{}
@@ -299,7 +339,7 @@ func InfluxLookup(q Querier) SeqLookup {
 			}
 		}
 		if err := res.Err(); err != nil {
-			return nil, err
+			return nil, fmt.Errorf("looking up %s/%s seq %d..%d: reading the result: %w", site, gateway, from, to, err)
 		}
 		return found, nil
 	}
