@@ -1,6 +1,7 @@
 package fwconfig
 
 import (
+	"bytes"
 	"crypto/ed25519"
 	"crypto/sha256"
 	"crypto/x509"
@@ -8,7 +9,9 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
+	"io"
 	"os"
+	"slices"
 )
 
 // Signed is a gateway config as pushed over MQTT: the YAML itself, who it is
@@ -27,6 +30,11 @@ var (
 	ErrBadSignature = errors.New("signature does not verify")
 	ErrNotForMe     = errors.New("config is for another gateway")
 	ErrNotNewer     = errors.New("config version is not newer than the running one")
+	// ErrMalformed: the envelope is not exactly what fwconfig sign writes.
+	// Anything the signature does not cover (an extra or repeated key,
+	// whitespace, another base64 spelling) is refused, so a signed config
+	// has one spelling and a replay cannot pass for a new push.
+	ErrMalformed = errors.New("malformed signed config")
 )
 
 // signedBytes is what the signature covers. The domain prefix keeps a
@@ -51,14 +59,80 @@ func Sign(file string, data []byte, key ed25519.PrivateKey) (*Signed, error) {
 	return s, nil
 }
 
-// Verify checks a pushed config for this gateway and returns it parsed.
-// Every failure wraps ErrBadSignature, ErrNotForMe, ErrNotNewer or the
-// config's own validation errors.
-func Verify(payload []byte, pub ed25519.PublicKey, site, gateway string, running int) (*Gateway, *Signed, error) {
+// envelopeKeys are the keys of a signed config's JSON, as encoding/json
+// spells them for Signed; every one is covered by the signature.
+var envelopeKeys = []string{"site", "gateway", "version", "config", "signature"}
+
+// ParseSigned decodes a signed config envelope strictly: a JSON object with
+// exactly the keys of Signed, each once, spelt byte for byte as json.Marshal
+// (and so fwconfig sign) writes it. Errors wrap ErrMalformed. The result is
+// not verified: its fields mean nothing until Verify checked the signature.
+func ParseSigned(payload []byte) (*Signed, error) {
+	dec := json.NewDecoder(bytes.NewReader(payload))
+	if tok, err := dec.Token(); err != nil || tok != json.Delim('{') {
+		return nil, fmt.Errorf("%w: not a JSON object", ErrMalformed)
+	}
+	seen := map[string]bool{}
+	for dec.More() {
+		tok, err := dec.Token()
+		if err != nil {
+			return nil, fmt.Errorf("%w: %v", ErrMalformed, err)
+		}
+		key, _ := tok.(string)
+		switch {
+		case seen[key]:
+			return nil, fmt.Errorf("%w: duplicate key %q", ErrMalformed, clip(key))
+		case !slices.Contains(envelopeKeys, key):
+			return nil, fmt.Errorf("%w: unsigned key %q", ErrMalformed, clip(key))
+		}
+		seen[key] = true
+		var skip json.RawMessage
+		if err := dec.Decode(&skip); err != nil {
+			return nil, fmt.Errorf("%w: %s: %v", ErrMalformed, key, err)
+		}
+	}
+	if _, err := dec.Token(); err != nil { // the closing brace
+		return nil, fmt.Errorf("%w: %v", ErrMalformed, err)
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return nil, fmt.Errorf("%w: data after the envelope", ErrMalformed)
+	}
+	for _, k := range envelopeKeys {
+		if !seen[k] {
+			return nil, fmt.Errorf("%w: missing key %q", ErrMalformed, k)
+		}
+	}
 	var s Signed
 	if err := json.Unmarshal(payload, &s); err != nil {
-		return nil, nil, fmt.Errorf("%w: not a signed config: %v", ErrBadSignature, err)
+		return nil, fmt.Errorf("%w: %v", ErrMalformed, err)
 	}
+	// What is left to differ is spelling: whitespace, key order, escapes,
+	// base64 with line breaks. One spelling per signed config.
+	if canon, err := json.Marshal(&s); err != nil || !bytes.Equal(canon, payload) {
+		return &s, fmt.Errorf("%w: not in the canonical form fwconfig sign writes (whitespace, key order or encoding differ)", ErrMalformed)
+	}
+	return &s, nil
+}
+
+// clip keeps an attacker's key from filling a log line or an ack.
+func clip(s string) string {
+	if len(s) > 40 {
+		return s[:40] + "…"
+	}
+	return s
+}
+
+// Verify checks a pushed config for this gateway and returns it parsed.
+// Every failure wraps ErrMalformed, ErrBadSignature, ErrNotForMe,
+// ErrNotNewer or the config's own validation errors. The Signed returned
+// with ErrMalformed or ErrBadSignature (nil when the payload does not even
+// decode) is unverified: report its version, never trust it.
+func Verify(payload []byte, pub ed25519.PublicKey, site, gateway string, running int) (*Gateway, *Signed, error) {
+	sp, err := ParseSigned(payload)
+	if err != nil {
+		return nil, sp, err
+	}
+	s := *sp
 	if !ed25519.Verify(pub, s.signedBytes(), s.Signature) {
 		return nil, &s, fmt.Errorf("%w (version %d)", ErrBadSignature, s.Version)
 	}

@@ -41,6 +41,7 @@ func TestSignVerify(t *testing.T) {
 	}
 	good := sign(base, priv)
 	_, otherPriv, _ := ed25519.GenerateKey(nil)
+	forSiteB := sign([]byte(strings.Replace(string(base), "site: plant-a", "site: plant-b", 1)), priv)
 	forB := sign([]byte(strings.Replace(string(base), "gateway: gw-01", "gateway: gw-02", 1)), priv)
 	tampered := func() []byte {
 		var s Signed
@@ -63,6 +64,9 @@ func TestSignVerify(t *testing.T) {
 		out, _ := json.Marshal(s)
 		return out
 	}()
+	// Variants of good that carry bytes the signature does not cover: each
+	// would let a replay look new to a check on payload bytes.
+	edit := func(f func(string) string) []byte { return []byte(f(string(good))) }
 	tests := []struct {
 		name    string
 		payload []byte
@@ -71,13 +75,23 @@ func TestSignVerify(t *testing.T) {
 		wantMsg string
 	}{
 		{"accepted", good, 2, nil, ""},
+		{"unsigned extra key", edit(func(s string) string { return `{"nonce":1,` + s[1:] }), 2, ErrMalformed, `unsigned key "nonce"`},
+		{"duplicate key", edit(func(s string) string { return `{"version":99,` + s[1:] }), 2, ErrMalformed, `duplicate key "version"`},
+		{"key in other case", edit(func(s string) string { return strings.Replace(s, `"site"`, `"Site"`, 1) }), 2, ErrMalformed, `unsigned key "Site"`},
+		{"space added", edit(func(s string) string { return strings.Replace(s, `,"gateway"`, `, "gateway"`, 1) }), 2, ErrMalformed, "canonical"},
+		{"trailing newline", append(append([]byte{}, good...), '\n'), 2, ErrMalformed, "canonical"},
+		{"trailing value", append(append([]byte{}, good...), "{}"...), 2, ErrMalformed, ""},
+		{"newline in base64", edit(func(s string) string { return strings.Replace(s, `"config":"`, `"config":"\n`, 1) }), 2, ErrMalformed, "canonical"},
+		{"missing key", edit(func(s string) string { return strings.Replace(s, `"site":"plant-a",`, ``, 1) }), 2, ErrMalformed, `missing key "site"`},
+		{"not an object", []byte(`[1]`), 2, ErrMalformed, ""},
 		{"replayed old config", good, 3, ErrNotNewer, ""},
 		{"for another gateway", forB, 2, ErrNotForMe, ""},
+		{"for another site", forSiteB, 2, ErrNotForMe, ""},
 		{"wrong key", sign(base, otherPriv), 2, ErrBadSignature, ""},
 		{"tampered config", tampered, 2, ErrBadSignature, ""},
 		{"envelope and content disagree", mismatch, 2, ErrNotForMe, ""},
 		{"invalid config", invalid, 2, nil, "mqtt.broker: missing"},
-		{"not JSON", []byte("hello"), 2, ErrBadSignature, ""},
+		{"not JSON", []byte("hello"), 2, ErrMalformed, ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -89,6 +103,8 @@ func TestSignVerify(t *testing.T) {
 				}
 			case tt.want != nil && !errors.Is(err, tt.want):
 				t.Fatalf("Verify error %v, want %v", err, tt.want)
+			case tt.want != nil && g != nil:
+				t.Fatalf("Verify returned a config with error %v", err)
 			case tt.wantMsg != "" && (err == nil || !strings.Contains(err.Error(), tt.wantMsg)):
 				t.Fatalf("Verify error %v, want it to mention %q", err, tt.wantMsg)
 			}

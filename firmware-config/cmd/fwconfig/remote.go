@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"encoding/json"
 	"flag"
 	"fmt"
@@ -104,9 +105,12 @@ func push(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "fwconfig push:", err)
 		return 1
 	}
-	var s fwconfig.Signed
-	if err := json.Unmarshal(payload, &s); err != nil || s.Gateway == "" || len(s.Signature) == 0 {
-		fmt.Fprintf(stderr, "fwconfig push: %s is not a signed config (make one with fwconfig sign)\n", fs.Arg(0))
+	// `fwconfig sign > FILE` ends the file with a newline; gateways take only
+	// the exact envelope, so push it without one and check it as they will.
+	payload = bytes.TrimSpace(payload)
+	s, err := fwconfig.ParseSigned(payload)
+	if err != nil || s.Gateway == "" || len(s.Signature) == 0 {
+		fmt.Fprintf(stderr, "fwconfig push: %s is not a signed config as fwconfig sign writes it (%v)\n", fs.Arg(0), err)
 		return 1
 	}
 	opts := mqtt.NewClientOptions().AddBroker(*broker).SetClientID(fmt.Sprintf("bw-push-%d", time.Now().UnixNano())).
