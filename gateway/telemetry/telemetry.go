@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -144,8 +145,11 @@ func ParseTopic(topic string) (site, gateway, kind string, err error) {
 	return parts[2], parts[3], parts[4], nil
 }
 
-// ValidName reports whether s can serve as a site, gateway, device or point
-// name: it becomes an MQTT topic level and an InfluxDB tag or field key.
+// ValidName reports whether s can serve as a site, gateway, device,
+// profile, class or point name: it becomes an MQTT topic level and an
+// InfluxDB tag value, measurement or field key, so it is plain ASCII (no
+// control, bidi or invisible character, nothing a tag would need escaped).
+// A point name must also pass ValidPointName.
 func ValidName(s string) bool {
 	if s == "" || len(s) > 64 || s[0] == '_' {
 		return false
@@ -242,8 +246,13 @@ func (m *Message) Validate() error {
 	if !ValidName(m.Gateway) {
 		return bad("gateway %q is not a valid name", m.Gateway)
 	}
-	if m.Boot == "" || len(m.Boot) > 64 {
-		return bad("boot id missing or too long")
+	// InfluxDB stores seq as an int64 field: a larger one would come out
+	// negative.
+	if m.Seq > math.MaxInt64 {
+		return bad("seq %d is larger than 2^63-1", m.Seq)
+	}
+	if err := checkBoot(m.Boot); err != nil {
+		return bad("%v", err)
 	}
 	if len(m.Samples) == 0 {
 		return bad("no samples")
@@ -256,8 +265,10 @@ func (m *Message) Validate() error {
 		if !ValidName(s.Class) {
 			return bad("samples[%d]: class %q is not a valid name", i, s.Class)
 		}
-		if s.Profile == "" || len(s.Profile) > 64 {
-			return bad("samples[%d]: profile missing or too long", i)
+		// The profile is an InfluxDB tag value: a trailing backslash, a NUL
+		// or a U+202E would be stored, or break the write of the batch.
+		if !ValidName(s.Profile) {
+			return bad("samples[%d]: profile %q is not a valid name", i, s.Profile)
 		}
 		// 2000-01-01 .. 2100-01-01: anything else is a broken clock or a unit error.
 		if s.TS < 946684800000 || s.TS > 4102444800000 {
@@ -269,6 +280,9 @@ func (m *Message) Validate() error {
 		for name, v := range s.Values {
 			if !ValidName(name) {
 				return bad("samples[%d]: point name %q is not valid", i, name)
+			}
+			if ReservedField(name) {
+				return bad("samples[%d]: point name %q is reserved (InfluxDB's time, or the collector's fields starting with %s)", i, name, ReservedPrefix)
 			}
 			switch v.Q {
 			case Good:
@@ -285,8 +299,11 @@ func (m *Message) Validate() error {
 			default:
 				return bad("samples[%d].%s: quality %q is not good, bad or stale", i, name, v.Q)
 			}
-			if len(v.Err) > 256 {
-				return bad("samples[%d].%s: err longer than 256 bytes", i, name)
+			if len(v.Err) > MaxErr {
+				return bad("samples[%d].%s: err longer than %d bytes", i, name, MaxErr)
+			}
+			if err := CheckText(v.Err); err != nil {
+				return bad("samples[%d].%s: err: %v", i, name, err)
 			}
 		}
 	}
