@@ -450,13 +450,13 @@ func (g *group) value(d *Device, p *fwconfig.Point) telemetry.Value {
 }
 
 // errText is the reason a value is bad, as published: short, and the
-// Modbus error itself where there is one.
+// Modbus error itself where there is one. Errors from the network, the
+// Modbus library or a device can hold line breaks, control or bidi
+// characters, which the collector refuses in an err (a whole message would
+// be lost), so they are cleaned; the cut falls on a character boundary,
+// where a byte cut could split a character into invalid UTF-8.
 func errText(err error) string {
-	s := err.Error()
-	if len(s) > 200 {
-		s = s[:200]
-	}
-	return s
+	return telemetry.CleanText(err.Error(), 200)
 }
 
 // record updates the device state after a poll of total requests, of which
