@@ -62,7 +62,8 @@ type subject struct {
 	next    func() time.Time
 	start   func(time.Time)
 	advance func(time.Time, energy.Data, *energy.Output)
-	name    string // for progress and logs: "boiler/<name>" or "meter/<name>"
+	name    string         // for progress and logs: "boiler/<name>" or "meter/<name>"
+	boiler  *energy.Boiler // nil for a meter
 
 	wm      time.Time // newest sample of its devices
 	wmMoved time.Time // wall time the watermark last advanced
@@ -100,7 +101,7 @@ func New(o Options) (*Runner, error) {
 	r := &Runner{o: o, eng: eng, log: o.Logger.With("component", "energy")}
 	sites := map[string]bool{}
 	for _, b := range eng.Boilers {
-		s := &subject{site: b.Cfg.Site, keys: b.Keys(), next: b.Next, start: b.Start, advance: b.Advance, name: "boiler/" + b.Cfg.Name}
+		s := &subject{site: b.Cfg.Site, keys: b.Keys(), next: b.Next, start: b.Start, advance: b.Advance, name: "boiler/" + b.Cfg.Name, boiler: b}
 		r.subjects = append(r.subjects, s)
 		sites[s.site] = true
 	}
@@ -249,9 +250,40 @@ func minTime(a, b time.Time) time.Time {
 	return b
 }
 
-// emit writes the results, publishes the alerts, and records progress.
+// emit writes the results, publishes the alerts, records the ends of
+// episodes, and then records progress: progress last, so that what a
+// restart skips has had its alerts and ends stored.
 func (r *Runner) emit(ctx context.Context, out *energy.Output, subs []*subject) error {
-	pts := Points(out)
+	if err := r.write(ctx, Points(out)); err != nil {
+		return err
+	}
+	// In time order: an episode's end must be stored before the next
+	// episode of the same kind is checked against it.
+	type step struct {
+		at  time.Time
+		ev  *energy.Event
+		end *energy.End
+	}
+	var steps []step
+	for i := range out.Events {
+		steps = append(steps, step{at: out.Events[i].At, ev: &out.Events[i]})
+	}
+	for i := range out.Ends {
+		steps = append(steps, step{at: out.Ends[i].At, end: &out.Ends[i]})
+	}
+	sort.SliceStable(steps, func(i, j int) bool { return steps[i].at.Before(steps[j].at) })
+	for _, st := range steps {
+		var err error
+		if st.ev != nil {
+			err = r.alert(ctx, st.ev)
+		} else {
+			err = r.end(ctx, st.end)
+		}
+		if err != nil {
+			return err
+		}
+	}
+	var pts []*write.Point
 	for _, s := range subs {
 		if !s.next().IsZero() {
 			day := energy.Floor(s.next(), energy.Day, r.o.Config.Location)
@@ -259,20 +291,22 @@ func (r *Runner) emit(ctx context.Context, out *energy.Output, subs []*subject) 
 				SetTime(day).AddField("next", s.next().UnixMilli()))
 		}
 	}
-	const batch = 5000
-	for i := 0; i < len(pts); i += batch {
-		if err := r.o.Store.Write(ctx, pts[i:min(i+batch, len(pts))]...); err != nil {
-			return err
-		}
-	}
-	for i := range out.Events {
-		if err := r.alert(ctx, &out.Events[i]); err != nil {
-			return err
-		}
+	if err := r.write(ctx, pts); err != nil {
+		return err
 	}
 	if r.o.OnEfficiency != nil {
 		for i := range out.Efficiency {
 			r.o.OnEfficiency(&out.Efficiency[i])
+		}
+	}
+	return nil
+}
+
+func (r *Runner) write(ctx context.Context, pts []*write.Point) error {
+	const batch = 5000
+	for i := 0; i < len(pts); i += batch {
+		if err := r.o.Store.Write(ctx, pts[i:min(i+batch, len(pts))]...); err != nil {
+			return fmt.Errorf("write results: %w", err)
 		}
 	}
 	return nil
@@ -294,26 +328,21 @@ type Alert struct {
 	Message string  `json:"message"`
 }
 
-// alert publishes and records an event once: an episode already in the
-// events measurement (e.g. computed again after a restart) is not sent
-// again.
+// alert publishes and records an event once per episode. The events
+// measurement is the record of episodes: an event at or before e.Since
+// that had not ended by e.Since is the same episode, seen from a later
+// start (after a restart computing resumes at midnight, with the run
+// before it rebuilt only from stored windows), and is not sent again.
 func (r *Runner) alert(ctx context.Context, e *energy.Event) error {
-	flux := fmt.Sprintf(`from(bucket: %q) |> range(start: %s, stop: %s)
-  |> filter(fn: (r) => r._measurement == %q and r.site == %q and r.boiler == %q and r.kind == %q and r._field == "message")`,
-		r.o.Store.Bucket(), fluxTime(e.Since), fluxTime(e.Since.Add(time.Millisecond)), MeasEvents, e.Site, e.Boiler, e.Kind)
-	res, err := r.o.Store.Query(ctx, flux)
+	last, err := r.lastEvents(ctx, e.Site, e.Boiler, e.Kind, e.Since.Add(time.Millisecond))
 	if err != nil {
 		return err
 	}
-	seen := false
-	for res.Next() {
-		seen = true
-	}
-	res.Close()
-	if err := res.Err(); err != nil {
-		return fmt.Errorf("events query: %w", err)
-	}
-	if seen {
+	if prev, ok := last[episodeKey{e.Boiler, e.Kind}]; ok && (prev.ended.IsZero() || prev.ended.After(e.Since)) {
+		if !prev.since.Equal(e.Since) {
+			r.log.Info("alert already raised for this episode", "site", e.Site, "boiler", e.Boiler, "kind", e.Kind,
+				"since", prev.since.In(r.o.Config.Location), "computed_since", e.Since.In(r.o.Config.Location))
+		}
 		return nil
 	}
 	loc := r.o.Config.Location
@@ -326,7 +355,85 @@ func (r *Runner) alert(ctx context.Context, e *energy.Event) error {
 		}
 	}
 	r.log.Warn("alert", "site", e.Site, "boiler", e.Boiler, "kind", e.Kind, "since", e.Since.In(loc), "message", e.Message)
-	return r.o.Store.Write(ctx, eventPoint(e))
+	if err := r.o.Store.Write(ctx, eventPoint(e)); err != nil {
+		return fmt.Errorf("write event: %w", err)
+	}
+	return nil
+}
+
+// end records on the episode's event when it ended (field ended_at). The
+// episode's event is the last one at or before end.Since: the alert
+// either wrote it there or found an earlier one of the same episode.
+func (r *Runner) end(ctx context.Context, end *energy.End) error {
+	last, err := r.lastEvents(ctx, end.Site, end.Boiler, end.Kind, end.Since.Add(time.Millisecond))
+	if err != nil {
+		return err
+	}
+	prev, ok := last[episodeKey{end.Boiler, end.Kind}]
+	if !ok || (!prev.ended.IsZero() && !prev.ended.After(end.Since)) {
+		return nil // no open event of this episode (its write failed): nothing to close
+	}
+	if err := r.o.Store.Write(ctx, endPoint(end.Site, end.Boiler, end.Kind, prev.since, end.At)); err != nil {
+		return fmt.Errorf("write episode end: %w", err)
+	}
+	return nil
+}
+
+type episodeKey struct{ boiler, kind string }
+
+// storedEpisode is an event as stored: its episode's start and, once it
+// is over, the start of the window that ended it.
+type storedEpisode struct{ since, ended time.Time }
+
+// lastEvents reads the last alert event before stop of each boiler and
+// kind of a site (boiler, kind: "" for all).
+func (r *Runner) lastEvents(ctx context.Context, site, boiler, kind string, stop time.Time) (map[episodeKey]storedEpisode, error) {
+	cond := fmt.Sprintf(`r._measurement == %q and r.site == %q and (r._field == "message" or r._field == "ended_at")`, MeasEvents, site)
+	if boiler != "" {
+		cond += fmt.Sprintf(` and r.boiler == %q`, boiler)
+	}
+	if kind != "" {
+		cond += fmt.Sprintf(` and r.kind == %q`, kind)
+	} else {
+		cond += " and (" + fluxOr("kind", []string{energy.KindBelowLimit, energy.KindExhaustHigh, energy.KindExcessAirHigh}) + ")"
+	}
+	// last() per field: the newest event's time, and the newest ended_at,
+	// which is that event's only if it has the same time.
+	flux := fmt.Sprintf(`from(bucket: %q) |> range(start: 0, stop: %s) |> filter(fn: (r) => %s) |> last()`,
+		r.o.Store.Bucket(), fluxTime(stop), cond)
+	res, err := r.o.Store.Query(ctx, flux)
+	if err != nil {
+		return nil, fmt.Errorf("events query: %w", err)
+	}
+	defer res.Close()
+	since, ended := map[episodeKey]time.Time{}, map[episodeKey]storedEpisode{}
+	for res.Next() {
+		rec := res.Record()
+		b, _ := rec.ValueByKey("boiler").(string)
+		k, _ := rec.ValueByKey("kind").(string)
+		key := episodeKey{b, k}
+		switch rec.Field() {
+		case "message":
+			since[key] = rec.Time()
+		case "ended_at":
+			s, _ := rec.Value().(string)
+			if t, err := time.Parse(time.RFC3339, s); err == nil {
+				ended[key] = storedEpisode{since: rec.Time(), ended: t}
+			}
+		}
+	}
+	if err := res.Err(); err != nil {
+		return nil, fmt.Errorf("events query: %w", err)
+	}
+	out := map[episodeKey]storedEpisode{}
+	for key, t := range since {
+		ep := storedEpisode{since: t}
+		if x, ok := ended[key]; ok && x.since.Equal(t) {
+			ep.ended = x.ended
+		}
+		out[key] = ep
+	}
+	return out, nil
 }
 
 func fluxTime(t time.Time) string { return t.UTC().Format(time.RFC3339Nano) }
@@ -382,7 +489,120 @@ func (r *Runner) startSubjects(ctx context.Context, site string, subs []*subject
 		s.started = true
 		r.log.Info("energy engine starts", "subject", s.name, "from", s.next())
 	}
+	// A boiler that starts again part-way must not raise an episode's
+	// alert a second time, nor date it later than it began.
+	byStart := map[int64][]*subject{}
+	var starts []int64
+	for _, s := range todo {
+		if s.boiler != nil && !s.next().IsZero() {
+			k := s.next().UnixMilli()
+			if byStart[k] == nil {
+				starts = append(starts, k)
+			}
+			byStart[k] = append(byStart[k], s)
+		}
+	}
+	for _, k := range starts {
+		if err := r.resume(ctx, site, time.UnixMilli(k), byStart[k]); err != nil {
+			return err
+		}
+	}
 	return nil
+}
+
+// resume restores the alert episodes of boilers starting at at from what
+// is stored: the last event before at is an episode still open if it had
+// not ended by then, and the stored windows just before at rebuild a run
+// that had not yet lasted long enough to alert.
+func (r *Runner) resume(ctx context.Context, site string, at time.Time, subs []*subject) error {
+	last, err := r.lastEvents(ctx, site, "", "", at)
+	if err != nil {
+		return err
+	}
+	// The stored windows each episode needs: need−1 of them before at.
+	back := map[energy.Period]time.Duration{}
+	for _, s := range subs {
+		for _, sp := range s.boiler.Episodes() {
+			p := episodePeriod(sp)
+			back[p] = max(back[p], time.Duration(sp.Need-1)*sp.Step)
+		}
+	}
+	// values[period][boiler][field][window start, ms]
+	values := map[energy.Period]map[string]map[string]map[int64]float64{}
+	for p, d := range back {
+		if d <= 0 {
+			continue
+		}
+		v, err := r.storedWindows(ctx, site, p, at.Add(-d), at)
+		if err != nil {
+			return err
+		}
+		values[p] = v
+	}
+	for _, s := range subs {
+		b := s.boiler
+		for _, sp := range b.Episodes() {
+			p := episodePeriod(sp)
+			field := map[string]string{energy.KindBelowLimit: b.Cfg.Method, energy.KindExhaustHigh: "exhaust", energy.KindExcessAirHigh: "alpha"}[sp.Kind]
+			got := values[p][b.Cfg.Name][field]
+			var prior []energy.Window
+			for t := at.Add(-time.Duration(sp.Need-1) * sp.Step); t.Before(at); t = t.Add(sp.Step) {
+				v, ok := got[t.UnixMilli()]
+				prior = append(prior, energy.Window{Start: t, Has: ok, Value: v})
+			}
+			var open time.Time
+			if ep, ok := last[episodeKey{b.Cfg.Name, sp.Kind}]; ok && (ep.ended.IsZero() || !ep.ended.Before(at)) {
+				// Ended at or after at: computing again from at sees the
+				// end again and records it.
+				open = ep.since
+				r.log.Info("alert episode still open", "subject", s.name, "kind", sp.Kind, "since", open.In(r.o.Config.Location))
+			}
+			b.Resume(sp.Kind, open, prior)
+		}
+	}
+	return nil
+}
+
+func episodePeriod(sp energy.EpisodeSpec) energy.Period {
+	if sp.Step == time.Hour {
+		return energy.Hour
+	}
+	return energy.Minute
+}
+
+// storedWindows reads the efficiency fields the alerts watch of a site's
+// windows of period p in [from, to).
+func (r *Runner) storedWindows(ctx context.Context, site string, p energy.Period, from, to time.Time) (map[string]map[string]map[int64]float64, error) {
+	flux := fmt.Sprintf(`from(bucket: %q) |> range(start: %s, stop: %s)
+  |> filter(fn: (r) => r._measurement == %q and r.site == %q and r.period == %q)
+  |> filter(fn: (r) => r._field == "direct" or r._field == "indirect" or r._field == "exhaust" or r._field == "alpha")
+  |> keep(columns: ["_time", "_value", "_field", "boiler"])`,
+		r.o.Store.Bucket(), fluxTime(from), fluxTime(to), MeasEfficiency, site, string(p))
+	res, err := r.o.Store.Query(ctx, flux)
+	if err != nil {
+		return nil, fmt.Errorf("stored windows query: %w", err)
+	}
+	defer res.Close()
+	out := map[string]map[string]map[int64]float64{}
+	for res.Next() {
+		rec := res.Record()
+		b, _ := rec.ValueByKey("boiler").(string)
+		v, ok := rec.Value().(float64)
+		if !ok {
+			continue
+		}
+		if out[b] == nil {
+			out[b] = map[string]map[int64]float64{}
+		}
+		if out[b][rec.Field()] == nil {
+			out[b][rec.Field()] = map[int64]float64{}
+		}
+		out[b][rec.Field()][rec.Time().UnixMilli()] = v
+	}
+	if err := res.Err(); err != nil {
+		return nil, fmt.Errorf("stored windows query: %w", err)
+	}
+	return out, nil
 }
 
 // watermarks moves each subject's watermark to the newest sample of its

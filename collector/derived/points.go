@@ -132,3 +132,11 @@ func eventPoint(e *energy.Event) *write.Point {
 		AddField("message", e.Message).AddField("value", e.Value).AddField("limit", e.Limit).
 		AddField("confirmed_at", e.At.Format(time.RFC3339))
 }
+
+// endPoint adds to an episode's event (same series and time) when the
+// episode ended: the start of the window where the condition no longer
+// held. An event without it is an episode still open.
+func endPoint(site, boiler, kind string, since, at time.Time) *write.Point {
+	return write.NewPointWithMeasurement(MeasEvents).AddTag("site", site).AddTag("boiler", boiler).
+		AddTag("kind", kind).SetTime(since).AddField("ended_at", at.Format(time.RFC3339))
+}

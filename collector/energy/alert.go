@@ -23,6 +23,16 @@ type Event struct {
 	Message      string
 }
 
+// End says that an alerted episode is over: a window where its condition
+// no longer held. The service records it with the episode's event, so that
+// after a restart it knows whether the episode is still open.
+type End struct {
+	Site, Boiler, Kind string
+	// Since is the episode's start (its event's time), At the start of
+	// the window that ended it.
+	Since, At time.Time
+}
+
 // episode tracks one alert condition over consecutive windows of length
 // step. need windows in a row raise the alert; one window where the
 // condition is false ends the episode. A window without a value breaks the
@@ -33,35 +43,105 @@ type episode struct {
 	need    int
 	step    time.Duration
 	run     int
-	since   time.Time
+	since   time.Time // start of the current run
 	alerted bool
+	open    time.Time // with alerted: the start of the alerted episode
 }
 
-// observe feeds the window starting at start; it returns true when the
-// alert is due.
-func (e *episode) observe(start time.Time, has, cond bool) bool {
+// observe feeds the window starting at start; alert is true when the alert
+// is due, ended when an alerted episode is over.
+func (e *episode) observe(start time.Time, has, cond bool) (alert, ended bool) {
 	switch {
 	case !has:
 		e.run = 0
-		return false
+		return false, false
 	case !cond:
+		ended = e.alerted
 		e.run, e.alerted = 0, false
-		return false
+		return false, ended
 	}
 	if e.run == 0 {
 		e.since = start
 	}
 	e.run++
 	if e.run >= e.need && !e.alerted {
-		e.alerted = true
-		return true
+		e.alerted, e.open = true, e.since
+		return true, false
 	}
-	return false
+	return false, false
+}
+
+// EpisodeSpec is what an alert episode watches, for restoring it after a
+// restart.
+type EpisodeSpec struct {
+	Kind string
+	Step time.Duration // window length: an hour or a minute
+	Need int           // windows in a row that raise the alert
+}
+
+// Episodes are the boiler's alert episodes.
+func (b *Boiler) Episodes() []EpisodeSpec {
+	var out []EpisodeSpec
+	for _, e := range []*episode{b.below, b.exhaust, b.alpha} {
+		if e != nil {
+			out = append(out, EpisodeSpec{Kind: e.kind, Step: e.step, Need: e.need})
+		}
+	}
+	return out
+}
+
+// Window is a stored window's value of what an episode watches: the
+// hourly efficiency of the boiler's method, the minute's exhaust
+// temperature or excess-air ratio.
+type Window struct {
+	Start time.Time
+	Has   bool
+	Value float64
+}
+
+// Resume restores an episode when the boiler starts again part-way
+// (after a restart, computing resumes at local midnight): prior are the
+// windows just before the start, oldest first, which rebuild a run not
+// yet alerted; open, if not zero, is the start of an alerted episode that
+// had not ended, so that it is not alerted a second time.
+func (b *Boiler) Resume(kind string, open time.Time, prior []Window) {
+	var e *episode
+	var cond func(float64) bool
+	switch kind {
+	case KindBelowLimit:
+		e, cond = b.below, func(v float64) bool { return v < b.Limit.Grade3() }
+	case KindExhaustHigh:
+		e, cond = b.exhaust, func(v float64) bool { return v > b.exhMax }
+	case KindExcessAirHigh:
+		e, cond = b.alpha, func(v float64) bool { return v > b.alphaMax }
+	}
+	if e == nil {
+		return
+	}
+	*e = episode{kind: e.kind, need: e.need, step: e.step}
+	for _, w := range prior {
+		// An alert due here was either stored (then open says so) or is
+		// not this episode's to raise again: only open decides.
+		e.observe(w.Start, w.Has, w.Has && cond(w.Value))
+	}
+	if !open.IsZero() {
+		e.alerted, e.open = true, open
+	}
+}
+
+// ended records that e's alerted episode (e.open, which observe keeps) is
+// over at the window starting at at.
+func (b *Boiler) ended(e *episode, at time.Time, out *Output) {
+	out.Ends = append(out.Ends, End{Site: b.Cfg.Site, Boiler: b.Cfg.Name, Kind: e.kind, Since: e.open, At: at})
 }
 
 func (b *Boiler) hourAlerts(r *Result, out *Output) {
 	v, has := r.Value(b.Cfg.Method)
-	if b.below.observe(r.Start, has, v < r.Limit) {
+	alert, ended := b.below.observe(r.Start, has, v < r.Limit)
+	if ended {
+		b.ended(b.below, r.Start, out)
+	}
+	if alert {
 		out.Events = append(out.Events, Event{
 			Site: r.Site, Boiler: r.Boiler, Kind: KindBelowLimit, Since: b.below.since, At: Next(r.Start, Hour),
 			Value: v, Limit: r.Limit,
@@ -76,7 +156,11 @@ func (b *Boiler) minuteAlerts(r *Result, out *Output) {
 		if e == nil {
 			return
 		}
-		if e.observe(r.Start, has, v > limit) {
+		alert, ended := e.observe(r.Start, has, v > limit)
+		if ended {
+			b.ended(e, r.Start, out)
+		}
+		if alert {
 			out.Events = append(out.Events, Event{
 				Site: r.Site, Boiler: r.Boiler, Kind: e.kind, Since: e.since, At: r.Start.Add(time.Minute),
 				Value: v, Limit: limit,

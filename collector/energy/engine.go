@@ -21,6 +21,7 @@ type Output struct {
 	Energy     []MeterResult
 	Intensity  []Intensity
 	Events     []Event
+	Ends       []End // alerted episodes that ended
 }
 
 // Intensity is a boiler's unit consumption over a window: the kgce of its

@@ -236,27 +236,69 @@ func TestEpisode(t *testing.T) {
 		name  string
 		need  int
 		seq   string // b below, a above, - missing
-		fires string // index of windows that fire
+		fires string // index of windows that fire (x) or end an alerted episode (e)
 	}{
 		{"steady below", 2, "abbbbb", "..x..."},
-		{"flicker resets", 2, "babbab", "...x.."},
+		{"flicker resets", 2, "babbab", "...xe."},
 		{"missing breaks the run", 3, "bb-bbb", ".....x"},
 		{"missing does not re-alert", 2, "bbb-bb", ".x...."},
-		{"recovery ends the episode", 1, "bbabb", "x..x."},
+		{"recovery ends the episode", 1, "bbabb", "x.ex."},
+		{"an episode never alerted does not end", 3, "bbab", "...."},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			e := &episode{need: tc.need, step: time.Hour}
 			got := ""
 			for i, c := range tc.seq {
-				if e.observe(time.Unix(int64(i)*3600, 0), c != '-', c == 'b') {
+				switch alert, ended := e.observe(time.Unix(int64(i)*3600, 0), c != '-', c == 'b'); {
+				case alert:
 					got += "x"
-				} else {
+				case ended:
+					got += "e"
+				default:
 					got += "."
 				}
 			}
 			if got != tc.fires {
 				t.Errorf("%s: fired %s, want %s", tc.seq, got, tc.fires)
+			}
+		})
+	}
+}
+
+// TestResume restores an episode as a restart does: from the stored
+// windows before the start and the open event, if any.
+func TestResume(t *testing.T) {
+	e, err := New(oneBoiler(t, "b1"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := e.Boilers[0] // below_limit_for 2h, limit 80 %
+	at := time.Date(2026, 1, 31, 0, 0, 0, 0, shanghai)
+	prev := at.Add(-time.Hour)
+	tests := []struct {
+		name      string
+		open      time.Time
+		prior     []Window
+		alerted   bool
+		run       int
+		wantSince time.Time
+	}{
+		{"nothing stored", time.Time{}, nil, false, 0, time.Time{}},
+		{"a run not yet alerted", time.Time{}, []Window{{prev, true, 75}}, false, 1, prev},
+		{"the window before was above the limit", time.Time{}, []Window{{prev, true, 85}}, false, 0, time.Time{}},
+		{"an open episode", at.Add(-9 * time.Hour), []Window{{prev, true, 75}}, true, 1, prev},
+		{"an open episode across a gap", at.Add(-9 * time.Hour), []Window{{prev, false, 0}}, true, 0, time.Time{}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			b.Resume(KindBelowLimit, tc.open, tc.prior)
+			ep := b.below
+			if ep.alerted != tc.alerted || ep.run != tc.run || (tc.run > 0 && !ep.since.Equal(tc.wantSince)) {
+				t.Errorf("episode %+v, want alerted %v, run %d since %v", ep, tc.alerted, tc.run, tc.wantSince)
+			}
+			if tc.alerted && !ep.open.Equal(tc.open) {
+				t.Errorf("open %v, want %v", ep.open, tc.open)
 			}
 		})
 	}
