@@ -414,6 +414,15 @@ func checkKeys(v *nodeErrs, n *yaml.Node, t reflect.Type) {
 }
 
 // parseDate reads "2026-01-15" as local midnight in loc, or an RFC 3339 time.
+// MaxSinceAhead is how far in the future energy.since may be: enough to
+// start a new installation at tomorrow's local midnight. The engine waits
+// for it, computing nothing before.
+const MaxSinceAhead = 24 * time.Hour
+
+// sinceClock is the wall clock energy.since is checked against (tests
+// replace it).
+var sinceClock = time.Now
+
 func parseDate(s string, loc *time.Location) (time.Time, error) {
 	if t, err := time.ParseInLocation("2006-01-02", s, loc); err == nil {
 		return t, nil
@@ -446,8 +455,18 @@ func (e *Energy) validate(v *nodeErrs, n *yaml.Node) {
 	}
 	if e.Since != "" {
 		t, err := parseDate(e.Since, e.Location)
-		if err != nil {
+		switch {
+		case err != nil:
 			v.at(child(n, "since"), "%q: want a date (2026-01-15) or an RFC 3339 time", e.Since)
+		case t.Sub(sinceClock()) > MaxSinceAhead:
+			// Further ahead is a typo (a wrong year), not a plan: the
+			// engine would sit idle until then.
+			ahead := fmt.Sprintf("%.0f h", t.Sub(sinceClock()).Hours())
+			if t.Sub(sinceClock()) > 72*time.Hour {
+				ahead = fmt.Sprintf("%.0f days", t.Sub(sinceClock()).Hours()/24)
+			}
+			v.at(child(n, "since"), "%q is %s in the future; the engine would compute nothing until then (at most %.0f h ahead)",
+				e.Since, ahead, MaxSinceAhead.Hours())
 		}
 		e.SinceTime = t
 	}

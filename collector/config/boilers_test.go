@@ -46,10 +46,44 @@ func TestReadmeEnergyExample(t *testing.T) {
 	}
 }
 
+// TestSinceAhead: since may be up to a day ahead (the engine waits for
+// it), not more.
+func TestSinceAhead(t *testing.T) {
+	defer func(c func() time.Time) { sinceClock = c }(sinceClock)
+	sinceClock = func() time.Time { return time.Date(2026, 1, 15, 2, 0, 0, 0, time.UTC) }
+	tests := []struct {
+		since string
+		ok    bool
+	}{
+		{"2025-06-01", true},
+		{"2026-01-15", true},
+		{"2026-01-16", true}, // tomorrow's local midnight, 14 h ahead
+		{"2026-01-16T10:00:00+08:00", true},
+		{"2026-01-16T10:00:01+08:00", false},
+		{"2062-01-15", false},
+	}
+	base := readmeEnergy(t)
+	for _, tc := range tests {
+		t.Run(tc.since, func(t *testing.T) {
+			doc := strings.Replace(base, "timezone: Asia/Shanghai", "timezone: Asia/Shanghai\n  since: "+tc.since, 1)
+			c, err := Parse("README.md", []byte(doc))
+			if (err == nil) != tc.ok {
+				t.Fatalf("since %s: error %v, want ok %v", tc.since, err, tc.ok)
+			}
+			if err == nil && c.Energy.SinceTime.IsZero() {
+				t.Errorf("since %s not resolved", tc.since)
+			}
+		})
+	}
+}
+
 // TestEnergyErrors checks that each mistake is reported at its line with
 // the field's path.
 func TestEnergyErrors(t *testing.T) {
 	base := readmeEnergy(t)
+	// The wall clock since is checked against: 2026-01-15 10:00 Shanghai.
+	defer func(c func() time.Time) { sinceClock = c }(sinceClock)
+	sinceClock = func() time.Time { return time.Date(2026, 1, 15, 2, 0, 0, 0, time.UTC) }
 	tests := []struct {
 		name, old, new, want string
 	}{
@@ -63,6 +97,10 @@ func TestEnergyErrors(t *testing.T) {
 		{"unit consumption", "product: steam-b1", "product: steam-b2", "energy.boilers[0].unit_consumption: meter \"steam-b2\" is not in meters"},
 		{"q5", "q5_rated: 1.7", "q5_rated: -1", "README.md:50: energy.boilers[0].losses.q5_rated: q5_rated: want > 0 %"},
 		{"whole hours", "below_limit_for: 2h", "below_limit_for: 90m", "energy.alerts.below_limit_for: 1h30m0s: want whole hours"},
+		{"since a year ahead", "timezone: Asia/Shanghai", "timezone: Asia/Shanghai\n  since: 2027-01-15",
+			"README.md:10: energy.since: \"2027-01-15\" is 365 days in the future; the engine would compute nothing until then (at most 24 h ahead)"},
+		{"since two days ahead", "timezone: Asia/Shanghai", "timezone: Asia/Shanghai\n  since: 2026-01-17T10:00:00+08:00",
+			"README.md:10: energy.since: \"2026-01-17T10:00:00+08:00\" is 48 h in the future"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -625,14 +625,22 @@ func (r *Runner) watermarks(ctx context.Context, site string, subs []*subject) e
 	if len(devs) == 0 {
 		return nil
 	}
+	// Samples count once their time has come (never one stamped ahead of
+	// the wall clock). A start still ahead (energy.since up to a day in
+	// the future) has nothing to look at yet: querying would be an empty
+	// range, which InfluxDB refuses.
+	stop := time.Now()
+	if !from.Before(stop) {
+		return nil
+	}
 	names := make([]string, 0, len(devs))
 	for d := range devs {
 		names = append(names, d)
 	}
 	sort.Strings(names)
-	flux := fmt.Sprintf(`from(bucket: %q) |> range(start: %s)
+	flux := fmt.Sprintf(`from(bucket: %q) |> range(start: %s, stop: %s)
   |> filter(fn: (r) => r.site == %q and r._field == "_seq" and (%s))
-  |> last() |> keep(columns: ["_time", "device"])`, r.o.Store.Bucket(), fluxTime(from), site, fluxOr("device", names))
+  |> last() |> keep(columns: ["_time", "device"])`, r.o.Store.Bucket(), fluxTime(from), fluxTime(stop), site, fluxOr("device", names))
 	res, err := r.o.Store.Query(ctx, flux)
 	if err != nil {
 		return err

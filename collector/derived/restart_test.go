@@ -234,3 +234,42 @@ func mustShanghai(t *testing.T) *time.Location {
 	}
 	return loc
 }
+
+// TestSinceInTheFuture: a since still ahead (allowed up to a day ahead)
+// must not make every cycle fail with InfluxDB's "cannot query an empty
+// range"; the engine waits and computes nothing before it.
+func TestSinceInTheFuture(t *testing.T) {
+	st, w := startStore(t)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	now := time.Now()
+	// Samples up to now, so the watermark query has data to look at.
+	if err := writeRaw(ctx, w, now.Add(-time.Hour), now, func(time.Time) float64 { return 1.5 }, nil); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name  string
+		ahead time.Duration
+	}{
+		{"a minute ahead", time.Minute},
+		{"an hour ahead", time.Hour},
+		{"a day ahead", 24 * time.Hour},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg := energyConfig(t, fmt.Sprintf("  since: %s\n", now.Add(tc.ahead).Format(time.RFC3339)))
+			r, err := New(Options{Config: cfg, Store: st})
+			if err != nil {
+				t.Fatal(err)
+			}
+			for range 2 {
+				if err := r.Cycle(ctx); err != nil {
+					t.Fatalf("cycle: %v", err)
+				}
+			}
+			if n := r.Engine().Boilers[0].Next(); n.Before(now.Add(tc.ahead).Truncate(time.Minute)) {
+				t.Errorf("engine at %v, before since", n)
+			}
+		})
+	}
+}
