@@ -13,14 +13,15 @@ import (
 
 // Collector is the collector's configuration.
 type Collector struct {
-	MQTT     MQTT     `yaml:"mqtt"`
-	InfluxDB InfluxDB `yaml:"influxdb"`
-	Batch    Batch    `yaml:"batch"`
-	HTTP     HTTP     `yaml:"http"`
-	Gaps     Gaps     `yaml:"gaps"`   // sequence gap detection, delivery.go
-	Energy   *Energy  `yaml:"energy"` // efficiency and energy engine, boilers.go
-	Console  Console  `yaml:"console"`
-	Metrics  Metrics  `yaml:"metrics"` // Prometheus endpoint, metrics.go
+	MQTT     MQTT      `yaml:"mqtt"`
+	InfluxDB InfluxDB  `yaml:"influxdb"`
+	Batch    Batch     `yaml:"batch"`
+	HTTP     HTTP      `yaml:"http"`
+	Gaps     Gaps      `yaml:"gaps"`   // sequence gap detection, delivery.go
+	Energy   *Energy   `yaml:"energy"` // efficiency and energy engine, boilers.go
+	Console  Console   `yaml:"console"`
+	Metrics  Metrics   `yaml:"metrics"`  // Prometheus endpoint, metrics.go
+	Gateways []Gateway `yaml:"gateways"` // gateway registry, gateways.go
 }
 
 // MQTT says where telemetry comes from.
@@ -41,6 +42,9 @@ type MQTT struct {
 	CAFile   string `yaml:"ca_file"`
 	CertFile string `yaml:"cert_file"`
 	KeyFile  string `yaml:"key_file"`
+	// EmbeddedUsers are the embedded broker's accounts besides the
+	// gateways' (gateways.go).
+	EmbeddedUsers []BrokerUser `yaml:"embedded_users"`
 }
 
 // InfluxDB locates the database.
@@ -123,6 +127,7 @@ func Parse(file string, data []byte) (*Collector, error) {
 			c.Batch.Flush = v
 		}
 	}
+	c.validateGateways(d)
 	if err := d.Err(); err != nil {
 		return nil, err
 	}
