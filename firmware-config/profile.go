@@ -252,6 +252,10 @@ var deviceClasses = map[string]bool{
 	"gas_meter": true, "water_meter": true, "o2_analyzer": true, "plc": true, "coal_scale": true,
 }
 
+// IsDeviceClass reports whether a profile may declare class: the collector
+// accepts telemetry only in these measurements (and those its config adds).
+func IsDeviceClass(class string) bool { return deviceClasses[class] }
+
 // ParseProfile reads and validates one profile file.
 func ParseProfile(file string, data []byte) (*Profile, error) {
 	var p Profile
@@ -305,8 +309,8 @@ func (pr *Profile) validate(d *Document) {
 	for i := range pr.Points {
 		pt := &pr.Points[i]
 		at := fmt.Sprintf("points[%d]", i)
-		if !validName(pt.Name) {
-			d.Errorf(at+".name", "%q is not a valid point name (letters, digits, - _ ., not starting with _)", pt.Name)
+		if !telemetry.ValidPointName(pt.Name) {
+			d.Errorf(at+".name", "%q is not a valid point name (letters, digits, - _ ., not starting with _, not \"time\")", pt.Name)
 		} else if j, dup := names[pt.Name]; dup {
 			d.Errorf(at+".name", "duplicate point name %q (also points[%d])", pt.Name, j)
 		} else {

@@ -21,6 +21,7 @@ type Collector struct {
 	Energy   *Energy   `yaml:"energy"` // efficiency and energy engine, boilers.go
 	Console  Console   `yaml:"console"`
 	Metrics  Metrics   `yaml:"metrics"`  // Prometheus endpoint, metrics.go
+	Ingest   Ingest    `yaml:"ingest"`   // schema, dead letters, ingest.go
 	Gateways []Gateway `yaml:"gateways"` // gateway registry, gateways.go
 }
 
@@ -127,6 +128,7 @@ func Parse(file string, data []byte) (*Collector, error) {
 			c.Batch.Flush = v
 		}
 	}
+	c.Ingest.parse(d, file)
 	c.validateGateways(d)
 	if err := d.Err(); err != nil {
 		return nil, err

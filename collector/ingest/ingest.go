@@ -9,6 +9,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
+	"os"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -16,6 +18,8 @@ import (
 	mqtt "github.com/eclipse/paho.mqtt.golang"
 	"github.com/influxdata/influxdb-client-go/v2/api/write"
 
+	"github.com/boilerwatch/boilerwatch/collector/store"
+	"github.com/boilerwatch/boilerwatch/gateway/atomicfile"
 	"github.com/boilerwatch/boilerwatch/gateway/telemetry"
 )
 
@@ -39,7 +43,15 @@ type Options struct {
 	// Observe, when set, is called with each message once its points are
 	// written (gap detection: Gaps.Observe).
 	Observe func(*telemetry.Message)
-	Logger  *slog.Logger
+	// Schema decides what gateways may store; nil accepts every valid
+	// message as it is (tests of the mapping).
+	Schema *Schema
+	// DeadLetters keeps what is refused; nil only counts and logs it.
+	DeadLetters *DeadLetters
+	// Known is the gateway registry: telemetry of a (site, gateway) it
+	// does not know is counted and dropped. Nil knows every gateway.
+	Known  func(site, gateway string) bool
+	Logger *slog.Logger
 }
 
 // Stats are the consumer's counters.
@@ -52,16 +64,31 @@ type Stats struct {
 	// they were in flight when a connection or a collector went away.
 	Redelivered atomic.Uint64
 	mu          sync.Mutex
-	rejected    map[string]uint64
+	refused     map[Refusal]uint64
 }
 
-// Rejected returns the count of rejected payloads by reason.
-func (s *Stats) Rejected() map[string]uint64 {
+// Refusal is what the refused counters are keyed by: a reason and the
+// gateway whose message it was ("" where the message named none).
+type Refusal struct{ Reason, Site, Gateway string }
+
+// maxRefusalKeys bounds the distinct (reason, site, gateway) counters:
+// gateways inventing ids must not grow the collector's memory (or its
+// metrics) without end. Past it, new ones are counted under site and
+// gateway "other".
+const maxRefusalKeys = 2000
+
+// Refused returns the refusal counts by reason and gateway.
+func (s *Stats) Refused() map[Refusal]uint64 {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	out := make(map[string]uint64, len(s.rejected))
-	for k, v := range s.rejected {
-		out[k] = v
+	return maps.Clone(s.refused)
+}
+
+// Rejected returns the refusal counts by reason alone.
+func (s *Stats) Rejected() map[string]uint64 {
+	out := map[string]uint64{}
+	for k, v := range s.Refused() {
+		out[k.Reason] += v
 	}
 	return out
 }
@@ -75,13 +102,16 @@ func (s *Stats) RejectedTotal() uint64 {
 	return n
 }
 
-func (s *Stats) reject(reason string) {
+func (s *Stats) refuse(k Refusal) {
 	s.mu.Lock()
-	if s.rejected == nil {
-		s.rejected = map[string]uint64{}
+	defer s.mu.Unlock()
+	if s.refused == nil {
+		s.refused = map[Refusal]uint64{}
 	}
-	s.rejected[reason]++
-	s.mu.Unlock()
+	if _, ok := s.refused[k]; !ok && len(s.refused) >= maxRefusalKeys {
+		k.Site, k.Gateway = "other", "other"
+	}
+	s.refused[k]++
 }
 
 // Consumer reads telemetry from the broker.
@@ -92,7 +122,8 @@ type Consumer struct {
 	in    chan mqtt.Message
 	Stats Stats
 
-	gen     atomic.Uint64 // MQTT connection generation
+	busy    [writers]atomic.Int64 // Unix ns each writer took its batch; 0: idle
+	gen     atomic.Uint64         // MQTT connection generation
 	mu      sync.Mutex
 	stopped bool
 	wg      sync.WaitGroup // per-connection subscribe and heartbeat
@@ -221,11 +252,41 @@ func (c *Consumer) subscribeAndBeat(ctx context.Context, cl mqtt.Client, gen uin
 	}
 }
 
+// delivery is a message to ingest: from the broker (mqtt.Message) or
+// from the dead-letter store (a reingest).
+type delivery interface {
+	Topic() string
+	Payload() []byte
+	Duplicate() bool
+	Ack()
+}
+
+// pending is one batch on its way to InfluxDB.
 type pending struct {
-	msgs    []mqtt.Message
-	decoded []*telemetry.Message
+	msgs    []delivery           // every message, acknowledged at the end
+	decoded []*telemetry.Message // the valid ones, for Observe
+	letters map[int]*Letter      // by index in msgs: what of it was refused
 	points  []*write.Point
+	owner   []sampleRef // owner[i]: where points[i] came from
 	values  int
+}
+
+type sampleRef struct {
+	msg    int
+	device string
+}
+
+// letter is the dead letter of message i, made on first use. Its site and
+// gateway come from the topic: a payload that names others is refused.
+func (b *pending) letter(i int) *Letter {
+	l := b.letters[i]
+	if l == nil {
+		m := b.msgs[i]
+		l = newLetter(m.Topic(), m.Payload(), time.Now())
+		l.Site, l.Gateway, _, _ = telemetry.ParseTopic(m.Topic())
+		b.letters[i] = l
+	}
+	return l
 }
 
 // writers is how many batches may be decoded and written at once: while
@@ -247,10 +308,13 @@ const (
 func (c *Consumer) loop(ctx context.Context) error {
 	batches := make(chan []mqtt.Message)
 	var wg sync.WaitGroup
-	for range writers {
+	for i := range writers {
 		wg.Go(func() {
 			for msgs := range batches {
-				if c.process(ctx, msgs) != nil {
+				c.busy[i].Store(time.Now().UnixNano())
+				err := c.process(ctx, msgs)
+				c.busy[i].Store(0)
+				if err != nil {
 					// ctx ended: what is left is not acknowledged, and
 					// the broker sends it again to the next collector.
 					for range batches {
@@ -304,17 +368,80 @@ func (c *Consumer) loop(ctx context.Context) error {
 	}
 }
 
-// process decodes a batch, writes its points (MaxPoints a write) and then
-// acknowledges its messages.
-func (c *Consumer) process(ctx context.Context, msgs []mqtt.Message) error {
-	var b pending
+// Stalled is how long the oldest batch being written has been at it: a
+// batch that InfluxDB keeps refusing to take (it is down, or a password
+// changed) holds every message behind it, which /readyz reports.
+func (c *Consumer) Stalled() time.Duration {
+	var oldest time.Duration
+	for i := range c.busy {
+		if t := c.busy[i].Load(); t != 0 {
+			oldest = max(oldest, time.Since(time.Unix(0, t)))
+		}
+	}
+	return oldest
+}
+
+// process decodes a batch, writes its points (MaxPoints a write), stores
+// what was refused in the dead-letter store and then acknowledges every
+// message.
+// It returns how many messages had something refused.
+func process[D delivery](ctx context.Context, c *Consumer, msgs []D) (int, error) {
+	b := pending{letters: map[int]*Letter{}}
 	for _, m := range msgs {
 		c.add(&b, m)
 	}
 	if len(b.msgs) == 0 {
-		return nil
+		return 0, nil
 	}
-	return c.flush(ctx, &b)
+	return len(b.letters), c.flush(ctx, &b)
+}
+
+func (c *Consumer) process(ctx context.Context, msgs []mqtt.Message) error {
+	_, err := process(ctx, c, msgs)
+	return err
+}
+
+// reingested is a dead letter's message on its second way through.
+type reingested struct{ l *Letter }
+
+func (r reingested) Topic() string   { return r.l.Topic }
+func (r reingested) Payload() []byte { return r.l.Payload() }
+func (r reingested) Duplicate() bool { return false }
+func (r reingested) Ack()            {}
+
+// Reingest takes every letter out of the dead-letter store and runs its
+// message through ingest again, as if it had just arrived: once the cause
+// is fixed (a class declared, a profile added, a clock corrected, a field
+// type repaired in InfluxDB) it is stored; what is refused again goes back
+// into the store with its new reasons. It returns how many letters it took
+// and how many went back.
+func (c *Consumer) Reingest(ctx context.Context) (taken, again int, err error) {
+	dl := c.o.DeadLetters
+	if dl == nil {
+		return 0, 0, errors.New("reingest: no dead-letter store")
+	}
+	claimed, letters, err := dl.take()
+	if err != nil {
+		return 0, 0, err
+	}
+	for len(letters) > 0 {
+		n := min(len(letters), 500)
+		batch := make([]reingested, n)
+		for i, l := range letters[:n] {
+			batch[i] = reingested{l}
+		}
+		refused, err := process(ctx, c, batch)
+		if err != nil {
+			return taken, again, err
+		}
+		taken, again, letters = taken+n, again+refused, letters[n:]
+	}
+	for _, f := range claimed {
+		if err := os.Remove(f); err != nil {
+			return taken, again, fmt.Errorf("reingest: %w", err)
+		}
+	}
+	return taken, again, atomicfile.SyncDir(dl.Dir())
 }
 
 func minTime(a, b time.Time) time.Time {
@@ -324,14 +451,15 @@ func minTime(a, b time.Time) time.Time {
 	return a
 }
 
-// write writes points, retrying with backoff until InfluxDB accepts them;
-// only ctx ends it with an error.
+// write writes points, retrying with backoff until InfluxDB accepts them
+// or refuses them for what they hold (store.Refused), which it returns at
+// once; otherwise only ctx ends it with an error.
 func (c *Consumer) write(ctx context.Context, pts []*write.Point) error {
 	backoff := 500 * time.Millisecond
 	for {
 		err := c.w.Write(ctx, pts...)
-		if err == nil {
-			return nil
+		if err == nil || store.Refused(err) {
+			return err
 		}
 		c.Stats.WriteFailures.Add(1)
 		c.log.Warn("write failed, retrying", "points", len(pts), "in", backoff, "error", err)
@@ -344,27 +472,73 @@ func (c *Consumer) write(ctx context.Context, pts []*write.Point) error {
 	}
 }
 
-// add validates one message into the batch; an invalid one is counted,
-// logged and acknowledged, since redelivering it cannot make it valid.
-func (c *Consumer) add(b *pending, m mqtt.Message) {
+// refusedPoint is a point InfluxDB would not take, with its answer.
+type refusedPoint struct {
+	at  int // index in the batch's points
+	err error
+}
+
+// writeSplit writes pts; when InfluxDB refuses a write for its content it
+// writes each half again, down to single points, so that one bad point
+// costs only itself. Rewriting a point InfluxDB already took (1.8 keeps
+// the good points of a partial write) changes nothing. It returns the
+// points refused on their own; only ctx ends it with an error.
+func (c *Consumer) writeSplit(ctx context.Context, pts []*write.Point, at int) ([]refusedPoint, error) {
+	err := c.write(ctx, pts)
+	if err == nil || !store.Refused(err) {
+		return nil, err
+	}
+	if len(pts) == 1 {
+		return []refusedPoint{{at, err}}, nil
+	}
+	h := len(pts) / 2
+	r1, err := c.writeSplit(ctx, pts[:h], at)
+	if err != nil {
+		return nil, err
+	}
+	r2, err := c.writeSplit(ctx, pts[h:], at+h)
+	return append(r1, r2...), err
+}
+
+// add validates one message into the batch. What cannot be stored (an
+// invalid payload, an unknown gateway, what the schema refuses) becomes a
+// letter for the dead-letter store; the message is acknowledged with the
+// batch all the same, since redelivering it cannot make it valid.
+func (c *Consumer) add(b *pending, m delivery) {
+	i := len(b.msgs)
+	b.msgs = append(b.msgs, m)
+	refuse := func(probs ...Problem) { b.letter(i).Problems = append(b.letter(i).Problems, probs...) }
 	msg, err := c.decode(m.Topic(), m.Payload())
 	if err != nil {
-		reason := rejectReason(err)
-		c.Stats.reject(reason)
-		c.log.Warn("payload rejected", "topic", m.Topic(), "reason", reason, "error", truncate(err.Error(), 300), "bytes", len(m.Payload()))
-		m.Ack()
+		refuse(Problem{Reason: rejectReason(err), Detail: truncate(err.Error(), 300)})
+		return
+	}
+	if c.o.Known != nil && !c.o.Known(msg.Site, msg.Gateway) {
+		refuse(Problem{Reason: ReasonUnknownGateway,
+			Detail: fmt.Sprintf("gateway %s/%s is not in the collector's gateway registry", msg.Site, msg.Gateway)})
 		return
 	}
 	if m.Duplicate() {
 		c.Stats.Redelivered.Add(1)
 	}
-	b.msgs = append(b.msgs, m)
+	if c.o.Schema != nil {
+		if probs := c.o.Schema.Check(msg); len(probs) > 0 {
+			refuse(probs...)
+		}
+	}
 	b.decoded = append(b.decoded, msg)
 	for _, s := range msg.Samples {
 		b.values += len(s.Values)
+		b.owner = append(b.owner, sampleRef{i, s.Device})
 	}
 	b.points = append(b.points, Points(msg)...)
 }
+
+// Refusal reasons of the consumer (the schema's are in schema.go).
+const (
+	ReasonUnknownGateway = "unknown_gateway"
+	ReasonInfluxRefused  = "influxdb_refused"
+)
 
 // ErrTopicMismatch: the payload's site or gateway differs from its topic.
 var ErrTopicMismatch = errors.New("payload does not match its topic")
@@ -413,16 +587,50 @@ func truncate(s string, n int) string {
 // short enough that the backlog starts moving within seconds of its return.
 const maxBackoff = 5 * time.Second
 
-// flush writes the batch, retrying with backoff until InfluxDB accepts it,
-// then acknowledges its messages in the order they arrived. Meanwhile the
-// consumer takes no new messages: the broker keeps them.
+// flush writes the batch, retrying with backoff while InfluxDB is away,
+// stores what was refused in the dead-letter store, then acknowledges its
+// messages in the order they arrived. Meanwhile the consumer takes no new
+// messages: the broker keeps them.
 func (c *Consumer) flush(ctx context.Context, b *pending) error {
-	for pts := b.points; len(pts) > 0; {
-		n := min(len(pts), c.o.MaxPoints)
-		if err := c.write(ctx, pts[:n]); err != nil {
+	// A point type learned from this batch is on disk before InfluxDB
+	// holds a value of it.
+	if c.o.Schema != nil {
+		if err := c.retry(ctx, "persist learned field types", c.o.Schema.Persist); err != nil {
 			return err
 		}
-		pts = pts[n:]
+	}
+	var refused []refusedPoint
+	for at := 0; at < len(b.points); at += c.o.MaxPoints {
+		n := min(len(b.points)-at, c.o.MaxPoints)
+		r, err := c.writeSplit(ctx, b.points[at:at+n], at)
+		if err != nil {
+			return err
+		}
+		refused = append(refused, r...)
+	}
+	for _, r := range refused {
+		ref := b.owner[r.at]
+		l := b.letter(ref.msg)
+		l.Problems = append(l.Problems, Problem{Reason: ReasonInfluxRefused, Device: ref.device,
+			Detail: truncate(r.err.Error(), 500) + "; point: " + truncate(write.PointToLineProtocol(b.points[r.at], time.Millisecond), 500)})
+	}
+	letters := make([]*Letter, 0, len(b.letters))
+	for i := range b.msgs {
+		if l := b.letters[i]; l != nil {
+			letters = append(letters, l)
+		}
+	}
+	if c.o.DeadLetters != nil {
+		if err := c.retry(ctx, "store dead letters", func() error { return c.o.DeadLetters.Append(letters) }); err != nil {
+			return err
+		}
+	}
+	for _, l := range letters {
+		for _, p := range l.Problems {
+			c.Stats.refuse(Refusal{p.Reason, l.Site, l.Gateway})
+		}
+		c.log.Warn("refused", "topic", l.Topic, "problems", len(l.Problems), "reason", l.Problems[0].Reason,
+			"detail", truncate(l.Problems[0].Detail, 300), "bytes", len(l.Payload()))
 	}
 	if c.o.Observe != nil {
 		for _, m := range b.decoded {
@@ -432,8 +640,25 @@ func (c *Consumer) flush(ctx context.Context, b *pending) error {
 	for _, m := range b.msgs {
 		m.Ack()
 	}
-	c.Stats.Messages.Add(uint64(len(b.msgs)))
-	c.Stats.Samples.Add(uint64(len(b.points)))
+	c.Stats.Messages.Add(uint64(len(b.decoded)))
+	c.Stats.Samples.Add(uint64(len(b.points) - len(refused)))
 	c.Stats.Points.Add(uint64(b.values))
 	return nil
+}
+
+// retry runs f until it succeeds or ctx ends, with backoff: the disk may
+// be full for a while, and nothing is acknowledged until f succeeds.
+func (c *Consumer) retry(ctx context.Context, what string, f func() error) error {
+	for backoff := 500 * time.Millisecond; ; backoff = min(2*backoff, maxBackoff) {
+		err := f()
+		if err == nil {
+			return nil
+		}
+		c.log.Error(what+" failed, retrying", "in", backoff, "error", err)
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(backoff):
+		}
+	}
 }

@@ -10,11 +10,10 @@ import (
 	"github.com/boilerwatch/boilerwatch/gateway/telemetry"
 )
 
-// Reserved field names start with "_" so they cannot collide with point
-// names, which may not.
+// The fields beside the points, named so that no point can be called so.
 const (
-	FieldSeq = "_seq" // the message's sequence number
-	FieldBad = "_bad" // "point: reason; ..." for values that were not good
+	FieldSeq = telemetry.FieldSeq
+	FieldBad = telemetry.FieldBad
 )
 
 // Points turns a validated message into one wide InfluxDB point per sample:

@@ -4,6 +4,7 @@ package store
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -13,6 +14,7 @@ import (
 
 	influxdb2 "github.com/influxdata/influxdb-client-go/v2"
 	"github.com/influxdata/influxdb-client-go/v2/api"
+	influxhttp "github.com/influxdata/influxdb-client-go/v2/api/http"
 	"github.com/influxdata/influxdb-client-go/v2/api/write"
 )
 
@@ -99,4 +101,21 @@ func (s *Store) Ready(ctx context.Context) error {
 		return fmt.Errorf("influxdb %s: not ready", s.cfg.URL)
 	}
 	return nil
+}
+
+// Refused reports whether InfluxDB refused a write for what it holds (bad
+// line protocol, a field type conflict, a body or value too large): sending
+// the same points again cannot succeed, unlike after a connection error, a
+// timeout, a 5xx, 429 or an authorization problem, which an operator or
+// time can fix.
+func Refused(err error) bool {
+	var he *influxhttp.Error
+	if !errors.As(err, &he) {
+		return false
+	}
+	switch he.StatusCode {
+	case http.StatusBadRequest, http.StatusRequestEntityTooLarge, http.StatusUnprocessableEntity:
+		return true
+	}
+	return false
 }

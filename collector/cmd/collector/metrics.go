@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"sort"
 	"sync/atomic"
 	"time"
 
@@ -99,8 +98,9 @@ func (w *writer) stuckFor() time.Duration {
 // counters exposes the consumer's and the gap detector's counters, which
 // they keep as atomics, at scrape time.
 type counters struct {
-	c    *ingest.Consumer
-	gaps *ingest.Gaps
+	c           *ingest.Consumer
+	gaps        *ingest.Gaps
+	deadLetters *ingest.DeadLetters
 }
 
 func cdesc(name, help string, labels ...string) *prometheus.Desc {
@@ -113,7 +113,9 @@ var (
 	dValues        = cdesc("bw_collector_values_total", "Values written.")
 	dWriteFailures = cdesc("bw_collector_write_failures_total", "InfluxDB writes of telemetry that failed and were retried.")
 	dRedelivered   = cdesc("bw_collector_redelivered_total", "Messages the broker delivered again (DUP).")
-	dRejected      = cdesc("bw_collector_rejected_total", "Payloads rejected, by reason.", "reason")
+	dRejected      = cdesc("bw_collector_rejected_total", "Messages, samples, values and points refused and kept in the dead-letter store, by reason and by the gateway they came from (site and gateway \"other\" past 2,000 distinct ones).", "reason", "site", "gateway")
+	dDeadDropped   = cdesc("bw_collector_dead_letters_dropped_total", "Dead letters deleted unreingested because the store reached ingest.dead_letters_max.")
+	dStalled       = cdesc("bw_collector_ingest_stalled_seconds", "How long the oldest telemetry batch has been waiting for InfluxDB to take it (0: none waits); /readyz fails past 30 s.")
 	dGaps          = cdesc("bw_collector_seq_gaps_total", "Sequence gaps not filled within gaps.fill_within.")
 	dGapMessages   = cdesc("bw_collector_seq_gap_messages_total", "Messages missing in reported gaps.")
 	dLate          = cdesc("bw_collector_seq_late_total", "Messages that arrived after their gap was reported.")
@@ -122,7 +124,7 @@ var (
 
 // Describe implements prometheus.Collector.
 func (k *counters) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{dMessages, dSamples, dValues, dWriteFailures, dRedelivered, dRejected, dGaps, dGapMessages, dLate, dDuplicates} {
+	for _, d := range []*prometheus.Desc{dMessages, dSamples, dValues, dWriteFailures, dRedelivered, dRejected, dDeadDropped, dStalled, dGaps, dGapMessages, dLate, dDuplicates} {
 		ch <- d
 	}
 }
@@ -138,15 +140,13 @@ func (k *counters) Collect(ch chan<- prometheus.Metric) {
 	one(dValues, s.Points.Load())
 	one(dWriteFailures, s.WriteFailures.Load())
 	one(dRedelivered, s.Redelivered.Load())
-	rej := s.Rejected()
-	reasons := make([]string, 0, len(rej))
-	for r := range rej {
-		reasons = append(reasons, r)
+	for r, n := range s.Refused() {
+		one(dRejected, n, r.Reason, r.Site, r.Gateway)
 	}
-	sort.Strings(reasons)
-	for _, r := range reasons {
-		one(dRejected, rej[r], r)
+	if k.deadLetters != nil {
+		one(dDeadDropped, k.deadLetters.Dropped.Load())
 	}
+	ch <- prometheus.MustNewConstMetric(dStalled, prometheus.GaugeValue, k.c.Stalled().Seconds())
 	g := &k.gaps.Stats
 	one(dGaps, g.Gaps.Load())
 	one(dGapMessages, g.Missing.Load())

@@ -1,0 +1,90 @@
+package config
+
+import (
+	"fmt"
+	"path/filepath"
+	"slices"
+	"time"
+
+	fwconfig "github.com/boilerwatch/boilerwatch/firmware-config"
+	"github.com/boilerwatch/boilerwatch/gateway/telemetry"
+)
+
+// Ingest says what the collector accepts from gateways and where it keeps
+// what it refuses. The collector owns the InfluxDB schema: a gateway may
+// write only device classes the profile library knows (or Classes declares),
+// each (class, point) keeps one value type, and nothing it sends can land
+// in a measurement of the engine. See docs/security.md.
+type Ingest struct {
+	// DataDir holds the dead-letter store and the learned field types.
+	DataDir string `yaml:"data_dir"`
+	// MaxFuture refuses samples stamped further ahead of the collector's
+	// clock (a broken gateway clock would fix next week's field types).
+	MaxFuture Duration `yaml:"max_future"`
+	// Classes are device classes beyond the profile library's.
+	Classes []string `yaml:"classes"`
+	// ProfileDirs are the gateways' own profile folders (relative to this
+	// file), so their classes and value types are known in advance.
+	ProfileDirs []string `yaml:"profile_dirs"`
+	// DeadLettersMaxRaw bounds the dead-letter store on disk ("256MB").
+	DeadLettersMaxRaw string `yaml:"dead_letters_max"`
+
+	DeadLettersMax int64            `yaml:"-"`
+	Library        fwconfig.Library `yaml:"-"`
+}
+
+// Defaults of the ingest section.
+const (
+	DefaultDataDir        = "/var/lib/boilerwatch/collector"
+	DefaultMaxFuture      = 10 * time.Minute
+	DefaultDeadLettersMax = 256 << 20
+)
+
+// ReservedClasses are the measurements the collector itself writes: no
+// gateway sample may land in one, whatever its class says.
+var ReservedClasses = []string{
+	"boiler_efficiency", "energy", "energy_intensity", "data_quality", "events", "engine_progress",
+}
+
+// parseIngest fills defaults and validates; file locates relative folders.
+func (in *Ingest) parse(d *fwconfig.Document, file string) {
+	if in.DataDir == "" {
+		in.DataDir = DefaultDataDir
+	} else if !filepath.IsAbs(in.DataDir) {
+		in.DataDir = filepath.Join(filepath.Dir(file), in.DataDir)
+	}
+	in.MaxFuture.orDefault(DefaultMaxFuture)
+	in.DeadLettersMax = DefaultDeadLettersMax
+	if in.DeadLettersMaxRaw != "" {
+		n, err := fwconfig.ParseBytes(in.DeadLettersMaxRaw)
+		if err != nil || n < 1<<20 {
+			d.Errorf("ingest.dead_letters_max", "%q is not a size of at least 1MB (write e.g. 256MB)", in.DeadLettersMaxRaw)
+		} else {
+			in.DeadLettersMax = n
+		}
+	}
+	for i, c := range in.Classes {
+		at := fmt.Sprintf("ingest.classes[%d]", i)
+		switch {
+		case !telemetry.ValidName(c):
+			d.Errorf(at, "%q is not a valid class name (letters, digits, - _ ., not starting with _)", c)
+		case slices.Contains(ReservedClasses, c):
+			d.Errorf(at, "%q is a measurement the collector writes itself (reserved: %v)", c, ReservedClasses)
+		case slices.Contains(in.Classes[:i], c):
+			d.Errorf(at, "%q is listed twice", c)
+		}
+	}
+	dirs := make([]string, len(in.ProfileDirs))
+	for i, p := range in.ProfileDirs {
+		if !filepath.IsAbs(p) {
+			p = filepath.Join(filepath.Dir(file), p)
+		}
+		dirs[i] = p
+	}
+	lib, err := fwconfig.LoadLibrary(dirs...)
+	if err != nil {
+		d.Errorf("ingest.profile_dirs", "%v", err)
+		return
+	}
+	in.Library = lib
+}
