@@ -399,10 +399,13 @@ v1.tagValues(bucket: %s, tag: %s, predicate: (r) => %s, start: -400d)`, fluxStri
 var inputUnits = map[string]string{"steam_flow": "t/h", "coal_feed": "t/h", "exhaust_temp": "°C", "o2": "%", "load": "%"}
 
 // boilers lists a site's boilers: configured ones first, then boilers
-// with derived values or raw boiler data in InfluxDB.
+// with derived values or raw boiler data in InfluxDB. A device a configured
+// boiler's points read is that boiler (b0001 on device boiler1), not
+// another one.
 func (c *Console) boilers(ctx context.Context, site string) ([]boilerInfo, error) {
 	var out []boilerInfo
 	seen := map[string]bool{}
+	claimed := map[string]bool{} // devices of configured boilers
 	if e := c.opts.Energy; e != nil {
 		for i := range e.Boilers {
 			b := &e.Boilers[i]
@@ -418,6 +421,7 @@ func (c *Console) boilers(ctx context.Context, site string) ([]boilerInfo, error
 				}
 			}
 			for in, ref := range b.Points.Named() {
+				claimed[ref.Device] = true
 				if _, ok := inputUnits[in]; !ok {
 					continue
 				}
@@ -446,6 +450,11 @@ func (c *Console) boilers(ctx context.Context, site string) ([]boilerInfo, error
 		return nil, err
 	}
 	var found []string
+	for _, n := range raw {
+		if claimed[n] {
+			seen[n] = true
+		}
+	}
 	for _, n := range append(derived, raw...) {
 		if !seen[n] {
 			seen[n] = true
