@@ -102,12 +102,14 @@ func run(ctx context.Context, cfg *config.Collector, log *slog.Logger, level *sl
 		return fmt.Errorf("mqtt: %w", tlsErr)
 	}
 	if cfg.MQTT.Embedded != "" {
-		b, err := broker.Start(ctx, cfg.MQTT.Embedded, log)
+		// Logins and the ACL of the gateway registry and mqtt.embedded_users;
+		// the collector's own clients get an internal login in cfg.MQTT.
+		b, err := broker.StartConfig(ctx, cfg, log)
 		if err != nil {
 			return err
 		}
 		defer b.Close()
-		log.Info("embedded MQTT broker listening", "addr", b.Addr())
+		log.Info("embedded MQTT broker listening", "addr", b.Addr(), "logins", b.Auth())
 	}
 	st := store.Open(store.Config{URL: cfg.InfluxDB.URL, Token: os.Getenv(cfg.InfluxDB.TokenEnv), Org: cfg.InfluxDB.Org, Bucket: cfg.InfluxDB.Bucket})
 	defer st.Close()
