@@ -213,4 +213,40 @@ func TestHostileGateway(t *testing.T) {
 		t.Errorf("after a restart: %d messages, %v refused; want only the new one", got, c2.Stats.Refused())
 	}
 	fmt.Fprintf(t.Output(), "%d letters in the dead-letter store; refused %v\n", len(letters), wantRefused)
+
+	// The operator registers plant-x and reingests a week later: those
+	// letters and the next-week samples are stored, the rest come back.
+	weekLater, err := ingest.NewSchema(ingest.SchemaOptions{Library: lib, MaxFuture: 10 * time.Minute, Path: filepath.Join(dataDir, "field-types.json"),
+		Now: func() time.Time { return time.Now().Add(8 * 24 * time.Hour) }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rc := ingest.New(ingest.Options{MaxPoints: 100, Schema: weekLater, DeadLetters: dl, Known: func(string, string) bool { return true }, Logger: log}, st)
+	taken, again, err := rc.Reingest(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if taken != 120 || again != 90 {
+		t.Errorf("reingest took %d letters, %d came back; want 120 and 90", taken, again)
+	}
+	back, err := dl.List()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(back) != 90 {
+		t.Errorf("%d letters in the store after the reingest, want 90", len(back))
+	}
+	rows = readAll(t, ctx, st)
+	var plantX, nextWeek int
+	for _, r := range rows {
+		if r.Tags["site"] == "plant-x" {
+			plantX++
+		}
+		if r.TS > now.Add(7*24*time.Hour-time.Minute).UnixMilli() {
+			nextWeek++
+		}
+	}
+	if plantX != 30 || nextWeek != 30 {
+		t.Errorf("after the reingest InfluxDB holds %d plant-x and %d next-week samples, want 30 and 30", plantX, nextWeek)
+	}
 }

@@ -393,7 +393,8 @@ func process[D delivery](ctx context.Context, c *Consumer, msgs []D) (int, error
 	if len(b.msgs) == 0 {
 		return 0, nil
 	}
-	return len(b.letters), c.flush(ctx, &b)
+	err := c.flush(ctx, &b) // adds the letters of what InfluxDB refused
+	return len(b.letters), err
 }
 
 func (c *Consumer) process(ctx context.Context, msgs []mqtt.Message) error {

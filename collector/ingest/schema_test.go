@@ -1,0 +1,130 @@
+package ingest
+
+import (
+	"path/filepath"
+	"slices"
+	"testing"
+	"time"
+
+	fwconfig "github.com/boilerwatch/boilerwatch/firmware-config"
+	"github.com/boilerwatch/boilerwatch/gateway/telemetry"
+)
+
+func TestSchemaCheck(t *testing.T) {
+	lib, err := fwconfig.LoadLibrary()
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Date(2026, 12, 3, 12, 0, 0, 0, time.UTC)
+	path := filepath.Join(t.TempDir(), "field-types.json")
+	open := func() *Schema {
+		s, err := NewSchema(SchemaOptions{Library: lib, Classes: []string{"flare_stack"}, MaxFuture: 10 * time.Minute, Path: path, Now: func() time.Time { return now }})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s
+	}
+	s := open()
+	smp := func(class string, ts time.Time, values map[string]telemetry.Value) telemetry.Sample {
+		return telemetry.Sample{Device: "d1", Class: class, Profile: "p", TS: ts.UnixMilli(), Values: values}
+	}
+	cases := []struct {
+		name    string
+		sample  telemetry.Sample
+		reasons []string // of the problems, in order
+		kept    bool     // the sample stays in the message
+		bad     []string // points marked bad
+	}{
+		{"profile number", smp("boiler", now, map[string]telemetry.Value{"steam_flow": telemetry.Number(9)}), nil, true, nil},
+		{"string where the profile says number", smp("boiler", now, map[string]telemetry.Value{"steam_flow": telemetry.Text("9"), "steam_temp": telemetry.Number(180)}),
+			[]string{ReasonType}, true, []string{"steam_flow"}},
+		{"bool where the profile says number", smp("electricity_meter", now, map[string]telemetry.Value{"ua": telemetry.Boolean(true)}), []string{ReasonType}, true, []string{"ua"}},
+		{"bad values are not typed", smp("boiler", now, map[string]telemetry.Value{"steam_flow": telemetry.BadValue("timeout")}), nil, true, nil},
+		{"engine measurement", smp("energy", now, map[string]telemetry.Value{"kgce": telemetry.Number(1)}), []string{ReasonUnknownClass}, false, nil},
+		{"events", smp("events", now, map[string]telemetry.Value{"message": telemetry.Text("x")}), []string{ReasonUnknownClass}, false, nil},
+		{"class from the config", smp("flare_stack", now, map[string]telemetry.Value{"temp": telemetry.Number(1)}), nil, true, nil},
+		{"ten minutes ahead is fine", smp("boiler", now.Add(10*time.Minute), map[string]telemetry.Value{"steam_flow": telemetry.Number(1)}), nil, true, nil},
+		{"next week", smp("boiler", now.Add(7*24*time.Hour), map[string]telemetry.Value{"steam_flow": telemetry.Number(1)}), []string{ReasonFuture}, false, nil},
+		{"a year back is fine", smp("boiler", now.AddDate(-1, 0, 0), map[string]telemetry.Value{"steam_flow": telemetry.Number(1)}), nil, true, nil},
+		{"new point learns its type", smp("boiler", now, map[string]telemetry.Value{"custom_note": telemetry.Text("hello")}), nil, true, nil},
+		{"learned point keeps its type", smp("boiler", now, map[string]telemetry.Value{"custom_note": telemetry.Number(2)}), []string{ReasonType}, true, []string{"custom_note"}},
+		{"same name in another class is another field", smp("steam_meter", now, map[string]telemetry.Value{"custom_note": telemetry.Number(2)}), nil, true, nil},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			m := &telemetry.Message{Samples: []telemetry.Sample{c.sample}}
+			wasGood := map[string]bool{}
+			for name, v := range c.sample.Values {
+				wasGood[name] = v.Q == telemetry.Good
+			}
+			probs := s.Check(m)
+			var reasons []string
+			for _, p := range probs {
+				reasons = append(reasons, p.Reason)
+				if p.Detail == "" {
+					t.Errorf("%s without a detail", p.Reason)
+				}
+			}
+			if !slices.Equal(reasons, c.reasons) {
+				t.Errorf("reasons %v, want %v (%v)", reasons, c.reasons, probs)
+			}
+			if kept := len(m.Samples) == 1; kept != c.kept {
+				t.Fatalf("sample kept = %v, want %v", kept, c.kept)
+			}
+			if !c.kept {
+				return
+			}
+			for name, v := range m.Samples[0].Values {
+				marked := slices.Contains(c.bad, name)
+				if marked != (v.Q == telemetry.Bad && v.Err != "" && wasGood[name]) {
+					t.Errorf("%s: %+v, want marked bad = %v", name, v, marked)
+				}
+			}
+		})
+	}
+	// Learned types survive a restart once persisted.
+	if err := s.Persist(); err != nil {
+		t.Fatal(err)
+	}
+	again := open()
+	m := &telemetry.Message{Samples: []telemetry.Sample{smp("boiler", now, map[string]telemetry.Value{"custom_note": telemetry.Number(3)})}}
+	if probs := again.Check(m); len(probs) != 1 || probs[0].Reason != ReasonType {
+		t.Errorf("after a restart a learned string point took a number: %v", probs)
+	}
+	if got, want := again.Learned(), []string{"boiler.custom_note string", "flare_stack.temp number", "steam_meter.custom_note number"}; !slices.Equal(got, want) {
+		t.Errorf("Learned() = %v, want %v", got, want)
+	}
+}
+
+// TestSchemaLearnedBound: a gateway inventing point names stops adding
+// fields at MaxLearned; the points it names after that are refused.
+func TestSchemaLearnedBound(t *testing.T) {
+	s, err := NewSchema(SchemaOptions{MaxFuture: time.Minute, Classes: []string{"boiler"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	vals := map[string]telemetry.Value{}
+	for i := range MaxLearned + 5 {
+		vals["p"+string(rune('a'+i%26))+string(rune('0'+i/26%10))+string(rune('0'+i/260%10))+string(rune('0'+i/2600%10))] = telemetry.Number(1)
+	}
+	m := &telemetry.Message{Samples: []telemetry.Sample{{Device: "d", Class: "boiler", Profile: "p", TS: time.Now().UnixMilli(), Values: vals}}}
+	probs := s.Check(m)
+	if len(probs) != 5 || probs[0].Reason != ReasonTooManyPts {
+		t.Errorf("%d problems (first %v), want 5 %s", len(probs), probs[:min(1, len(probs))], ReasonTooManyPts)
+	}
+	if n := len(s.Learned()); n != MaxLearned {
+		t.Errorf("learned %d, want %d", n, MaxLearned)
+	}
+}
+
+// TestLibraryTypesAgree: the built-in profiles never give one (class,
+// point) two value types, which NewSchema would refuse.
+func TestLibraryTypesAgree(t *testing.T) {
+	lib, err := fwconfig.LoadLibrary()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := NewSchema(SchemaOptions{Library: lib}); err != nil {
+		t.Fatal(err)
+	}
+}
