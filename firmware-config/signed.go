@@ -67,7 +67,15 @@ var envelopeKeys = []string{"site", "gateway", "version", "config", "signature"}
 // exactly the keys of Signed, each once, spelt byte for byte as json.Marshal
 // (and so fwconfig sign) writes it. Errors wrap ErrMalformed. The result is
 // not verified: its fields mean nothing until Verify checked the signature.
+// With an error it is the lenient decoding, nil if there is none, so that
+// a refusal can name the version the envelope claims.
 func ParseSigned(payload []byte) (*Signed, error) {
+	// Decoded leniently first, so a refusal can name the version it claims.
+	var s Signed
+	sp := &s
+	if json.Unmarshal(payload, &s) != nil {
+		sp = nil
+	}
 	dec := json.NewDecoder(bytes.NewReader(payload))
 	if tok, err := dec.Token(); err != nil || tok != json.Delim('{') {
 		return nil, fmt.Errorf("%w: not a JSON object", ErrMalformed)
@@ -76,35 +84,34 @@ func ParseSigned(payload []byte) (*Signed, error) {
 	for dec.More() {
 		tok, err := dec.Token()
 		if err != nil {
-			return nil, fmt.Errorf("%w: %v", ErrMalformed, err)
+			return sp, fmt.Errorf("%w: %v", ErrMalformed, err)
 		}
 		key, _ := tok.(string)
 		switch {
 		case seen[key]:
-			return nil, fmt.Errorf("%w: duplicate key %q", ErrMalformed, clip(key))
+			return sp, fmt.Errorf("%w: duplicate key %q", ErrMalformed, clip(key))
 		case !slices.Contains(envelopeKeys, key):
-			return nil, fmt.Errorf("%w: unsigned key %q", ErrMalformed, clip(key))
+			return sp, fmt.Errorf("%w: unsigned key %q", ErrMalformed, clip(key))
 		}
 		seen[key] = true
 		var skip json.RawMessage
 		if err := dec.Decode(&skip); err != nil {
-			return nil, fmt.Errorf("%w: %s: %v", ErrMalformed, key, err)
+			return sp, fmt.Errorf("%w: %s: %v", ErrMalformed, key, err)
 		}
 	}
 	if _, err := dec.Token(); err != nil { // the closing brace
-		return nil, fmt.Errorf("%w: %v", ErrMalformed, err)
+		return sp, fmt.Errorf("%w: %v", ErrMalformed, err)
 	}
 	if _, err := dec.Token(); err != io.EOF {
-		return nil, fmt.Errorf("%w: data after the envelope", ErrMalformed)
+		return sp, fmt.Errorf("%w: data after the envelope", ErrMalformed)
 	}
 	for _, k := range envelopeKeys {
 		if !seen[k] {
-			return nil, fmt.Errorf("%w: missing key %q", ErrMalformed, k)
+			return sp, fmt.Errorf("%w: missing key %q", ErrMalformed, k)
 		}
 	}
-	var s Signed
-	if err := json.Unmarshal(payload, &s); err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrMalformed, err)
+	if sp == nil {
+		return nil, fmt.Errorf("%w: the values do not decode", ErrMalformed)
 	}
 	// What is left to differ is spelling: whitespace, key order, escapes,
 	// base64 with line breaks. One spelling per signed config.
