@@ -216,6 +216,19 @@ devices:
 	boiler := fmt.Sprintf("  - {name: boiler1, profile: szl-chain-grate-plc, address: \"%s\", unit_id: 1, interval: 1s}\n", simAddr)
 	meter := fmt.Sprintf("  - {name: meter1, profile: chint-dtsu666, address: \"%s\", unit_id: 2, interval: 500ms}\n", simAddr)
 	gwFile := write(t, filepath.Join(dir, "gateway.yaml"), config(1, gw, boiler))
+	// The config may hold secrets' names and addresses: a push must keep
+	// the mode the operator gave it, and the .prev copy must not widen it.
+	if err := os.Chmod(gwFile, 0o640); err != nil {
+		t.Fatal(err)
+	}
+	checkModes := func(t *testing.T) {
+		t.Helper()
+		for _, f := range []string{gwFile, gwFile + ".prev"} {
+			if st, err := os.Stat(f); err != nil || st.Mode().Perm() != 0o640 {
+				t.Errorf("%s: %v, %v; want mode 0640 as the operator set it", f, st.Mode(), err)
+			}
+		}
+	}
 	// The signed copy of v1 is for the replay below.
 	sign := func(name, content, key string) string {
 		t.Helper()
@@ -258,6 +271,7 @@ devices:
 		if prev, err := os.ReadFile(gwFile + ".prev"); err != nil || !bytes.Contains(prev, []byte("version: 1\n")) {
 			t.Errorf("%s.prev: %v, %q; want the version 1 config", gwFile, err, prev)
 		}
+		checkModes(t)
 		w.waitDevice(t, "meter1", 3, 20*time.Second) // the added device
 		w.waitDevice(t, "boiler1", 2, 20*time.Second)
 		deadline := time.Now().Add(10 * time.Second)
@@ -313,9 +327,9 @@ devices:
 		})
 	}
 
+	dead := fmt.Sprintf("  - {name: boiler1, profile: szl-chain-grate-plc, address: \"%s\", unit_id: 1, interval: 1s, timeout: 200ms}\n", deadAddr)
+	v3 := sign("v3-dead", config(3, gw, dead), "operator.key")
 	t.Run("rolled back", func(t *testing.T) {
-		dead := fmt.Sprintf("  - {name: boiler1, profile: szl-chain-grate-plc, address: \"%s\", unit_id: 1, interval: 1s, timeout: 200ms}\n", deadAddr)
-		v3 := sign("v3-dead", config(3, gw, dead), "operator.key")
 		mark := w.mark()
 		if out, code := push(v3); code != 0 {
 			t.Fatalf("push v3: exit %d, %s (the gateway applies it, then rolls it back)", code, out)
@@ -333,6 +347,51 @@ devices:
 		w.waitDevice(t, "meter1", 3, 20*time.Second) // v2's devices poll again
 	})
 
+	// Each replay of a rolled-back version would be a polling outage until
+	// the next rollback: it is refused however it comes back.
+	publishRaw := func(edit func(string) string) func() (string, int) {
+		return func() (string, int) {
+			payload, err := os.ReadFile(v3)
+			if err != nil {
+				t.Fatal(err)
+			}
+			tok := client.Publish(telemetry.ConfigTopic(site, gw), 1, false, edit(string(payload)))
+			if !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
+				t.Fatalf("publish: %v", tok.Error())
+			}
+			return "", 1
+		}
+	}
+	replays := []struct {
+		name    string
+		publish func() (string, int)
+		reason  string
+	}{
+		{"rolled-back config respelt", publishRaw(func(s string) string { return strings.Replace(s, `,"gateway"`, `, "gateway"`, 1) }), "canonical"},
+		{"rolled-back config with an unsigned key", publishRaw(func(s string) string { return `{"nonce":1,` + s[1:] }), `unsigned key "nonce"`},
+		{"rolled-back version signed again", func() (string, int) {
+			return push(sign("v3-again", config(3, gw, boiler+meter), "operator.key"))
+		}, "version 3 was rolled back"},
+		// Last, so that it is the retained config at the restart below.
+		{"rolled-back config pushed again", func() (string, int) { return push(v3) }, "version 3 was rolled back"},
+	}
+	for _, tc := range replays {
+		t.Run(tc.name, func(t *testing.T) {
+			mark := w.mark()
+			if out, code := tc.publish(); code != 1 {
+				t.Errorf("push: exit %d, want 1; %s", code, out)
+			}
+			a := w.waitAck(t, mark, 3, telemetry.ConfigRejected, 20*time.Second)
+			if !strings.Contains(a.Reason, tc.reason) || a.Running != 2 {
+				t.Errorf("ack %+v: want reason containing %q, running 2", a, tc.reason)
+			}
+			if v := fileVersion(); v != 2 {
+				t.Errorf("config file has version %d, want 2", v)
+			}
+			checkModes(t)
+		})
+	}
+
 	// Nothing the pushes did cost a sample or the session: every seq from
 	// the first one seen to the last arrived, and one connect in the log.
 	seqs, _ := w.snapshot()
@@ -346,6 +405,37 @@ devices:
 	if n := strings.Count(gateway.LogText(), "mqtt connected"); n != 1 {
 		t.Errorf("gateway connected %d times, want 1 (the session must survive the pushes)", n)
 	}
+
+	// The rolled-back version 3 is still retained on the broker, and a
+	// restarted gateway gets it at connect: the refusal was persisted.
+	t.Run("restart", func(t *testing.T) {
+		gateway.Stop(10 * time.Second)
+		mark := w.mark()
+		if err := gateway.Start(); err != nil {
+			t.Fatal(err)
+		}
+		gateway.WaitLog(t, "retained config ignored", 20*time.Second)
+		w.waitDevice(t, "meter1", 3, 20*time.Second) // v2 runs
+		w.mu.Lock()
+		for _, a := range w.acks[mark:] {
+			if a.Version == 3 && a.Status != telemetry.ConfigRejected {
+				t.Errorf("after the restart: %+v; version 3 was rolled back before", a)
+			}
+		}
+		w.mu.Unlock()
+		if v := fileVersion(); v != 2 {
+			t.Errorf("config file has version %d after the restart, want 2", v)
+		}
+		// A higher version still applies.
+		v4 := sign("v4", config(4, gw, boiler+meter), "operator.key")
+		if out, code := push(v4); code != 0 || !strings.Contains(out, "applied") {
+			t.Fatalf("push v4 after the restart: exit %d, %s", code, out)
+		}
+		if v := fileVersion(); v != 4 {
+			t.Errorf("config file has version %d after apply, want 4", v)
+		}
+		checkModes(t)
+	})
 	gateway.Stop(10 * time.Second)
 	if t.Failed() {
 		t.Logf("gateway log:\n%s", gateway.LogText())

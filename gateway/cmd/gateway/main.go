@@ -23,6 +23,7 @@ import (
 	"github.com/boilerwatch/boilerwatch/gateway/poll"
 	"github.com/boilerwatch/boilerwatch/gateway/publish"
 	"github.com/boilerwatch/boilerwatch/gateway/queue"
+	"github.com/boilerwatch/boilerwatch/gateway/remote"
 	"github.com/boilerwatch/boilerwatch/gateway/sdnotify"
 	"github.com/boilerwatch/boilerwatch/gateway/telemetry"
 )
@@ -133,8 +134,12 @@ func run(ctx context.Context, cfg *fwconfig.Gateway, siteOpts poll.SiteOptions, 
 	siteOpts.OnStateChange = func(string, telemetry.DeviceState) { pub.StatusChanged() }
 	site := poll.NewSite(cfg, siteOpts, log)
 	// sites runs the site and, with remote_config, swaps it for pushed
-	// configs (remote.go).
-	sites, err := newRemote(cfg, site, siteOpts, log)
+	// configs (gateway/remote).
+	sites, err := remote.New(cfg, site, remote.Options{
+		NewSite:   func(c *fwconfig.Gateway) remote.Site { return poll.NewSite(c, siteOpts, log) },
+		OnVersion: func(v int) { pub.SetConfigVersion(strconv.Itoa(v)) },
+		Log:       log,
+	})
 	if err != nil {
 		return err
 	}
@@ -143,8 +148,8 @@ func run(ctx context.Context, cfg *fwconfig.Gateway, siteOpts poll.SiteOptions, 
 		return err
 	}
 	var onConnect func(*publish.Link) error
-	if sites.enabled() {
-		onConnect = sites.onConnect
+	if sites.Enabled() {
+		onConnect = func(l *publish.Link) error { return sites.OnConnect(l) }
 	}
 	pub = publish.New(publish.Options{
 		TLS: tlsConf, OnConnect: onConnect,
@@ -156,13 +161,10 @@ func run(ctx context.Context, cfg *fwconfig.Gateway, siteOpts poll.SiteOptions, 
 		WaitForCollector: cfg.Queue.WaitForCollector, Logger: log,
 		Started: started, Clock: clockState,
 	})
-	sites.pub = pub
 	fwd := publish.NewForwarder(q, publish.ForwardOptions{ReplayRate: cfg.Queue.ReplayRate, OnAck: m.observeAck, Logger: log})
 	m.reg.MustRegister(&state{q: q, f: fwd, pub: pub, version: version, devices: func() []*poll.Device {
-		// A pushed config swaps the site (remote.go).
-		sites.mu.Lock()
-		defer sites.mu.Unlock()
-		return sites.site.Devices
+		// A pushed config swaps the site (gateway/remote).
+		return sites.Site().(*poll.Site).Devices
 	}})
 	links := make(chan publish.Sender)
 	wg.Go(func() { pub.Run(fctx, links) })

@@ -1,8 +1,6 @@
-package main
+package remote
 
 import (
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 
@@ -39,35 +37,5 @@ func TestNeedsRestart(t *testing.T) {
 				t.Errorf("needsRestart = %q, want %q", got, tc.want)
 			}
 		})
-	}
-}
-
-func TestWriteAtomic(t *testing.T) {
-	dir := t.TempDir()
-	path := filepath.Join(dir, "gateway.yaml")
-	tests := []struct {
-		name, content string
-	}{
-		{"creates", "version: 1\n"},
-		{"replaces", "version: 2\n"},
-		{"shrinks", "v\n"},
-	}
-	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) {
-			if err := writeAtomic(path, []byte(tc.content)); err != nil {
-				t.Fatal(err)
-			}
-			got, err := os.ReadFile(path)
-			if err != nil || string(got) != tc.content {
-				t.Fatalf("file = %q, %v; want %q", got, err, tc.content)
-			}
-			// No temporary file is left behind.
-			if ents, _ := os.ReadDir(dir); len(ents) != 1 {
-				t.Errorf("%d files in the directory, want 1", len(ents))
-			}
-		})
-	}
-	if err := writeAtomic(filepath.Join(dir, "missing", "x.yaml"), nil); err == nil {
-		t.Error("writing into a missing directory succeeded")
 	}
 }
