@@ -37,6 +37,7 @@ func main() {
 	logJSON := fs.Bool("log-json", false, "log as JSON lines instead of text")
 	report := fs.Duration("report", 10*time.Second, "log a progress line (samples written, rejects) this often; 0 disables")
 	showVersion := fs.Bool("version", false, "print the version and exit")
+	deadLettersCmd := fs.String("dead-letters", "", "`list` the refused messages kept in ingest.data_dir, or `reingest` them (after fixing what refused them), and exit")
 	hashPassword := fs.Bool("hash-password", false, "read a console password from the first line of standard input, print its hash for console.users[].password_hash, and exit")
 	fs.Usage = func() {
 		fmt.Fprintf(fs.Output(), "Usage: collector -config FILE [flags]\n\nConsumes gateway telemetry from MQTT and writes it to InfluxDB.\nThe InfluxDB token is read from the variable named by influxdb.token_env.\n\nFlags:\n")
@@ -76,6 +77,13 @@ func main() {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	if *deadLettersCmd != "" {
+		if err := deadLetters(ctx, cfg, *deadLettersCmd, os.Stdout); err != nil {
+			fmt.Fprintln(os.Stderr, "collector:", err)
+			os.Exit(1)
+		}
+		return
+	}
 	if err := run(ctx, cfg, log, levelVar, *report); err != nil {
 		log.Error("collector stopped", "error", err)
 		os.Exit(1)
@@ -130,14 +138,19 @@ func run(ctx context.Context, cfg *config.Collector, log *slog.Logger, level *sl
 	}
 	// Every InfluxDB write goes through w, which times it.
 	w := &writer{w: st, m: m}
+	schema, dead, err := openIngest(cfg)
+	if err != nil {
+		return err
+	}
 	gaps := ingest.NewGaps(ingest.GapOptions{FillWithin: cfg.Gaps.Window(), Lookup: ingest.InfluxLookup(st), Writer: w, Logger: log})
 	wg.Go(func() { gaps.Run(ctx) })
 	cons := ingest.New(ingest.Options{
 		Broker: cfg.MQTT.Broker, ClientID: cfg.MQTT.ClientID, Username: cfg.MQTT.Username,
 		Password: os.Getenv(cfg.MQTT.PasswordEnv), ShareGroup: cfg.MQTT.ShareGroup, TLS: mqttTLS,
 		MaxPoints: cfg.Batch.MaxPoints, Flush: cfg.Batch.Flush, Observe: gaps.Observe, Logger: log,
+		Schema: schema, DeadLetters: dead, Known: cfg.KnownGateway,
 	}, w)
-	m.reg.MustRegister(&counters{c: cons, gaps: gaps})
+	m.reg.MustRegister(&counters{c: cons, gaps: gaps, deadLetters: dead})
 	var ui http.Handler // the auditor console, behind its login
 	if cfg.Console.Enabled() {
 		if cfg.HTTP.Listen == "" {
@@ -152,7 +165,7 @@ func run(ctx context.Context, cfg *config.Collector, log *slog.Logger, level *sl
 		ui = con.Handler()
 	}
 	if cfg.HTTP.Listen != "" {
-		srv, err := serveHTTP(ctx, cfg.HTTP.Listen, st, ui, log)
+		srv, err := serveHTTP(ctx, cfg.HTTP.Listen, ready(st, cons, log), ui, log)
 		if err != nil {
 			return err
 		}
@@ -176,7 +189,7 @@ func run(ctx context.Context, cfg *config.Collector, log *slog.Logger, level *sl
 	// broker keeps what was not acknowledged).
 	beat := max(sdnotify.WatchdogInterval(), time.Second)
 	wg.Go(func() { sdnotify.Watchdog(ctx, func() bool { return w.stuckFor() < 2*beat }) })
-	err := cons.Run(ctx)
+	err = cons.Run(ctx)
 	sdnotify.Notify("STOPPING=1")
 	log.Info("collector stopping")
 	return err
@@ -202,14 +215,37 @@ func reportLoop(ctx context.Context, c *ingest.Consumer, cfg *config.Collector, 
 	}
 }
 
+// stallLimit is how long a telemetry batch may wait for InfluxDB before
+// the collector reports itself not ready.
+const stallLimit = 30 * time.Second
+
+// ready is the readiness check: InfluxDB answers and no telemetry batch
+// has waited past stallLimit (a writer that cannot write holds every
+// message behind it). What is wrong goes to the log, not to the
+// unauthenticated prober.
+func ready(st *store.Store, c *ingest.Consumer, log *slog.Logger) func(context.Context) error {
+	return func(ctx context.Context) error {
+		err := st.Ready(ctx)
+		if err == nil {
+			if d := c.Stalled(); d > stallLimit {
+				err = fmt.Errorf("a telemetry batch has waited %s for InfluxDB", d.Round(time.Second))
+			}
+		}
+		if err != nil {
+			log.Warn("not ready", "error", err)
+		}
+		return err
+	}
+}
+
 // serveHTTP serves the probes and the console; /metrics is on the metrics
 // address (metrics.listen), which needs no login.
-func serveHTTP(ctx context.Context, addr string, st *store.Store, ui http.Handler, log *slog.Logger) (*http.Server, error) {
+func serveHTTP(ctx context.Context, addr string, ready func(context.Context) error, ui http.Handler, log *slog.Logger) (*http.Server, error) {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) { fmt.Fprintln(w, "ok") })
 	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
-		if err := st.Ready(r.Context()); err != nil {
-			http.Error(w, err.Error(), http.StatusServiceUnavailable)
+		if ready(r.Context()) != nil {
+			http.Error(w, "not ready (the collector's log says why)", http.StatusServiceUnavailable)
 			return
 		}
 		fmt.Fprintln(w, "ready")
