@@ -31,6 +31,13 @@ func TestParse(t *testing.T) {
 		{"bad url", "mqtt: {broker: \"tcp://b:1\"}\ninfluxdb:\n  url: x:8086\n  bucket: db/rp\n", "c.yaml:3: influxdb.url: \"x:8086\": want http:// or https://"},
 		{"bad flush", "mqtt: {broker: \"tcp://b:1\"}\ninfluxdb: {url: \"http://x\", bucket: b}\nbatch:\n  flush: soon\n", "c.yaml:4: batch.flush: \"soon\" is not a positive duration"},
 		{"unknown field", "mqtt: {broker: \"tcp://b:1\"}\ninfluxdb: {url: \"http://x\", bucket: b, token: secret}\n", "c.yaml:2: influxdb: unknown field \"token\""},
+		{"ingest", "mqtt: {broker: \"tcp://b:1\"}\ninfluxdb: {url: \"http://x\", bucket: b}\ningest:\n  data_dir: data\n  max_future: 2m\n  classes: [flare_stack]\n  dead_letters_max: 1GB\n", ""},
+		{"reserved class", "mqtt: {broker: \"tcp://b:1\"}\ninfluxdb: {url: \"http://x\", bucket: b}\ningest:\n  classes: [flare_stack, energy]\n", "c.yaml:4: ingest.classes[1]: \"energy\" is a measurement the collector writes itself"},
+		{"invalid class", "mqtt: {broker: \"tcp://b:1\"}\ninfluxdb: {url: \"http://x\", bucket: b}\ningest:\n  classes: [\"a b\"]\n", "c.yaml:4: ingest.classes[0]: \"a b\" is not a valid class name"},
+		{"twice", "mqtt: {broker: \"tcp://b:1\"}\ninfluxdb: {url: \"http://x\", bucket: b}\ningest:\n  classes: [x, x]\n", "c.yaml:4: ingest.classes[1]: \"x\" is listed twice"},
+		{"bad max_future", "mqtt: {broker: \"tcp://b:1\"}\ninfluxdb: {url: \"http://x\", bucket: b}\ningest:\n  max_future: later\n", "c.yaml:4: ingest.max_future: \"later\" is not a duration"},
+		{"small dead_letters_max", "mqtt: {broker: \"tcp://b:1\"}\ninfluxdb: {url: \"http://x\", bucket: b}\ningest:\n  dead_letters_max: 10kB\n", "c.yaml:4: ingest.dead_letters_max: \"10kB\" is not a size of at least 1MB"},
+		{"missing profile dir", "mqtt: {broker: \"tcp://b:1\"}\ninfluxdb: {url: \"http://x\", bucket: b}\ningest:\n  profile_dirs: [/nonexistent/profiles]\n", "c.yaml:4: ingest.profile_dirs[0]: /nonexistent/profiles is not a folder of profiles"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

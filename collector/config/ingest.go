@@ -2,6 +2,7 @@ package config
 
 import (
 	"fmt"
+	"os"
 	"path/filepath"
 	"slices"
 	"time"
@@ -78,6 +79,9 @@ func (in *Ingest) parse(d *fwconfig.Document, file string) {
 	for i, p := range in.ProfileDirs {
 		if !filepath.IsAbs(p) {
 			p = filepath.Join(filepath.Dir(file), p)
+		}
+		if fi, err := os.Stat(p); err != nil || !fi.IsDir() {
+			d.Errorf(fmt.Sprintf("ingest.profile_dirs[%d]", i), "%s is not a folder of profiles", p)
 		}
 		dirs[i] = p
 	}
