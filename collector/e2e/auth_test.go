@@ -27,6 +27,7 @@ func TestInfluxAuth(t *testing.T) {
 	mqttAddr := fmt.Sprintf("127.0.0.1:%d", servicetest.FreePort(t))
 	cfg := write(t, filepath.Join(dir, "collector.yaml"), fmt.Sprintf(`mqtt: {embedded: "%s", client_id: bw-auth}
 influxdb: {url: "%s", bucket: "%s", token_env: BW_TEST_INFLUX_TOKEN, create_database: true}
+ingest: {data_dir: data}   # beside the config, in the test's temporary directory
 batch: {flush: 50ms}
 `, mqttAddr, in.URL, in.Bucket))
 	col := &servicetest.Process{Name: bins["collector"], Args: []string{"-config", cfg, "-log-level", "debug"},

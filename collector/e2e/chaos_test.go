@@ -119,6 +119,7 @@ influxdb:
   url: %s
   bucket: %s
   create_database: true
+ingest: {data_dir: data}   # beside the config, in the test's temporary directory
 batch:
   flush: 100ms
 gaps:

@@ -79,6 +79,7 @@ influxdb:
   url: %s
   bucket: %s
   create_database: true
+ingest: {data_dir: data}   # beside the config, in the test's temporary directory
 batch:
   flush: 100ms
 `, mqttLine, p.influx.URL, p.influx.Bucket))

@@ -109,6 +109,7 @@ influxdb:
   url: %s
   bucket: %s
   create_database: true
+ingest: {data_dir: data}   # beside the config, in the test's temporary directory
 batch:
   flush: 100ms
 `, broker, influx.URL, influx.Bucket)+fmt.Sprintf(energyConfig, effSite))

@@ -96,6 +96,7 @@ servers:
 	colMetrics := fmt.Sprintf("127.0.0.1:%d", servicetest.FreePort(t))
 	colCfg := write(t, filepath.Join(dir, "collector.yaml"), fmt.Sprintf(`mqtt: {embedded: %s, client_id: bw-collector-metrics}
 influxdb: {url: %s, bucket: %s, create_database: true}
+ingest: {data_dir: data}   # beside the config, in the test's temporary directory
 batch: {flush: 100ms}
 metrics: {listen: %s}
 `, embedded, influx.URL, influx.Bucket, colMetrics))
