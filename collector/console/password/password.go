@@ -91,6 +91,10 @@ func Parse(s string) (Parsed, error) {
 	return Parsed{iter: iter, salt: salt, key: key}, nil
 }
 
+// Iterations is the hash's work factor, so that a stand-in hash for an
+// unknown user can cost as much as a real one.
+func (p Parsed) Iterations() int { return p.iter }
+
 // Match reports whether pw is the password of the hash, in time that does
 // not depend on how much of the key matches.
 func (p Parsed) Match(pw string) bool {

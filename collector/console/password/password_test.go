@@ -28,6 +28,9 @@ func TestHashAndMatch(t *testing.T) {
 			t.Errorf("Match(%q) = %v, want %v", tc.pw, got, tc.want)
 		}
 	}
+	if p.Iterations() != MinIterations {
+		t.Errorf("Iterations() = %d, want %d", p.Iterations(), MinIterations)
+	}
 	h2, _ := Hash("s3cret 密码", MinIterations)
 	if h2 == h {
 		t.Error("two hashes of one password are equal: the salt is not random")
