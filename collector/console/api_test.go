@@ -21,6 +21,7 @@ import (
 	"github.com/boilerwatch/boilerwatch/collector/console/password"
 	"github.com/boilerwatch/boilerwatch/collector/servicetest"
 	"github.com/boilerwatch/boilerwatch/collector/store"
+	"github.com/boilerwatch/boilerwatch/gateway/telemetry"
 )
 
 const (
@@ -210,6 +211,114 @@ func TestConsole(t *testing.T) {
 	t.Run("overview", func(t *testing.T) { testOverview(t, f, c) })
 	t.Run("report", func(t *testing.T) { testReport(t, f, c) })
 	t.Run("flux literal", func(t *testing.T) { testFluxLiteral(t, f) })
+	t.Run("scope", func(t *testing.T) { testScope(t, f) })
+	// Last: it adds sites.
+	t.Run("status flood", func(t *testing.T) { testStatusFlood(t, f, c) })
+}
+
+// testScope runs scoped users against the real data: plant-t's engineer
+// gets its boiler, CSV and report; plant-u's gets 404 for each of them,
+// with no query sent, and lists without plant-t.
+func testScope(t *testing.T, f *fixture) {
+	loc := shanghai(t)
+	cs := &countingStore{next: f.st}
+	con, err := New(Options{Store: cs, Now: f.now, Config: config.Console{
+		Users: []config.ConsoleUser{quickUser(t, "t-engineer", testSite), quickUser(t, "u-engineer", "plant-u")}, Location: loc,
+		Sites: []config.ConsoleSite{{ID: testSite, Title: "测试电厂", Location: loc}, {ID: "plant-u", Location: loc}},
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(con.Handler())
+	defer srv.Close()
+	o := &offline{con: con, srv: srv, store: cs}
+	own, other := o.login(t, "t-engineer"), o.login(t, "u-engineer")
+	for _, route := range scopedRoutes {
+		path := fmt.Sprintf(route, testSite)
+		before := cs.count()
+		if code, _, body := get(t, other, srv.URL+path); code != http.StatusNotFound || cs.count() != before {
+			t.Errorf("plant-u's engineer: %s: %d after %d queries, want 404 and none: %.100s", path, code, cs.count()-before, body)
+		}
+		if code, _, body := get(t, own, srv.URL+path); code != http.StatusOK {
+			t.Errorf("plant-t's engineer: %s: %d %.200s", path, code, body)
+		}
+	}
+	// Plant-t's engineer sees the data.
+	code, _, body := get(t, own, srv.URL+"/api/boiler?site="+testSite+"&boiler="+boilerName+"&range=1h")
+	var v viewResponse
+	if err := json.Unmarshal(body, &v); code != http.StatusOK || err != nil {
+		t.Fatalf("%d %v", code, err)
+	}
+	if n := nonNull(column(t, frameOf(t, &v, "output"), "steam_flow")); n < 360 {
+		t.Errorf("plant-t's engineer sees %d steam values in an hour, want 360", n)
+	}
+	for _, tc := range []struct {
+		c    *http.Client
+		path string
+		want string
+	}{
+		{own, "/api/sites", `"id":"plant-t"`},
+		{other, "/api/sites", `"id":"plant-u"`},
+		{own, "/api/overview", `"id":"plant-t"`},
+		{other, "/api/overview", `"id":"plant-u"`},
+	} {
+		code, _, body := get(t, tc.c, srv.URL+tc.path)
+		var l struct{ Sites []struct{ ID string } }
+		if err := json.Unmarshal(body, &l); code != http.StatusOK || err != nil || len(l.Sites) != 1 || !strings.Contains(string(body), tc.want) {
+			t.Errorf("%s: %d %.300s, want only %s", tc.path, code, body, tc.want)
+		}
+	}
+}
+
+// testStatusFlood times the overview with 50 invented sites in the status
+// book (they cost no query), then with 50 sites that have data (seven
+// queries each, at most overviewQueries at a time).
+func testStatusFlood(t *testing.T, f *fixture, c *http.Client) {
+	timeOverview := func() (time.Duration, int) {
+		t.Helper()
+		best := time.Hour
+		var n int
+		for range 3 {
+			start := time.Now()
+			code, _, body := get(t, c, f.srv.URL+"/api/overview")
+			if d := time.Since(start); d < best {
+				best = d
+			}
+			var o struct{ Sites []overviewSite }
+			if err := json.Unmarshal(body, &o); code != http.StatusOK || err != nil {
+				t.Fatalf("%d %v %.200s", code, err, body)
+			}
+			n = len(o.Sites)
+		}
+		return best, n
+	}
+	base, n0 := timeOverview()
+	for i := range 50 {
+		f.con.status.put(fmt.Sprintf("invented-%02d", i), telemetry.Status{V: telemetry.Version, Gateway: "gw-1", State: "online"}, f.now())
+	}
+	flooded, n1 := timeOverview()
+	t.Logf("overview: %d site(s) %v; with 50 invented status-only sites (%d sites) %v", n0, base, n1, flooded)
+	if n1 != n0+50 {
+		t.Errorf("%d sites with 50 invented ones, want %d", n1, n0+50)
+	}
+	ctx := context.Background()
+	w := &consoletest.Writer{URL: f.url, Bucket: f.st.Bucket()}
+	for i := range 50 {
+		if err := w.Add(ctx, fmt.Sprintf("boiler,site=data-%02d,gateway=gw-1,device=b1,profile=p _seq=1i,load=50 %d", i, f.now().Unix()-60)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := w.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	f.con.tagsMu.Lock()
+	f.con.tags = nil // see the new sites now, not in tagsTTL
+	f.con.tagsMu.Unlock()
+	withData, n2 := timeOverview()
+	t.Logf("overview with 50 more sites that have data (%d sites): %v", n2, withData)
+	if n2 < n1+50 { // and the site the flux literal test wrote
+		t.Errorf("%d sites with 50 more that have data, want %d or more", n2, n1+50)
+	}
 }
 
 func testBadInput(t *testing.T, f *fixture, c *http.Client) {

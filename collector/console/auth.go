@@ -5,8 +5,10 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/base64"
+	"fmt"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -22,6 +24,8 @@ const maxSessions = 10000
 type session struct {
 	user, role string
 	expires    time.Time
+	// sites are the sites the user may see; nil: every site.
+	sites map[string]bool
 }
 
 // sessionStore keeps sessions in memory, keyed by the SHA-256 of the
@@ -39,7 +43,7 @@ func (s *sessionStore) create(u user, now time.Time) (string, session, error) {
 		return "", session{}, err
 	}
 	token := base64.RawURLEncoding.EncodeToString(raw)
-	se := session{user: u.name, role: u.role, expires: now.Add(s.ttl)}
+	se := session{user: u.name, role: u.role, expires: now.Add(s.ttl), sites: u.sites}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.m == nil {
@@ -101,6 +105,25 @@ func sessionFrom(ctx context.Context) session {
 	return s
 }
 
+// inScope reports whether the request's user may see site. Every route
+// that names a site asks this before anything is queried.
+func inScope(ctx context.Context, site string) bool {
+	s := sessionFrom(ctx).sites
+	return s == nil || s[site]
+}
+
+// LoggedIn reports whether r carries a valid console session, for
+// handlers outside the console (such as the collector's /readyz) that
+// show details only to logged-in users.
+func (c *Console) LoggedIn(r *http.Request) bool {
+	ck, err := r.Cookie(cookieName)
+	if err != nil {
+		return false
+	}
+	_, ok := c.sessions.get(ck.Value, c.now())
+	return ok
+}
+
 // requireLogin lets requests with a valid session through; others get a
 // 401 (API) or are sent to the login form (pages).
 func (c *Console) requireLogin(h http.Handler) http.Handler {
@@ -140,11 +163,23 @@ func (c *Console) setCookie(w http.ResponseWriter, r *http.Request, value string
 	})
 }
 
-// safeNext keeps a post-login redirect on this site: a local path, never
-// "//host" or a scheme.
+// maxNext bounds a post-login redirect target.
+const maxNext = 2048
+
+// safeNext keeps a post-login redirect on this site: a plain path that
+// starts with a single "/", else "/". Browsers drop tab, CR and LF from a
+// URL and read "\" as "/", so "/\t/host" or "/\host" would become
+// "//host", another site; the console's own targets (a path and a
+// "#/view?..." fragment, escaped) need none of them, so only printable
+// ASCII without space or "\" passes, and no "//" anywhere.
 func safeNext(next string) string {
-	if next == "" || !strings.HasPrefix(next, "/") || strings.HasPrefix(next, "//") || strings.HasPrefix(next, "/\\") || strings.ContainsAny(next, "\r\n") {
+	if next == "" || len(next) > maxNext || next[0] != '/' || strings.Contains(next, "//") {
 		return "/"
+	}
+	for i := 0; i < len(next); i++ {
+		if b := next[i]; b <= ' ' || b >= 0x7f || b == '\\' {
+			return "/"
+		}
 	}
 	return next
 }
@@ -158,12 +193,17 @@ func (c *Console) loginPage(w http.ResponseWriter, r *http.Request) {
 	c.renderLogin(w, r, http.StatusOK, r.URL.Query().Get("next"), "", "")
 }
 
-func (c *Console) renderLogin(w http.ResponseWriter, r *http.Request, status int, next, errKey, name string) {
+// renderLogin shows the login form; errKey names its error text, which
+// may take args.
+func (c *Console) renderLogin(w http.ResponseWriter, r *http.Request, status int, next, errKey, name string, args ...any) {
 	lang := language(r)
 	t := dict(lang)
 	d := loginData{Lang: lang, Next: safeNext(next), User: name, T: t}
 	if errKey != "" {
 		d.Error = t[errKey]
+		if len(args) > 0 {
+			d.Error = fmt.Sprintf(d.Error, args...)
+		}
 	}
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
 	w.Header().Set("Cache-Control", "no-store")
@@ -183,15 +223,41 @@ func (c *Console) login(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	name, pw, next := r.PostForm.Get("user"), r.PostForm.Get("password"), r.PostForm.Get("next")
-	u, ok := c.users[name]
-	if !ok {
-		c.dummy.Match(pw)
-	}
-	if !ok || !u.hash.Match(pw) {
-		c.log.Warn("login failed", "user", truncate(name, 64), "remote", r.RemoteAddr)
-		c.renderLogin(w, r, http.StatusUnauthorized, next, "login_failed", truncate(name, 64))
+	// Unknown names are throttled like known ones (by the name given), so
+	// the answers tell nobody which names exist.
+	key, addr := truncate(name, 64), clientAddr(r, c.opts.Config.Proxies)
+	wait, locked := c.guard.begin(key, addr, c.now())
+	if wait > 0 {
+		secs := int((wait + time.Second - 1) / time.Second)
+		c.log.Debug("login throttled", "user", key, "client", addr, "retry_after_s", secs)
+		w.Header().Set("Retry-After", strconv.Itoa(secs))
+		c.renderLogin(w, r, http.StatusTooManyRequests, next, "login_throttled", key, secs)
 		return
 	}
+	if len(locked) > 0 {
+		c.log.Warn("login: too many failures, delaying further attempts", "user", key, "client", addr, "by", strings.Join(locked, ","))
+	}
+	// A bounded number of hashes run at once: more parallel attempts
+	// wait briefly, then get 503, instead of taking every core.
+	if !c.hashes.acquire(r.Context(), c.hashWait) {
+		c.guard.abandoned(key, addr)
+		c.log.Warn("login refused: password checks busy", "user", key, "client", addr)
+		w.Header().Set("Retry-After", "1")
+		c.renderLogin(w, r, http.StatusServiceUnavailable, next, "login_busy", key)
+		return
+	}
+	u, ok := c.users[name]
+	if !ok {
+		c.match(c.dummy, pw)
+	}
+	good := ok && c.match(u.hash, pw)
+	c.hashes.release()
+	if !good {
+		c.log.Warn("login failed", "user", key, "remote", r.RemoteAddr, "client", addr)
+		c.renderLogin(w, r, http.StatusUnauthorized, next, "login_failed", key)
+		return
+	}
+	c.guard.succeeded(key, addr)
 	token, _, err := c.sessions.create(u, c.now())
 	if err != nil {
 		c.log.Error("session", "error", err)

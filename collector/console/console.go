@@ -47,6 +47,12 @@ type Options struct {
 	Version string
 	// Now is the clock, for tests; default time.Now.
 	Now func() time.Time
+	// Registered says whether the collector's gateway registry knows a
+	// gateway; nil means there is no registry. With one, the console keeps
+	// the retained status of registered gateways only; without, at most
+	// Config.MaxGateways statuses, dropping the one heard from least
+	// recently.
+	Registered func(site, gateway string) bool
 }
 
 // Console serves the web console.
@@ -64,6 +70,16 @@ type Console struct {
 	// dummy is checked when a login names no user, so that an unknown
 	// name costs as much time as a wrong password.
 	dummy password.Parsed
+	// guard throttles failed logins; hashes bounds the password checks
+	// running at once, each waiting at most hashWait for a slot.
+	guard    *loginGuard
+	hashes   hashSlots
+	hashWait time.Duration
+	// match checks a password; a hook for tests that count the checks.
+	match func(password.Parsed, string) bool
+	// notes rate-limits the status watcher's warnings (noteStatus).
+	notesMu sync.Mutex
+	notes   map[string]*statusNote
 	// tags caches tag-value lookups (sites, boilers) for tagsTTL: every
 	// API call resolves its site and boiler, and they rarely change.
 	tagsMu sync.Mutex
@@ -81,6 +97,8 @@ const tagsTTL = 30 * time.Second
 type user struct {
 	name, role string
 	hash       password.Parsed
+	// sites limits the user to these sites; nil: every site.
+	sites map[string]bool
 }
 
 // New prepares a console; Run starts its status watcher.
@@ -101,16 +119,51 @@ func New(o Options) (*Console, error) {
 	if cfg.SecureCookie == "" {
 		cfg.SecureCookie = "auto"
 	}
+	// A config that was never parsed (tests, or built in code) gets the
+	// defaults the parser would have set.
+	if cfg.Login.UserFailures <= 0 {
+		cfg.Login.UserFailures = config.DefaultLoginUserFailures
+	}
+	if cfg.Login.AddressFailures <= 0 {
+		cfg.Login.AddressFailures = config.DefaultLoginAddressFailures
+	}
+	if cfg.Login.MaxDelay.Duration <= 0 {
+		cfg.Login.MaxDelay.Duration = config.DefaultLoginMaxDelay
+	}
+	if cfg.Login.Hashes <= 0 {
+		cfg.Login.Hashes = config.DefaultLoginHashes
+	}
+	if cfg.MaxGateways <= 0 {
+		cfg.MaxGateways = config.DefaultMaxGateways
+	}
 	o.Config = cfg
-	c := &Console{opts: o, log: o.Logger.With("component", "console"), now: o.Now, users: map[string]user{}}
+	c := &Console{opts: o, log: o.Logger.With("component", "console"), now: o.Now, users: map[string]user{},
+		guard:  newLoginGuard(cfg.Login.UserFailures, cfg.Login.AddressFailures, cfg.Login.MaxDelay.Duration),
+		hashes: make(hashSlots, cfg.Login.Hashes), hashWait: hashWait, match: password.Parsed.Match}
+	c.status.registered = o.Registered
+	c.status.max = cfg.MaxGateways
+	iter := 0
 	for _, u := range cfg.Users {
 		h, err := password.Parse(u.PasswordHash)
 		if err != nil {
 			return nil, fmt.Errorf("console: user %s: %w", u.Name, err)
 		}
-		c.users[u.Name] = user{name: u.Name, role: u.Role, hash: h}
+		nu := user{name: u.Name, role: u.Role, hash: h}
+		if u.Sites != nil {
+			nu.sites = map[string]bool{}
+			for _, s := range u.Sites {
+				nu.sites[s] = true
+			}
+		}
+		c.users[u.Name] = nu
+		iter = max(iter, h.Iterations())
 	}
-	dummy, err := password.Hash("no such user", password.Iterations)
+	if iter == 0 {
+		iter = password.Iterations
+	}
+	// The stand-in costs what the users' hashes cost, so the time of an
+	// answer does not tell whether a name exists.
+	dummy, err := password.Hash("no such user", iter)
 	if err != nil {
 		return nil, fmt.Errorf("console: %w", err)
 	}
@@ -239,6 +292,8 @@ func (c *Console) fail(w http.ResponseWriter, r *http.Request, err error) {
 	switch {
 	case isBadRequest(err):
 		writeError(w, http.StatusBadRequest, err.Error())
+	case isNotFound(err):
+		writeError(w, http.StatusNotFound, err.Error())
 	case errors.Is(err, context.DeadlineExceeded):
 		c.log.Warn("query timed out", "path", r.URL.Path, "query", r.URL.RawQuery, "error", err)
 		writeError(w, http.StatusGatewayTimeout, "the database did not answer in time; choose a shorter range")
@@ -259,6 +314,10 @@ type siteInfo struct {
 	Title string `json:"title"`
 	TZ    string `json:"tz"`
 	loc   *time.Location
+	// statusOnly: the site is known only from a gateway status, neither
+	// configured nor with data in InfluxDB, so no query can find
+	// anything of it.
+	statusOnly bool
 }
 
 // boilerInfo describes a boiler: from the engine's config when it has
@@ -305,10 +364,11 @@ func (c *Console) site(id string) siteInfo {
 	return s
 }
 
-// sites lists the known sites: configured ones, those with a gateway
-// status, and those with data in InfluxDB in the last 400 days.
+// sites lists the known sites the request's user may see: configured
+// ones, those with a gateway status, and those with data in InfluxDB in
+// the last 400 days.
 func (c *Console) sites(ctx context.Context) ([]siteInfo, error) {
-	ids := map[string]bool{}
+	ids := map[string]bool{} // id: known from more than a status
 	for _, s := range c.opts.Config.Sites {
 		ids[s.ID] = true
 	}
@@ -320,9 +380,6 @@ func (c *Console) sites(ctx context.Context) ([]siteInfo, error) {
 			ids[m.Site] = true
 		}
 	}
-	for _, g := range c.status.list("") {
-		ids[g.Site] = true
-	}
 	vals, err := c.tagValues(ctx, "site", "true")
 	if err != nil {
 		return nil, err
@@ -330,17 +387,32 @@ func (c *Console) sites(ctx context.Context) ([]siteInfo, error) {
 	for _, v := range vals {
 		ids[v] = true
 	}
+	for _, g := range c.status.list("") {
+		if _, ok := ids[g.Site]; !ok {
+			ids[g.Site] = false
+		}
+	}
 	out := make([]siteInfo, 0, len(ids))
-	for id := range ids {
-		out = append(out, c.site(id))
+	for id, more := range ids {
+		if !inScope(ctx, id) {
+			continue
+		}
+		s := c.site(id)
+		s.statusOnly = !more
+		out = append(out, s)
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
 	return out, nil
 }
 
 // knownSite resolves a site parameter: it must be a valid name; an
-// unknown site is a 400 (no data can exist for it).
+// unknown site is a 400 (no data can exist for it). A site outside the
+// user's scope is a 404, whether it exists or not, decided before
+// anything is queried.
 func (c *Console) knownSite(ctx context.Context, id string) (siteInfo, error) {
+	if !inScope(ctx, id) {
+		return siteInfo{}, outOfScope(id)
+	}
 	all, err := c.sites(ctx)
 	if err != nil {
 		return siteInfo{}, err
@@ -558,7 +630,11 @@ func (c *Console) view(fn func(ctx context.Context, r *http.Request) (*viewRespo
 
 func (c *Console) apiMe(w http.ResponseWriter, r *http.Request) {
 	s := sessionFrom(r.Context())
-	writeJSON(w, map[string]any{"user": s.user, "role": s.role, "version": c.opts.Version, "expires": s.expires.Unix(), "presets": presets})
+	me := map[string]any{"user": s.user, "role": s.role, "version": c.opts.Version, "expires": s.expires.Unix(), "presets": presets}
+	if s.sites != nil {
+		me["sites"] = sortedKeys(s.sites)
+	}
+	writeJSON(w, me)
 }
 
 func (c *Console) apiSites(w http.ResponseWriter, r *http.Request) {

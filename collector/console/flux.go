@@ -96,9 +96,32 @@ func (r row) Float() (float64, bool) {
 	return 0, false
 }
 
+// overviewQueries bounds the Flux queries the overview runs at once: each
+// site costs seven, and without a bound a page with many sites sent them
+// all to InfluxDB together. On the 2-core development machine 8 answer an
+// overview of 100 sites as fast as no bound did (1.0 s), 4 took 1.8 s.
+const overviewQueries = 8
+
+type queryLimitKey struct{}
+
+// withQueryLimit bounds the queries queryRows runs at once under ctx to n.
+func withQueryLimit(ctx context.Context, n int) context.Context {
+	return context.WithValue(ctx, queryLimitKey{}, make(chan struct{}, n))
+}
+
 // queryRows runs flux and collects its records; columns other than _time,
 // _value, _field, _measurement, _start, _stop, result and table are tags.
+// Under a withQueryLimit context it waits for a slot first, and holds it
+// until the result is read.
 func queryRows(ctx context.Context, q Querier, flux string) ([]row, error) {
+	if sem, ok := ctx.Value(queryLimitKey{}).(chan struct{}); ok {
+		select {
+		case sem <- struct{}{}:
+			defer func() { <-sem }()
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+	}
 	res, err := q.Query(ctx, flux)
 	if err != nil {
 		return nil, err

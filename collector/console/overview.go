@@ -63,6 +63,13 @@ func (c *Console) apiOverview(w http.ResponseWriter, r *http.Request) {
 		c.fail(w, r, err)
 		return
 	}
+	if siteID != "" && !inScope(ctx, siteID) {
+		c.fail(w, r, outOfScope(siteID))
+		return
+	}
+	// Every site costs several queries; a few at a time keep a page with
+	// many sites from flooding InfluxDB.
+	ctx = withQueryLimit(ctx, overviewQueries)
 	sites, err := c.sites(ctx)
 	if err != nil {
 		c.fail(w, r, err)
@@ -105,6 +112,10 @@ func (c *Console) overviewSite(ctx context.Context, s siteInfo) (overviewSite, e
 	var boilers []boilerInfo
 	q := func(dst *[]row, flux string, a ...any) func() error {
 		return func() (err error) {
+			if s.statusOnly {
+				// Known only from a gateway status: no data to find.
+				return nil
+			}
 			*dst, err = queryRows(ctx, c.opts.Store, fmt.Sprintf(flux, a...))
 			return err
 		}
@@ -125,7 +136,9 @@ func (c *Console) overviewSite(ctx context.Context, s siteInfo) (overviewSite, e
 		q(&dq, `from(bucket: %s) |> range(start: %s, stop: %s) |> filter(fn: (r) => r._measurement == "data_quality" and r.site == %s and r.kind == "completeness" and r._field == "completeness") |> last()`,
 			bucket, fluxTime(midnight.AddDate(0, 0, -1)), stop, site),
 		func() (err error) {
-			boilers, err = c.boilers(ctx, s.ID)
+			if !s.statusOnly {
+				boilers, err = c.boilers(ctx, s.ID)
+			}
 			return err
 		},
 	)

@@ -23,6 +23,22 @@ func isBadRequest(err error) bool {
 	return errors.As(err, &b)
 }
 
+// notFound is something the user may not see; the API answers 404.
+type notFound struct{ msg string }
+
+func (e *notFound) Error() string { return e.msg }
+
+// outOfScope is the answer for a site outside the user's scope: the same
+// whether the site exists or not, so that it tells nothing about others.
+func outOfScope(site string) error {
+	return &notFound{fmt.Sprintf("site %q not found", site)}
+}
+
+func isNotFound(err error) bool {
+	var n *notFound
+	return errors.As(err, &n)
+}
+
 // Limits of a query's time range: a range is at most maxSpan long (a year
 // of daily values, with room for a leap year and a partial month on
 // either side), and within the years the wire format accepts.

@@ -16,7 +16,7 @@ import (
 var texts = map[string]map[string]string{
 	"zh-CN": {
 		"title": "BoilerWatch 能效审计控制台", "login": "登录", "user": "用户名", "password": "密码",
-		"login_failed": "用户名或密码错误。", "report": "月度能效审计报告", "site": "站点", "period": "统计期",
+		"login_failed": "用户名或密码错误。", "login_throttled": "登录失败次数过多，请 %d 秒后再试。", "login_busy": "服务器繁忙，请稍后再试。", "report": "月度能效审计报告", "site": "站点", "period": "统计期",
 		"generated": "生成时间", "by": "生成人", "tz": "时区", "boilers": "锅炉热效率", "boiler": "锅炉",
 		"rated": "额定蒸发量 (t/h)", "method": "考核方法", "direct": "正平衡效率 (%)", "indirect": "反平衡效率 (%)",
 		"limit": "GB 24500-2020 三级限定值 (%)", "grade": "能效等级", "verdict": "结论", "pass": "达标", "fail": "低于限定值",
@@ -34,7 +34,7 @@ var texts = map[string]map[string]string{
 	},
 	"en": {
 		"title": "BoilerWatch audit console", "login": "Log in", "user": "User", "password": "Password",
-		"login_failed": "Wrong user name or password.", "report": "Monthly energy audit report", "site": "Site", "period": "Period",
+		"login_failed": "Wrong user name or password.", "login_throttled": "Too many failed logins: try again in %d s.", "login_busy": "The server is busy: try again in a moment.", "report": "Monthly energy audit report", "site": "Site", "period": "Period",
 		"generated": "Generated", "by": "By", "tz": "Time zone", "boilers": "Boiler efficiency", "boiler": "Boiler",
 		"rated": "Rated output (t/h)", "method": "Method", "direct": "Direct (%)", "indirect": "Indirect (%)",
 		"limit": "GB 24500-2020 grade-3 limit (%)", "grade": "Grade", "verdict": "Verdict", "pass": "meets the limit", "fail": "below the limit",

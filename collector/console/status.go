@@ -2,6 +2,7 @@ package console
 
 import (
 	"bytes"
+	"container/list"
 	"context"
 	"crypto/tls"
 	"encoding/json"
@@ -12,8 +13,42 @@ import (
 
 	mqtt "github.com/eclipse/paho.mqtt.golang"
 
+	"github.com/boilerwatch/boilerwatch/collector/config"
 	"github.com/boilerwatch/boilerwatch/gateway/telemetry"
 )
+
+// statusNoteEvery is how often one kind of status warning is logged.
+const statusNoteEvery = time.Minute
+
+// statusNote counts one kind of status warning between log lines.
+type statusNote struct {
+	at time.Time
+	n  int
+}
+
+// noteStatus counts a warning of kind and reports whether to log it now,
+// with how many there were since the last line: anyone able to publish a
+// status could otherwise flood the log as well.
+func (c *Console) noteStatus(kind string) (bool, int) {
+	c.notesMu.Lock()
+	defer c.notesMu.Unlock()
+	if c.notes == nil {
+		c.notes = map[string]*statusNote{}
+	}
+	n := c.notes[kind]
+	if n == nil {
+		n = &statusNote{}
+		c.notes[kind] = n
+	}
+	n.n++
+	now := c.now()
+	if !n.at.IsZero() && now.Sub(n.at) < statusNoteEvery {
+		return false, 0
+	}
+	count := n.n
+	n.at, n.n = now, 0
+	return true, count
+}
 
 // MQTTOptions locate the broker the gateways publish their status to.
 type MQTTOptions struct {
@@ -30,25 +65,80 @@ type GatewayStatus struct {
 }
 
 // statusBook keeps the latest status per gateway. It is filled by the MQTT
-// watcher and read by the API handlers.
+// watcher and read by the API handlers. Whoever may publish a retained
+// status could otherwise grow it without end (and every invented site
+// in it costs the overview): with a gateway registry it keeps registered
+// gateways only; without, at most max, dropping the gateway heard from
+// least recently.
 type statusBook struct {
 	mu sync.Mutex
-	m  map[string]GatewayStatus // site/gateway
+	// registered is the gateway registry; nil: none.
+	registered func(site, gateway string) bool
+	// max bounds the book without a registry (<= 0: DefaultMaxGateways).
+	max int
+	m   map[string]*list.Element // site/gateway → GatewayStatus in order
+	// order runs from the gateway heard from least recently to the most
+	// recent one.
+	order list.List
 }
 
-func (b *statusBook) put(site string, st telemetry.Status, at time.Time) {
+// putResult says what put did with a status.
+type putResult int
+
+const (
+	putKept         putResult = iota
+	putUnregistered           // not in the registry: ignored
+	putEvicted                // kept, and the oldest other status dropped
+)
+
+func (b *statusBook) put(site string, st telemetry.Status, at time.Time) putResult {
+	if b.registered != nil && !b.registered(site, st.Gateway) {
+		return putUnregistered
+	}
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if b.m == nil {
-		b.m = map[string]GatewayStatus{}
+		b.m = map[string]*list.Element{}
 	}
-	b.m[site+"/"+st.Gateway] = GatewayStatus{Site: site, Received: at, Status: st}
+	key := site + "/" + st.Gateway
+	gs := GatewayStatus{Site: site, Received: at, Status: st}
+	if e, ok := b.m[key]; ok {
+		e.Value = gs
+		b.order.MoveToBack(e)
+		return putKept
+	}
+	res := putKept
+	limit := b.max
+	if limit <= 0 {
+		limit = config.DefaultMaxGateways
+	}
+	// A registry bounds the book by itself, and must not lose a
+	// registered gateway to a cap.
+	for b.registered == nil && len(b.m) >= limit {
+		old := b.order.Front()
+		o := old.Value.(GatewayStatus)
+		delete(b.m, o.Site+"/"+o.Gateway)
+		b.order.Remove(old)
+		res = putEvicted
+	}
+	b.m[key] = b.order.PushBack(gs)
+	return res
 }
 
 func (b *statusBook) remove(site, gateway string) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	delete(b.m, site+"/"+gateway)
+	key := site + "/" + gateway
+	if e, ok := b.m[key]; ok {
+		b.order.Remove(e)
+		delete(b.m, key)
+	}
+}
+
+func (b *statusBook) len() int {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return len(b.m)
 }
 
 // list returns the statuses of a site (all sites when site is empty),
@@ -57,7 +147,8 @@ func (b *statusBook) list(site string) []GatewayStatus {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	var out []GatewayStatus
-	for _, s := range b.m {
+	for _, e := range b.m {
+		s := e.Value.(GatewayStatus)
 		if site == "" || s.Site == site {
 			out = append(out, s)
 		}
@@ -128,7 +219,17 @@ func (c *Console) watchStatus(ctx context.Context) {
 			log.Warn("status ignored", "topic", m.Topic(), "error", err)
 			return
 		}
-		c.status.put(site, st, c.now())
+		switch c.status.put(site, st, c.now()) {
+		case putUnregistered:
+			if ok, n := c.noteStatus("unregistered"); ok {
+				log.Warn("status ignored: gateway not in the registry", "topic", m.Topic(), "ignored_since_last_line", n)
+			}
+		case putEvicted:
+			if ok, n := c.noteStatus("full"); ok {
+				log.Warn("status book full: dropped the status of the gateway heard from least recently; configure a gateway registry, or raise console.max_gateways",
+					"max_gateways", c.opts.Config.MaxGateways, "topic", m.Topic(), "dropped_since_last_line", n)
+			}
+		}
 	}
 	opts.SetOnConnectHandler(func(cl mqtt.Client) {
 		// Subscribing from the handler itself would block paho's router.
