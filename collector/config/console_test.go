@@ -4,6 +4,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/boilerwatch/boilerwatch/collector/servicetest"
 )
 
 // A hash of "pw" (made with collector -hash-password).
@@ -104,5 +106,28 @@ func TestConsoleValues(t *testing.T) {
 				t.Errorf("%s: %+v", msg, c.Console)
 			}
 		})
+	}
+}
+
+// TestConsoleDocExample parses the console section of docs/console.md,
+// with a real hash where the doc abbreviates it.
+func TestConsoleDocExample(t *testing.T) {
+	y, ok := servicetest.DocBlocks(t, "docs/console.md", "yaml")["# collector.yaml, console section"]
+	if !ok {
+		t.Fatal("docs/console.md has no '# collector.yaml, console section' example")
+	}
+	y = strings.ReplaceAll(y, `"pbkdf2-sha256$600000$…"`, `"`+testHash+`"`)
+	c, err := Parse("docs/console.md", []byte("mqtt: {broker: \"tcp://b:1\"}\ninfluxdb: {url: \"http://x\", bucket: b}\n"+y))
+	if err != nil {
+		t.Fatal(err)
+	}
+	con := c.Console
+	if len(con.Users) != 2 || con.Users[0].Sites != nil || strings.Join(con.Users[1].Sites, ",") != "plant-a" {
+		t.Errorf("users %+v: want li.wei unscoped and zhang.min on plant-a", con.Users)
+	}
+	l := con.Login
+	if l.UserFailures != DefaultLoginUserFailures || l.AddressFailures != DefaultLoginAddressFailures || l.MaxDelay.Duration != DefaultLoginMaxDelay ||
+		l.Hashes != DefaultLoginHashes || con.MaxGateways != DefaultMaxGateways {
+		t.Errorf("login %+v, max_gateways %d: the doc says it shows the defaults", l, con.MaxGateways)
 	}
 }
