@@ -156,7 +156,11 @@ func run(ctx context.Context, cfg *config.Collector, log *slog.Logger, level *sl
 		if cfg.HTTP.Listen == "" {
 			return errors.New("console: users are configured but http.listen is not: set http.listen to serve the console")
 		}
-		con, err := console.New(console.Options{Store: st, Config: cfg.Console, Energy: cfg.Energy, Logger: log, Version: version,
+		var registered func(site, gateway string) bool // the console's status book keeps only these
+		if len(cfg.Gateways) > 0 {
+			registered = cfg.KnownGateway
+		}
+		con, err := console.New(console.Options{Store: st, Config: cfg.Console, Energy: cfg.Energy, Logger: log, Version: version, Registered: registered,
 			MQTT: console.MQTTOptions{Broker: cfg.MQTT.Broker, ClientID: cfg.MQTT.ClientID + "-console", Username: cfg.MQTT.Username, Password: os.Getenv(cfg.MQTT.PasswordEnv), TLS: mqttTLS}})
 		if err != nil {
 			return err
