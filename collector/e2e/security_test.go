@@ -3,6 +3,7 @@ package e2e
 import (
 	"crypto/tls"
 	"crypto/x509"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -12,10 +13,13 @@ import (
 	mqtt "github.com/eclipse/paho.mqtt.golang"
 
 	"github.com/boilerwatch/boilerwatch/collector/servicetest"
+	"github.com/boilerwatch/boilerwatch/gateway/telemetry"
 )
 
 // startSecureBroker runs Mosquitto with the shipped deploy/mosquitto TLS
-// config and ACL, pointed at certificates made for the test.
+// config and ACL and the delivery settings of conf.d/boilerwatch.conf
+// (persistence in a temporary directory, the packet size limit), pointed
+// at certificates made for the test.
 func startSecureBroker(t *testing.T, ca *servicetest.CA) *servicetest.Mosquitto {
 	t.Helper()
 	root := servicetest.RepoRoot(t)
@@ -40,7 +44,11 @@ func startSecureBroker(t *testing.T, ca *servicetest.CA) *servicetest.Mosquitto 
 		"/etc/boilerwatch/tls/broker.key", srv.KeyFile,
 		"/etc/mosquitto/conf.d/boilerwatch.acl", aclPath,
 	).Replace(string(conf))
-	return servicetest.StartMosquittoConf(t, c+"log_dest stderr\n")
+	delivery, err := os.ReadFile(filepath.Join(root, "deploy/mosquitto/conf.d/boilerwatch.conf"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return servicetest.StartMosquittoConf(t, c+"\n"+string(delivery)+"persistence_location {{dir}}/\nlog_dest stderr\n")
 }
 
 // tlsClient connects with the given client certificate (nil: none).
@@ -75,9 +83,9 @@ func tlsClient(t *testing.T, url, id string, ca *servicetest.CA, cert *servicete
 }
 
 // TestBrokerIdentity checks the shipped TLS + ACL configuration against
-// real Mosquitto: gateways are known by their certificate, can publish only
-// as themselves and read only their own config; clients without a valid
-// certificate never get in.
+// real Mosquitto: gateways are known by their certificate (CN
+// site/gateway), can publish only as themselves and read only their own
+// config; clients without a valid certificate never get in.
 func TestBrokerIdentity(t *testing.T) {
 	ca := servicetest.NewCA(t)
 	mq := startSecureBroker(t, ca)
@@ -95,7 +103,7 @@ func TestBrokerIdentity(t *testing.T) {
 	if !tok.WaitTimeout(5*time.Second) || tok.Error() != nil {
 		t.Fatalf("collector subscribe: %v", tok.Error())
 	}
-	gwA, err := tlsClient(t, mq.URL, "gw-a", ca, valid("gw-a"))
+	gwA, err := tlsClient(t, mq.URL, "gw-a", ca, valid("plant/gw-a"))
 	if err != nil {
 		t.Fatalf("gateway A with a valid certificate: %v", err)
 	}
@@ -106,7 +114,12 @@ func TestBrokerIdentity(t *testing.T) {
 			t.Fatalf("publish %s: %v", topic, tok.Error())
 		}
 	}
-	publish(gwA, "boilerwatch/v1/plant/gw-b/telemetry", false) // as gateway B: denied
+	// As gateway B: denied. Mosquitto 2.0.11 answers with a PUBACK carrying
+	// reason code 135 (not authorized) that an MQTT 3.1.1 client takes for
+	// a broken connection, so the attempt gets its own connection.
+	if forger, err := tlsClient(t, mq.URL, "gw-a-forger", ca, valid("plant/gw-a")); err == nil {
+		forger.Publish("boilerwatch/v1/plant/gw-b/telemetry", 1, false, []byte(`{}`)).WaitTimeout(5 * time.Second)
+	}
 	publish(gwA, "boilerwatch/v1/plant/gw-a/telemetry", false) // its own: allowed
 	select {
 	case topic := <-received:
@@ -123,7 +136,7 @@ func TestBrokerIdentity(t *testing.T) {
 		t.Fatal(err)
 	}
 	publish(operator, "boilerwatch/v1/plant/gw-b/config", true)
-	gwB, err := tlsClient(t, mq.URL, "gw-b", ca, valid("gw-b"))
+	gwB, err := tlsClient(t, mq.URL, "gw-b", ca, valid("plant/gw-b"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -151,13 +164,171 @@ func TestBrokerIdentity(t *testing.T) {
 	if _, err := tlsClient(t, mq.URL, "anon", ca, nil); err == nil {
 		t.Error("a client without a certificate was let in")
 	}
-	expired := ca.Issue(t, "gw-old", false, now.Add(-48*time.Hour), now.Add(-24*time.Hour))
+	expired := ca.Issue(t, "plant/gw-old", false, now.Add(-48*time.Hour), now.Add(-24*time.Hour))
 	if _, err := tlsClient(t, mq.URL, "gw-old", ca, &expired); err == nil {
 		t.Error("a client with an expired certificate was let in")
 	}
 	other := servicetest.NewCA(t)
-	foreign := other.Issue(t, "gw-a", false, now.Add(-time.Hour), now.Add(time.Hour))
+	foreign := other.Issue(t, "plant/gw-a", false, now.Add(-time.Hour), now.Add(time.Hour))
 	if _, err := tlsClient(t, mq.URL, "gw-foreign", ca, &foreign); err == nil {
 		t.Error("a client with a certificate from another CA was let in")
+	}
+}
+
+// TestCrossSiteForgery: under the shipped ACL and mTLS on real Mosquitto, a
+// gateway with a valid certificate for plant-a/gw-01 cannot get one message
+// into plant-b, or any other gateway's or site's topics, by any topic; nor
+// leave a retained status for an invented site. A certificate of the old
+// kind (CN = gateway id only) may publish nothing. The collector also
+// checks the payload's site and gateway against the topic (ingest), so the
+// one topic gw-01 may use carries only plant-a/gw-01's data.
+func TestCrossSiteForgery(t *testing.T) {
+	ca := servicetest.NewCA(t)
+	mq := startSecureBroker(t, ca)
+	now := time.Now()
+	valid := func(cn string) *servicetest.Issued {
+		c := ca.Issue(t, cn, false, now.Add(-time.Hour), now.Add(time.Hour))
+		return &c
+	}
+	collector, err := tlsClient(t, mq.URL, "collector", ca, valid("collector"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	received := make(chan string, 64)
+	if tok := collector.Subscribe("boilerwatch/#", 1, func(_ mqtt.Client, m mqtt.Message) { received <- m.Topic() }); !tok.WaitTimeout(5*time.Second) || tok.Error() != nil {
+		t.Fatalf("collector subscribe: %v", tok.Error())
+	}
+	gw, err := tlsClient(t, mq.URL, "plant-a-gw-01", ca, valid("plant-a/gw-01"))
+	if err != nil {
+		t.Fatalf("plant-a/gw-01 with a valid certificate: %v", err)
+	}
+	forged := []string{
+		"boilerwatch/v1/plant-b/gw-01/telemetry",
+		"boilerwatch/v1/plant-b/gw-02/telemetry",
+		"boilerwatch/v1/plant-a/gw-02/telemetry",
+		"boilerwatch/v1/plant-b/plant-a/gw-01/telemetry",
+		"boilerwatch/v1/plant-a/gw-01/telemetry/x",
+		"boilerwatch/v1/plant-b/gw-01/status",
+		"boilerwatch/v1/invented/gw-01/status",
+		"boilerwatch/v1/plant-b/gw-01/config",
+		"boilerwatch/v1/plant-a/gw-01/config",
+		"boilerwatch/v1/plant-b/gw-01/config/ack",
+		"boilerwatch/v1/plant-b/alerts",
+		"boilerwatch/v1/collectors/heartbeat",
+	}
+	// Mosquitto drops a denied publish and answers an MQTT 3.1.1 client
+	// with a PUBACK carrying reason code 135, which paho takes for a broken
+	// connection: each attempt gets its own connection.
+	attempt := func(cn, topic string, retained bool) {
+		c, err := tlsClient(t, mq.URL, fmt.Sprintf("forger-%d", len(received)+int(time.Now().UnixNano()%1e9)), ca, valid(cn))
+		if err != nil {
+			t.Fatalf("%s with a valid certificate: %v", cn, err)
+		}
+		c.Publish(topic, 1, retained, []byte(`{"site":"plant-b","gateway":"gw-01"}`)).WaitTimeout(5 * time.Second)
+	}
+	for _, topic := range forged {
+		attempt("plant-a/gw-01", topic, strings.HasSuffix(topic, "/status") || strings.HasSuffix(topic, "/config"))
+	}
+	// A certificate of the old kind (CN = gateway id) publishes into no
+	// site (its patterns expand to four-level topics nobody consumes).
+	for _, topic := range []string{"boilerwatch/v1/plant-a/gw-01/telemetry", "boilerwatch/v1/plant-b/gw-01/telemetry", "boilerwatch/v1/plant-a/gw-01/status"} {
+		attempt("gw-01", topic, false)
+	}
+	// Its own topics pass, in order after everything above.
+	own := []string{"boilerwatch/v1/plant-a/gw-01/status", "boilerwatch/v1/plant-a/gw-01/config/ack", "boilerwatch/v1/plant-a/gw-01/telemetry"}
+	for _, topic := range own {
+		if tok := gw.Publish(topic, 1, false, []byte(`{}`)); !tok.WaitTimeout(5*time.Second) || tok.Error() != nil {
+			t.Fatalf("publish %s: %v", topic, tok.Error())
+		}
+	}
+	var got []string
+	for len(got) < len(own) {
+		select {
+		case topic := <-received:
+			got = append(got, topic)
+		case <-time.After(5 * time.Second):
+			t.Fatalf("the collector received %v, want %v", got, own)
+		}
+	}
+	if strings.Join(got, " ") != strings.Join(own, " ") {
+		t.Errorf("the collector received %v, want only plant-a/gw-01's own topics %v", got, own)
+	}
+	// No retained status or config was left for anyone: a new operator
+	// subscription finds none.
+	operator, err := tlsClient(t, mq.URL, "operator", ca, valid("operator"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	retained := make(chan string, 16)
+	if tok := operator.Subscribe("boilerwatch/v1/+/+/status", 1, func(_ mqtt.Client, m mqtt.Message) { retained <- m.Topic() }); !tok.WaitTimeout(5*time.Second) || tok.Error() != nil {
+		t.Fatal(tok.Error())
+	}
+	select {
+	case topic := <-retained:
+		t.Errorf("a retained status was left on %s", topic)
+	case <-time.After(time.Second):
+	}
+	// Nor can it read another gateway's config or the telemetry.
+	for _, f := range []string{"boilerwatch/v1/plant-b/gw-01/config", "boilerwatch/v1/+/+/telemetry", "boilerwatch/#"} {
+		leak := make(chan string, 1)
+		gw.Subscribe(f, 1, func(_ mqtt.Client, m mqtt.Message) { leak <- m.Topic() }).WaitTimeout(5 * time.Second)
+		if tok := operator.Publish("boilerwatch/v1/plant-b/gw-01/config", 1, false, []byte(`{}`)); !tok.WaitTimeout(5*time.Second) || tok.Error() != nil {
+			t.Fatal(tok.Error())
+		}
+		select {
+		case topic := <-leak:
+			t.Errorf("plant-a/gw-01 subscribed to %s and read %s", f, topic)
+		case <-time.After(time.Second):
+		}
+	}
+}
+
+// TestBrokerPacketLimit: the shipped max_packet_size lets the largest
+// payload the collector decodes through and disconnects a client that
+// sends more, without delivering it.
+func TestBrokerPacketLimit(t *testing.T) {
+	ca := servicetest.NewCA(t)
+	mq := startSecureBroker(t, ca)
+	now := time.Now()
+	valid := func(cn string) *servicetest.Issued {
+		c := ca.Issue(t, cn, false, now.Add(-time.Hour), now.Add(time.Hour))
+		return &c
+	}
+	collector, err := tlsClient(t, mq.URL, "collector", ca, valid("collector"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	sizes := make(chan int, 4)
+	if tok := collector.Subscribe(telemetry.TelemetryFilter, 1, func(_ mqtt.Client, m mqtt.Message) { sizes <- len(m.Payload()) }); !tok.WaitTimeout(5*time.Second) || tok.Error() != nil {
+		t.Fatal(tok.Error())
+	}
+	gw, err := tlsClient(t, mq.URL, "plant-a-gw-01", ca, valid("plant-a/gw-01"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	topic := telemetry.TelemetryTopic("plant-a", "gw-01")
+	if tok := gw.Publish(topic, 1, false, make([]byte, telemetry.MaxPayload)); !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
+		t.Fatalf("publish of %d bytes: %v", telemetry.MaxPayload, tok.Error())
+	}
+	select {
+	case n := <-sizes:
+		if n != telemetry.MaxPayload {
+			t.Errorf("collector got %d bytes, want %d", n, telemetry.MaxPayload)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatalf("a payload of telemetry.MaxPayload (%d bytes) did not pass the broker", telemetry.MaxPayload)
+	}
+	gw.Publish(topic, 1, false, make([]byte, 2<<20)).WaitTimeout(10 * time.Second)
+	time.Sleep(500 * time.Millisecond)
+	if gw.IsConnectionOpen() {
+		t.Error("Mosquitto kept the connection of a 2 MiB publish open")
+	}
+	select {
+	case n := <-sizes:
+		t.Errorf("Mosquitto delivered a %d-byte publish", n)
+	case <-time.After(time.Second):
+	}
+	if !strings.Contains(mq.LogText(), "plant-a-gw-01") {
+		t.Logf("mosquitto log:\n%s", mq.LogText())
 	}
 }

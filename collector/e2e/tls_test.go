@@ -19,7 +19,8 @@ func TestPipelineTLS(t *testing.T) {
 	mq := startSecureBroker(t, ca)
 	broker := strings.Replace(mq.URL, "tcp://", "ssl://", 1)
 	now := time.Now()
-	gwCert := ca.Issue(t, gatewayID, false, now.Add(-time.Hour), now.Add(time.Hour))
+	// A gateway's CN is site/gateway: the shipped ACL allows it only its own topics.
+	gwCert := ca.Issue(t, site+"/"+gatewayID, false, now.Add(-time.Hour), now.Add(time.Hour))
 	colCert := ca.Issue(t, "collector", false, now.Add(-time.Hour), now.Add(time.Hour))
 
 	p := &pipeline{dir: t.TempDir()}

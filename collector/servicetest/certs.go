@@ -11,6 +11,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 )
@@ -57,7 +58,7 @@ type Issued struct {
 	CertFile, KeyFile string
 }
 
-// Issue signs a certificate for cn, valid from notBefore to notAfter. A
+// Issue signs a certificate for cn (a gateway's is "site/gateway"), valid from notBefore to notAfter. A
 // server certificate is valid for 127.0.0.1 and localhost.
 func (ca *CA) Issue(t testing.TB, cn string, server bool, notBefore, notAfter time.Time) Issued {
 	t.Helper()
@@ -87,7 +88,9 @@ func (ca *CA) Issue(t testing.TB, cn string, server bool, notBefore, notAfter ti
 	if err != nil {
 		t.Fatal(err)
 	}
-	out := Issued{CertFile: filepath.Join(ca.dir, cn+".crt"), KeyFile: filepath.Join(ca.dir, cn+".key")}
+	// A gateway's CN is "site/gateway": no slash in the file name.
+	name := strings.ReplaceAll(cn, "/", "_")
+	out := Issued{CertFile: filepath.Join(ca.dir, name+".crt"), KeyFile: filepath.Join(ca.dir, name+".key")}
 	writePEM(t, out.CertFile, "CERTIFICATE", der)
 	writePEM(t, out.KeyFile, "EC PRIVATE KEY", keyDER)
 	return out
