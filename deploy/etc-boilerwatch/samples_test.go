@@ -27,6 +27,9 @@ func TestSamplesLoad(t *testing.T) {
 			if err == nil && c.Metrics.Listen == "" {
 				t.Errorf("collector.yaml: metrics.listen is empty; the sample should show it")
 			}
+			if err == nil && c.MQTT.Embedded != "" && !c.EmbeddedAuth() && !strings.HasPrefix(c.MQTT.Embedded, "127.") {
+				t.Errorf("collector.yaml: the embedded broker listens on %s without logins", c.MQTT.Embedded)
+			}
 			return err
 		}},
 	}
