@@ -60,7 +60,7 @@ type MQTT struct {
 	// Password is read from this environment variable, never stored in the file.
 	PasswordEnv string `yaml:"password_env"`
 	// CAFile verifies the broker (ssl://); CertFile and KeyFile are this
-	// gateway's client certificate, whose CN is the gateway id.
+	// gateway's client certificate, whose CN is its identity site/gateway.
 	CAFile       string `yaml:"ca_file"`
 	CertFile     string `yaml:"cert_file"`
 	KeyFile      string `yaml:"key_file"`

@@ -9,8 +9,8 @@ import (
 
 // ClientTLS builds the TLS config of an MQTT client: the broker is verified
 // against caFile (the system roots when empty), and certFile/keyFile, when
-// given, are the client's identity (a gateway's certificate has its gateway
-// id as CN).
+// given, are the client's identity (a gateway's certificate has
+// site/gateway as CN).
 func ClientTLS(caFile, certFile, keyFile string) (*tls.Config, error) {
 	cfg := &tls.Config{MinVersion: tls.VersionTLS12}
 	if caFile != "" {

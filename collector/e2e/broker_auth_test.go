@@ -96,6 +96,7 @@ gateways:
   - {site: plant-b, gateway: gw-01, password_hash: "%s"}
 influxdb: {url: "%s", bucket: "%s", create_database: true}
 batch: {flush: 50ms}
+ingest: {data_dir: data}
 `, addr, hash("op-pw"), hash("a-pw"), hash("b-pw"), in.URL, in.Bucket))
 	col := servicetest.StartProcess(t, bins["collector"], "-config", cfg)
 	col.WaitLog(t, "mqtt connected", 30*time.Second)

@@ -45,6 +45,7 @@ servers:
   key_file: %s
 influxdb: {url: %s, bucket: %s, create_database: true}
 batch: {flush: 100ms}
+ingest: {data_dir: data}
 `, broker, ca.CertFile, colCert.CertFile, colCert.KeyFile, p.influx.URL, p.influx.Bucket))
 	p.collector = servicetest.StartProcess(t, p.bins["collector"], "-config", colCfg)
 	p.collector.WaitLog(t, "mqtt connected", 20*time.Second)
