@@ -10,16 +10,31 @@ import (
 	"path/filepath"
 )
 
-// Write replaces path with data: a temporary file in the same folder,
-// fsync, rename over path, fsync of the folder (without which the rename
-// itself may not survive a power cut). An existing file keeps its mode and,
-// where the process may set it, its owner; a new one gets perm.
+// Write replaces path with data, keeping the mode and owner of the file it
+// replaces; a new file gets perm.
 func Write(path string, data []byte, perm fs.FileMode) error {
-	mode, uid, gid := perm, -1, -1
-	if fi, err := os.Stat(path); err == nil {
-		mode = fi.Mode().Perm()
-		uid, gid = owner(fi)
-	} else if !errors.Is(err, fs.ErrNotExist) {
+	return WriteLike(path, data, "", perm)
+}
+
+// WriteLike replaces path with data: a temporary file in the same folder
+// is written, synced and renamed over path, and the folder is synced so
+// the rename itself survives a power cut.
+//
+// The new file gets the mode and, as far as the process may set it, the
+// owner and group of like (path itself when like is empty): a config the
+// operator made 0640 must not become world-readable because it was
+// replaced, and a copy such as FILE.prev is no wider than FILE. When like
+// does not exist, the file gets perm.
+func WriteLike(path string, data []byte, like string, perm fs.FileMode) error {
+	if like == "" {
+		like = path
+	}
+	mode := perm
+	var own *owner
+	switch st, err := os.Stat(like); {
+	case err == nil:
+		mode, own = st.Mode().Perm(), ownerOf(st)
+	case !errors.Is(err, fs.ErrNotExist):
 		return fmt.Errorf("write %s: %w", path, err)
 	}
 	dir := filepath.Dir(path)
@@ -28,15 +43,12 @@ func Write(path string, data []byte, perm fs.FileMode) error {
 		return fmt.Errorf("write %s: %w", path, err)
 	}
 	tmp := f.Name()
-	_, err = f.Write(data)
+	// Owner and mode before the first byte: the content is never readable
+	// by more than the final file allows, not even for a moment.
+	own.apply(f)
+	err = f.Chmod(mode)
 	if err == nil {
-		err = f.Chmod(mode)
-	}
-	if err == nil && uid >= 0 {
-		// Only root may give a file away; anyone else keeps their own.
-		if cerr := f.Chown(uid, gid); cerr != nil && !errors.Is(cerr, fs.ErrPermission) {
-			err = cerr
-		}
+		_, err = f.Write(data)
 	}
 	if err == nil {
 		err = f.Sync()
@@ -52,7 +64,7 @@ func Write(path string, data []byte, perm fs.FileMode) error {
 		return fmt.Errorf("write %s: %w", path, err)
 	}
 	if err := SyncDir(dir); err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
+		return fmt.Errorf("write %s: the file is replaced, but syncing %s failed: %w", path, dir, err)
 	}
 	return nil
 }

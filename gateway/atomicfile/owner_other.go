@@ -2,6 +2,14 @@
 
 package atomicfile
 
-import "io/fs"
+import (
+	"io/fs"
+	"os"
+)
 
-func owner(fs.FileInfo) (uid, gid int) { return -1, -1 }
+// owner is not kept where files have no unix owner.
+type owner struct{}
+
+func ownerOf(fs.FileInfo) *owner { return nil }
+
+func (*owner) apply(*os.File) {}

@@ -5,6 +5,7 @@ import (
 	"crypto/ed25519"
 	"encoding/json"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
@@ -348,5 +349,16 @@ func TestDuplicates(t *testing.T) {
 			}
 			g.after(time.Second) // confirms any trial: a device answers
 		})
+	}
+}
+
+// writeMode writes a file with exactly mode, past the umask.
+func writeMode(t *testing.T, path, content string, mode fs.FileMode) {
+	t.Helper()
+	if err := os.WriteFile(path, []byte(content), mode); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(path, mode); err != nil {
+		t.Fatal(err)
 	}
 }

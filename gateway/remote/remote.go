@@ -28,6 +28,8 @@ import (
 	"github.com/boilerwatch/boilerwatch/gateway/poll"
 	"github.com/boilerwatch/boilerwatch/gateway/publish"
 	"github.com/boilerwatch/boilerwatch/gateway/telemetry"
+
+	"github.com/boilerwatch/boilerwatch/gateway/atomicfile"
 )
 
 // Site is a running set of polled devices; *poll.Site is one.
@@ -434,9 +436,9 @@ func (r *Remote) apply(ctx context.Context, out func(telemetry.Sample), s *fwcon
 	}
 	// Then the files: if they cannot be written nothing has changed, and a
 	// restart comes back with what runs.
-	err = WriteFile(r.cfg.File+".prev", t.prevRaw, r.cfg.File, 0o600)
+	err = atomicfile.WriteLike(r.cfg.File+".prev", t.prevRaw, r.cfg.File, 0o600)
 	if err == nil {
-		err = WriteFile(r.cfg.File, s.Config, "", 0o600)
+		err = atomicfile.Write(r.cfg.File, s.Config, 0o600)
 	}
 	if err != nil {
 		r.state.Trial = onTrial
@@ -485,7 +487,7 @@ func (r *Remote) checkTrial(ctx context.Context, out func(telemetry.Sample)) {
 		r.log.Error("rollback not recorded: after a restart the retained config could be tried again", "version", t.version, "error", err)
 		reason += "; not recorded: " + err.Error()
 	}
-	if err := WriteFile(r.cfg.File, t.prevRaw, "", 0o600); err != nil {
+	if err := atomicfile.Write(r.cfg.File, t.prevRaw, 0o600); err != nil {
 		// The previous config runs again all the same; a restart would
 		// bring the failed one back, so say so loudly.
 		r.log.Error("rolled back, but the config file was not restored", "error", err)

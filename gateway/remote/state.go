@@ -11,6 +11,8 @@ import (
 	"time"
 
 	fwconfig "github.com/boilerwatch/boilerwatch/firmware-config"
+
+	"github.com/boilerwatch/boilerwatch/gateway/atomicfile"
 )
 
 // StatePath is where a gateway keeps what it must remember about pushed
@@ -80,7 +82,7 @@ func (s *state) save() error {
 	if err != nil {
 		return fmt.Errorf("remote config state %s: %w", s.path, err)
 	}
-	return WriteFile(s.path, append(data, '\n'), "", 0o640)
+	return atomicfile.Write(s.path, append(data, '\n'), 0o640)
 }
 
 // rolledBack returns the rollback of version, if it was rolled back.

@@ -1,4 +1,4 @@
-package remote
+package atomicfile
 
 import (
 	"io/fs"
@@ -7,7 +7,7 @@ import (
 	"testing"
 )
 
-func TestWriteFile(t *testing.T) {
+func TestWriteLike(t *testing.T) {
 	tests := []struct {
 		name     string
 		existing fs.FileMode // 0: path does not exist
@@ -35,7 +35,7 @@ func TestWriteFile(t *testing.T) {
 				like = filepath.Join(dir, "like.yaml")
 				writeMode(t, like, "like\n", tc.like)
 			}
-			if err := WriteFile(path, []byte("new\n"), like, tc.perm); err != nil {
+			if err := WriteLike(path, []byte("new\n"), like, tc.perm); err != nil {
 				t.Fatal(err)
 			}
 			st, err := os.Stat(path)
@@ -57,7 +57,7 @@ func TestWriteFile(t *testing.T) {
 			}
 		})
 	}
-	if err := WriteFile(filepath.Join(t.TempDir(), "missing", "x.yaml"), nil, "", 0o600); err == nil {
+	if err := WriteLike(filepath.Join(t.TempDir(), "missing", "x.yaml"), nil, "", 0o600); err == nil {
 		t.Error("writing into a missing directory succeeded")
 	}
 }

@@ -1,6 +1,6 @@
 //go:build unix
 
-package remote
+package atomicfile
 
 import (
 	"os"
@@ -9,9 +9,9 @@ import (
 	"testing"
 )
 
-// TestWriteFileOwner: root (the test may run as root) keeps the owner and
+// TestWriteLikeOwner: root (the test may run as root) keeps the owner and
 // group of the file it replaces.
-func TestWriteFileOwner(t *testing.T) {
+func TestWriteLikeOwner(t *testing.T) {
 	if os.Geteuid() != 0 {
 		t.Skip("needs root to give a file another owner")
 	}
@@ -25,7 +25,7 @@ func TestWriteFileOwner(t *testing.T) {
 		if like != "" {
 			target = path + ".prev"
 		}
-		if err := WriteFile(target, []byte("new\n"), like, 0o600); err != nil {
+		if err := WriteLike(target, []byte("new\n"), like, 0o600); err != nil {
 			t.Fatal(err)
 		}
 		st, _ := os.Stat(target)
