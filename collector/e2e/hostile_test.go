@@ -324,6 +324,12 @@ metrics: {listen: %q}
 		}
 		return strings.Join(diff, "; ")
 	})
+	if b.inProcess {
+		// What the broker's ACL stopped never reached ingest; it counts it.
+		if got := scrape(t, metrics); got["bw_collector_broker_denied_total"] < 15 {
+			t.Errorf("bw_collector_broker_denied_total = %v after 15 publishes on others' topics", got["bw_collector_broker_denied_total"])
+		}
+	}
 	// ...and in the dead-letter store, as the operator lists it.
 	out, err := exec.Command(collectorBin, "-config", cfg, "-dead-letters", "list").CombinedOutput()
 	if err != nil {

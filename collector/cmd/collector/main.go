@@ -118,6 +118,7 @@ func run(ctx context.Context, cfg *config.Collector, log *slog.Logger, level *sl
 		}
 		defer b.Close()
 		log.Info("embedded MQTT broker listening", "addr", b.Addr(), "logins", b.Auth())
+		m.reg.MustRegister(brokerCounters{b})
 	}
 	st := store.Open(store.Config{URL: cfg.InfluxDB.URL, Token: os.Getenv(cfg.InfluxDB.TokenEnv), Org: cfg.InfluxDB.Org, Bucket: cfg.InfluxDB.Bucket})
 	defer st.Close()

@@ -9,6 +9,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
+	"github.com/boilerwatch/boilerwatch/collector/broker"
 	"github.com/boilerwatch/boilerwatch/collector/energy"
 	"github.com/boilerwatch/boilerwatch/collector/ingest"
 )
@@ -152,4 +153,24 @@ func (k *counters) Collect(ch chan<- prometheus.Metric) {
 	one(dGapMessages, g.Missing.Load())
 	one(dLate, g.LateFilled.Load())
 	one(dDuplicates, g.Duplicates.Load())
+}
+
+// brokerCounters exposes the embedded broker's refusals at scrape time.
+type brokerCounters struct{ b *broker.Broker }
+
+var (
+	dBrokerRefused = cdesc("bw_collector_broker_refused_total", "Connections the embedded broker refused: a bad login, a last will outside the client's topics, another user's client id.")
+	dBrokerDenied  = cdesc("bw_collector_broker_denied_total", "Publishes, subscriptions and deliveries the embedded broker's ACL refused.")
+)
+
+// Describe implements prometheus.Collector.
+func (k brokerCounters) Describe(ch chan<- *prometheus.Desc) {
+	ch <- dBrokerRefused
+	ch <- dBrokerDenied
+}
+
+// Collect implements prometheus.Collector.
+func (k brokerCounters) Collect(ch chan<- prometheus.Metric) {
+	ch <- prometheus.MustNewConstMetric(dBrokerRefused, prometheus.CounterValue, float64(k.b.Refused()))
+	ch <- prometheus.MustNewConstMetric(dBrokerDenied, prometheus.CounterValue, float64(k.b.Denied()))
 }
