@@ -112,12 +112,13 @@ func nothingAckedUnwritten(ctx context.Context, t *testing.T, url string, log *s
 		return c
 	}
 	down := &seqWriter{down: true, seqs: map[int64]int{}}
-	a := run(down, func(c *Consumer) bool { return c.Stats.WriteFailures.Load() >= 2 })
+	// While every write fails, the batch's wait shows in Stalled (/readyz).
+	a := run(down, func(c *Consumer) bool { return c.Stats.WriteFailures.Load() >= 2 && c.Stalled() > time.Second })
 	if got := a.Stats.Messages.Load(); got != 0 {
 		t.Fatalf("%d messages counted as written while every write failed", got)
 	}
 	up := &seqWriter{seqs: map[int64]int{}}
-	b2 := run(up, func(*Consumer) bool { return up.count() == n })
+	b2 := run(up, func(c *Consumer) bool { return up.count() == n && c.Stalled() == 0 })
 	for i := int64(1); i <= n; i++ {
 		if up.seqs[i] == 0 {
 			t.Errorf("seq %d never written", i)
