@@ -109,6 +109,9 @@ func describeProfile(p *Profile) string {
 		if pt.Group != "" {
 			fmt.Fprintf(&b, " group %s", pt.Group)
 		}
+		if pt.Modulus != nil {
+			fmt.Fprintf(&b, " counter modulus %g", *pt.Modulus)
+		}
 		b.WriteString("\n")
 	}
 	return b.String()

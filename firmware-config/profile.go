@@ -86,6 +86,12 @@ type Point struct {
 	Group string `yaml:"group"`
 	// Counter marks a cumulative total (kWh, t) that only increases.
 	Counter bool `yaml:"counter"`
+	// Modulus is where a counter rolls over to zero, in the point's unit
+	// after scaling: 100000 for a 5-digit kWh register, 65536 × scale for
+	// a uint16 that wraps at its width. With it a decrease that the
+	// modulus explains is booked as a wrap (new + modulus − previous), not
+	// as a meter reset.
+	Modulus *float64 `yaml:"modulus"`
 	// NotAvailable lists raw values that mean "no reading" (e.g. 0x8000);
 	// they become quality bad, never a number. NaN always does.
 	NotAvailable []int64 `yaml:"not_available"`
@@ -370,6 +376,7 @@ func (pr *Profile) validate(d *Document) {
 		if (pt.Type == Bool || pt.Type == String) && (pt.Scale != nil || pt.Offset != 0 || len(pt.ScaleFrom) > 0) {
 			d.Errorf(at+".scale", "scale, scale_from and offset apply to numeric types only")
 		}
+		checkModulus(d, at, pt)
 		if pt.Ref == "" && !checkAddressNotation(d, at, pt) {
 			continue
 		}
@@ -416,6 +423,34 @@ func (pr *Profile) validate(d *Document) {
 			case src.Type == Bool || src.Type == String:
 				d.Errorf(at+".point", "point %q is a %s, not a number", src.Name, src.Type)
 			}
+		}
+	}
+}
+
+// rawRange is how many distinct raw values an integer type holds (the
+// register width), 0 for the types a modulus cannot be checked against.
+var rawRange = map[DataType]float64{
+	Int16: 1 << 16, Uint16: 1 << 16, Int32: 1 << 32, Uint32: 1 << 32,
+	Int64: 1 << 64, Uint64: 1 << 64, BCD16: 1e4, BCD32: 1e8,
+}
+
+// checkModulus: a modulus belongs to a counter, is a positive number, and
+// (for an integer register with a fixed scale) is no more than the
+// register can count to, since a register cannot wrap past its width.
+func checkModulus(d *Document, at string, pt *Point) {
+	if pt.Modulus == nil {
+		return
+	}
+	m := *pt.Modulus
+	switch {
+	case !pt.Counter:
+		d.Errorf(at+".modulus", "modulus applies to a counter (counter: true): only a total rolls over")
+	case !(m > 0) || math.IsInf(m, 0):
+		d.Errorf(at+".modulus", "%v: want the positive value at which the counter rolls over to 0, in its unit (e.g. 100000 for 5 digits)", m)
+	case len(pt.ScaleFrom) == 0 && rawRange[pt.Type] > 0:
+		limit := rawRange[pt.Type] * math.Abs(pt.ScaleFactor())
+		if m > limit*(1+1e-9) {
+			d.Errorf(at+".modulus", "%v is beyond what a %s with scale %g can count to (%g): the register wraps there first", m, pt.Type, pt.ScaleFactor(), limit)
 		}
 	}
 }
