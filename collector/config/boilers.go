@@ -11,6 +11,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/boilerwatch/boilerwatch/collector/refdata"
+	fwconfig "github.com/boilerwatch/boilerwatch/firmware-config"
 )
 
 // Energy configures the efficiency and energy engine: which devices and
@@ -232,6 +233,17 @@ type Meter struct {
 	// Steam converts a steam counter by metered enthalpy rather than by
 	// the reference coefficient.
 	Steam *SteamEnthalpy `yaml:"steam"`
+	// Profile names the device's profile: its point must be a counter, and
+	// the point's modulus (converted to Unit) is the default of Modulus.
+	// The config names devices, not profiles, so it is said here.
+	Profile string `yaml:"profile"`
+	// Modulus is where the counter rolls over to 0, in Unit (100000 for a
+	// 5-digit register); 0: none known, a decrease is never a wrap.
+	Modulus float64 `yaml:"modulus"`
+	// MaxRate is the most the meter can plausibly count per hour, in Unit:
+	// it decides whether a wrap across a data gap can be booked and
+	// whether a reset meter's new reading is use since it restarted.
+	MaxRate float64 `yaml:"max_rate"`
 }
 
 // SteamEnthalpy: heat of steam = mass × (h(steam) − h(water at
@@ -714,6 +726,13 @@ func (e *Energy) validateMeter(v *nodeErrs, n *yaml.Node, m *Meter, boilers map[
 			v.at(child(n, "coefficient"), "coefficient: %q is per %s, which a %s counter in %s cannot be converted to", m.Coefficient, c.Unit, m.EnergyType, m.Unit)
 		}
 	}
+	// Absent is 0 (unknown); written, each must be a positive number.
+	if mn := child(n, "modulus"); mn != n && !positive(m.Modulus) {
+		v.at(mn, "modulus: %g: want the value at which the counter rolls over to 0, in %s, > 0", m.Modulus, m.Unit)
+	}
+	if rn := child(n, "max_rate"); rn != n && !positive(m.MaxRate) {
+		v.at(rn, "max_rate: %g: want the most the meter can count per hour, in %s, > 0", m.MaxRate, m.Unit)
+	}
 	if m.Steam != nil {
 		sn := child(n, "steam")
 		if m.EnergyType != "steam" {
@@ -725,6 +744,44 @@ func (e *Energy) validateMeter(v *nodeErrs, n *yaml.Node, m *Meter, boilers map[
 		if m.Steam.ReferenceC == nil {
 			v.at(sn, "steam.reference_c: required, the feedwater or condensate temperature the heat is counted from")
 		}
+	}
+}
+
+// ApplyProfiles checks each meter's profile (meters[].profile) in lib and
+// takes the counter's modulus from the profile's point unless the meter
+// sets its own. Parse calls it once the profile library is loaded; errorf
+// reports at a field path (fwconfig.Document.Errorf).
+func (e *Energy) ApplyProfiles(lib fwconfig.Library, errorf func(path, format string, a ...any)) {
+	for i := range e.Meters {
+		m := &e.Meters[i]
+		if m.Profile == "" {
+			continue
+		}
+		at := fmt.Sprintf("energy.meters[%d].profile", i)
+		p := lib[m.Profile]
+		if p == nil {
+			errorf(at, "%q is not a profile of the library (built-in or ingest.profile_dirs)", m.Profile)
+			continue
+		}
+		pt := p.Point(m.Point)
+		switch {
+		case pt == nil:
+			errorf(at, "profile %s has no point %q", m.Profile, m.Point)
+			continue
+		case !pt.Counter:
+			errorf(at, "point %s of profile %s is not a counter (counter: true): a meter books a total", m.Point, m.Profile)
+			continue
+		}
+		if pt.Modulus == nil || m.Modulus > 0 {
+			continue
+		}
+		from, ok1 := UnitFactor(m.EnergyType, pt.Unit)
+		to, ok2 := UnitFactor(m.EnergyType, m.Unit)
+		if !ok1 || !ok2 {
+			errorf(at, "point %s of profile %s counts in %q, which a %s meter in %s cannot convert: write modulus in %s", m.Point, m.Profile, pt.Unit, m.EnergyType, m.Unit, m.Unit)
+			continue
+		}
+		m.Modulus = *pt.Modulus * from / to
 	}
 }
 

@@ -1,11 +1,13 @@
 package config
 
 import (
+	"math"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/boilerwatch/boilerwatch/collector/servicetest"
+	fwconfig "github.com/boilerwatch/boilerwatch/firmware-config"
 )
 
 const exampleKey = "# collector.yaml, with the efficiency and energy engine"
@@ -94,6 +96,10 @@ func TestEnergyErrors(t *testing.T) {
 		{"ash split", "fly_ash_fraction: 0.2", "fly_ash_fraction: 0.3", "README.md:42: energy.boilers[0].losses: losses: slag_fraction + fly_ash_fraction + siftings_fraction = 1.1, must be 1"},
 		{"lhv date", "{from: 2026-01-01, lhv: 20000}", "{from: 2026-13-01, lhv: 20000}", "energy.boilers[0].coal.lhv[0]: from: \"2026-13-01\": want a date"},
 		{"meter unit", "energy_type: electricity, unit: kWh", "energy_type: electricity, unit: kW", "README.md:56: energy.meters[1]: unit: \"kW\": a electricity counter is in one of [MWh kWh]"},
+		{"meter modulus", "energy_type: electricity, unit: kWh, interval: 5s}", "energy_type: electricity, unit: kWh, interval: 5s, modulus: -100000}",
+			"README.md:56: energy.meters[1]: modulus: -100000: want the value at which the counter rolls over to 0, in kWh, > 0"},
+		{"meter max_rate", "energy_type: electricity, unit: kWh, interval: 5s}", "energy_type: electricity, unit: kWh, interval: 5s, max_rate: 0}",
+			"README.md:56: energy.meters[1]: max_rate: 0: want the most the meter can count per hour, in kWh, > 0"},
 		{"unit consumption", "product: steam-b1", "product: steam-b2", "energy.boilers[0].unit_consumption: meter \"steam-b2\" is not in meters"},
 		{"q5", "q5_rated: 1.7", "q5_rated: -1", "README.md:50: energy.boilers[0].losses.q5_rated: q5_rated: want > 0 %"},
 		{"whole hours", "below_limit_for: 2h", "below_limit_for: 90m", "energy.alerts.below_limit_for: 1h30m0s: want whole hours"},
@@ -110,6 +116,71 @@ func TestEnergyErrors(t *testing.T) {
 			_, err := Parse("README.md", []byte(strings.Replace(base, tc.old, tc.new, 1)))
 			if err == nil || !strings.Contains(err.Error(), tc.want) {
 				t.Fatalf("error:\n%v\nwant it to contain:\n%s", err, tc.want)
+			}
+		})
+	}
+}
+
+// TestMeterProfiles: a meter that names its device's profile takes the
+// counter's modulus from the profile's point, in the meter's unit, unless
+// it writes its own; a profile or point that cannot be a meter's counter
+// is refused at the meter's profile field.
+func TestMeterProfiles(t *testing.T) {
+	prof, err := fwconfig.ParseProfile("m.yaml", []byte(`name: meter-5digit
+class: electricity_meter
+source: test
+points:
+  - {name: ep_import, register: holding, address: 0, type: uint32, scale: 0.1, unit: kWh, counter: true, modulus: 100000}
+  - {name: ep_plain, register: holding, address: 2, type: float32, unit: kWh, counter: true}
+  - {name: power, register: holding, address: 4, type: float32, unit: kW}
+  - {name: ep_odd, register: holding, address: 6, type: uint32, unit: Wh, counter: true, modulus: 100000}
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	lib := fwconfig.Library{prof.Name: prof}
+	const meter = "- {name: power-b1, site: plant-a, device: meter1, point: ep_import, energy_type: electricity, unit: kWh, interval: 5s}"
+	tests := []struct {
+		name, meter string
+		modulus     float64
+		err         string
+	}{
+		{"no profile: no modulus", meter, 0, ""},
+		{"modulus from the profile", "- {name: power-b1, site: plant-a, device: meter1, point: ep_import, energy_type: electricity, unit: kWh, interval: 5s, profile: meter-5digit}", 100000, ""},
+		{"converted to the meter's unit", "- {name: power-b1, site: plant-a, device: meter1, point: ep_import, energy_type: electricity, unit: MWh, interval: 5s, profile: meter-5digit}", 100, ""},
+		{"the meter's own wins", "- {name: power-b1, site: plant-a, device: meter1, point: ep_import, energy_type: electricity, unit: kWh, interval: 5s, profile: meter-5digit, modulus: 99999.9, max_rate: 800}", 99999.9, ""},
+		{"profile without modulus", "- {name: power-b1, site: plant-a, device: meter1, point: ep_plain, energy_type: electricity, unit: kWh, interval: 5s, profile: meter-5digit}", 0, ""},
+		{"unknown profile", "- {name: power-b1, site: plant-a, device: meter1, point: ep_import, energy_type: electricity, unit: kWh, interval: 5s, profile: nope}", 0,
+			`README.md:56: energy.meters[1].profile: "nope" is not a profile of the library`},
+		{"point not in profile", "- {name: power-b1, site: plant-a, device: meter1, point: ep_export, energy_type: electricity, unit: kWh, interval: 5s, profile: meter-5digit}", 0,
+			`energy.meters[1].profile: profile meter-5digit has no point "ep_export"`},
+		{"point not a counter", "- {name: power-b1, site: plant-a, device: meter1, point: power, energy_type: electricity, unit: kWh, interval: 5s, profile: meter-5digit}", 0,
+			"energy.meters[1].profile: point power of profile meter-5digit is not a counter"},
+		{"unit not convertible", "- {name: power-b1, site: plant-a, device: meter1, point: ep_odd, energy_type: electricity, unit: kWh, interval: 5s, profile: meter-5digit}", 0,
+			`energy.meters[1].profile: point ep_odd of profile meter-5digit counts in "Wh"`},
+	}
+	base := readmeEnergy(t)
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			doc := strings.Replace(base, meter, tc.meter, 1)
+			if !strings.Contains(base, meter) {
+				t.Fatalf("example lacks %q", meter)
+			}
+			d, err := fwconfig.ParseYAML("README.md", []byte(doc), &Collector{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			c, err := Parse("README.md", []byte(doc))
+			if err != nil {
+				t.Fatal(err)
+			}
+			c.Energy.ApplyProfiles(lib, d.Errorf)
+			err = d.Err()
+			if (err == nil) != (tc.err == "") || err != nil && !strings.Contains(err.Error(), tc.err) {
+				t.Fatalf("error %v, want %q", err, tc.err)
+			}
+			if got := c.Energy.Meters[1].Modulus; err == nil && math.Abs(got-tc.modulus) > 1e-9 {
+				t.Errorf("modulus %v, want %v", got, tc.modulus)
 			}
 		})
 	}
