@@ -22,6 +22,10 @@ type MeterResult struct {
 	// max_gap; Fallback counts minutes converted by the reference
 	// coefficient because metered enthalpy was unavailable.
 	Resets, Gaps, Fallback int
+	// Wraps counts counter rollovers booked (new + modulus − previous);
+	// Suspect the readings whose delta could not be told for sure (see
+	// Bucket): an auditor checks them against the meter.
+	Wraps, Suspect int
 	// Covered is the number of minutes spanned by readings.
 	Covered float64
 	Minutes int // minutes in the window
@@ -56,7 +60,7 @@ type Meter struct {
 }
 
 func newMeter(e *config.Energy, c *config.Meter) (*Meter, error) {
-	m := &Meter{Cfg: c, key: Key{c.Device, c.Point}, counter: Counter{MaxGap: c.MaxGap.Duration},
+	m := &Meter{Cfg: c, key: Key{c.Device, c.Point}, counter: Counter{MaxGap: c.MaxGap.Duration, Modulus: c.Modulus, MaxRate: c.MaxRate},
 		kgceKJ: e.Ref.Coal.KgceKJ, lhv: c.LHV, loc: e.Location, open: map[Period]*MeterResult{}}
 	m.canon, _ = config.UnitFactor(c.EnergyType, c.Unit)
 	name := c.Coefficient
@@ -204,7 +208,7 @@ func (m *Meter) Advance(to time.Time, d Data, out *Output) {
 		t := m.next
 		bk := m.counter.Take(t)
 		kg, fb := m.kgce(d, t, bk.Delta)
-		r := MeterResult{Native: bk.Delta, Kgce: kg, Resets: bk.Resets, Gaps: bk.Gaps, Covered: bk.Covered,
+		r := MeterResult{Native: bk.Delta, Kgce: kg, Resets: bk.Resets, Gaps: bk.Gaps, Wraps: bk.Wraps, Suspect: bk.Suspect, Covered: bk.Covered,
 			Received: len(window(series, t, t.Add(time.Minute)))}
 		if fb && bk.Delta != 0 {
 			r.Fallback = 1
