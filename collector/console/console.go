@@ -656,6 +656,11 @@ func (c *Console) apiSites(w http.ResponseWriter, r *http.Request) {
 			c.fail(w, r, err)
 			return
 		}
+		if bs == nil {
+			// A site without boilers (no data yet, or a scoped user's
+			// new site) is an empty list: the UI maps over it.
+			bs = []boilerInfo{}
+		}
 		out = append(out, siteOut{s, bs})
 	}
 	writeJSON(w, map[string]any{"sites": out})

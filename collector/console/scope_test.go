@@ -145,3 +145,14 @@ func TestScopeLists(t *testing.T) {
 		}
 	}
 }
+
+// TestSitesWithoutBoilers: a site without boilers (configured, no data:
+// e.g. a scoped user's new site) lists an empty array, never null, which
+// the UI cannot map over.
+func TestSitesWithoutBoilers(t *testing.T) {
+	o := newOffline(t, config.Console{Users: []config.ConsoleUser{quickUser(t, "new-plant", "plant-new")}, Sites: []config.ConsoleSite{{ID: "plant-new"}}}, &tagStore{})
+	code, _, body := get(t, o.login(t, "new-plant"), o.srv.URL+"/api/sites")
+	if code != http.StatusOK || !strings.Contains(string(body), `"boilers":[]`) {
+		t.Errorf("%d %s, want plant-new with \"boilers\":[]", code, body)
+	}
+}

@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"github.com/chromedp/cdproto/browser"
+	"github.com/chromedp/cdproto/cdp"
+	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/chromedp"
 
 	"github.com/boilerwatch/boilerwatch/collector/console/consoletest"
@@ -105,9 +107,11 @@ http:
 console:
   users:
     - {name: auditor, role: auditor, password_hash: "%s"}
+    - {name: outsider, role: auditor, password_hash: "%s", sites: [plant-elsewhere]}
   sites:
     - {id: %s, title: "济南一号锅炉房"}
-`, broker, influx.URL, influx.Bucket, httpAddr, hash, consoleSite)+fmt.Sprintf(energyConfig, consoleSite))
+    - {id: plant-elsewhere}
+`, broker, influx.URL, influx.Bucket, httpAddr, hash, hash, consoleSite)+fmt.Sprintf(energyConfig, consoleSite))
 	collector := servicetest.StartProcess(t, bins["collector"], "-config", colCfg, "-report", "10s")
 	collector.WaitLog(t, "status watcher subscribed", 20*time.Second)
 	servicetest.WaitTCP(t, httpAddr, 10*time.Second)
@@ -187,6 +191,32 @@ devices:
 		t.Error("report: title, meters or energy table missing")
 	}
 	b.shot(t, "report")
+
+	// A user scoped to another site sees nothing of this one: not in the
+	// overview, and its boiler page and report are refused.
+	if _, err := chromedp.Call(b.ctx, network.ClearBrowserCookies, cdp.Empty{}); err != nil {
+		t.Fatal(err)
+	}
+	b.login(t, "outsider", consolePW)
+	b.navigate(t, "/#/overview")
+	if st, err := chromedp.Run(b.ctx, chromedp.Poll[bool](`window.bwState && window.bwState.ready && window.bwState.view === 'overview'`, chromedp.WithPollingTimeout(30*time.Second))); err != nil || !st {
+		dump, _ := chromedp.Run(b.ctx, chromedp.Evaluate[string](`location.href + ' ' + JSON.stringify(window.bwState) + ' ' + document.body.innerHTML.slice(0, 3000)`))
+		t.Fatalf("scoped user: the overview did not load (%v): %s", err, dump)
+	}
+	if !b.has(t, `!document.body.innerText.includes('gw-console') && !document.body.innerText.includes('济南一号锅炉房')`) {
+		t.Error("scoped user: the overview shows another site")
+	}
+	b.shot(t, "scoped-overview")
+	b.navigate(t, "/#/boiler?"+site+"&boiler=boiler1"+morning)
+	b.wait(t, `window.bwState && window.bwState.ready && window.bwState.view === 'boiler'`)
+	if msg, _ := chromedp.Run(b.ctx, chromedp.Evaluate[string](`window.bwState.error`)); !strings.Contains(msg, "not found") {
+		t.Errorf("scoped user: another site's boiler page shows error %q, want not found", msg)
+	}
+	b.navigate(t, "/report?"+site+"&month=2026-01")
+	b.wait(t, `document.readyState === 'complete'`)
+	if !b.has(t, `document.body.innerText.includes('not found') && !document.body.innerText.includes('power-b1')`) {
+		t.Error("scoped user: another site's report is shown")
+	}
 	gateway.Stop(10 * time.Second)
 	simProc.Stop(10 * time.Second)
 }
