@@ -246,6 +246,7 @@ func (d *device) refresh(q map[string]any, now time.Time) {
 		in.done.Store(true)
 		d.log.Info("fault injected: meter replaced, counters restart from zero", "device", d.cfg.Name, "fault", FaultMeterReplacement, "counters", d.counters)
 	}
+	d.counterFaults(q, now)
 	factors := map[string]float64{}
 	for i := range d.cfg.Spec.Points {
 		p := &d.cfg.Spec.Points[i]
@@ -311,6 +312,9 @@ func (d *device) value(p *fwconfig.Point, q map[string]any) (any, bool) {
 	}
 	if b, ok := d.base[p.QuantityName()]; ok {
 		v = max(number(v)-b, 0)
+	}
+	if p.Modulus != nil && p.Counter {
+		v = wrapped(p, number(v))
 	}
 	return v, true
 }

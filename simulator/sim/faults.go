@@ -3,18 +3,22 @@ package sim
 import (
 	"encoding/binary"
 	"fmt"
+	"math"
 	"math/rand/v2"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
 
+	fwconfig "github.com/boilerwatch/boilerwatch/firmware-config"
 	"github.com/boilerwatch/boilerwatch/gateway/crc16"
 
 	"github.com/boilerwatch/boilerwatch/simulator/mbserver"
 )
 
 // Fault kinds. Wire faults shape the answers to requests; device faults
-// (stuck, power_cycle, meter_replacement) change what the device holds;
+// (stuck, power_cycle, meter_replacement, counter_wrap, counter_reset)
+// change what the device holds;
 // refuse acts on the device's whole TCP port.
 const (
 	FaultDelay            = "delay"             // answer after Delay
@@ -29,12 +33,15 @@ const (
 	FaultPowerCycle       = "power_cycle"       // off for Duration: no answers, counters hold
 	FaultMeterReplacement = "meter_replacement" // counters restart from zero (once, at Start)
 	FaultStuck            = "stuck"             // registers freeze
+	FaultCounterWrap      = "counter_wrap"      // counters with a modulus jump to Below under it (once, at Start)
+	FaultCounterReset     = "counter_reset"     // counters restart from Value, default 0 (once, at Start)
 )
 
 // FaultKinds lists every fault kind, for documentation and errors.
 var FaultKinds = []string{
 	FaultDelay, FaultNoResponse, FaultException, FaultGarbled, FaultBadCRC, FaultWrongTID, FaultSplit,
 	FaultReset, FaultRefuse, FaultPowerCycle, FaultMeterReplacement, FaultStuck,
+	FaultCounterWrap, FaultCounterReset,
 }
 
 // FaultSpec is one fault as written in a scenario (a device's faults:) or
@@ -56,6 +63,12 @@ type FaultSpec struct {
 	Pieces      int     `yaml:"pieces" json:"pieces,omitempty"`     // split: default 3
 	Gap         string  `yaml:"gap" json:"gap,omitempty"`           // split: default 20ms
 	Duration    string  `yaml:"duration" json:"duration,omitempty"` // power_cycle: default 10s
+	// Below is how far under its modulus counter_wrap puts each counter,
+	// in the point's unit (default 0.01 % of the modulus).
+	Below float64 `yaml:"below" json:"below,omitempty"`
+	// Value is the reading counter_reset restarts the counters from
+	// (default 0: a zeroed meter; else a replacement meter's first reading).
+	Value *float64 `yaml:"value" json:"value,omitempty"`
 }
 
 // fault is a validated FaultSpec.
@@ -106,7 +119,8 @@ func (fs FaultSpec) parse(protocol string) (fault, error) {
 	wire := true
 	// only lists the fields a kind takes besides start and stop.
 	only := func(fields ...string) error {
-		set := map[string]bool{"delay": fs.Delay != "", "code": fs.Code != 0, "pieces": fs.Pieces != 0, "gap": fs.Gap != "", "duration": fs.Duration != ""}
+		set := map[string]bool{"delay": fs.Delay != "", "code": fs.Code != 0, "pieces": fs.Pieces != 0, "gap": fs.Gap != "", "duration": fs.Duration != "",
+			"below": fs.Below != 0, "value": fs.Value != nil}
 		if !wire {
 			set["count"], set["probability"] = fs.Count != 0, fs.Probability != 0
 		}
@@ -191,6 +205,22 @@ func (fs FaultSpec) parse(protocol string) (fault, error) {
 	case FaultStuck:
 		wire = false
 		err = only()
+	case FaultCounterWrap, FaultCounterReset:
+		wire = false
+		if fs.Stop != "" {
+			return f, fmt.Errorf("stop does not apply to kind %s: it happens once, at start", fs.Kind)
+		}
+		if fs.Below < 0 || math.IsNaN(fs.Below) || math.IsInf(fs.Below, 0) {
+			return f, fmt.Errorf("below %g: want how far under the modulus, ≥ 0, in the counter's unit", fs.Below)
+		}
+		if v := fs.Value; v != nil && (*v < 0 || math.IsNaN(*v) || math.IsInf(*v, 0)) {
+			return f, fmt.Errorf("value %g: want the reading the counters restart from, ≥ 0", *v)
+		}
+		if fs.Kind == FaultCounterWrap {
+			err = only("below")
+		} else {
+			err = only("value")
+		}
 	default:
 		return f, fmt.Errorf("kind %q: want one of %v", fs.Kind, FaultKinds)
 	}
@@ -200,7 +230,7 @@ func (fs FaultSpec) parse(protocol string) (fault, error) {
 // wire reports whether the fault shapes answers to requests.
 func (f *fault) wire() bool {
 	switch f.spec.Kind {
-	case FaultRefuse, FaultPowerCycle, FaultMeterReplacement, FaultStuck:
+	case FaultRefuse, FaultPowerCycle, FaultMeterReplacement, FaultStuck, FaultCounterWrap, FaultCounterReset:
 		return false
 	}
 	return true
@@ -473,4 +503,56 @@ func (in *injected) logAttrs() []any {
 		attrs = append(attrs, "until", in.until.Format(time.RFC3339Nano))
 	}
 	return attrs
+}
+
+// counterFaults applies a counter_wrap or counter_reset in force at now to
+// the model's quantities q, once: it moves each counter's base so that the
+// device serves, from now on, the chosen reading plus what the model
+// counts. Called by refresh, under the simulator's lock.
+func (d *device) counterFaults(q map[string]any, now time.Time) {
+	if in := d.faults.active(FaultCounterReset, now); in != nil {
+		start := 0.0
+		if in.f.spec.Value != nil {
+			start = *in.f.spec.Value
+		}
+		for _, c := range d.counters {
+			d.base[c] = number(q[c]) - start
+		}
+		in.hits.Store(1)
+		in.done.Store(true)
+		d.log.Info("fault injected: counters reset", "device", d.cfg.Name, "fault", FaultCounterReset, "value", start, "counters", d.counters)
+	}
+	if in := d.faults.active(FaultCounterWrap, now); in != nil {
+		var wrapped []string
+		for i := range d.cfg.Spec.Points {
+			p := &d.cfg.Spec.Points[i]
+			qn := p.QuantityName()
+			if p.Modulus == nil || !slices.Contains(d.counters, qn) || slices.Contains(wrapped, qn) {
+				continue
+			}
+			below := in.f.spec.Below
+			if below == 0 {
+				below = *p.Modulus * 1e-4
+			}
+			// Served: (model − base) mod modulus = modulus − below now.
+			d.base[qn] = number(q[qn]) - (*p.Modulus - min(below, *p.Modulus))
+			wrapped = append(wrapped, qn)
+		}
+		in.done.Store(true)
+		if len(wrapped) == 0 {
+			d.log.Warn("fault not applicable: no counter of the profile declares a modulus", "device", d.cfg.Name, "fault", FaultCounterWrap, "profile", d.cfg.Spec.Name)
+			return
+		}
+		in.hits.Store(1)
+		d.log.Info("fault injected: counters just under their modulus", "device", d.cfg.Name, "fault", FaultCounterWrap, "counters", wrapped)
+	}
+}
+
+// wrapped is a counter point's served value past its modulus, as the
+// meter's register shows it: it rolls over to 0.
+func wrapped(p *fwconfig.Point, v float64) float64 {
+	if p.Modulus == nil || !p.Counter {
+		return v
+	}
+	return math.Mod(v, *p.Modulus)
 }

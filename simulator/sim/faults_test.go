@@ -2,6 +2,8 @@ package sim
 
 import (
 	"fmt"
+	"os"
+	"path/filepath"
 	"regexp"
 	"slices"
 	"strings"
@@ -332,5 +334,164 @@ servers:
 		if !strings.Contains(s.log.String(), want) {
 			t.Errorf("log lacks %q", want)
 		}
+	}
+}
+
+// wrapProfile is a meter whose 5-digit energy register rolls over at
+// 100000 kWh (raw 0.01 kWh in a uint32).
+const wrapProfile = `name: meter-5digit
+class: electricity_meter
+source: test fixture
+points:
+  - {name: ep_import, quantity: energy_import, register: holding, address: 0, type: uint32, scale: 0.01, unit: kWh, counter: true, modulus: 100000}
+  - {name: power, quantity: power_total, register: holding, address: 2, type: float32, unit: kW}
+`
+
+// TestCounterFaults: counter_wrap puts a counter with a modulus just under
+// it, so it rolls over to 0 on the next increments, as a 5-digit register
+// does; counter_reset restarts the counters from 0 (or a given reading).
+// Both are device faults, applied once.
+func TestCounterFaults(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "meter-5digit.yaml"), []byte(wrapProfile), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	s := startText(t, `seed: 3
+acceleration: 600
+update: 50ms
+profile_dirs: [`+dir+`]
+servers:
+  - listen: 127.0.0.1:0
+    devices:
+      - {name: m5, unit_id: 1, profile: meter-5digit, rated: 2000, load: {base: 0.9, amplitude: 0}}
+      - {name: plain, unit_id: 2, profile: chint-dtsu666, rated: 100}
+`)
+	b := newBus(t, fwconfig.TCP, s.Addrs()[0], time.Second)
+	ep := point(t, s.Simulator, "meter-5digit", "ep_import")
+	energy := func() float64 {
+		t.Helper()
+		v, _, err := readPoint(b, 1, ep)
+		mustOK(t, "read ep_import", err)
+		return v.(float64)
+	}
+	// settle waits for the fault to be applied and spent (the next update).
+	settle := func(device, kind string) {
+		t.Helper()
+		deadline := time.Now().Add(5 * time.Second)
+		for {
+			d, err := s.Device(device)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !slices.ContainsFunc(d.Faults, func(f FaultStatus) bool { return f.Kind == kind }) {
+				return
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("%s still pending: %+v", kind, d.Faults)
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+	tests := []struct {
+		name  string
+		fault FaultSpec
+		check func(t *testing.T, before float64)
+	}{
+		{"counter_wrap rolls over at the modulus", FaultSpec{Kind: FaultCounterWrap, Below: 50}, func(t *testing.T, before float64) {
+			// 1800 kW at ×600: 15 kWh per 50 ms update.
+			e1 := energy()
+			if e1 < 99900 || e1 >= 100000 {
+				t.Fatalf("after counter_wrap: %.2f kWh, want just under 100000", e1)
+			}
+			deadline := time.Now().Add(5 * time.Second)
+			for {
+				e2 := energy()
+				if e2 < e1 {
+					if e2 > 1000 {
+						t.Errorf("%.2f → %.2f kWh: want a roll-over to a small value", e1, e2)
+					}
+					t.Logf("%.2f kWh → %.2f kWh: the register wrapped (new + 100000 − previous = %.2f)", e1, e2, e2+100000-e1)
+					return
+				}
+				if time.Now().After(deadline) {
+					t.Fatalf("no wrap within 5 s: %.2f then %.2f kWh", e1, e2)
+				}
+				e1 = e2
+				time.Sleep(20 * time.Millisecond)
+			}
+		}},
+		{"counter_reset restarts from 0", FaultSpec{Kind: FaultCounterReset}, func(t *testing.T, before float64) {
+			e1 := energy()
+			if e1 > 100 {
+				t.Errorf("after counter_reset: %.2f kWh (before %.2f), want near 0", e1, before)
+			}
+			time.Sleep(200 * time.Millisecond)
+			if e2 := energy(); e2 <= e1 {
+				t.Errorf("reset meter does not count: %.2f then %.2f kWh", e1, e2)
+			}
+		}},
+		{"counter_reset from a given reading", FaultSpec{Kind: FaultCounterReset, Value: ptr(5000.0)}, func(t *testing.T, before float64) {
+			if e1 := energy(); e1 < 5000 || e1 > 5100 {
+				t.Errorf("after counter_reset to 5000: %.2f kWh", e1)
+			}
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			before := energy()
+			if _, err := s.SetFault("m5", tt.fault); err != nil {
+				t.Fatal(err)
+			}
+			settle("m5", tt.fault.Kind)
+			tt.check(t, before)
+			pat := regexp.MustCompile(`msg="fault injected[^"]*" device=m5\b.*fault=` + tt.fault.Kind + `\b`)
+			if !pat.MatchString(s.log.String()) {
+				t.Errorf("no log line matching %s", pat)
+			}
+		})
+	}
+	t.Run("counter_wrap without a modulus is not applied", func(t *testing.T) {
+		st, err := s.SetFault("plain", FaultSpec{Kind: FaultCounterWrap})
+		if err != nil {
+			t.Fatal(err)
+		}
+		settle("plain", FaultCounterWrap)
+		if !strings.Contains(s.log.String(), "no counter of the profile declares a modulus") {
+			t.Errorf("no warning for %+v", st)
+		}
+	})
+}
+
+func ptr[T any](v T) *T { return &v }
+
+// TestCounterFaultSpecs: what counter_wrap and counter_reset accept.
+func TestCounterFaultSpecs(t *testing.T) {
+	tests := []struct {
+		spec FaultSpec
+		err  string
+	}{
+		{FaultSpec{Kind: FaultCounterWrap}, ""},
+		{FaultSpec{Kind: FaultCounterWrap, Below: 10, Start: "1s"}, ""},
+		{FaultSpec{Kind: FaultCounterReset, Value: ptr(0.0)}, ""},
+		{FaultSpec{Kind: FaultCounterWrap, Stop: "1m"}, "stop does not apply to kind counter_wrap"},
+		{FaultSpec{Kind: FaultCounterReset, Stop: "1m"}, "stop does not apply to kind counter_reset"},
+		{FaultSpec{Kind: FaultCounterWrap, Below: -1}, "below -1"},
+		{FaultSpec{Kind: FaultCounterReset, Value: ptr(-5.0)}, "value -5"},
+		{FaultSpec{Kind: FaultCounterWrap, Value: ptr(5.0)}, "value does not apply to kind counter_wrap"},
+		{FaultSpec{Kind: FaultCounterReset, Below: 5}, "below does not apply to kind counter_reset"},
+		{FaultSpec{Kind: FaultCounterReset, Count: 2}, "count does not apply to kind counter_reset"},
+		{FaultSpec{Kind: FaultDelay, Delay: "1s", Below: 5}, "below does not apply to kind delay"},
+	}
+	for _, tt := range tests {
+		name := fmt.Sprintf("%s below %g stop %q count %d", tt.spec.Kind, tt.spec.Below, tt.spec.Stop, tt.spec.Count)
+		if tt.spec.Value != nil {
+			name += fmt.Sprintf(" value %g", *tt.spec.Value)
+		}
+		t.Run(name, func(t *testing.T) {
+			_, err := tt.spec.parse(ProtocolTCP)
+			if (err == nil) != (tt.err == "") || err != nil && !strings.Contains(err.Error(), tt.err) {
+				t.Errorf("error %v, want %q", err, tt.err)
+			}
+		})
 	}
 }
