@@ -394,6 +394,32 @@ metrics: {listen: %q}
 		})
 		t.Logf("%s/%s: %d values sent, all stored exactly", h.site, h.gw, len(sent))
 	}
+	if b.inProcess { // once: InfluxDB is shared by both cases
+		// With InfluxDB away /readyz says so, and tells an anonymous caller
+		// nothing about where InfluxDB is.
+		influx.Stop(5 * time.Second)
+		eventually(t, 10*time.Second, func() string {
+			code, body := status(t, "GET", "http://"+httpAddr+"/readyz", "")
+			host := strings.TrimPrefix(influx.URL, "http://")
+			switch {
+			case code != 503:
+				return fmt.Sprintf("/readyz with InfluxDB stopped: %d %s", code, body)
+			case strings.Contains(body, host) || strings.Contains(body, "influx"):
+				return fmt.Sprintf("/readyz tells an anonymous caller %q", body)
+			}
+			return ""
+		})
+		if err := influx.Start(); err != nil {
+			t.Fatal(err)
+		}
+		influx.WaitReady(t, 30*time.Second)
+		eventually(t, 15*time.Second, func() string {
+			if code, body := status(t, "GET", "http://"+httpAddr+"/readyz", ""); code != 200 {
+				return fmt.Sprintf("/readyz after InfluxDB returned: %d %s", code, body)
+			}
+			return ""
+		})
+	}
 	res, err := st.Query(ctx, fmt.Sprintf(`from(bucket: %q) |> range(start: -2h, stop: 30d) |> filter(fn: (r) => r.gateway == "gw-bad" or r.site == "plant-z" or r._measurement != "boiler")`, bucket))
 	if err != nil {
 		t.Fatal(err)

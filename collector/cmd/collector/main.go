@@ -153,6 +153,7 @@ func run(ctx context.Context, cfg *config.Collector, log *slog.Logger, level *sl
 	}, w)
 	m.reg.MustRegister(&counters{c: cons, gaps: gaps, deadLetters: dead})
 	var ui http.Handler // the auditor console, behind its login
+	loggedIn := func(*http.Request) bool { return false }
 	if cfg.Console.Enabled() {
 		if cfg.HTTP.Listen == "" {
 			return errors.New("console: users are configured but http.listen is not: set http.listen to serve the console")
@@ -167,10 +168,10 @@ func run(ctx context.Context, cfg *config.Collector, log *slog.Logger, level *sl
 			return err
 		}
 		wg.Go(func() { con.Run(ctx) })
-		ui = con.Handler()
+		ui, loggedIn = con.Handler(), con.LoggedIn
 	}
 	if cfg.HTTP.Listen != "" {
-		srv, err := serveHTTP(ctx, cfg.HTTP.Listen, ready(st, cons, log), ui, log)
+		srv, err := serveHTTP(ctx, cfg.HTTP.Listen, ready(st, cons, log), ui, loggedIn, log)
 		if err != nil {
 			return err
 		}
@@ -226,8 +227,8 @@ const stallLimit = 30 * time.Second
 
 // ready is the readiness check: InfluxDB answers and no telemetry batch
 // has waited past stallLimit (a writer that cannot write holds every
-// message behind it). What is wrong goes to the log, not to the
-// unauthenticated prober.
+// message behind it). What is wrong goes to the log, and to a console
+// user who is logged in, not to an anonymous prober (it names InfluxDB).
 func ready(st *store.Store, c *ingest.Consumer, log *slog.Logger) func(context.Context) error {
 	return func(ctx context.Context) error {
 		err := st.Ready(ctx)
@@ -245,12 +246,16 @@ func ready(st *store.Store, c *ingest.Consumer, log *slog.Logger) func(context.C
 
 // serveHTTP serves the probes and the console; /metrics is on the metrics
 // address (metrics.listen), which needs no login.
-func serveHTTP(ctx context.Context, addr string, ready func(context.Context) error, ui http.Handler, log *slog.Logger) (*http.Server, error) {
+func serveHTTP(ctx context.Context, addr string, ready func(context.Context) error, ui http.Handler, loggedIn func(*http.Request) bool, log *slog.Logger) (*http.Server, error) {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) { fmt.Fprintln(w, "ok") })
 	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
-		if ready(r.Context()) != nil {
-			http.Error(w, "not ready (the collector's log says why)", http.StatusServiceUnavailable)
+		if err := ready(r.Context()); err != nil {
+			why := "the collector's log says why"
+			if loggedIn(r) {
+				why = err.Error()
+			}
+			http.Error(w, "not ready: "+why, http.StatusServiceUnavailable)
 			return
 		}
 		fmt.Fprintln(w, "ready")
