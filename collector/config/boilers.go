@@ -252,6 +252,11 @@ type SteamEnthalpy struct {
 	Pressure    *PointRef `yaml:"pressure"`    // MPa(g)
 	Temperature *PointRef `yaml:"temperature"` // °C; absent: saturated
 	ReferenceC  *float64  `yaml:"reference_c"` // feedwater / condensate return, °C
+	// EstimateWithin: a minute without pressure (or temperature) is
+	// converted with the last enthalpy difference metered at most this
+	// long before it, and counted as estimated; beyond it, by the
+	// reference coefficient (default 1h; 0s: straight to the coefficient).
+	EstimateWithin Duration `yaml:"estimate_within"`
 }
 
 // Energy types and the native units each accepts, with the factor to the
@@ -743,6 +748,10 @@ func (e *Energy) validateMeter(v *nodeErrs, n *yaml.Node, m *Meter, boilers map[
 		}
 		if m.Steam.ReferenceC == nil {
 			v.at(sn, "steam.reference_c: required, the feedwater or condensate temperature the heat is counted from")
+		}
+		m.Steam.EstimateWithin.orDefault(time.Hour)
+		if w := m.Steam.EstimateWithin.Duration; w > 24*time.Hour {
+			v.at(child(sn, "estimate_within"), "steam.estimate_within: %s: a pressure older than a day is no estimate of this minute's; want at most 24h", w)
 		}
 	}
 }

@@ -19,9 +19,14 @@ type MeterResult struct {
 	Native, Kgce, KgcePrimary float64
 	HasPrimary                bool
 	// Resets and Gaps count counter decreases and silences longer than
-	// max_gap; Fallback counts minutes converted by the reference
-	// coefficient because metered enthalpy was unavailable.
-	Resets, Gaps, Fallback int
+	// max_gap.
+	Resets, Gaps int
+	// Fallback counts the minutes with consumption whose kgce is an
+	// estimate: the steam meter's pressure (or temperature) or the LHV in
+	// force was missing. FallbackCoef of them were converted by the
+	// reference coefficient; the rest (LastKnown) with the last enthalpy
+	// difference metered within steam.estimate_within.
+	Fallback, FallbackCoef int
 	// Wraps counts counter rollovers booked (new + modulus − previous);
 	// Suspect the readings whose delta could not be told for sure (see
 	// Bucket): an auditor checks them against the meter.
@@ -132,30 +137,78 @@ func dated[T any](xs []T, from func(T) time.Time, t time.Time) (T, bool) {
 	return v, ok
 }
 
-// kgce converts a minute's native delta; fallback reports that metered
-// enthalpy was configured but unavailable.
-func (m *Meter) kgce(d Data, t time.Time, native float64) (kgce float64, fallback bool) {
+// estimate says how a minute's kgce was had.
+type estimate int
+
+const (
+	// measured: by the configured conversion, from the minute's own
+	// values (a steam pressure or temperature read within max_gap before
+	// the minute holds, as a counter's reading does).
+	measured estimate = iota
+	// lastKnown: a steam minute converted with the last enthalpy
+	// difference metered within steam.estimate_within before it.
+	lastKnown
+	// byCoefficient: converted by the reference coefficient although a
+	// better conversion is configured (no pressure within
+	// estimate_within, no LHV in force yet).
+	byCoefficient
+)
+
+func (e estimate) String() string {
+	return [...]string{"measured", "last known enthalpy", "by coefficient"}[e]
+}
+
+// LastKnown is the number of minutes converted with the last known
+// enthalpy difference.
+func (r *MeterResult) LastKnown() int { return r.Fallback - r.FallbackCoef }
+
+// EstimatedShare is the share of the window's minutes whose kgce is an
+// estimate, in %.
+func (r *MeterResult) EstimatedShare() float64 {
+	return 100 * float64(r.Fallback) / float64(max(r.Minutes, 1))
+}
+
+// LookBack is how far before a minute the meter may read its inputs: the
+// counter's max_gap, and a steam meter's estimate_within (the data given
+// to Advance should reach back this far, or a minute after a restart is
+// converted differently from an uninterrupted run's).
+func (m *Meter) LookBack() time.Duration {
+	d := m.Cfg.MaxGap.Duration
+	if m.Cfg.Steam != nil {
+		d = max(d, m.Cfg.Steam.EstimateWithin.Duration)
+	}
+	return d
+}
+
+// kgce converts a minute's native delta and says how.
+func (m *Meter) kgce(d Data, t time.Time, native float64) (float64, estimate) {
 	c := m.Cfg
 	switch {
 	case len(m.lhv) > 0:
 		if l, ok := dated(m.lhv, func(x config.DatedLHV) time.Time { return x.FromTime }, t); ok {
-			return native * m.canon * l.LHV / m.kgceKJ, false
+			return native * m.canon * l.LHV / m.kgceKJ, measured
 		}
-		return native * m.coef, true
+		return native * m.coef, byCoefficient
 	case c.Steam != nil:
-		if dh, ok := m.steamHeat(d, t); ok {
-			return native * m.canon * dh / m.kgceKJ, false
+		if dh, ok := m.steamHeat(d, t, c.MaxGap.Duration); ok {
+			return native * m.canon * dh / m.kgceKJ, measured
 		}
-		return native * m.coef, true
+		if w := c.Steam.EstimateWithin.Duration; w > c.MaxGap.Duration {
+			if dh, ok := m.steamHeat(d, t, w); ok {
+				return native * m.canon * dh / m.kgceKJ, lastKnown
+			}
+		}
+		return native * m.coef, byCoefficient
 	}
-	return native * m.coef, false
+	return native * m.coef, measured
 }
 
 // steamHeat is h(steam) − h(water at the reference temperature), kJ/kg, at
-// the minute's pressure, or the last pressure read within max_gap before it.
-func (m *Meter) steamHeat(d Data, t time.Time) (float64, bool) {
+// the minute's pressure (and temperature), or else the last read within
+// `within` before it.
+func (m *Meter) steamHeat(d Data, t time.Time, within time.Duration) (float64, bool) {
 	pick := func(k Key) (float64, bool) {
-		s := window(d[k], t.Add(-m.Cfg.MaxGap.Duration), t.Add(time.Minute))
+		s := window(d[k], t.Add(-within), t.Add(time.Minute))
 		if in := window(s, t, t.Add(time.Minute)); len(in) > 0 {
 			return mean(in)
 		}
@@ -207,11 +260,14 @@ func (m *Meter) Advance(to time.Time, d Data, out *Output) {
 	for ; m.next.Before(to); m.next = m.next.Add(time.Minute) {
 		t := m.next
 		bk := m.counter.Take(t)
-		kg, fb := m.kgce(d, t, bk.Delta)
+		kg, est := m.kgce(d, t, bk.Delta)
 		r := MeterResult{Native: bk.Delta, Kgce: kg, Resets: bk.Resets, Gaps: bk.Gaps, Wraps: bk.Wraps, Suspect: bk.Suspect, Covered: bk.Covered,
 			Received: len(window(series, t, t.Add(time.Minute)))}
-		if fb && bk.Delta != 0 {
+		if est != measured && bk.Delta != 0 {
 			r.Fallback = 1
+			if est == byCoefficient {
+				r.FallbackCoef = 1
+			}
 		}
 		if f, ok := dated(m.primary, func(x config.DatedFactor) time.Time { return x.FromTime }, t); ok {
 			r.KgcePrimary, r.HasPrimary = bk.Delta*m.canon*f.KgcePerKWh, true
@@ -232,6 +288,7 @@ func (m *Meter) Advance(to time.Time, d Data, out *Output) {
 			a.Resets += r.Resets
 			a.Gaps += r.Gaps
 			a.Fallback += r.Fallback
+			a.FallbackCoef += r.FallbackCoef
 			a.Covered += r.Covered
 			a.Received += r.Received
 			if !Next(a.Start, p).After(t.Add(time.Minute)) {
