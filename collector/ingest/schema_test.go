@@ -128,3 +128,56 @@ func TestLibraryTypesAgree(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// FuzzSchemaCheck: whatever valid message a gateway sends, what Check lets
+// through is in a known class, not stamped past max_future, and every good
+// value has its point's one type; what it refused is said with a reason.
+func FuzzSchemaCheck(f *testing.F) {
+	lib, err := fwconfig.LoadLibrary()
+	if err != nil {
+		f.Fatal(err)
+	}
+	now := time.Date(2026, 12, 3, 12, 0, 0, 0, time.UTC)
+	for _, seed := range []string{
+		`{"v":1,"site":"s","gateway":"g","seq":1,"boot":"b","samples":[{"device":"d","profile":"p","class":"boiler","ts":1796385600000,"values":{"steam_flow":{"v":"x","q":"good"},"mode":{"v":1,"q":"good"}}}]}`,
+		`{"v":1,"site":"s","gateway":"g","seq":2,"boot":"b","samples":[{"device":"d","profile":"p","class":"energy","ts":1796385600000,"values":{"kgce":{"v":1,"q":"good"}}},{"device":"e","profile":"p","class":"boiler","ts":4000000000000,"values":{"o2":{"v":true,"q":"good"}}}]}`,
+	} {
+		f.Add([]byte(seed))
+	}
+	f.Fuzz(func(t *testing.T, payload []byte) {
+		m, err := telemetry.Decode(payload)
+		if err != nil {
+			return
+		}
+		s, err := NewSchema(SchemaOptions{Library: lib, MaxFuture: 10 * time.Minute, Now: func() time.Time { return now }})
+		if err != nil {
+			t.Fatal(err)
+		}
+		before := len(m.Samples)
+		probs := s.Check(m)
+		for _, p := range probs {
+			if p.Reason == "" || p.Detail == "" {
+				t.Fatalf("problem without reason or detail: %+v", p)
+			}
+		}
+		if len(m.Samples) > before {
+			t.Fatal("Check added samples")
+		}
+		for _, smp := range m.Samples {
+			if !s.classes[smp.Class] {
+				t.Fatalf("class %q let through", smp.Class)
+			}
+			if smp.TS > now.Add(10*time.Minute).UnixMilli() {
+				t.Fatalf("ts %d let through", smp.TS)
+			}
+			for name, v := range smp.Values {
+				if v.Q != telemetry.Good {
+					continue
+				}
+				if want, ok := s.kind(smp.Class, name, v.Kind); !ok || want != v.Kind {
+					t.Fatalf("%s.%s: %v value let through for a %v point", smp.Class, name, v.Kind, want)
+				}
+			}
+		}
+	})
+}
