@@ -114,6 +114,9 @@ func describeProfile(p *Profile) string {
 		}
 		b.WriteString("\n")
 	}
+	for _, h := range p.Holes {
+		fmt.Fprintf(&b, "hole %s %d..%d\n", h.Register, h.From, h.End()-1)
+	}
 	return b.String()
 }
 

@@ -210,10 +210,29 @@ type Profile struct {
 	// default intervals (a gateway config may override them per device).
 	Groups map[string]string `yaml:"groups"`
 	Points []Point           `yaml:"points"`
+	// Holes are address ranges the device is known to refuse (exception 2):
+	// the request planner never reads across one to join two points.
+	Holes []Hole `yaml:"holes"`
 
 	File string `yaml:"-"`
 	// GroupIntervals are the parsed Groups.
 	GroupIntervals map[string]time.Duration `yaml:"-"`
+}
+
+// Hole is a range of addresses of one table that the device does not
+// answer, From to To inclusive (To defaults to From).
+type Hole struct {
+	Register RegisterType `yaml:"register"`
+	From     int          `yaml:"from"`
+	To       *int         `yaml:"to"`
+}
+
+// End is the address after the hole's last one.
+func (h *Hole) End() int {
+	if h.To == nil {
+		return h.From + 1
+	}
+	return *h.To + 1
 }
 
 // Words is the number of registers (or bits, for coils and discrete inputs) the point spans.
@@ -399,6 +418,7 @@ func (pr *Profile) validate(d *Document) {
 			used[pt.Register] = append(used[pt.Register], span{pt.Address, end, pt.Name})
 		}
 	}
+	pr.validateHoles(d)
 	// Scale sources are checked once every point is known.
 	for i := range pr.Points {
 		pt := &pr.Points[i]
@@ -422,6 +442,40 @@ func (pr *Profile) validate(d *Document) {
 				d.Errorf(at+".point", "point %q is itself scaled by another point; chains are not supported", src.Name)
 			case src.Type == Bool || src.Type == String:
 				d.Errorf(at+".point", "point %q is a %s, not a number", src.Name, src.Type)
+			}
+		}
+	}
+}
+
+// validateHoles checks the declared holes: a known table, addresses in
+// 0..65535, from <= to, and no point inside (a point the device refuses
+// belongs out of the profile, not in a hole).
+func (pr *Profile) validateHoles(d *Document) {
+	for i := range pr.Holes {
+		h := &pr.Holes[i]
+		at := fmt.Sprintf("holes[%d]", i)
+		switch h.Register {
+		case Coil, Discrete, Holding, Input:
+		default:
+			d.Errorf(at+".register", "%q is not a register type; one of coil, discrete, holding, input", h.Register)
+			continue
+		}
+		if _, set := d.Raw(at + ".from"); !set {
+			d.Errorf(at+".from", "missing; write the first 0-based protocol address the device refuses")
+			continue
+		}
+		if h.From < 0 || h.From > 65535 {
+			d.Errorf(at+".from", "%d is outside 0..65535", h.From)
+			continue
+		}
+		if h.To != nil && (*h.To < h.From || *h.To > 65535) {
+			d.Errorf(at+".to", "%d: want the last refused address, from %d to 65535", *h.To, h.From)
+			continue
+		}
+		for j := range pr.Points {
+			pt := &pr.Points[j]
+			if pt.Register == h.Register && h.From < pt.Address+pt.Words() && pt.Address < h.End() {
+				d.Errorf(at, "%s %d..%d holds point %q: a hole is a range the device refuses, and no point may lie in it", h.Register, h.From, h.End()-1, pt.Name)
 			}
 		}
 	}

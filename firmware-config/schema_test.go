@@ -129,6 +129,9 @@ func TestProfileSchemaRejects(t *testing.T) {
 		{"negative modulus", head + "{name: a, register: holding, address: 0, type: uint32, counter: true, modulus: -1}"},
 		{"bad group interval", "name: t\nclass: plc\nsource: test\ngroups: {fast: quickly}\npoints:\n  - {name: a, register: holding, address: 0, type: uint16}"},
 		{"missing source", "name: t\nclass: plc\npoints:\n  - {name: a, register: holding, address: 0, type: uint16}"},
+		{"hole without from", head + "{name: a, register: holding, address: 0, type: uint16}\nholes: [{register: holding, to: 5}]"},
+		{"hole in an unknown table", head + "{name: a, register: holding, address: 0, type: uint16}\nholes: [{register: holdings, from: 5}]"},
+		{"hole past 65535", head + "{name: a, register: holding, address: 0, type: uint16}\nholes: [{register: holding, from: 65536}]"},
 		{"unknown class", "name: t\nclass: toaster\nsource: test\npoints:\n  - {name: a, register: holding, address: 0, type: uint16}"},
 	}
 	for _, tt := range tests {
