@@ -2,12 +2,13 @@ package config
 
 import (
 	"math"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/boilerwatch/boilerwatch/collector/servicetest"
-	fwconfig "github.com/boilerwatch/boilerwatch/firmware-config"
 )
 
 const exampleKey = "# collector.yaml, with the efficiency and energy engine"
@@ -126,7 +127,8 @@ func TestEnergyErrors(t *testing.T) {
 // it writes its own; a profile or point that cannot be a meter's counter
 // is refused at the meter's profile field.
 func TestMeterProfiles(t *testing.T) {
-	prof, err := fwconfig.ParseProfile("m.yaml", []byte(`name: meter-5digit
+	profDir := t.TempDir()
+	profYAML := []byte(`name: meter-5digit
 class: electricity_meter
 source: test
 points:
@@ -134,11 +136,10 @@ points:
   - {name: ep_plain, register: holding, address: 2, type: float32, unit: kWh, counter: true}
   - {name: power, register: holding, address: 4, type: float32, unit: kW}
   - {name: ep_odd, register: holding, address: 6, type: uint32, unit: Wh, counter: true, modulus: 100000}
-`))
-	if err != nil {
+`)
+	if err := os.WriteFile(filepath.Join(profDir, "m.yaml"), profYAML, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	lib := fwconfig.Library{prof.Name: prof}
 	const meter = "- {name: power-b1, site: plant-a, device: meter1, point: ep_import, energy_type: electricity, unit: kWh, interval: 5s}"
 	tests := []struct {
 		name, meter string
@@ -162,24 +163,19 @@ points:
 	base := readmeEnergy(t)
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			doc := strings.Replace(base, meter, tc.meter, 1)
+			// The collector knows the meter's profile from ingest.profile_dirs.
+			doc := strings.Replace(base, meter, tc.meter, 1) + "ingest: {profile_dirs: [" + profDir + "]}\n"
 			if !strings.Contains(base, meter) {
 				t.Fatalf("example lacks %q", meter)
 			}
-			d, err := fwconfig.ParseYAML("README.md", []byte(doc), &Collector{})
-			if err != nil {
-				t.Fatal(err)
-			}
 			c, err := Parse("README.md", []byte(doc))
-			if err != nil {
-				t.Fatal(err)
-			}
-			c.Energy.ApplyProfiles(lib, d.Errorf)
-			err = d.Err()
 			if (err == nil) != (tc.err == "") || err != nil && !strings.Contains(err.Error(), tc.err) {
 				t.Fatalf("error %v, want %q", err, tc.err)
 			}
-			if got := c.Energy.Meters[1].Modulus; err == nil && math.Abs(got-tc.modulus) > 1e-9 {
+			if err != nil {
+				return
+			}
+			if got := c.Energy.Meters[1].Modulus; math.Abs(got-tc.modulus) > 1e-9 {
 				t.Errorf("modulus %v, want %v", got, tc.modulus)
 			}
 		})

@@ -130,6 +130,10 @@ func Parse(file string, data []byte) (*Collector, error) {
 	}
 	c.Ingest.parse(d, file)
 	c.validateGateways(d)
+	if c.Energy != nil && c.Ingest.Library != nil {
+		// A meter's profile gives its counter's modulus.
+		c.Energy.ApplyProfiles(c.Ingest.Library, d.Errorf)
+	}
 	if err := d.Err(); err != nil {
 		return nil, err
 	}
