@@ -18,6 +18,7 @@ import (
 	"log/slog"
 	"sort"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/influxdata/influxdb-client-go/v2/api"
@@ -52,6 +53,10 @@ type Options struct {
 	// them for monitoring.
 	OnEfficiency func(*energy.Result)
 	OnCycleError func(error)
+	// Delete runs an InfluxQL DELETE (InfluxQL builds one): windows
+	// computed again for late data lose their stale data_quality records.
+	// nil: they are kept (logged).
+	Delete func(ctx context.Context, influxql string) error
 }
 
 // subject is a boiler or a meter with its watermark.
@@ -64,10 +69,30 @@ type subject struct {
 	advance func(time.Time, energy.Data, *energy.Output)
 	name    string         // for progress and logs: "boiler/<name>" or "meter/<name>"
 	boiler  *energy.Boiler // nil for a meter
+	// For a start part-way: the windows open there, rebuilt from stored
+	// children, and the counters' last readings before it.
+	spans       func(time.Time) []energy.Span
+	restore     func(energy.Period, time.Time, []fields)
+	counterKeys []energy.Key
+	baseline    func(energy.Key, energy.Sample)
+	// margin is how far before a late sample minutes may change: a
+	// counter spreads a delta back to the previous reading (at most
+	// max_gap before), a steam meter uses pressure read up to max_gap
+	// before a minute.
+	margin time.Duration
 
 	wm      time.Time // newest sample of its devices
 	wmMoved time.Time // wall time the watermark last advanced
 	started bool
+
+	// Guarded by Runner.mu (Late runs on the ingest's goroutine).
+	done    time.Time // Next after the last advance
+	closing time.Time // the minutes being closed now end here
+	dirty   time.Time // earliest late sample not yet recomputed
+	// markers are the stored late markers being recomputed, cleared once
+	// computing is back at redo (where it was when they came).
+	markers []time.Time
+	redo    time.Time
 }
 
 // Runner is the engine's service loop.
@@ -76,7 +101,11 @@ type Runner struct {
 	eng      *energy.Engine
 	log      *slog.Logger
 	subjects []*subject
+	byDevice map[string][]*subject // site + "\x00" + device
 	sites    []string
+	lookBack time.Duration
+
+	mu sync.Mutex // the subjects' late-data fields
 }
 
 // chunk bounds the data time one query covers, so catching up after a long
@@ -98,24 +127,43 @@ func New(o Options) (*Runner, error) {
 	if o.Now == nil {
 		o.Now = time.Now
 	}
-	r := &Runner{o: o, eng: eng, log: o.Logger.With("component", "energy")}
+	r := &Runner{o: o, eng: eng, log: o.Logger.With("component", "energy"), lookBack: lookBack}
 	sites := map[string]bool{}
 	for _, b := range eng.Boilers {
-		s := &subject{site: b.Cfg.Site, keys: b.Keys(), next: b.Next, start: b.Start, advance: b.Advance, name: "boiler/" + b.Cfg.Name, boiler: b}
+		s := &subject{site: b.Cfg.Site, keys: b.Keys(), next: b.Next, start: b.Start, advance: b.Advance, name: boilerSubject(b.Cfg.Name), boiler: b,
+			spans: b.Spans, counterKeys: b.CounterKeys(), baseline: b.BaselineKey, margin: boilerMargin}
+		s.restore = func(p energy.Period, start time.Time, fs []fields) {
+			sums := make([]energy.Sums, len(fs))
+			for i, f := range fs {
+				sums[i] = f.boilerSums()
+			}
+			b.Restore(p, start, sums)
+		}
 		r.subjects = append(r.subjects, s)
 		sites[s.site] = true
 	}
 	for _, m := range eng.Meters {
-		s := &subject{site: m.Cfg.Site, keys: m.Keys(), next: m.Next, start: m.Start, advance: m.Advance, name: "meter/" + m.Cfg.Name}
+		s := &subject{site: m.Cfg.Site, keys: m.Keys(), next: m.Next, start: m.Start, advance: m.Advance, name: meterSubject(m.Cfg.Name),
+			spans: m.Spans, counterKeys: m.CounterKeys(), baseline: m.BaselineKey, margin: max(m.Cfg.MaxGap.Duration, time.Minute)}
+		s.restore = func(p energy.Period, start time.Time, fs []fields) {
+			rs := make([]energy.MeterResult, len(fs))
+			for i, f := range fs {
+				rs[i] = f.meterResult()
+			}
+			m.Restore(p, start, rs)
+		}
+		r.lookBack = max(r.lookBack, m.Cfg.MaxGap.Duration)
 		r.subjects = append(r.subjects, s)
 		sites[s.site] = true
 	}
+	r.byDevice = map[string][]*subject{}
 	for _, s := range r.subjects {
 		seen := map[string]bool{}
 		for _, k := range s.keys {
 			if !seen[k.Device] {
 				seen[k.Device] = true
 				s.devices = append(s.devices, k.Device)
+				r.byDevice[s.site+"\x00"+k.Device] = append(r.byDevice[s.site+"\x00"+k.Device], s)
 			}
 		}
 	}
@@ -172,6 +220,9 @@ func (r *Runner) site(ctx context.Context, site string) error {
 	if err := r.startSubjects(ctx, site, subs); err != nil {
 		return err
 	}
+	if err := r.recomputeLate(ctx, site, subs); err != nil {
+		return err
+	}
 	if err := r.watermarks(ctx, site, subs); err != nil {
 		return err
 	}
@@ -193,6 +244,9 @@ func (r *Runner) site(ctx context.Context, site string) error {
 				continue
 			}
 			limit[s] = l
+			r.mu.Lock()
+			s.closing = minTime(l, s.next().Add(chunk))
+			r.mu.Unlock()
 			if from.IsZero() || s.next().Before(from) {
 				from = s.next()
 			}
@@ -223,7 +277,7 @@ func (r *Runner) site(ctx context.Context, site string) error {
 		if latest.Before(qTo) {
 			qTo = latest.Add(time.Millisecond)
 		}
-		data, err := r.query(ctx, site, keys, from.Add(-lookBack), qTo)
+		data, err := r.query(ctx, site, keys, from.Add(-r.lookBack), qTo, "")
 		if err != nil {
 			return err
 		}
@@ -235,13 +289,26 @@ func (r *Runner) site(ctx context.Context, site string) error {
 		if err := r.emit(ctx, &out, subs); err != nil {
 			return err
 		}
+		r.mu.Lock()
+		for s := range limit {
+			s.done = s.next()
+		}
+		r.mu.Unlock()
+		if err := r.clearLate(ctx, site, subs); err != nil {
+			return err
+		}
 	}
 	return nil
 }
 
-// lookBack is how far before a chunk samples are read: steam meters use
-// the last pressure read within their max_gap before a minute.
+// lookBack is how far before a chunk samples are read at least: steam
+// meters use the last pressure read within their max_gap before a minute
+// (the runner reads the longest max_gap back, if longer).
 const lookBack = 15 * time.Minute
+
+// boilerMargin: a boiler's counters spread a delta over at most 5 minutes
+// (energy's counter gap for efficiency).
+const boilerMargin = 5 * time.Minute
 
 func minTime(a, b time.Time) time.Time {
 	if a.Before(b) {
@@ -254,7 +321,9 @@ func minTime(a, b time.Time) time.Time {
 // episodes, and then records progress: progress last, so that what a
 // restart skips has had its alerts and ends stored.
 func (r *Runner) emit(ctx context.Context, out *energy.Output, subs []*subject) error {
-	if err := r.write(ctx, Points(out)); err != nil {
+	// The sums with the results, both before progress: a restart rebuilds
+	// the windows open at its progress from them.
+	if err := r.write(ctx, append(Points(out), sumsPoints(out)...)); err != nil {
 		return err
 	}
 	// In time order: an episode's end must be stored before the next
@@ -446,9 +515,12 @@ func fluxOr(field string, vals []string) string {
 	return strings.Join(parts, " or ")
 }
 
-// startSubjects places each new subject: where its progress says, else at
-// Config.Since, else 24 h before now. A subject resumes at the start of
-// the day it had reached, so the day's aggregates are whole again.
+// startSubjects places each new subject: at the quarter hour its
+// progress had reached, else at Config.Since, else 24 h before now; earlier
+// if late samples behind its progress are still to be recomputed (stored
+// markers, see Late). The windows open there (hour, day, month) are
+// rebuilt from their stored closed children and each counter gets its last
+// reading before it, so every window comes out as an uninterrupted run's.
 func (r *Runner) startSubjects(ctx context.Context, site string, subs []*subject) error {
 	var todo []*subject
 	for _, s := range subs {
@@ -477,35 +549,105 @@ func (r *Runner) startSubjects(ctx context.Context, site string, subs []*subject
 	if err := res.Err(); err != nil {
 		return fmt.Errorf("progress query: %w", err)
 	}
+	late, err := r.storedLate(ctx, site)
+	if err != nil {
+		return err
+	}
 	cfg := r.o.Config
+	type group struct {
+		at            time.Time
+		resumed, late bool
+		subs          []*subject
+	}
+	groups := map[[3]int64]*group{}
+	var order [][3]int64
 	for _, s := range todo {
 		at := cfg.SinceTime
-		if p, ok := progress[s.name]; ok {
-			at = energy.Floor(p, energy.Day, cfg.Location)
+		p, resumed := progress[s.name]
+		if resumed {
+			at = energy.Floor(p, energy.Quarter, cfg.Location)
 		} else if at.IsZero() {
 			at = r.o.Now().Add(-24 * time.Hour)
 		}
-		s.start(at)
+		r.mu.Lock()
+		s.markers = append(s.markers, late[s.name]...)
+		first := s.dirty
+		for _, m := range late[s.name] {
+			if first.IsZero() || m.Before(first) {
+				first = m
+			}
+		}
+		s.dirty, s.redo = time.Time{}, p
+		r.mu.Unlock()
+		late := false
+		if resumed && !first.IsZero() {
+			if q := r.lateStart(s, first); q.Before(at) {
+				late = true
+				r.log.Info("late samples to recompute", "subject", s.name, "from", q.In(cfg.Location), "progress", p.In(cfg.Location))
+				at = q
+			}
+		}
+		k := [3]int64{at.UnixMilli(), 0, 0}
+		if resumed {
+			k[1] = 1
+		}
+		if late {
+			k[2] = 1
+		}
+		if groups[k] == nil {
+			groups[k] = &group{at: at, resumed: resumed, late: late}
+			order = append(order, k)
+		}
+		groups[k].subs = append(groups[k].subs, s)
 		s.started = true
-		r.log.Info("energy engine starts", "subject", s.name, "from", s.next())
+	}
+	for _, k := range order {
+		g := groups[k]
+		if g.late {
+			if err := r.purgeQuality(ctx, site, g.at, g.subs); err != nil {
+				return err
+			}
+		}
+		if err := r.rewind(ctx, site, g.at, g.resumed, g.subs); err != nil {
+			return err
+		}
+		for _, s := range g.subs {
+			r.log.Info("energy engine starts", "subject", s.name, "from", s.next())
+		}
+	}
+	return nil
+}
+
+// rewind starts subs at at: counters from their last reading before it,
+// and, when resuming (something was computed before at), the windows open
+// at at rebuilt from their stored closed children and the alert episodes
+// from the stored windows and events.
+func (r *Runner) rewind(ctx context.Context, site string, at time.Time, resuming bool, subs []*subject) error {
+	var boilers []*subject
+	for _, s := range subs {
+		s.start(at)
+		r.mu.Lock()
+		s.done, s.closing = s.next(), time.Time{}
+		r.mu.Unlock()
+		if s.boiler != nil && !s.next().IsZero() {
+			boilers = append(boilers, s)
+		}
+	}
+	if at.IsZero() || !at.Before(time.Now()) {
+		return nil // nothing stored before a start still ahead
+	}
+	if err := r.baselines(ctx, site, at, subs); err != nil {
+		return err
+	}
+	if resuming {
+		if err := r.restore(ctx, site, at, subs); err != nil {
+			return err
+		}
 	}
 	// A boiler that starts again part-way must not raise an episode's
 	// alert a second time, nor date it later than it began.
-	byStart := map[int64][]*subject{}
-	var starts []int64
-	for _, s := range todo {
-		if s.boiler != nil && !s.next().IsZero() {
-			k := s.next().UnixMilli()
-			if byStart[k] == nil {
-				starts = append(starts, k)
-			}
-			byStart[k] = append(byStart[k], s)
-		}
-	}
-	for _, k := range starts {
-		if err := r.resume(ctx, site, time.UnixMilli(k), byStart[k]); err != nil {
-			return err
-		}
+	if len(boilers) > 0 {
+		return r.resume(ctx, site, at, boilers)
 	}
 	return nil
 }
@@ -529,11 +671,14 @@ func (r *Runner) resume(ctx context.Context, site string, at time.Time, subs []*
 	}
 	// values[period][boiler][field][window start, ms]
 	values := map[energy.Period]map[string]map[string]map[int64]float64{}
+	// A start inside an hour (a restart at its quarter hour) resumes the
+	// hourly episodes at the hour's start: that hour is computed again.
+	atP := func(p energy.Period) time.Time { return energy.Floor(at, p, r.o.Config.Location) }
 	for p, d := range back {
 		if d <= 0 {
 			continue
 		}
-		v, err := r.storedWindows(ctx, site, p, at.Add(-d), at)
+		v, err := r.storedWindows(ctx, site, p, atP(p).Add(-d), atP(p))
 		if err != nil {
 			return err
 		}
@@ -543,6 +688,7 @@ func (r *Runner) resume(ctx context.Context, site string, at time.Time, subs []*
 		b := s.boiler
 		for _, sp := range b.Episodes() {
 			p := episodePeriod(sp)
+			at := atP(p)
 			field := map[string]string{energy.KindBelowLimit: b.Cfg.Method, energy.KindExhaustHigh: "exhaust", energy.KindExcessAirHigh: "alpha"}[sp.Kind]
 			got := values[p][b.Cfg.Name][field]
 			var prior []energy.Window
@@ -674,7 +820,7 @@ func (r *Runner) watermarks(ctx context.Context, site string, subs []*subject) e
 }
 
 // query reads the good samples of keys in [from, to).
-func (r *Runner) query(ctx context.Context, site string, keys []energy.Key, from, to time.Time) (energy.Data, error) {
+func (r *Runner) query(ctx context.Context, site string, keys []energy.Key, from, to time.Time, suffix string) (energy.Data, error) {
 	devs, fields := map[string]bool{}, map[string]bool{}
 	want := map[energy.Key]bool{}
 	for _, k := range keys {
@@ -690,9 +836,9 @@ func (r *Runner) query(ctx context.Context, site string, keys []energy.Key, from
 	}
 	flux := fmt.Sprintf(`from(bucket: %q) |> range(start: %s, stop: %s)
   |> filter(fn: (r) => r.site == %q and (%s))
-  |> filter(fn: (r) => %s)
+  |> filter(fn: (r) => %s)%s
   |> keep(columns: ["_time", "_value", "_field", "device"])`,
-		r.o.Store.Bucket(), fluxTime(from), fluxTime(to), site, fluxOr("device", list(devs)), fluxOr("_field", list(fields)))
+		r.o.Store.Bucket(), fluxTime(from), fluxTime(to), site, fluxOr("device", list(devs)), fluxOr("_field", list(fields)), suffix)
 	res, err := r.o.Store.Query(ctx, flux)
 	if err != nil {
 		return nil, err

@@ -115,11 +115,13 @@ func (m *Meter) Keys() []Key {
 // Next is the first minute not yet accounted.
 func (m *Meter) Next() time.Time { return m.next }
 
-// Start sets the first minute to account and forgets partial aggregates.
-// The counter's baseline is kept: it is the last reading, wherever it was.
+// Start sets the first minute to account and forgets partial aggregates
+// and the counter's readings: Restore and Baseline rebuild them from what
+// is stored (the last reading before t, wherever it was).
 func (m *Meter) Start(t time.Time) {
 	m.next = Floor(t, Minute, m.loc)
 	m.open = map[Period]*MeterResult{}
+	m.counter.forget()
 }
 
 // Baseline gives the counter the last reading before the first minute, so
@@ -243,8 +245,6 @@ func (m *Meter) steamHeat(d Data, t time.Time, within time.Duration) (float64, b
 	return h - hw, true
 }
 
-var meterPeriods = []Period{Quarter, Day, Month}
-
 // Advance accounts every minute from Next up to (not including) to. d must
 // hold the counter's readings up to as late as are available (a delta is
 // spread over the minutes between two readings, so a minute is complete
@@ -272,30 +272,7 @@ func (m *Meter) Advance(to time.Time, d Data, out *Output) {
 		if f, ok := dated(m.primary, func(x config.DatedFactor) time.Time { return x.FromTime }, t); ok {
 			r.KgcePrimary, r.HasPrimary = bk.Delta*m.canon*f.KgcePerKWh, true
 		}
-		for _, p := range meterPeriods {
-			a := m.open[p]
-			if a == nil || !a.Start.Equal(Floor(t, p, m.loc)) {
-				start := Floor(t, p, m.loc)
-				a = &MeterResult{Site: m.Cfg.Site, Meter: m.Cfg.Name, EnergyType: m.Cfg.EnergyType, Unit: m.Cfg.Unit,
-					Period: p, Start: start, Minutes: Minutes(start, p), HasPrimary: r.HasPrimary}
-				a.Expected = float64(a.Minutes) * float64(time.Minute) / float64(m.Cfg.Interval.Duration)
-				m.open[p] = a
-			}
-			a.Native += r.Native
-			a.Kgce += r.Kgce
-			a.KgcePrimary += r.KgcePrimary
-			a.HasPrimary = a.HasPrimary && r.HasPrimary
-			a.Resets += r.Resets
-			a.Gaps += r.Gaps
-			a.Fallback += r.Fallback
-			a.FallbackCoef += r.FallbackCoef
-			a.Covered += r.Covered
-			a.Received += r.Received
-			if !Next(a.Start, p).After(t.Add(time.Minute)) {
-				out.Energy = append(out.Energy, *a)
-				delete(m.open, p)
-			}
-		}
+		m.fold(r, t, t.Add(time.Minute), out)
 	}
 	m.counter.Drop(m.next)
 }
