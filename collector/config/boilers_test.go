@@ -84,6 +84,9 @@ func TestSinceAhead(t *testing.T) {
 // the field's path.
 func TestEnergyErrors(t *testing.T) {
 	base := readmeEnergy(t)
+	const coldAir = "      cold_air_c: 20          # or points.cold_air_temp"
+	const exh = "        exhaust_temp:   {device: boiler1, point: exhaust_temp}    # °C"
+	const exhCold = exh + "\n" + coldAir
 	// The wall clock since is checked against: 2026-01-15 10:00 Shanghai.
 	defer func(c func() time.Time) { sinceClock = c }(sinceClock)
 	sinceClock = func() time.Time { return time.Date(2026, 1, 15, 2, 0, 0, 0, time.UTC) }
@@ -104,6 +107,25 @@ func TestEnergyErrors(t *testing.T) {
 		{"unit consumption", "product: steam-b1", "product: steam-b2", "energy.boilers[0].unit_consumption: meter \"steam-b2\" is not in meters"},
 		{"q5", "q5_rated: 1.7", "q5_rated: -1", "README.md:50: energy.boilers[0].losses.q5_rated: q5_rated: want > 0 %"},
 		{"whole hours", "below_limit_for: 2h", "below_limit_for: 90m", "energy.alerts.below_limit_for: 1h30m0s: want whole hours"},
+		// Steam wetness, blowdown, fuel class, rated load (issue 13).
+		{"fuel class by LHV", "{from: 2026-01-01, lhv: 20000}", "{from: 2026-01-01, lhv: 22000}",
+			"README.md:41: energy.boilers[0].coal.lhv[0]: lhv: 22,000 kJ/kg is outside bituminous_ii (17,700 ≤ Q ≤ 21,000 kJ/kg, GB 24500-2020 [S]): by its LHV it is bituminous_iii (Q > 21,000 kJ/kg): set fuel accordingly"},
+		{"wetness range", coldAir, coldAir + "\n      steam_wetness: 25",
+			"README.md:38: energy.boilers[0].steam_wetness: steam_wetness: 25: want ω in [0, 20) %"},
+		{"wetness twice", exhCold, exh + "\n        steam_wetness:  {device: boiler1, point: wetness}\n" + coldAir + "\n      steam_wetness: 3",
+			"energy.boilers[0]: steam_wetness and points.steam_wetness both set: configure one"},
+		{"wetness superheated", "output: saturated_steam", "output: superheated_steam\n      steam_wetness: 3",
+			"energy.boilers[0]: steam_wetness: only for saturated_steam output"},
+		{"blowdown range", coldAir, coldAir + "\n      blowdown_rate: -2",
+			"README.md:38: energy.boilers[0].blowdown_rate: blowdown_rate: -2: want the blowdown in % of the steam flow, [0, 50)"},
+		{"blowdown twice", exhCold, exh + "\n        blowdown_flow:  {device: boiler1, point: blowdown}\n" + coldAir + "\n      blowdown_rate: 3",
+			"energy.boilers[0]: blowdown_rate and points.blowdown_flow both set: configure one"},
+		{"rated load share", coldAir, coldAir + "\n      rated_load_share: 70",
+			"README.md:38: energy.boilers[0].rated_load_share: rated_load_share: 70: want a share of rated_steam in (0, 1]"},
+		{"rated load share default", "timezone: Asia/Shanghai", "timezone: Asia/Shanghai\n  rated_load_share: -0.7",
+			"README.md:10: energy.rated_load_share: rated_load_share: -0.7: want a share of rated output in (0, 1]"},
+		{"below limit basis", "below_limit_for: 2h", "below_limit_for: 2h\n    below_limit_basis: daily",
+			"energy.alerts.below_limit_basis: below_limit_basis: \"daily\": want rated_load or all_hours"},
 		{"since a year ahead", "timezone: Asia/Shanghai", "timezone: Asia/Shanghai\n  since: 2027-01-15",
 			"README.md:10: energy.since: \"2027-01-15\" is 365 days in the future; the engine would compute nothing until then (at most 24 h ahead)"},
 		{"since two days ahead", "timezone: Asia/Shanghai", "timezone: Asia/Shanghai\n  since: 2026-01-17T10:00:00+08:00",
@@ -179,5 +201,33 @@ points:
 				t.Errorf("modulus %v, want %v", got, tc.modulus)
 			}
 		})
+	}
+}
+
+// TestEnergyDefaults: the full q3 formula, dry steam without blowdown, a
+// rated-load share of 70 % and below-limit alerts on rated-load hours,
+// unless the config says otherwise.
+func TestEnergyDefaults(t *testing.T) {
+	base := readmeEnergy(t)
+	c, err := Parse("README.md", []byte(base))
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := c.Energy
+	b := e.Boilers[0]
+	if !b.Losses.Q3Full() || b.SteamWetness != nil || b.BlowdownRate != nil || b.RatedLoadShare != 0.7 || e.Alerts.BelowLimitBasis != "rated_load" {
+		t.Errorf("defaults: q3 full %v, wetness %v, blowdown %v, rated share %g, basis %q",
+			b.Losses.Q3Full(), b.SteamWetness, b.BlowdownRate, b.RatedLoadShare, e.Alerts.BelowLimitBasis)
+	}
+	doc := strings.NewReplacer("q3_coef: 3.2", "q3_coef: 3.2\n        q3_correct_for_q4: false",
+		"      cold_air_c: 20          # or points.cold_air_temp", "      cold_air_c: 20\n      steam_wetness: 3\n      blowdown_rate: 2.5\n      rated_load_share: 0.8",
+		"below_limit_for: 2h", "below_limit_for: 2h\n    below_limit_basis: all_hours").Replace(base)
+	if c, err = Parse("README.md", []byte(doc)); err != nil {
+		t.Fatal(err)
+	}
+	b = c.Energy.Boilers[0]
+	if b.Losses.Q3Full() || *b.SteamWetness != 3 || *b.BlowdownRate != 2.5 || b.RatedLoadShare != 0.8 || c.Energy.Alerts.BelowLimitBasis != "all_hours" {
+		t.Errorf("set: q3 full %v, wetness %v, blowdown %v, rated share %g, basis %q",
+			b.Losses.Q3Full(), *b.SteamWetness, *b.BlowdownRate, b.RatedLoadShare, c.Energy.Alerts.BelowLimitBasis)
 	}
 }

@@ -112,6 +112,10 @@ func energyPoints(r *energy.MeterResult) []*write.Point {
 		// Always, zero included: a window computed again (late data)
 		// must not keep a count it no longer has.
 		p.AddField("fallback_minutes", int64(r.Fallback))
+		// Estimated is never silent: the share of the window's minutes
+		// whose kgce is an estimate, and by which substitute.
+		p.AddField("coefficient_minutes", int64(r.FallbackCoef)).AddField("last_known_minutes", int64(r.LastKnown())).
+			AddField("estimated", r.EstimatedShare())
 		pts = append(pts, p)
 	}
 	if r.Period == energy.Day {
@@ -119,7 +123,8 @@ func energyPoints(r *energy.MeterResult) []*write.Point {
 		pts = append(pts, write.NewPointWithMeasurement(MeasQuality).AddTag("site", r.Site).AddTag("meter", r.Meter).
 			AddTag("period", string(r.Period)).AddTag("kind", "completeness").SetTime(r.Start).
 			AddField("received", int64(r.Received)).AddField("expected", r.Expected).
-			AddField("completeness", c).AddField("flagged", c < completenessFlag))
+			AddField("completeness", c).AddField("flagged", c < completenessFlag).
+			AddField("estimated", r.EstimatedShare()))
 	}
 	return pts
 }

@@ -67,6 +67,15 @@ type DirectInput struct {
 
 func (in *DirectInput) validate() error {
 	var v validator
+	in.validateFluid(&v)
+	v.positive("CoalFlow", in.CoalFlow)
+	v.positive("LHV", in.LHV)
+	return v.err()
+}
+
+// validateFluid checks the working-fluid side: everything but CoalFlow
+// and LHV.
+func (in *DirectInput) validateFluid(v *validator) {
 	switch in.Output {
 	case SaturatedSteam, SuperheatedSteam, HotWater:
 	default:
@@ -78,8 +87,6 @@ func (in *DirectInput) validate() error {
 	if finite(in.OutEnthalpy) && finite(in.FeedEnthalpy) && in.OutEnthalpy <= in.FeedEnthalpy {
 		v.fail("OutEnthalpy", in.OutEnthalpy, fmt.Sprintf("must exceed FeedEnthalpy (%g kJ/kg)", in.FeedEnthalpy))
 	}
-	v.positive("CoalFlow", in.CoalFlow)
-	v.positive("LHV", in.LHV)
 
 	if !finite(in.WetnessPct) || in.WetnessPct < 0 || in.WetnessPct >= 100 {
 		v.fail("WetnessPct", in.WetnessPct, "must be in [0, 100) %")
@@ -101,7 +108,6 @@ func (in *DirectInput) validate() error {
 			v.fail("BlowdownEnthalpy", in.BlowdownEnthalpy, fmt.Sprintf("must not be below FeedEnthalpy (%g kJ/kg)", in.FeedEnthalpy))
 		}
 	}
-	return v.err()
 }
 
 // Direct returns the boiler efficiency η₁ in % by the direct method:
@@ -121,6 +127,34 @@ func Direct(in DirectInput) (float64, error) {
 	if err := in.validate(); err != nil {
 		return math.NaN(), err
 	}
+	useful, err := UsefulHeat(in)
+	if err != nil {
+		return math.NaN(), err
+	}
+	eta := useful / (in.CoalFlow * in.LHV) * 100
+	if !finite(eta) {
+		return math.NaN(), &InputError{Input: "useful heat", Value: useful, Reason: "the flows overflow"}
+	}
+	return eta, nil
+}
+
+// UsefulHeat returns the numerator of [Direct], the heat the working
+// fluid took up, in (unit of Flow) × kJ/kg (t/h × kJ/kg = MJ/h; t × kJ/kg
+// = MJ):
+//
+//	saturated steam:   D·(h_bq − h_gs − r·ω/100) + D_ps·(h_ps − h_gs)
+//	superheated steam: D·(h_gr − h_gs) + D_ps·(h_ps − h_gs)
+//	hot water:         G·(h_out − h_in)
+//
+// Aggregating periods sum it (and B·Q_r) over minutes, so a period's
+// direct efficiency uses exactly the per-minute formula. CoalFlow and LHV
+// are not needed.
+func UsefulHeat(in DirectInput) (float64, error) {
+	var v validator
+	in.validateFluid(&v)
+	if err := v.err(); err != nil {
+		return math.NaN(), err
+	}
 	dh := in.OutEnthalpy - in.FeedEnthalpy
 	if in.Output == SaturatedSteam {
 		// Wet steam carries ω % of its mass as water, which has not
@@ -131,10 +165,9 @@ func Direct(in DirectInput) (float64, error) {
 	if in.BlowdownFlow > 0 {
 		useful += in.BlowdownFlow * (in.BlowdownEnthalpy - in.FeedEnthalpy)
 	}
-	eta := useful / (in.CoalFlow * in.LHV) * 100
-	if !finite(eta) || eta <= 0 {
+	if !finite(useful) || useful <= 0 {
 		return math.NaN(), &InputError{Input: "useful heat", Value: useful,
 			Reason: "must be positive and finite: is the wetness correction r·ω/100 larger than the enthalpy rise, or do the flows overflow?"}
 	}
-	return eta, nil
+	return useful, nil
 }

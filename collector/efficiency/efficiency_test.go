@@ -11,7 +11,9 @@ import (
 )
 
 // workedExample is the 10 t/h chain-grate test vector of §1 of
-// domain/boiler-efficiency-reference.md, run at rated load.
+// domain/boiler-efficiency-reference.md, run at rated load, with the
+// default (full) q3: the reference's own numbers, which leave the
+// (1 − q4/100) factor out of q3, are reproduced with Coef.Q3Simple.
 func workedExample() IndirectInput {
 	return IndirectInput{
 		Coal: Coal{LHV: 20000, AshPct: 23},
@@ -46,7 +48,9 @@ func near(t *testing.T, name string, got, want, tol float64) {
 //	q6 = 23 × 0.8 × 560 / (20,000 × 85) × 100 = 0.60612 (reference: 0.61)
 //	η₂ = 100 − 18.4382 = 81.5618                      (reference: ≈ 81.6)
 func TestIndirectWorkedExample(t *testing.T) {
-	res, err := Indirect(workedExample())
+	in := workedExample()
+	in.Coef.Q3Simple = true // the reference's example leaves q3 uncorrected
+	res, err := Indirect(in)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -77,12 +81,13 @@ func TestIndirectVariants(t *testing.T) {
 		check  func(*testing.T, Result)
 	}{
 		{
-			// q3 = 0.258462 × (1 − 0.0785561) = 0.238158.
-			name:   "q3 with (1 - q4/100)",
-			modify: func(in *IndirectInput) { in.Coef.Q3CorrectForQ4 = true },
+			// The reference's simplified q3, without (1 − q4/100):
+			// q3 = 0.258462, η = 81.5618 (TestIndirectWorkedExample).
+			name:   "simple q3",
+			modify: func(in *IndirectInput) { in.Coef.Q3Simple = true },
 			check: func(t *testing.T, r Result) {
-				near(t, "q3", r.Losses.Q3, 0.238158, 1e-6)
-				near(t, "efficiency", r.Efficiency, 81.5618+0.258462-0.238158, 1e-3)
+				near(t, "q3", r.Losses.Q3, 0.258462, 1e-6)
+				near(t, "efficiency", r.Efficiency, 81.5618, 1e-3)
 			},
 		},
 		{
@@ -397,5 +402,92 @@ func ExampleIndirect() {
 	l := res.Losses
 	fmt.Printf("α=%.3f q2=%.2f q3=%.2f q4=%.2f q5=%.2f q6=%.2f η=%.1f%%\n",
 		res.Alpha, l.Q2, l.Q3, l.Q4, l.Q5, l.Q6, res.Efficiency)
-	// Output: α=1.615 q2=8.02 q3=0.26 q4=7.86 q5=1.70 q6=0.61 η=81.6%
+	// Output: α=1.615 q2=8.02 q3=0.24 q4=7.86 q5=1.70 q6=0.61 η=81.6%
+}
+
+// TestQ3FullByDefault: without Q3Simple, q3 carries GB/T 10180's
+// (100 − q4)/100 factor, like q2: the worked example's
+// q3 = 3.2 × 1.615385 × 0.05 × (1 − 0.0785561) = 0.258462 × 0.921444 = 0.238158,
+// and η₂ = 81.5618 + 0.258462 − 0.238158 = 81.5821.
+func TestQ3FullByDefault(t *testing.T) {
+	res, err := Indirect(workedExample())
+	if err != nil {
+		t.Fatal(err)
+	}
+	near(t, "q3", res.Losses.Q3, 0.238158, 1e-6)
+	near(t, "efficiency", res.Efficiency, 81.5821, 1e-3)
+}
+
+// TestSecondWorkedExample is a second, independent test vector, worked out
+// by hand (not from the reference): a 20 t/h grate at 80 % load burning a
+// poorer coal, with wet steam and continuous blowdown.
+//
+// Inputs: D = 16 t/h at 1.25 MPa(g) (1.351325 MPa abs), saturated steam
+// with h″ = 2,787.8, h′ = 822.8, r = h″ − h′ = 1,965.0 kJ/kg (IF97,
+// rounded to 0.1); feedwater 104 °C, h_gs = 436.9 kJ/kg; wetness ω = 2 %;
+// blowdown 3 % of D, D_ps = 0.48 t/h at h′; coal B = 2.70 t/h,
+// Q = 18,500 kJ/kg, A_ar = 28 %; O₂ = 10 %, CO = 800 ppm, t_py = 175 °C,
+// t_lk = 25 °C; slag a = 0.75 with C = 18 %, fly ash a = 0.25 with
+// C = 30 %; m = 0.4, n = 3.6, q3 factor 3.2, carbon 32,866 kJ/kg, slag
+// heat 560 kJ/kg; q5 = 1.3 % at the rated 20 t/h.
+//
+// Direct:
+//
+//	Δh = 2,787.8 − 436.9 − 1,965.0 × 2/100 = 2,350.9 − 39.3 = 2,311.6 kJ/kg
+//	D·Δh = 16 × 2,311.6 = 36,985.6 MJ/h
+//	D_ps·(h′ − h_gs) = 0.48 × (822.8 − 436.9) = 0.48 × 385.9 = 185.232 MJ/h
+//	useful = 37,170.832 MJ/h;  B·Q = 2.70 × 18,500 = 49,950 MJ/h
+//	η₁ = 37,170.832 / 49,950 × 100 = 74.41608 %
+//	(dry steam would give (16 × 2,350.9 + 185.232)/49,950 × 100 = 75.67494 %:
+//	ω = 2 % is worth 1.26 pp here.)
+//
+// Indirect:
+//
+//	α  = 21/(21 − 10) = 1.909091
+//	Σ aC/(100 − C) = 0.75 × 18/82 + 0.25 × 30/70 = 0.164634 + 0.107143 = 0.271777
+//	q4 = 32,866 × 0.28 × 0.271777 / 18,500 × 100 = 13.51904
+//	q2 = (0.4 + 3.6 × 1.909091) × (175 − 25)/100 × (1 − 0.1351904)
+//	   = 7.272727 × 1.5 × 0.8648096 = 10.909091 × 0.8648096 = 9.434287
+//	q3 = 3.2 × 1.909091 × 0.08 × 0.8648096 = 0.488727 × 0.8648096 = 0.422656
+//	q5 = 1.3 × 20/16 = 1.625
+//	q6 = 28 × 0.75 × 560 / (18,500 × 82) × 100 = 11,760 / 1,517,000 × 100 = 0.775214
+//	η₂ = 100 − (9.434287 + 0.422656 + 13.51904 + 1.625 + 0.775214)
+//	   = 100 − 25.776197 = 74.223803 %
+func TestSecondWorkedExample(t *testing.T) {
+	eta1, err := Direct(DirectInput{Output: SaturatedSteam, Flow: 16, OutEnthalpy: 2787.8, FeedEnthalpy: 436.9,
+		WetnessPct: 2, LatentHeat: 1965.0, BlowdownFlow: 0.48, BlowdownEnthalpy: 822.8, CoalFlow: 2.70, LHV: 18500})
+	if err != nil {
+		t.Fatal(err)
+	}
+	near(t, "η₁", eta1, 74.41608, 1e-5)
+	u, err := UsefulHeat(DirectInput{Output: SaturatedSteam, Flow: 16, OutEnthalpy: 2787.8, FeedEnthalpy: 436.9,
+		WetnessPct: 2, LatentHeat: 1965.0, BlowdownFlow: 0.48, BlowdownEnthalpy: 822.8, CoalFlow: 2.70, LHV: 18500})
+	if err != nil {
+		t.Fatal(err)
+	}
+	near(t, "useful heat", u, 37170.832, 1e-6)
+	dry, err := Direct(DirectInput{Output: SaturatedSteam, Flow: 16, OutEnthalpy: 2787.8, FeedEnthalpy: 436.9,
+		BlowdownFlow: 0.48, BlowdownEnthalpy: 822.8, CoalFlow: 2.70, LHV: 18500})
+	if err != nil {
+		t.Fatal(err)
+	}
+	near(t, "η₁ dry", dry, 75.67494, 1e-5)
+
+	res, err := Indirect(IndirectInput{
+		Coal:  Coal{LHV: 18500, AshPct: 28},
+		Coef:  Coefficients{M: 0.4, N: 3.6, Q3Coef: 3.2, CarbonHeat: 32866, SlagHeat: 560},
+		O2Pct: 10, COppm: 800, ExhaustC: 175, ColdAirC: 25,
+		SlagFraction: 0.75, SlagCarbonPct: 18, FlyAshFraction: 0.25, FlyAshCarbonPct: 30,
+		Q5Rated: 1.3, RatedLoad: 20, ActualLoad: 16,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	near(t, "α", res.Alpha, 1.909091, 1e-6)
+	near(t, "q4", res.Losses.Q4, 13.51904, 1e-5)
+	near(t, "q2", res.Losses.Q2, 9.434287, 1e-6)
+	near(t, "q3", res.Losses.Q3, 0.422656, 1e-6)
+	near(t, "q5", res.Losses.Q5, 1.625, 1e-12)
+	near(t, "q6", res.Losses.Q6, 0.775214, 1e-6)
+	near(t, "η₂", res.Efficiency, 74.223803, 1e-5)
 }

@@ -25,13 +25,14 @@ type Coefficients struct {
 	// Q3Coef is the factor of the simplified CO loss q3 = Q3Coef·α·CO(%),
 	// in % per (vol % CO). Typical 3.2 for coal.
 	Q3Coef float64
-	// Q3CorrectForQ4 multiplies q3 by (1 − q4/100), as the full q3 formula
-	// and GB/T 10180 do for the flue gas actually produced per kg of fuel.
-	// The reference's simplified q3 and its worked example (q3 = 0.26) do
-	// not apply it (with it the example gives 0.24), and public
-	// implementations differ, so it is a choice to configure. q2 always
-	// applies the correction.
-	Q3CorrectForQ4 bool
+	// Q3Simple drops the (1 − q4/100) factor from q3. By default (false)
+	// q3 is multiplied by it, as the full q3 formula of GB/T 10180 does
+	// (q3 = V_gy·(126.36·CO + …)·(100 − q4)/Q_r: the flue gas actually
+	// produced per kg of fuel shrinks with the unburned carbon), and as q2
+	// always is. The reference's simplified q3 and its worked example
+	// (q3 = 0.26) leave it out (with it the example gives 0.24); set
+	// Q3Simple only to reproduce such a calculation.
+	Q3Simple bool
 	// CarbonHeat is the heating value of unburned carbon in refuse, kJ/kg,
 	// used by q4. 32,866 (industrial boilers, GB/T 10180 textbooks);
 	// 33,727 in GB/T 10184 (utility boilers).
@@ -155,7 +156,7 @@ func (in *IndirectInput) validate() error {
 //	α  = 21/(21 − O₂)
 //	q4 = CarbonHeat·(A_ar/100)·Σ aᵢ·Cᵢ/(100 − Cᵢ) / Q_r × 100
 //	q2 = (M + N·α)·(t_py − t_lk)/100 · (1 − q4/100)
-//	q3 = Q3Coef·α·CO(%)  [· (1 − q4/100) if Coef.Q3CorrectForQ4]
+//	q3 = Q3Coef·α·CO(%) · (1 − q4/100)   [without the factor if Coef.Q3Simple]
 //	q5 = Q5Rated·RatedLoad/ActualLoad
 //	q6 = A_ar·a_lz·(cθ)_lz / [Q_r·(100 − C_lz)] × 100
 //
@@ -179,13 +180,13 @@ func Indirect(in IndirectInput) (Result, error) {
 	q4 := in.Coef.CarbonHeat * (a / 100) * refuse / q * 100
 
 	// Unburned carbon produces no flue gas, so the gas volume per kg of
-	// fuel, and with it q2 (and optionally q3), shrinks by (1 − q4/100).
+	// fuel, and with it q2 and q3, shrinks by (1 − q4/100).
 	burnt := 1 - q4/100
 	q2 := (in.Coef.M + in.Coef.N*alpha) * (in.ExhaustC - in.ColdAirC) / 100 * burnt
 
 	coPct := in.COppm / 1e4
 	q3 := in.Coef.Q3Coef * alpha * coPct
-	if in.Coef.Q3CorrectForQ4 {
+	if !in.Coef.Q3Simple {
 		q3 *= burnt
 	}
 

@@ -137,19 +137,34 @@ func (b *Boiler) ended(e *episode, at time.Time, out *Output) {
 
 func (b *Boiler) hourAlerts(r *Result, out *Output) {
 	v, has := r.Value(b.Cfg.Method)
+	// By default only rated-load hours are evidence (the GB 24500 limits
+	// are for rated-load tests): an hour at lower load breaks the run like
+	// an hour without a value, and does not end an alerted episode.
+	rated := b.ratedBasis()
+	if rated && !b.ratedHour(r) {
+		has = false
+	}
 	alert, ended := b.below.observe(r.Start, has, v < r.Limit)
 	if ended {
 		b.ended(b.below, r.Start, out)
 	}
 	if alert {
+		basis := "every hour"
+		if rated {
+			basis = fmt.Sprintf("hours at ≥ %.0f %% load", 100*b.Cfg.RatedLoadShare)
+		}
+		load := 100 * r.Load / float64(max(r.LoadN, 1))
 		out.Events = append(out.Events, Event{
 			Site: r.Site, Boiler: r.Boiler, Kind: KindBelowLimit, Since: b.below.since, At: Next(r.Start, Hour),
 			Value: v, Limit: r.Limit,
-			Message: fmt.Sprintf("%s: hourly %s-method efficiency %.1f %% has been below the GB 24500-2020 grade-3 limit %.0f %% for %d h since %s",
-				r.Boiler, b.Cfg.Method, v, r.Limit, b.below.run, b.below.since.In(b.loc).Format("2006-01-02 15:04 MST")),
+			Message: fmt.Sprintf("%s: hourly %s-method efficiency %.1f %% at %.0f %% load has been below the GB 24500-2020 grade-3 limit %.0f %% for %d h (%s) since %s; an operating indication: the limit is for rated-load tests",
+				r.Boiler, b.Cfg.Method, v, load, r.Limit, b.below.run, basis, b.below.since.In(b.loc).Format("2006-01-02 15:04 MST")),
 		})
 	}
 }
+
+// ratedBasis says whether below-limit alerts count rated-load hours only.
+func (b *Boiler) ratedBasis() bool { return b.alertBasis != "all_hours" }
 
 func (b *Boiler) minuteAlerts(r *Result, out *Output) {
 	check := func(e *episode, has bool, v, limit float64, what, unit string) {

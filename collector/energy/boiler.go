@@ -113,9 +113,20 @@ type Result struct {
 	Q                      [5]float64 // q2 … q6, % (with HasIndirect)
 	// Limit is the GB 24500-2020 grade-3 limit; Grade 1–3, or 0 below it
 	// (with HasGrade, i.e. when the classified method has a value).
+	// These are operating indications: GB 24500 limits are for rated-load
+	// tests. HasRated and RatedPct (day and month) are the efficiency of
+	// the boiler's method over its RatedHours, the closer comparison.
 	Limit    float64
 	Grade    int
 	HasGrade bool
+	HasRated bool
+	RatedPct float64
+	// RatedHours (hour, day, month) are the closed hours with a value of
+	// the boiler's method whose mean load is at least its
+	// rated_load_share; RatedOut and RatedIn their output and (implied,
+	// for the indirect method) fuel heat, kJ.
+	RatedHours        int
+	RatedOut, RatedIn float64
 	// Reasons say why a method has no value.
 	Reasons []string
 }
@@ -145,6 +156,10 @@ type Boiler struct {
 	below            *episode // hourly efficiency below the limit
 	exhaust, alpha   *episode // 1-minute exhaust temperature, excess air
 	exhMax, alphaMax float64
+	alertBasis       string // alerts.below_limit_basis
+	// rated accumulates the rated-load hours of the open days and months
+	// by window start (finishRated).
+	rated map[Period]map[time.Time]*Result
 }
 
 func newBoiler(e *config.Energy, c *config.Boiler) (*Boiler, error) {
@@ -177,6 +192,7 @@ func newBoiler(e *config.Energy, c *config.Boiler) (*Boiler, error) {
 	}
 	a := e.Alerts
 	b.exhMax, b.alphaMax = a.ExhaustMaxC, a.ExcessAirMax
+	b.alertBasis = a.BelowLimitBasis
 	b.below = &episode{kind: KindBelowLimit, need: int(a.BelowLimitFor.Duration / time.Hour), step: time.Hour}
 	if a.ExhaustMaxC > 0 {
 		b.exhaust = &episode{kind: KindExhaustHigh, need: int(a.ExhaustFor.Duration / time.Minute), step: time.Minute}
@@ -297,16 +313,24 @@ func (b *Boiler) minute(d Data, m time.Time) Result {
 		r.Exh, r.ExhN = exh, 1
 	}
 
-	// Output heat per kg of steam, from IAPWS-IF97.
-	dh, hp, whyH := b.enthalpyRise(d, m)
+	// Output heat: enthalpies from IAPWS-IF97, less the steam's wetness,
+	// plus the blowdown's heat (efficiency.UsefulHeat).
+	_, hp, whyH := b.enthalpyRise(d, m)
 	var heatOut float64
+	var in efficiency.DirectInput
 	if whyH == "" {
-		heatOut = steamT * 1000 * dh
-		if bd, _, ok := b.input(d, "blowdown_flow", m); ok && bd > 0 {
-			heatOut += bd / 60 * 1000 * (hp.blowdown - hp.feed)
+		in, whyH = b.fluid(d, m, steamT, hp)
+	}
+	if whyH == "" {
+		mj, err := efficiency.UsefulHeat(in)
+		if err != nil {
+			whyH = "direct: " + err.Error()
 		}
-	} else {
+		heatOut = mj * 1000
+	}
+	if whyH != "" {
 		r.Reasons = append(r.Reasons, whyH)
+		heatOut = 0
 	}
 
 	lhv := b.lhv(m)
@@ -317,14 +341,7 @@ func (b *Boiler) minute(d Data, m time.Time) Result {
 	case math.IsNaN(lhv):
 		r.Reasons = append(r.Reasons, "direct: no coal LHV valid at this time")
 	default:
-		in := efficiency.DirectInput{Output: efficiency.SaturatedSteam, Flow: steamT, OutEnthalpy: hp.steam, FeedEnthalpy: hp.feed,
-			CoalFlow: coalT, LHV: lhv}
-		if b.Cfg.Output == "superheated_steam" {
-			in.Output = efficiency.SuperheatedSteam
-		}
-		if bd, _, ok := b.input(d, "blowdown_flow", m); ok && bd > 0 {
-			in.BlowdownFlow, in.BlowdownEnthalpy = bd/60, hp.blowdown
-		}
+		in.CoalFlow, in.LHV = coalT, lhv
 		eta, err := efficiency.Direct(in)
 		switch {
 		case err != nil:
@@ -344,6 +361,41 @@ func (b *Boiler) minute(d Data, m time.Time) Result {
 }
 
 type enthalpies struct{ steam, feed, blowdown float64 }
+
+// fluid is the working-fluid side of the direct method for minute m, with
+// steamT t of steam: the steam's wetness ω (points.steam_wetness, else
+// steam_wetness, else dry) with r = h″ − h′, and the blowdown
+// (points.blowdown_flow in t/h, else blowdown_rate % of the steam) at h′.
+func (b *Boiler) fluid(d Data, m time.Time, steamT float64, hp enthalpies) (efficiency.DirectInput, string) {
+	in := efficiency.DirectInput{Output: efficiency.SaturatedSteam, Flow: steamT, OutEnthalpy: hp.steam, FeedEnthalpy: hp.feed}
+	if b.Cfg.Output == "superheated_steam" {
+		in.Output = efficiency.SuperheatedSteam
+	} else {
+		if b.Cfg.Points.SteamWetness != nil {
+			w, _, ok := b.input(d, "steam_wetness", m)
+			if !ok {
+				return in, "steam_wetness: no good sample"
+			}
+			in.WetnessPct = w
+		} else if b.Cfg.SteamWetness != nil {
+			in.WetnessPct = *b.Cfg.SteamWetness
+		}
+		in.LatentHeat = hp.steam - hp.blowdown
+	}
+	if b.Cfg.Points.BlowdownFlow != nil {
+		bd, _, ok := b.input(d, "blowdown_flow", m)
+		if !ok {
+			return in, "blowdown_flow: no good sample"
+		}
+		in.BlowdownFlow = max(bd, 0) / 60
+	} else if b.Cfg.BlowdownRate != nil {
+		in.BlowdownFlow = *b.Cfg.BlowdownRate / 100 * steamT
+	}
+	if in.BlowdownFlow > 0 {
+		in.BlowdownEnthalpy = hp.blowdown
+	}
+	return in, ""
+}
 
 // enthalpyRise is h(steam) − h(feedwater) at the minute's mean pressure.
 func (b *Boiler) enthalpyRise(d Data, m time.Time) (float64, enthalpies, string) {
@@ -423,7 +475,7 @@ func (b *Boiler) indirect(d Data, m time.Time, r *Result, steamT, heatOut, lhv f
 	l := b.Cfg.Losses
 	res, err := efficiency.Indirect(efficiency.IndirectInput{
 		Coal: efficiency.Coal{LHV: lhv, AshPct: b.Cfg.Coal.Ash},
-		Coef: efficiency.Coefficients{M: l.M, N: l.N, Q3Coef: l.Q3Coef, Q3CorrectForQ4: l.Q3CorrectForQ4,
+		Coef: efficiency.Coefficients{M: l.M, N: l.N, Q3Coef: l.Q3Coef, Q3Simple: !l.Q3Full(),
 			CarbonHeat: l.CarbonHeat, SlagHeat: l.SlagHeat},
 		O2Pct: o2, COppm: co, ExhaustC: exh, ColdAirC: cold,
 		SlagFraction: l.SlagFraction, SlagCarbonPct: carbon.Slag,
@@ -476,6 +528,60 @@ func (b *Boiler) finish(r *Result) {
 	}
 	if v, ok := r.Value(b.Cfg.Method); ok {
 		r.Grade, r.HasGrade = b.Limit.Grade(v), true
+	}
+	b.finishRated(r)
+}
+
+// ratedHour says whether an hour with a value counts as a rated-load hour:
+// its mean load is at least the boiler's rated_load_share.
+func (b *Boiler) ratedHour(r *Result) bool {
+	return r.LoadN > 0 && r.Load/float64(r.LoadN) >= b.Cfg.RatedLoadShare-1e-12
+}
+
+// finishRated sets an hour's rated-load sums (it is one rated hour, or
+// none) and adds them to its day's and month's, and gives a day or a month
+// its rated-load efficiency from them when it closes.
+func (b *Boiler) finishRated(r *Result) {
+	switch r.Period {
+	case Hour:
+		r.RatedHours, r.RatedOut, r.RatedIn = 0, 0, 0
+		v, ok := r.Value(b.Cfg.Method)
+		if !ok || !b.ratedHour(r) {
+			return
+		}
+		if b.Cfg.Method == "indirect" {
+			r.RatedHours, r.RatedOut, r.RatedIn = 1, r.W*v/100, r.W
+		} else {
+			r.RatedHours, r.RatedOut, r.RatedIn = 1, r.HeatOut, r.HeatIn
+		}
+		if b.rated == nil {
+			b.rated = map[Period]map[time.Time]*Result{}
+		}
+		for _, p := range []Period{Day, Month} {
+			start := Floor(r.Start, p, b.loc)
+			if b.rated[p] == nil {
+				b.rated[p] = map[time.Time]*Result{}
+			}
+			acc := b.rated[p][start]
+			if acc == nil {
+				acc = &Result{}
+				b.rated[p][start] = acc
+			}
+			acc.RatedHours += r.RatedHours
+			acc.RatedOut += r.RatedOut
+			acc.RatedIn += r.RatedIn
+		}
+	case Day, Month:
+		r.RatedHours, r.RatedOut, r.RatedIn = 0, 0, 0
+		if acc := b.rated[r.Period][r.Start]; acc != nil {
+			r.RatedHours, r.RatedOut, r.RatedIn = acc.RatedHours, acc.RatedOut, acc.RatedIn
+			delete(b.rated[r.Period], r.Start)
+		}
+		r.HasRated = r.RatedHours > 0 && r.RatedIn > 0
+		r.RatedPct = 0
+		if r.HasRated {
+			r.RatedPct = 100 * r.RatedOut / r.RatedIn
+		}
 	}
 }
 

@@ -96,7 +96,8 @@ func TestEngineWorkedExample(t *testing.T) {
 		if math.Abs(r.DirectPct-81.6) > 0.05 || math.Abs(r.IndirectPct-81.6) > 0.05 {
 			t.Errorf("%s: direct %.3f, indirect %.3f, want 81.6", r.Period, r.DirectPct, r.IndirectPct)
 		}
-		want := [5]float64{8.01, 0.26, 7.86, 1.7, 0.61}
+		// q3 with GB/T 10180's (1 − q4/100), the default: 0.26 × 0.921 = 0.238.
+		want := [5]float64{8.01, 0.238, 7.86, 1.7, 0.61}
 		for i := range want {
 			if math.Abs(r.Q[i]-want[i]) > 0.01 {
 				t.Errorf("%s: q%d = %.3f, want %.2f", r.Period, i+2, r.Q[i], want[i])
