@@ -26,9 +26,12 @@ const (
 const (
 	// MinInterval is the shortest poll interval accepted.
 	MinInterval = 100 * time.Millisecond
-	// DefaultMaxGap bridges gaps of up to 16 registers: reading 16 unused
-	// words costs 32 bytes, a round trip on RS-485 costs tens of milliseconds.
-	DefaultMaxGap = 16
+	// DefaultMaxGap bridges gaps of up to 50 registers (Telegraf's
+	// max_insert fill): reading 50 unused words costs 100 bytes, a round
+	// trip on RS-485 costs tens of milliseconds. A device that refuses a
+	// bridged read (exception 2) teaches the gateway its hole, which is
+	// never bridged again (gateway/plan, gateway/poll).
+	DefaultMaxGap = 50
 	// Protocol limits per read request (Modbus Application Protocol v1.1b3, §6.1-6.4).
 	MaxReadRegisters = 125
 	MaxReadBits      = 2000

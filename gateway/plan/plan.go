@@ -26,11 +26,23 @@ type Options struct {
 	// MaxGap is how many unused registers (or bits) may be read to join two
 	// points into one request; a round trip costs far more than a few words.
 	MaxGap int
+	// Holes are ranges the device refuses (the profile's holes and those
+	// learned from its exceptions): a request of two or more points never
+	// reads a register of one. A point inside a hole is read on its own.
+	Holes []Span
 }
 
-// DeviceOptions are the options a device's config asks for.
-func DeviceOptions(d *fwconfig.Device) Options {
-	return Options{MaxRegisters: d.MaxRegisters, MaxBits: d.MaxBits, MaxGap: d.MaxGapOrDefault()}
+// DeviceOptions are the options a device's config asks for, with the
+// profile's holes and the learned ones.
+func DeviceOptions(d *fwconfig.Device, learned ...Span) Options {
+	o := Options{MaxRegisters: d.MaxRegisters, MaxBits: d.MaxBits, MaxGap: d.MaxGapOrDefault()}
+	if d.Spec != nil {
+		for _, h := range d.Spec.Holes {
+			o.Holes = append(o.Holes, Span{Register: h.Register, Start: h.From, Count: h.End() - h.From})
+		}
+	}
+	o.Holes = append(o.Holes, learned...)
+	return o
 }
 
 // Request is one read: a register type, a start address and a count, and
@@ -81,8 +93,10 @@ func BuildPoints(points []*fwconfig.Point, o Options) []Request {
 			end := p.Address + p.Words()
 			if cur != nil {
 				curEnd := cur.End()
-				if p.Address-curEnd <= o.MaxGap && max(end, curEnd)-cur.Start <= limit {
-					cur.Count = max(end, curEnd) - cur.Start
+				newEnd := max(end, curEnd)
+				if p.Address-curEnd <= o.MaxGap && newEnd-cur.Start <= limit &&
+					(newEnd == curEnd || !o.touchesHole(rt, cur.Start, newEnd)) {
+					cur.Count = newEnd - cur.Start
 					cur.Points = append(cur.Points, p)
 					continue
 				}
@@ -95,6 +109,17 @@ func BuildPoints(points []*fwconfig.Point, o Options) []Request {
 		}
 	}
 	return reqs
+}
+
+// touchesHole reports whether reading [start, end) of table rt would read
+// a register of a hole.
+func (o *Options) touchesHole(rt fwconfig.RegisterType, start, end int) bool {
+	for _, h := range o.Holes {
+		if h.Register == rt && h.Start < end && start < h.Start+h.Count {
+			return true
+		}
+	}
+	return false
 }
 
 // Split divides a request of several points into two requests of about half
@@ -162,9 +187,10 @@ type Group struct {
 	Requests []Request
 }
 
-// Device plans every poll group of a configured device.
-func Device(d *fwconfig.Device) []Group {
-	o := DeviceOptions(d)
+// Device plans every poll group of a configured device, around the
+// profile's holes and those learned from the device's exceptions.
+func Device(d *fwconfig.Device, learned ...Span) []Group {
+	o := DeviceOptions(d, learned...)
 	out := make([]Group, 0, len(d.Groups))
 	for _, g := range d.Groups {
 		read := slices.Clone(g.Points)
@@ -182,17 +208,33 @@ func Device(d *fwconfig.Device) []Group {
 
 // PrintSite writes the plan of every device of a gateway config: its
 // requests per group, round trips per poll of each group, and the totals,
-// as `gateway -plan` shows them.
-func PrintSite(w io.Writer, cfg *fwconfig.Gateway) {
+// as `gateway -plan` shows them for a gateway that learned no hole yet.
+func PrintSite(w io.Writer, cfg *fwconfig.Gateway) { PrintSiteLearned(w, cfg, nil) }
+
+// PrintSiteLearned is PrintSite around the holes the gateway learned
+// (nil: none), as the gateway polls from its start: `gateway -plan` reads
+// them from the gateway's file.
+func PrintSiteLearned(w io.Writer, cfg *fwconfig.Gateway, l *Learned) {
 	perPoll, perMinute := 0, 0.0
 	for i := range cfg.Devices {
 		d := &cfg.Devices[i]
-		groups := Device(d)
+		learned := l.Holes(d.Name, d.Profile)
+		groups := Device(d, learned...)
 		n := 0
 		for _, g := range groups {
 			n += len(g.Requests)
 		}
 		fmt.Fprintf(w, "device %s (%s, %s unit %d): %d round trips per cycle\n", d.Name, d.Profile, d.Bus.Key, d.UnitID, n)
+		if d.Spec != nil && len(d.Spec.Holes)+len(learned) > 0 {
+			var hs []string
+			for _, h := range d.Spec.Holes {
+				hs = append(hs, Span{h.Register, h.From, h.End() - h.From}.String()+" (profile)")
+			}
+			for _, h := range learned {
+				hs = append(hs, h.String()+" (learned)")
+			}
+			fmt.Fprintf(w, "  never bridged: %s\n", strings.Join(hs, ", "))
+		}
 		for _, g := range groups {
 			if len(groups) > 1 || g.Name != "" {
 				name := g.Name
@@ -227,12 +269,18 @@ func plural(n int, noun string) string {
 	return fmt.Sprintf("%d %ss", n, noun)
 }
 
-// Span is a register range a device refused to read in one request.
+// Span is a register range: one a device refused to read in one request,
+// or a hole in its map.
 type Span struct {
-	Register fwconfig.RegisterType
-	Start    int
-	Count    int
+	Register fwconfig.RegisterType `json:"register"`
+	Start    int                   `json:"start"`
+	Count    int                   `json:"count"`
 }
+
+// End is the address after the span's last one.
+func (s Span) End() int { return s.Start + s.Count }
+
+func (s Span) String() string { return fmt.Sprintf("%s %d..%d", s.Register, s.Start, s.End()-1) }
 
 // SpanOf is the range a request reads.
 func SpanOf(r Request) Span { return Span{r.Register, r.Start, r.Count} }

@@ -36,6 +36,15 @@ func TestBuild(t *testing.T) {
 			"input 5+1 [x y]"},
 		{"unsorted input", []fwconfig.Point{pt("b", "holding", 2, "uint16"), pt("a", "holding", 0, "uint32")}, Options{},
 			"holding 0+3 [a b]"},
+		{"a hole is never bridged", []fwconfig.Point{pt("a", "holding", 0, "uint16"), pt("b", "holding", 10, "uint16"), pt("c", "holding", 20, "uint16")},
+			Options{MaxGap: 50, Holes: []Span{{"holding", 12, 3}}},
+			"holding 0+11 [a b]; holding 20+1 [c]"},
+		{"a hole of another table is no matter", []fwconfig.Point{pt("a", "holding", 0, "uint16"), pt("b", "holding", 10, "uint16")},
+			Options{MaxGap: 50, Holes: []Span{{"input", 5, 1}}},
+			"holding 0+11 [a b]"},
+		{"a point in a hole is read alone", []fwconfig.Point{pt("a", "holding", 0, "uint16"), pt("b", "holding", 1, "uint16"), pt("c", "holding", 2, "uint16")},
+			Options{MaxGap: 50, Holes: []Span{{"holding", 1, 1}}},
+			"holding 0+1 [a]; holding 1+1 [b]; holding 2+1 [c]"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
