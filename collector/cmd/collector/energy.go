@@ -5,25 +5,50 @@ import (
 	"log/slog"
 	"os"
 	"sync"
+	"sync/atomic"
+	"time"
 
 	"github.com/boilerwatch/boilerwatch/collector/config"
 	"github.com/boilerwatch/boilerwatch/collector/derived"
 	"github.com/boilerwatch/boilerwatch/collector/store"
+	"github.com/boilerwatch/boilerwatch/gateway/telemetry"
 )
+
+// energyLate tells the energy engine, once it runs, of every sample the
+// ingest wrote, so that samples behind the engine (a replayed backlog) are
+// computed again (derived.Runner.Late).
+type energyLate struct {
+	r atomic.Pointer[derived.Runner]
+}
+
+// observe chains the engine after next (the gap detector) in ingest's
+// Observe, which runs after a message is written and before it is acked.
+func (l *energyLate) observe(next func(*telemetry.Message)) func(*telemetry.Message) {
+	return func(m *telemetry.Message) {
+		next(m)
+		if r := l.r.Load(); r != nil {
+			for _, s := range m.Samples {
+				r.Late(context.Background(), m.Site, s.Device, time.UnixMilli(s.TS))
+			}
+		}
+	}
+}
 
 // startEnergy runs the efficiency and energy engine (the config's energy
 // section) until ctx is done; wg waits for it.
-func startEnergy(ctx context.Context, wg *sync.WaitGroup, cfg *config.Collector, st *store.Store, m *metrics, log *slog.Logger) error {
+func startEnergy(ctx context.Context, wg *sync.WaitGroup, cfg *config.Collector, st *store.Store, m *metrics, late *energyLate, log *slog.Logger) error {
 	pub := derived.NewMQTT(derived.MQTTOptions{
 		Broker: cfg.MQTT.Broker, ClientID: cfg.MQTT.ClientID + "-alerts",
 		Username: cfg.MQTT.Username, Password: os.Getenv(cfg.MQTT.PasswordEnv), Logger: log,
 	})
 	r, err := derived.New(derived.Options{Config: cfg.Energy, Store: st, Publisher: pub, Logger: log,
-		OnEfficiency: m.observeEfficiency, OnCycleError: m.observeCycleError})
+		OnEfficiency: m.observeEfficiency, OnCycleError: m.observeCycleError,
+		Delete: derived.InfluxQL(cfg.InfluxDB.URL, os.Getenv(cfg.InfluxDB.TokenEnv), cfg.InfluxDB.Bucket)})
 	if err != nil {
 		pub.Close()
 		return err
 	}
+	late.r.Store(r)
 	log.Info("energy engine started", "boilers", len(cfg.Energy.Boilers), "meters", len(cfg.Energy.Meters), "timezone", cfg.Energy.Timezone)
 	wg.Go(func() {
 		defer pub.Close()

@@ -143,12 +143,13 @@ func run(ctx context.Context, cfg *config.Collector, log *slog.Logger, level *sl
 	if err != nil {
 		return err
 	}
+	late := &energyLate{} // written samples behind the energy engine are computed again
 	gaps := ingest.NewGaps(ingest.GapOptions{FillWithin: cfg.Gaps.Window(), Lookup: ingest.InfluxLookup(st), Writer: w, Logger: log})
 	wg.Go(func() { gaps.Run(ctx) })
 	cons := ingest.New(ingest.Options{
 		Broker: cfg.MQTT.Broker, ClientID: cfg.MQTT.ClientID, Username: cfg.MQTT.Username,
 		Password: os.Getenv(cfg.MQTT.PasswordEnv), ShareGroup: cfg.MQTT.ShareGroup, TLS: mqttTLS,
-		MaxPoints: cfg.Batch.MaxPoints, Flush: cfg.Batch.Flush, Observe: gaps.Observe, Logger: log,
+		MaxPoints: cfg.Batch.MaxPoints, Flush: cfg.Batch.Flush, Observe: late.observe(gaps.Observe), Logger: log,
 		Schema: schema, DeadLetters: dead, Known: cfg.KnownGateway,
 	}, w)
 	m.reg.MustRegister(&counters{c: cons, gaps: gaps, deadLetters: dead})
@@ -181,7 +182,7 @@ func run(ctx context.Context, cfg *config.Collector, log *slog.Logger, level *sl
 		wg.Go(func() { reportLoop(ctx, cons, cfg, report, log) })
 	}
 	if cfg.Energy != nil {
-		if err := startEnergy(ctx, &wg, cfg, st, m, log); err != nil {
+		if err := startEnergy(ctx, &wg, cfg, st, m, late, log); err != nil {
 			return err
 		}
 	}
