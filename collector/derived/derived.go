@@ -6,9 +6,12 @@
 //
 // It works from the stored samples rather than from the live MQTT stream:
 // what it computes is exactly what InfluxDB holds, replayed (historical)
-// samples are computed like live ones, and after a restart it recomputes
-// the current day from InfluxDB. Windows are by sample time and close by a
-// watermark taken from the data (see Run).
+// samples are computed like live ones, and after a restart or for late
+// samples (Late) it computes again from the quarter hour concerned, the
+// windows still open there rebuilt from stored exact sums (MeasSums), so
+// no figure depends on when the collector restarted or data arrived.
+// Windows are by sample time and close by a watermark taken from the data
+// (see Run).
 package derived
 
 import (
