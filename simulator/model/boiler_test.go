@@ -1,7 +1,11 @@
 package model
 
 import (
+	"go/parser"
+	"go/token"
+	"io/fs"
 	"math"
+	"strings"
 	"testing"
 	"time"
 )
@@ -57,4 +61,46 @@ func minT(a, b time.Time) time.Time {
 		return a
 	}
 	return b
+}
+
+// TestOwnHeatBalance: the model's ground truth is its own: no package of
+// the collector is imported (the simulated-day test then checks the
+// collector's formulas and steam properties, not just its pipeline), and
+// its heat balance closes: fuel heat = useful heat + surface loss + the
+// per-kg losses.
+func TestOwnHeatBalance(t *testing.T) {
+	fset := token.NewFileSet()
+	pkgs, err := parser.ParseDir(fset, ".", func(fi fs.FileInfo) bool { return !strings.HasSuffix(fi.Name(), "_test.go") }, parser.ImportsOnly)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range pkgs {
+		for name, f := range p.Files {
+			for _, imp := range f.Imports {
+				if strings.Contains(imp.Path.Value, "boilerwatch/collector/") {
+					t.Errorf("%s imports %s", name, imp.Path.Value)
+				}
+			}
+		}
+	}
+	p := DefaultBoiler()
+	b, err := NewBoiler(p, 3, time.Date(2026, 1, 15, 12, 0, 0, 0, time.UTC))
+	if err != nil {
+		t.Fatal(err)
+	}
+	perKg := heatBalance(p.Coal, p, b.o2, b.co, b.exhaust)
+	fuel := b.coalFeed * 1000 * b.lhv // kJ/h
+	useful := b.steamFlow * 1000 * b.usefulPerT
+	if d := fuel - useful - p.SurfaceLossKW*3600 - fuel*perKg/100; math.Abs(d) > 1e-6*fuel {
+		t.Errorf("heat balance off by %g kJ/h of %g", d, fuel)
+	}
+	// 1.0 MPa(g) is 1.101 MPa: steam tables give 184.1 °C, h′ 781.2,
+	// h″ 2,780.7 kJ/kg.
+	ts, hw, hs := saturation(1.0)
+	if math.Abs(ts-184.1) > 0.1 || math.Abs(hs-2780.7) > 0.5 || math.Abs(hw-781.2) > 0.5 {
+		t.Errorf("saturation at 1.0 MPa(g): %.2f °C, h′ %.1f, h″ %.1f", ts, hw, hs)
+	}
+	if e := b.Efficiency(); e < 75 || e > 85 {
+		t.Errorf("efficiency %.2f %%, want a chain grate's 75–85", e)
+	}
 }

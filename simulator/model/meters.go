@@ -4,8 +4,6 @@ import (
 	"math"
 	"math/rand/v2"
 	"time"
-
-	"github.com/boilerwatch/boilerwatch/collector/steam"
 )
 
 // DailyLoad is a load cycle over the day: Base ± Amplitude as a cosine
@@ -242,14 +240,11 @@ func (m *SteamMeter) update(t time.Time) {
 	} else {
 		m.flow = math.Max(0, m.p.Rated*(m.p.Load.At(t)+m.nF))
 		m.pressure = clamp(1.0+m.nP, 0.3, 1.6)
-		if ts, err := steam.SaturationTemperatureC(steam.GaugeToAbsoluteMPa(m.pressure)); err == nil {
-			m.temp = ts
-		}
+		m.temp, _, _ = saturation(m.pressure)
 	}
-	// Heat carried, relative to water at 0 °C: D × h.
-	if h, err := steam.SaturatedSteamEnthalpy(steam.GaugeToAbsoluteMPa(m.pressure)); err == nil {
-		m.heatFlow = m.flow * h / 1000 // t/h × kJ/kg = MJ/h; /1000: GJ/h
-	}
+	// Heat carried, relative to water at 0 °C: D × h (steamtable.go).
+	_, _, h := saturation(m.pressure)
+	m.heatFlow = m.flow * h / 1000 // t/h × kJ/kg = MJ/h; /1000: GJ/h
 }
 
 // Quantities implements Source.

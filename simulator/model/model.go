@@ -9,9 +9,6 @@ import (
 	"math"
 	"math/rand/v2"
 	"time"
-
-	"github.com/boilerwatch/boilerwatch/collector/efficiency"
-	"github.com/boilerwatch/boilerwatch/collector/steam"
 )
 
 // Source is a model whose quantities the simulator serves.
@@ -23,22 +20,40 @@ type Source interface {
 	Quantities() map[string]any
 }
 
+// Coal is the fuel as received: its assayed LHV and its ultimate analysis
+// (% by mass, as received; with AshPct and MoisturePct they add up to 100).
+type Coal struct {
+	LHV                 float64 // Q_net,v,ar, kJ/kg
+	AshPct, MoisturePct float64
+	C, H, O, N, S       float64
+}
+
 // BoilerParams describe a boiler and its fuel ([R] values from the domain
-// reference §6 as defaults; a scenario overrides them).
+// reference §6 as defaults; a scenario overrides them). The boiler computes
+// its own heat balance from them (see heatBalance): nothing here is a
+// coefficient of the collector's simplified formulas.
 type BoilerParams struct {
 	RatedSteam    float64 // t/h
 	PressureGauge float64 // MPa(g), saturated steam
 	FeedwaterC    float64 // °C
 	ColdAirC      float64 // °C
-	Coal          efficiency.Coal
-	Coef          efficiency.Coefficients
+	Coal          Coal
 	O2Pct         float64 // mean flue O2, %
 	ExhaustC      float64 // mean exhaust temperature at 75 % load, °C
 	COppm         float64 // mean CO, ppm
 	SlagCarbonPct float64
 	FlyCarbonPct  float64
 	SlagFraction  float64
-	Q5Rated       float64
+	// SurfaceLossKW is the heat the boiler's casing loses to its
+	// surroundings, kW, about the same at any load (it follows the wall
+	// temperatures, not the firing rate).
+	SurfaceLossKW float64
+	// SlagC is the temperature slag leaves the grate at, °C.
+	SlagC float64
+	// WetnessPct is the steam's wetness ω, %: water carried over from the
+	// drum; BlowdownPct the continuous blowdown, % of the steam flow, which
+	// leaves as saturated water.
+	WetnessPct, BlowdownPct float64
 	// FoulingKPerDay raises the exhaust temperature linearly over time.
 	FoulingKPerDay float64
 	// Load is the daily load cycle; the zero value keeps the default
@@ -49,14 +64,18 @@ type BoilerParams struct {
 	CoalChanges []CoalChange
 }
 
-// DefaultBoiler is a 10 t/h SZL chain grate burning class II bituminous coal.
+// DefaultBoiler is a 10 t/h SZL chain grate burning class II bituminous
+// coal: C 52, H 3.5, O 7, N 1, S 0.5, moisture 13, ash 23 % (Mendeleev's
+// formula gives Q_net ≈ 20.2 MJ/kg for it; the assayed 20,000 is used for
+// the fuel heat). Its casing loses 160 kW (1.7 % of its rated input), its
+// steam is 3 % wet and it blows down 2 % of the steam.
 func DefaultBoiler() BoilerParams {
 	return BoilerParams{
 		RatedSteam: 10, PressureGauge: 1.0, FeedwaterC: 20, ColdAirC: 20,
-		Coal:  efficiency.Coal{LHV: 20000, AshPct: 23},
-		Coef:  efficiency.Coefficients{M: 0.4, N: 3.6, Q3Coef: 3.2, CarbonHeat: 32866, SlagHeat: 560},
+		Coal:  Coal{LHV: 20000, AshPct: 23, MoisturePct: 13, C: 52, H: 3.5, O: 7, N: 1, S: 0.5},
 		O2Pct: 8, ExhaustC: 160, COppm: 400,
-		SlagCarbonPct: 15, FlyCarbonPct: 25, SlagFraction: 0.8, Q5Rated: 1.7,
+		SlagCarbonPct: 15, FlyCarbonPct: 25, SlagFraction: 0.8,
+		SurfaceLossKW: 160, SlagC: 600, WetnessPct: 3, BlowdownPct: blowdown * 100,
 	}
 }
 
@@ -73,7 +92,7 @@ type Boiler struct {
 
 	load, steamFlow, pressure, steamTemp, o2, exhaust, co, coalFeed, eff float64
 	steamTotal, coalTotal                                                float64
-	deltaH                                                               float64
+	usefulPerT                                                           float64 // heat taken up per t of steam, kJ/kg
 	lhv                                                                  float64 // coal in force, kJ/kg
 
 	// next is the next grid point; truth, when enabled, accumulates the
@@ -100,8 +119,9 @@ type MinuteTruth struct {
 	Seconds float64 // simulated seconds covered (60 except at the start)
 	SteamT  float64 // steam produced, t
 	CoalT   float64 // coal burnt, t
-	// HeatOutKJ is D·(h'' − h_feedwater), FuelHeatKJ is B·LHV; their ratio
-	// is the true efficiency over the minute.
+	// HeatOutKJ is the heat the water took up, D·(h″ − r·ω/100 − h_fw) +
+	// D_blowdown·(h′ − h_fw); FuelHeatKJ is B·LHV; their ratio is the true
+	// efficiency over the minute.
 	HeatOutKJ, FuelHeatKJ float64
 	// Time means over the minute.
 	ExhaustC, O2Pct, Load, LHV float64
@@ -114,7 +134,7 @@ func (m MinuteTruth) Efficiency() float64 { return 100 * m.HeatOutKJ / m.FuelHea
 func NewBoiler(p BoilerParams, seed uint64, start time.Time) (*Boiler, error) {
 	b := &Boiler{p: p, rng: rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15)), start: start, last: start, next: start.Add(grid)}
 	b.update(start)
-	if b.eff <= 0 {
+	if !(b.eff > 0 && b.eff < 100) {
 		return nil, fmt.Errorf("boiler model: parameters give no efficiency")
 	}
 	return b, nil
@@ -167,7 +187,7 @@ func (b *Boiler) integrate(t time.Time) {
 			c.Seconds += h
 			c.SteamT += steamT
 			c.CoalT += coalT
-			c.HeatOutKJ += steamT * 1000 * b.deltaH
+			c.HeatOutKJ += steamT * 1000 * b.usefulPerT
 			c.FuelHeatKJ += coalT * 1000 * b.lhv
 			c.ExhaustC += b.exhaust * h
 			c.O2Pct += b.o2 * h
@@ -209,32 +229,78 @@ func (b *Boiler) update(t time.Time) {
 	b.lhv = coal.LHV
 	b.steamFlow = b.load * b.p.RatedSteam
 	b.pressure = clamp(b.p.PressureGauge+b.nP, 0.3, 1.6)
-	pAbs := steam.GaugeToAbsoluteMPa(b.pressure)
-	ts, err := steam.SaturationTemperatureC(pAbs)
-	if err == nil {
-		b.steamTemp = ts
-	}
-	hs, err1 := steam.SaturatedSteamEnthalpy(pAbs)
-	hw, err2 := steam.WaterEnthalpy(pAbs, b.p.FeedwaterC)
-	if err1 == nil && err2 == nil {
-		b.deltaH = hs - hw
-	}
+	ts, hw, hs := saturation(b.pressure)
+	b.steamTemp = ts
+	hfw := waterEnthalpy(b.p.FeedwaterC, b.pressure)
+	// Per t of steam: the steam's heat less the latent heat its water
+	// droplets never took up, plus the blowdown water heated to h′.
+	b.usefulPerT = hs - (hs-hw)*b.p.WetnessPct/100 - hfw + b.p.BlowdownPct/100*(hw-hfw)
 	days := t.Sub(b.start).Hours() / 24
 	b.o2 = clamp(b.p.O2Pct+2*(0.75-b.load)+b.nO2, 3, 14)
 	b.exhaust = b.p.ExhaustC + 40*(b.load-0.75) + b.p.FoulingKPerDay*days + b.nExh
 	b.co = clamp(b.p.COppm+b.nCO, 20, 3000)
-	r, err := efficiency.Indirect(efficiency.IndirectInput{
-		Coal: coal, Coef: b.p.Coef, O2Pct: b.o2, COppm: b.co, ExhaustC: b.exhaust, ColdAirC: b.p.ColdAirC,
-		SlagFraction: b.p.SlagFraction, SlagCarbonPct: b.p.SlagCarbonPct,
-		FlyAshFraction: 1 - b.p.SlagFraction, FlyAshCarbonPct: b.p.FlyCarbonPct,
-		Q5Rated: b.p.Q5Rated, RatedLoad: b.p.RatedSteam, ActualLoad: b.steamFlow,
-	})
-	if err == nil {
-		b.eff = r.Efficiency
-	}
-	if f, err := efficiency.CoalFlow(b.steamFlow, b.deltaH, b.eff, coal.LHV); err == nil {
-		b.coalFeed = f
-	}
+	perKg := heatBalance(coal, b.p, b.o2, b.co, b.exhaust)
+	// Fuel heat = useful heat + surface loss + the per-kg losses:
+	// B·Q·(1 − Σq/100) = D·u + Q5, with Q5 in kJ/h.
+	useful := b.steamFlow * 1000 * b.usefulPerT // kJ/h
+	fuelHeat := (useful + b.p.SurfaceLossKW*3600) / (1 - perKg/100)
+	b.eff = 100 * useful / fuelHeat
+	b.coalFeed = fuelHeat / coal.LHV / 1000 // t/h
+}
+
+// heatBalance is the boiler's own loss model: the losses that scale with
+// the fuel burnt (flue gas, CO, unburnt carbon, slag heat), in % of the
+// fuel's LHV, computed from the coal's analysis and the flue gas's state
+// by stoichiometry and mean specific heats, not from the simplified loss
+// coefficients the collector uses.
+func heatBalance(c Coal, p BoilerParams, o2Pct, coPPM, exhaustC float64) float64 {
+	// Unburnt carbon: the refuse's combustibles, per kg of fuel.
+	slag := c.AshPct / 100 * p.SlagFraction / (1 - p.SlagCarbonPct/100)     // kg slag
+	fly := c.AshPct / 100 * (1 - p.SlagFraction) / (1 - p.FlyCarbonPct/100) // kg fly ash
+	unburnt := slag*p.SlagCarbonPct/100 + fly*p.FlyCarbonPct/100            // kg C
+	const carbonHeat = 32800                                                // kJ/kg, graphite burnt to CO₂
+	q4 := unburnt * carbonHeat / c.LHV * 100
+	// Burnt carbon, % of the fuel.
+	cb := c.C - 100*unburnt
+	// Stoichiometric air and combustion products, Nm³/kg (molar volume
+	// 22.4 Nm³/kmol; air 21 % O₂).
+	o2Need := (cb/12 + c.S/32 + c.H/4.032 - c.O/32) / 100 * 22.4 // Nm³ O₂
+	v0 := o2Need / 0.21
+	vRO2 := (cb/12 + c.S/32) / 100 * 22.4
+	vN2 := 0.79*v0 + c.N/28/100*22.4
+	// Excess air from the dry flue gas's O₂ share:
+	// O₂ = 0.21(α − 1)V⁰ / (V_RO₂ + V_N₂ + 0.79(α − 1)V⁰ + 0.21(α − 1)V⁰).
+	o := o2Pct / 100
+	alpha := 1 + o*(vRO2+vN2)/(v0*(0.21-o))
+	dry := vRO2 + vN2 + (alpha-1)*v0
+	water := (c.H/2.016+c.MoisturePct/18.015)/100*22.4 + 0.0161*alpha*v0 // incl. the air's humidity (10 g/kg)
+	// Mean specific heats from 0 °C, kJ/(Nm³·K), at the exhaust
+	// temperature and at the cold-air temperature.
+	gas := vRO2*cpMean(cpCO2, exhaustC) + (vN2+0.79*(alpha-1)*v0)*cpMean(cpN2, exhaustC) +
+		0.21*(alpha-1)*v0*cpMean(cpO2, exhaustC) + water*cpMean(cpH2O, exhaustC)
+	air := alpha * v0 * (cpMean(cpAir, p.ColdAirC) + 0.0161*cpMean(cpH2O, p.ColdAirC))
+	q2 := (gas*exhaustC - air*p.ColdAirC) / c.LHV * 100
+	// CO burns to CO₂ for 12,640 kJ/Nm³.
+	q3 := dry * coPPM / 1e6 * 12640 / c.LHV * 100
+	// Slag leaves hot: c ≈ 0.93 kJ/(kg·K) from 0 °C.
+	q6 := slag * 0.93 * p.SlagC / c.LHV * 100
+	return q2 + q3 + q4 + q6
+}
+
+// Mean specific heats of flue-gas components from 0 °C to t, kJ/(Nm³·K),
+// at 0, 100, 200 and 300 °C (textbook gas tables).
+var (
+	cpCO2 = [4]float64{1.5998, 1.7003, 1.7873, 1.8627}
+	cpN2  = [4]float64{1.2946, 1.2958, 1.2996, 1.3067}
+	cpO2  = [4]float64{1.3059, 1.3176, 1.3352, 1.3561}
+	cpH2O = [4]float64{1.4943, 1.5052, 1.5223, 1.5424}
+	cpAir = [4]float64{1.2971, 1.3004, 1.3071, 1.3172}
+)
+
+func cpMean(tab [4]float64, t float64) float64 {
+	i := int(clamp(math.Floor(t/100), 0, 2))
+	f := (t - 100*float64(i)) / 100
+	return tab[i] + f*(tab[i+1]-tab[i])
 }
 
 // Load is the current load as a fraction of rated output.
