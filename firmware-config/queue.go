@@ -17,12 +17,22 @@ type Queue struct {
 	// reported. Default 500MB, a day of a 20-device site at 1 s holds in
 	// about 160 MB.
 	MaxBytesRaw string `yaml:"max_bytes"`
-	// FsyncRaw is the longest a queued record waits for its fsync ("100ms"),
-	// or "always" (an fsync per record). A power loss loses at most this
-	// window of records the broker had not acknowledged yet; a crash of the
-	// gateway process alone loses nothing.
+	// WriteBehindRaw is how long a record may wait in memory for the
+	// broker's acknowledgement before it is written to flash ("1s", the
+	// default): records acknowledged within half of it are never written,
+	// so a gateway whose broker answers wears its flash next to nothing. A
+	// power loss or a crash of the gateway loses at most this window of
+	// records the broker had not acknowledged. "0" writes every record
+	// before it is sent (then fsync and fsync_records apply).
+	WriteBehindRaw string `yaml:"write_behind"`
+	// FsyncRaw, with write_behind 0, is the longest a queued record waits
+	// for its fsync ("100ms"), or "always" (an fsync per record, and every
+	// record on flash before it is sent; it implies write_behind 0). A power
+	// loss loses at most this window of records the broker had not
+	// acknowledged yet; a crash of the gateway process alone loses nothing.
 	FsyncRaw string `yaml:"fsync"`
-	// FsyncRecords forces an fsync after this many records (default 100).
+	// FsyncRecords, with write_behind 0, forces an fsync after this many
+	// records (default 100).
 	FsyncRecords int `yaml:"fsync_records"`
 	// ReplayRateRaw bounds the backlog sent after an outage, messages per
 	// second, while live data keeps flowing; 0 is unbounded. Default 200.
@@ -32,7 +42,9 @@ type Queue struct {
 	// for (default true). Set false to feed another consumer.
 	WaitForCollectorRaw *bool `yaml:"wait_for_collector"`
 
-	MaxBytes    int64         `yaml:"-"`
+	MaxBytes int64 `yaml:"-"`
+	// WriteBehind is WriteBehindRaw resolved; 0 is off.
+	WriteBehind time.Duration `yaml:"-"`
 	Fsync       time.Duration `yaml:"-"`
 	FsyncAlways bool          `yaml:"-"`
 	ReplayRate  float64       `yaml:"-"`
@@ -43,6 +55,7 @@ type Queue struct {
 // Queue defaults.
 const (
 	DefaultQueueMaxBytes     = 500_000_000
+	DefaultQueueWriteBehind  = time.Second
 	DefaultQueueFsync        = 100 * time.Millisecond
 	DefaultQueueFsyncRecords = 100
 	DefaultQueueReplayRate   = 200
@@ -75,6 +88,25 @@ func (q *Queue) validate(d *Document) {
 			d.Errorf("queue.fsync", "%q: want a duration between 1ms and 1m (e.g. 100ms), or always", q.FsyncRaw)
 		} else {
 			q.Fsync = v
+		}
+	}
+	q.WriteBehind = DefaultQueueWriteBehind
+	switch q.WriteBehindRaw {
+	case "":
+		if q.FsyncAlways {
+			q.WriteBehind = 0 // every record on flash before it is sent
+		}
+	case "0", "off":
+		q.WriteBehind = 0
+	default:
+		v, err := time.ParseDuration(q.WriteBehindRaw)
+		switch {
+		case err != nil || v < 0 || v > time.Minute || v > 0 && v < 10*time.Millisecond:
+			d.Errorf("queue.write_behind", "%q: want a duration between 10ms and 1m (e.g. 1s), or 0 to write every record before it is sent", q.WriteBehindRaw)
+		case v > 0 && q.FsyncAlways:
+			d.Errorf("queue.write_behind", "%s contradicts fsync: always (every record on flash before it is sent); remove one", q.WriteBehindRaw)
+		default:
+			q.WriteBehind = v
 		}
 	}
 	switch {

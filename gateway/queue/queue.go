@@ -11,12 +11,25 @@
 //	seg-<first>-<last>.z             sealed segments with unsent records, compressed
 //	quarantine/                      files the queue could not use, kept for inspection
 //
-// Durability: a record is written to the segment file (the page cache) before
-// Append returns, so a crash of the process loses nothing. The file is
-// fsynced every SyncEvery and after SyncRecords records, so a power loss
-// loses at most the records of that window that the broker had not
-// acknowledged yet. Sequence numbers are reserved with an fsync before use
-// and never repeat.
+// Durability, write-behind (Options.WriteBehind > 0, the gateway's
+// default): a record is kept in memory and written to its segment, with an
+// fsync, only if the broker has not acknowledged it within half the window,
+// when the records in memory exceed TailBytes, or on Close. While the broker
+// acknowledges promptly nothing reaches the disk; a crash or power loss
+// loses at most the records of the last WriteBehind that the broker had not
+// acknowledged. Numbers acknowledged before they were written leave a small
+// settled-range marker in the segment (record.go), so they are not taken for
+// damage.
+//
+// Write-through (WriteBehind 0): a record is written to the segment file
+// (the page cache) before Append returns, so a crash of the process loses
+// nothing. The file is fsynced every SyncEvery and after SyncRecords
+// records, or on every record with SyncAlways, so a power loss loses at
+// most the records of that window that the broker had not acknowledged
+// yet.
+//
+// Sequence numbers are reserved in blocks with an fsync before use and never
+// repeat.
 package queue
 
 import (
@@ -66,6 +79,11 @@ type Options struct {
 	TailBytes int
 	// QuarantineBytes bounds quarantine/; the oldest files go first.
 	QuarantineBytes int64
+	// WriteBehind, if positive, keeps records in memory and writes (and
+	// fsyncs) only those the broker has not acknowledged within half of it:
+	// every unacknowledged record is on the disk at most WriteBehind after
+	// Append. Ignored with SyncAlways. 0: every record is written on Append.
+	WriteBehind time.Duration
 	Logger          *slog.Logger
 }
 
@@ -86,6 +104,12 @@ type Stats struct {
 	Quarantined uint64
 	// Compacted: segments rewritten compressed.
 	Compacted uint64
+}
+
+// tailRec is a record kept in memory, with when it was appended.
+type tailRec struct {
+	Record
+	at time.Duration // since Queue.t0
 }
 
 type segment struct {
@@ -116,9 +140,18 @@ type Queue struct {
 	unsynced    int
 	acked       spans
 	cursorDirty bool
-	tail        []Record
+	// cursorUnsynced: the cursor file was saved without an fsync since
+	// Open; Close saves it durably then, and only then.
+	cursorUnsynced bool
+	cursorWrites   int // cursor files written since Open
+	tail        []tailRec
 	tailFirst   uint64 // every record ≥ tailFirst appended since Open is in tail
 	tailBytes   int    // payload bytes in tail
+	// flushed: every number up to it is written or needs no writing
+	// (acknowledged or lost); the tail's records above it are in memory
+	// only (write-behind).
+	flushed uint64
+	t0      time.Time // tailRec.at counts from here
 	stats       Stats
 	closed      bool
 
@@ -156,11 +189,14 @@ func Open(o Options) (*Queue, error) {
 	if o.Logger == nil {
 		o.Logger = slog.Default()
 	}
+	if o.SyncAlways || o.WriteBehind < 0 {
+		o.WriteBehind = 0
+	}
 	if err := os.MkdirAll(o.Dir, 0o755); err != nil {
 		return nil, fmt.Errorf("queue: %w", err)
 	}
 	q := &Queue{
-		o: o, log: o.Logger.With("component", "queue", "dir", o.Dir),
+		o: o, log: o.Logger.With("component", "queue", "dir", o.Dir), t0: time.Now(),
 		notify: make(chan struct{}, 1), compact: make(chan struct{}, 1), stop: make(chan struct{}),
 	}
 	seq, err := OpenSequence(o.Dir)
@@ -178,6 +214,7 @@ func Open(o Options) (*Queue, error) {
 	if err := q.load(bad.err != nil); err != nil {
 		return nil, err
 	}
+	q.flushed = q.seq.Last()
 	q.enforceLimit()
 	q.wg.Go(q.background)
 	st := q.Stats()
@@ -308,9 +345,16 @@ func (q *Queue) loadRaw(s *segment) *segment {
 	var recs []Record
 	var dmg []damage
 	prev := s.first - 1
+	var settled []Record
 	scanRecords(data[len(rawHeader):], func(r Record, off int) {
-		if r.Seq <= prev && len(recs) > 0 || r.Seq < s.first {
+		if r.Seq <= prev && (len(recs) > 0 || len(settled) > 0) || r.Seq < s.first {
 			dmg = append(dmg, damage{int64(off + len(rawHeader)), 0, fmt.Sprintf("record seq %d out of order", r.Seq)})
+			return
+		}
+		if r.through != 0 {
+			// Acknowledged (or counted lost) before it was written.
+			settled = append(settled, r)
+			prev = r.through
 			return
 		}
 		recs = append(recs, r)
@@ -318,6 +362,9 @@ func (q *Queue) loadRaw(s *segment) *segment {
 	}, func(from, to int, why string) {
 		dmg = append(dmg, damage{int64(from + len(rawHeader)), int64(to - from), why})
 	})
+	for _, m := range settled {
+		q.acked.add(m.Seq, m.through)
+	}
 	if len(recs) == 0 {
 		if len(dmg) > 0 {
 			q.noteDamage(s, dmg)
@@ -348,7 +395,8 @@ func (q *Queue) loadRaw(s *segment) *segment {
 	p := s.first - 1
 	for _, r := range recs {
 		if r.Seq > p+1 {
-			lost += r.Seq - p - 1
+			n := r.Seq - p - 1 - q.acked.count(p+1, r.Seq-1)
+			lost += n
 			q.acked.add(p+1, r.Seq-1)
 		}
 		p = r.Seq
@@ -364,6 +412,9 @@ func (q *Queue) rewrite(recs iter.Seq[Record]) (*segment, error) {
 	var zw *zipWriter
 	var first, last uint64
 	for r := range recs {
+		if r.through != 0 {
+			continue // the writer marks gaps itself
+		}
 		if zw == nil {
 			var err error
 			if zw, err = newZipWriter(filepath.Join(q.o.Dir, fmt.Sprintf("rewrite-%d.tmp", r.Seq)), compressLevel); err != nil {
@@ -477,10 +528,12 @@ func (q *Queue) noteDamage(s *segment, dmg []damage) {
 }
 
 // Append numbers a message, has build encode it with that number, and
-// queues it. The record is in the operating system's hands when Append
-// returns (it survives a crash of the gateway); it is on the disk after the
-// next fsync. A number whose message could not be stored is counted as
-// Lost, so the collector sees and reports the gap.
+// queues it. Write-through, the record is in the operating system's hands
+// when Append returns (it survives a crash of the gateway) and on the disk
+// after the next fsync; write-behind, it is in memory, and is written only
+// if the broker has not acknowledged it within half of WriteBehind. A number
+// whose message could not be stored is counted as Lost, so the collector
+// sees and reports the gap.
 func (q *Queue) Append(build func(seq uint64) ([]byte, error)) (uint64, error) {
 	q.mu.Lock()
 	if q.closed {
@@ -493,17 +546,19 @@ func (q *Queue) Append(build func(seq uint64) ([]byte, error)) (uint64, error) {
 		return 0, fmt.Errorf("queue: %w", err)
 	}
 	payload, err := build(seq)
-	if err == nil {
+	if err == nil && q.o.WriteBehind == 0 {
 		err = q.write(seq, payload)
 	}
 	if err != nil {
 		q.acked.add(seq, seq)
+		q.flushed = max(q.flushed, seq)
 		q.stats.Lost++
 		q.mu.Unlock()
 		return seq, fmt.Errorf("queue: seq %d: %w", seq, err)
 	}
 	q.stats.Appended++
-	needSync := q.o.SyncAlways || q.unsynced >= q.o.SyncRecords
+	q.addTail(seq, payload)
+	needSync := q.o.WriteBehind == 0 && (q.o.SyncAlways || q.unsynced >= q.o.SyncRecords)
 	over := q.stats.Bytes > q.o.MaxBytes+2*q.o.SegmentBytes
 	q.mu.Unlock()
 	select {
@@ -522,7 +577,29 @@ func (q *Queue) Append(build func(seq uint64) ([]byte, error)) (uint64, error) {
 	return seq, nil
 }
 
-// write appends one record to the active segment; mu is held.
+// addTail keeps a new record in memory; mu is held. Beyond TailBytes the
+// oldest records go (and are read from disk when needed); write-behind, one
+// not yet written is written first.
+func (q *Queue) addTail(seq uint64, payload []byte) {
+	if q.tailFirst == 0 {
+		q.tailFirst = seq
+	}
+	q.tail = append(q.tail, tailRec{Record{Seq: seq, Payload: slices.Clone(payload)}, time.Since(q.t0)})
+	q.tailBytes += len(payload)
+	if q.o.WriteBehind == 0 {
+		q.flushed = seq
+	}
+	for q.tailBytes > q.o.TailBytes && len(q.tail) > 1 {
+		// The broker is behind: the oldest go, and are read from disk.
+		if q.tail[0].Seq > q.flushed {
+			q.flushLocked(q.tail[0].Seq, 0)
+		}
+		q.popTail()
+	}
+}
+
+// write appends one record to the active segment, after a settled-range
+// marker for the numbers skipped since its last record; mu is held.
 func (q *Queue) write(seq uint64, payload []byte) error {
 	if q.active != nil && q.active.size >= q.o.SegmentBytes {
 		q.seal()
@@ -532,7 +609,11 @@ func (q *Queue) write(seq uint64, payload []byte) error {
 			return err
 		}
 	}
-	q.wbuf = appendRecord(q.wbuf[:0], seq, payload)
+	q.wbuf = q.wbuf[:0]
+	if a := q.active; a.last >= a.first && seq > a.last+1 {
+		q.wbuf = appendSettled(q.wbuf, a.last+1, seq-1)
+	}
+	q.wbuf = appendRecord(q.wbuf, seq, payload)
 	n, err := q.af.WriteAt(q.wbuf, q.active.size)
 	if err == nil && n < len(q.wbuf) {
 		err = errors.New("short write")
@@ -550,23 +631,62 @@ func (q *Queue) write(seq uint64, payload []byte) error {
 	q.active.last = seq
 	q.stats.Bytes += int64(n)
 	q.unsynced++
-	if q.tailFirst == 0 {
-		q.tailFirst = seq
-	}
-	q.tail = append(q.tail, Record{Seq: seq, Payload: slices.Clone(payload)})
-	q.tailBytes += len(payload)
-	for q.tailBytes > q.o.TailBytes && len(q.tail) > 1 {
-		// The broker is behind: the oldest go, and are read from disk.
-		q.popTail()
-	}
 	return nil
+}
+
+// flushLocked writes, in order, the records kept only in memory that are
+// not acknowledged: all of them up to seq upTo, and after those the ones
+// appended at least minAge ago; mu is held. It returns how many it wrote.
+// A record that cannot be written is counted as lost.
+func (q *Queue) flushLocked(upTo uint64, minAge time.Duration) int {
+	i := sort.Search(len(q.tail), func(i int) bool { return q.tail[i].Seq > q.flushed })
+	now := time.Since(q.t0)
+	n := 0
+	for ; i < len(q.tail); i++ {
+		r := &q.tail[i]
+		if q.acked.has(r.Seq) {
+			q.flushed = r.Seq // settled: nothing to write
+			continue
+		}
+		if r.Seq > upTo && now-r.at < minAge {
+			break
+		}
+		if err := q.write(r.Seq, r.Payload); err != nil {
+			q.acked.add(r.Seq, r.Seq)
+			q.stats.Lost++
+			q.log.Error("record not written to the queue", "seq", r.Seq, "error", err)
+		} else {
+			n++
+		}
+		q.flushed = r.Seq
+	}
+	return n
+}
+
+// flush writes (and fsyncs) what has waited minAge without an
+// acknowledgement, or everything with minAge 0.
+func (q *Queue) flush(minAge time.Duration) error {
+	q.mu.Lock()
+	var n int
+	if minAge == 0 {
+		n = q.flushLocked(^uint64(0), 0)
+	} else {
+		n = q.flushLocked(0, minAge)
+	}
+	over := q.stats.Bytes > q.o.MaxBytes
+	q.mu.Unlock()
+	if over {
+		q.enforceLimit()
+	}
+	_ = n
+	return q.Sync() // also what addTail wrote when memory was full
 }
 
 // popTail drops the oldest record kept in memory; mu is held.
 func (q *Queue) popTail() {
 	q.tailBytes -= len(q.tail[0].Payload)
 	q.tailFirst = q.tail[0].Seq + 1
-	q.tail[0] = Record{} // let the payload go now, not when the array does
+	q.tail[0] = tailRec{} // let the payload go now, not when the array does
 	q.tail = q.tail[1:]
 }
 
@@ -637,7 +757,9 @@ func (q *Queue) removeSegment(s *segment) {
 	if len(q.segs) > 0 {
 		q.acked.dropBelow(q.segs[0].first)
 	} else {
-		q.acked.dropBelow(q.seq.Last() + 1)
+		// Numbers above flushed may be records still in memory, whose
+		// acknowledgements count.
+		q.acked.dropBelow(q.flushed + 1)
 	}
 	q.cursorDirty = true
 }
@@ -652,6 +774,16 @@ func (q *Queue) Ack(seq uint64) {
 	}
 	s := q.segmentOf(seq)
 	if s == nil {
+		if seq <= q.flushed || seq > q.seq.Last() {
+			return
+		}
+		// Write-behind: still in memory only. Nothing on the disk
+		// changes, not even the cursor.
+		q.acked.add(seq, seq)
+		q.stats.Acked++
+		for len(q.tail) > 0 && q.acked.has(q.tail[0].Seq) {
+			q.popTail()
+		}
 		return
 	}
 	q.acked.add(seq, seq)
@@ -725,6 +857,12 @@ func (q *Queue) FirstPending() uint64 {
 			}
 		}
 	}
+	// Write-behind: records in memory only.
+	for i := sort.Search(len(q.tail), func(i int) bool { return q.tail[i].Seq > q.flushed }); i < len(q.tail); i++ {
+		if !q.acked.has(q.tail[i].Seq) {
+			return q.tail[i].Seq
+		}
+	}
 	return q.seq.Last() + 1
 }
 
@@ -739,7 +877,20 @@ func (q *Queue) Stats() Stats {
 			st.Pending += (s.last - s.first + 1) - q.acked.count(s.first, s.last)
 		}
 	}
+	st.Pending += q.unwrittenLocked()
 	return st
+}
+
+// unwrittenLocked counts the unacknowledged records kept in memory only
+// (write-behind); mu is held.
+func (q *Queue) unwrittenLocked() uint64 {
+	var n uint64
+	for i := sort.Search(len(q.tail), func(i int) bool { return q.tail[i].Seq > q.flushed }); i < len(q.tail); i++ {
+		if !q.acked.has(q.tail[i].Seq) {
+			n++
+		}
+	}
+	return n
 }
 
 // Sync fsyncs the records written so far.
@@ -770,9 +921,16 @@ func (q *Queue) signalCompact() {
 // duplicates only, and writing a file ten times a second wears flash.
 const cursorEvery = time.Second
 
-// background fsyncs, saves the cursor, compacts and enforces the bound.
+// background writes behind (or fsyncs, write-through), saves the cursor,
+// compacts and enforces the bound.
 func (q *Queue) background() {
-	syncT := time.NewTicker(q.o.SyncEvery)
+	every := q.o.SyncEvery
+	if q.o.WriteBehind > 0 {
+		// A record waits at least half the window for its acknowledgement
+		// and is written by the tick after: at most the window in all.
+		every = max(q.o.WriteBehind/2, time.Millisecond)
+	}
+	syncT := time.NewTicker(every)
 	defer syncT.Stop()
 	lastCursor := time.Now()
 	for {
@@ -780,7 +938,13 @@ func (q *Queue) background() {
 		case <-q.stop:
 			return
 		case <-syncT.C:
-			if err := q.Sync(); err != nil {
+			var err error
+			if q.o.WriteBehind > 0 {
+				err = q.flush(every)
+			} else {
+				err = q.Sync()
+			}
+			if err != nil {
 				q.log.Error("fsync failed", "error", err)
 			}
 			if time.Since(lastCursor) >= cursorEvery {
@@ -794,14 +958,19 @@ func (q *Queue) background() {
 	}
 }
 
+// saveCursor writes the cursor if it changed; durable (on Close) also if
+// it was saved without an fsync. A gateway whose broker acknowledges
+// records while they are in memory never writes it.
 func (q *Queue) saveCursor(durable bool) {
 	q.mu.Lock()
-	if !q.cursorDirty && !durable {
+	if !q.cursorDirty && !(durable && q.cursorUnsynced) {
 		q.mu.Unlock()
 		return
 	}
 	s := slices.Clone(q.acked)
 	q.cursorDirty = false
+	q.cursorUnsynced = !durable
+	q.cursorWrites++
 	q.mu.Unlock()
 	if err := saveCursor(q.o.Dir, s, durable); err != nil {
 		q.log.Error("saving cursor", "error", err)
@@ -847,12 +1016,25 @@ func (q *Queue) compactOne(s *segment) error {
 	// Only unacknowledged records are kept, one at a time: most of a
 	// segment sealed while the broker is up was delivered already.
 	kept := 0
+	prev := s.first - 1
 	out, err := q.rewrite(func(yield func(Record) bool) {
 		for {
 			rec, err := r.next(-1)
 			if err != nil {
 				return
 			}
+			if rec.through != 0 {
+				prev = max(prev, rec.through)
+				continue
+			}
+			if rec.Seq > prev+1 {
+				// Unreadable records: counted now, since the compressed
+				// segment marks every gap as settled.
+				q.mu.Lock()
+				q.markLost(s, prev+1, rec.Seq-1, "unreadable")
+				q.mu.Unlock()
+			}
+			prev = max(prev, rec.Seq)
 			if q.isAcked(rec.Seq) {
 				continue
 			}
@@ -940,7 +1122,8 @@ func (q *Queue) Close() error {
 	q.mu.Unlock()
 	close(q.stop)
 	q.wg.Wait()
-	err := q.Sync()
+	// Write-behind: what the broker has not acknowledged goes to disk now.
+	err := q.flush(0)
 	q.mu.Lock()
 	if q.af != nil {
 		q.af.Close()

@@ -63,6 +63,13 @@ func (r *Reader) Next(upTo uint64) (Record, bool, error) {
 		}
 		s := q.segmentFrom(r.next)
 		if s == nil {
+			if q.tailFirst != 0 && r.next < q.tailFirst {
+				// Numbers below the tail that no segment holds need no
+				// sending: acknowledged while in memory (write-behind).
+				r.next = q.tailFirst
+				q.mu.Unlock()
+				continue
+			}
 			q.mu.Unlock()
 			return Record{}, false, nil
 		}
@@ -114,6 +121,22 @@ func (r *Reader) Next(upTo uint64) (Record, bool, error) {
 		if err != nil {
 			return Record{}, false, err
 		}
+		if rec.through != 0 {
+			// Numbers acknowledged (or counted lost) before they were
+			// written: nothing to send, nothing lost.
+			if rec.Seq <= r.prev || rec.through > s.last && sealed {
+				q.mu.Lock()
+				q.noteDamage(s, []damage{{0, 0, "settled range out of order"}})
+				q.mu.Unlock()
+				continue
+			}
+			q.mu.Lock()
+			q.acked.add(rec.Seq, rec.through)
+			q.mu.Unlock()
+			r.prev = rec.through
+			r.next = max(r.next, rec.through+1)
+			continue
+		}
 		if rec.Seq <= r.prev || rec.Seq > s.last && sealed {
 			q.mu.Lock()
 			q.noteDamage(s, []damage{{0, 0, "record out of order"}})
@@ -149,7 +172,7 @@ func (r *Reader) fromTail(upTo uint64) (Record, bool) {
 	for ; i < len(t) && t[i].Seq <= upTo; i++ {
 		r.next = t[i].Seq + 1
 		if !r.q.acked.has(t[i].Seq) {
-			return t[i], true
+			return t[i].Record, true
 		}
 	}
 	return Record{}, false

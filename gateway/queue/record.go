@@ -13,6 +13,9 @@ import (
 type Record struct {
 	Seq     uint64
 	Payload []byte
+	// through, in a settled-range marker (kindSettled), is the last number
+	// of the range Seq..through; 0 in a telemetry record.
+	through uint64
 }
 
 // On disk a record is framed as
@@ -21,6 +24,9 @@ type Record struct {
 //	length  uint32  of the body
 //	crc     uint32  CRC-32C of length and body
 //	body:   kind uint8 (1 = telemetry JSON) | seq uint64 | payload
+//	        kind 2 = settled range: seq is its first number, payload its
+//	        last (uint64): numbers that were acknowledged (or counted lost)
+//	        before they were written, so a reader tells them from damage
 //
 // all big-endian. The CRC covers the length so that a flipped length bit is
 // caught rather than sending the reader into the next record.
@@ -29,6 +35,7 @@ const (
 	recordHeader        = 12
 	bodyHeader          = 9
 	kindJSON     byte   = 1
+	kindSettled  byte   = 2
 	// maxBody bounds a record: a telemetry payload is at most 256 KiB.
 	maxBody = 256<<10 + bodyHeader
 )
@@ -45,12 +52,24 @@ var (
 
 // appendRecord appends the framed record to dst.
 func appendRecord(dst []byte, seq uint64, payload []byte) []byte {
+	return appendFramed(dst, kindJSON, seq, payload)
+}
+
+// appendSettled appends a marker for the numbers lo..hi, which need no
+// record: they were acknowledged (or counted lost) before being written.
+func appendSettled(dst []byte, lo, hi uint64) []byte {
+	var b [8]byte
+	binary.BigEndian.PutUint64(b[:], hi)
+	return appendFramed(dst, kindSettled, lo, b[:])
+}
+
+func appendFramed(dst []byte, kind byte, seq uint64, payload []byte) []byte {
 	n := bodyHeader + len(payload)
 	start := len(dst)
 	dst = binary.BigEndian.AppendUint32(dst, recordMagic)
 	dst = binary.BigEndian.AppendUint32(dst, uint32(n))
 	dst = binary.BigEndian.AppendUint32(dst, 0) // CRC, filled below
-	dst = append(dst, kindJSON)
+	dst = append(dst, kind)
 	dst = binary.BigEndian.AppendUint64(dst, seq)
 	dst = append(dst, payload...)
 	crc := crc32.Update(0, castagnoli, dst[start+4:start+8])
@@ -88,7 +107,15 @@ func decodeRecord(buf []byte) (Record, int, error) {
 	if crc != binary.BigEndian.Uint32(buf[8:]) {
 		return Record{}, 0, fmt.Errorf("%w: checksum mismatch", errCorrupt)
 	}
-	if body[0] != kindJSON {
+	switch body[0] {
+	case kindJSON:
+	case kindSettled:
+		seq := binary.BigEndian.Uint64(body[1:])
+		if n != bodyHeader+8 || binary.BigEndian.Uint64(body[bodyHeader:]) < seq || seq == 0 {
+			return Record{}, 0, fmt.Errorf("%w: bad settled-range record", errCorrupt)
+		}
+		return Record{Seq: seq, through: binary.BigEndian.Uint64(body[bodyHeader:])}, recordHeader + n, nil
+	default:
 		return Record{}, 0, fmt.Errorf("%w: unknown record kind %d", errCorrupt, body[0])
 	}
 	return Record{Seq: binary.BigEndian.Uint64(body[1:]), Payload: body[bodyHeader:]}, recordHeader + n, nil

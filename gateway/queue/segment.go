@@ -383,9 +383,18 @@ func newZipWriter(path string, level int) (*zipWriter, error) {
 	return z, nil
 }
 
+// add appends a telemetry record; numbers skipped since the previous one
+// (acknowledged, or counted lost) get a settled-range marker, so a reader
+// does not take them for damage. Markers given to add are dropped: the
+// gaps they describe get their own.
 func (z *zipWriter) add(r Record) error {
+	if r.through != 0 {
+		return nil
+	}
 	if z.n == 0 {
 		z.first = r.Seq
+	} else if r.Seq > z.last+1 {
+		z.raw = appendSettled(z.raw, z.last+1, r.Seq-1)
 	}
 	z.last = r.Seq
 	z.n++

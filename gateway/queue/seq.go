@@ -11,8 +11,10 @@ import (
 
 // seqBlock numbers are reserved on disk at a time, so a sequence survives a
 // crash without an fsync per message: after a restart numbering resumes past
-// the reserved block (a jump, never a repeat).
-const seqBlock = 1000
+// the reserved block (a jump, never a repeat). 100,000 lasts 83 minutes of
+// a 20-device site at 1 s: 17 small writes a day, where a block of 1000
+// made the seq file the wear hot spot of a gateway that writes nothing else.
+const seqBlock = 100_000
 
 // Sequence hands out message sequence numbers that stay monotonic across
 // restarts of the gateway.
@@ -22,6 +24,7 @@ type Sequence struct {
 	mu       sync.Mutex
 	next     uint64
 	reserved uint64
+	writes   int // reservations written since Open
 }
 
 // errSeqFile marks a sequence file that exists but cannot be parsed.
@@ -108,5 +111,6 @@ func (s *Sequence) reserve(upTo uint64) error {
 		return fmt.Errorf("sequence %s: %w", s.path, err)
 	}
 	s.reserved = upTo
+	s.writes++
 	return nil
 }

@@ -546,7 +546,7 @@ func needsRestart(old, new *fwconfig.Gateway) string {
 		what = append(what, "mqtt")
 	}
 	oq, nq := old.Queue, new.Queue
-	if oq.Dir != nq.Dir || oq.MaxBytes != nq.MaxBytes || oq.Fsync != nq.Fsync || oq.FsyncAlways != nq.FsyncAlways ||
+	if oq.Dir != nq.Dir || oq.MaxBytes != nq.MaxBytes || oq.WriteBehind != nq.WriteBehind || oq.Fsync != nq.Fsync || oq.FsyncAlways != nq.FsyncAlways ||
 		oq.FsyncRecords != nq.FsyncRecords || oq.ReplayRate != nq.ReplayRate || oq.WaitForCollector != nq.WaitForCollector {
 		what = append(what, "queue")
 	}

@@ -60,8 +60,18 @@ func main() {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
+	// Holes devices showed before (exception 2 for a bridged read): planned
+	// around from the first poll, and printed by -plan.
+	learned, err := plan.LoadLearned(plan.LearnedPath(cfg.Queue.Dir))
+	if err != nil {
+		if *printPlan {
+			fmt.Fprintln(os.Stderr, "gateway:", err)
+		} else {
+			log.Warn("learned holes not read", "error", err)
+		}
+	}
 	if *printPlan {
-		plan.PrintSite(os.Stdout, cfg)
+		plan.PrintSiteLearned(os.Stdout, cfg, learned)
 		return
 	}
 	stamp, err := parseClock(*clock)
@@ -71,7 +81,7 @@ func main() {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if err := run(ctx, cfg, poll.SiteOptions{Stamp: stamp}, log, runOptions{metrics: *metricsAddr, drain: *drainFor, level: level}); err != nil {
+	if err := run(ctx, cfg, poll.SiteOptions{Stamp: stamp, Learned: learned}, log, runOptions{metrics: *metricsAddr, drain: *drainFor, level: level}); err != nil {
 		log.Error("gateway stopped", "error", err)
 		os.Exit(1)
 	}
@@ -112,7 +122,7 @@ func run(ctx context.Context, cfg *fwconfig.Gateway, siteOpts poll.SiteOptions, 
 	q, err := queue.Open(queue.Options{
 		Dir: cfg.Queue.Dir, MaxBytes: cfg.Queue.MaxBytes,
 		SyncEvery: cfg.Queue.Fsync, SyncRecords: cfg.Queue.FsyncRecords, SyncAlways: cfg.Queue.FsyncAlways,
-		Logger: log,
+		WriteBehind: cfg.Queue.WriteBehind, Logger: log,
 	})
 	if err != nil {
 		return err
@@ -235,7 +245,7 @@ func run(ctx context.Context, cfg *fwconfig.Gateway, siteOpts poll.SiteOptions, 
 		}
 	}
 	log.Info("gateway started", "devices", len(site.Devices), "buses", site.Buses(), "broker", cfg.MQTT.Broker,
-		"version", version, "queue", cfg.Queue.Dir, "replay_rate", cfg.Queue.ReplayRate)
+		"version", version, "queue", cfg.Queue.Dir, "write_behind", cfg.Queue.WriteBehind, "replay_rate", cfg.Queue.ReplayRate)
 	if err := sdnotify.Notify("READY=1"); err != nil {
 		log.Warn("systemd notify", "error", err)
 	}
