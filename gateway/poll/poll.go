@@ -60,8 +60,12 @@ type Device struct {
 	onPoll      func(device string, took time.Duration)
 	onReadError func(device string, err error)
 	// planned is the number of requests of the plan made from the config
-	// (gateway -plan), before any refused merged read split one.
+	// and the holes learned before this start (gateway -plan), before any
+	// refused merged read split one.
 	planned int
+	// learned keeps the holes this device showed across restarts; nil
+	// keeps none.
+	learned *plan.Learned
 
 	mu       sync.Mutex
 	state    string
@@ -107,6 +111,11 @@ type slot struct {
 
 // NewDevice plans the device's groups.
 func NewDevice(cfg fwconfig.Device, r Reader, log *slog.Logger) *Device {
+	return newDevice(cfg, r, log, nil)
+}
+
+// newDevice plans the device's groups around the holes learned before.
+func newDevice(cfg fwconfig.Device, r Reader, log *slog.Logger, learned *plan.Learned) *Device {
 	if len(cfg.Groups) == 0 && cfg.Spec != nil {
 		// A config built in code rather than loaded: one group of every point.
 		g := fwconfig.Group{Interval: cfg.Interval}
@@ -122,13 +131,18 @@ func NewDevice(cfg fwconfig.Device, r Reader, log *slog.Logger) *Device {
 		cfg.OfflineBackoff = max(cfg.Interval, time.Minute)
 	}
 	d := &Device{
-		cfg:   cfg,
-		bus:   r,
-		log:   log.With("device", cfg.Name),
-		state: Unknown,
-		stamp: func(t time.Time) time.Time { return t },
+		cfg:     cfg,
+		bus:     r,
+		log:     log.With("device", cfg.Name),
+		state:   Unknown,
+		stamp:   func(t time.Time) time.Time { return t },
+		learned: learned,
 	}
-	for _, pg := range plan.Device(&d.cfg) {
+	holes := learned.Holes(cfg.Name, cfg.Spec.Name)
+	if len(holes) > 0 {
+		d.log.Info("planning around the holes the device showed before", "holes", fmt.Sprint(holes), "file", learned.Path())
+	}
+	for _, pg := range plan.Device(&d.cfg, holes...) {
 		g := &group{name: pg.Name, interval: pg.Interval, points: pg.Points, reqs: pg.Requests,
 			index: map[*fwconfig.Point]int{}, byName: map[string]int{}, last: map[*fwconfig.Point]float64{}}
 		for _, r := range pg.Requests {
@@ -334,16 +348,54 @@ func (d *Device) readIsolating(ctx context.Context, g *group, ri int, r plan.Req
 			g.refused = append(g.refused, plan.SpanOf(r))
 			d.log.Debug("merged read refused, splitting", "register", r.Register, "start", r.Start, "count", r.Count, "exception", code)
 			// Halves are not in the plan yet: no reusable buffer (ri -1).
+			na := len(out)
 			out = d.readIsolating(ctx, g, -1, a, out)
 			if last := out[len(out)-1]; last.err != nil && bus.NoAnswer(last.err) {
 				g.fail(b, fmt.Errorf("not read: %w", last.err))
 				return append(out, leaf{req: b, err: last.err})
 			}
-			return d.readIsolating(ctx, g, -1, b, out)
+			nb := len(out)
+			out = d.readIsolating(ctx, g, -1, b, out)
+			// Both halves answered at once: the address the device
+			// refused is one the read bridged between them.
+			if code == 2 && nb == na+1 && out[na].err == nil && len(out) == nb+1 && out[nb].err == nil && b.Start > a.End() {
+				d.learn(plan.Carve(plan.Span{Register: r.Register, Start: a.End(), Count: b.Start - a.End()}, d.profilePoints()))
+			}
+			return out
 		}
+	}
+	if exc && code == 2 {
+		// Refused on its own: the point (or register) is not in the map.
+		// It is still asked every poll, but never again with others.
+		d.learn([]plan.Span{plan.SpanOf(r)})
 	}
 	g.fail(r, err)
 	return append(out, leaf{req: r, err: err})
+}
+
+// profilePoints are every point of the device's profile.
+func (d *Device) profilePoints() []*fwconfig.Point {
+	ps := make([]*fwconfig.Point, len(d.cfg.Spec.Points))
+	for i := range d.cfg.Spec.Points {
+		ps[i] = &d.cfg.Spec.Points[i]
+	}
+	return ps
+}
+
+// learn records holes the device showed, so that the next start plans
+// around them instead of paying the exception again.
+func (d *Device) learn(holes []plan.Span) {
+	if d.learned == nil || len(holes) == 0 {
+		return
+	}
+	changed, err := d.learned.Add(d.cfg.Name, d.cfg.Spec.Name, holes...)
+	if changed {
+		d.log.Info("device refused a bridged read: hole learned, never bridged again, also after a restart",
+			"holes", fmt.Sprint(holes), "file", d.learned.Path())
+	}
+	if err != nil {
+		d.log.Warn("learned hole not saved: the next start pays the exception again", "error", err)
+	}
 }
 
 // read sends one request, asking a busy device again with backoff.

@@ -10,6 +10,7 @@ import (
 
 	fwconfig "github.com/boilerwatch/boilerwatch/firmware-config"
 	"github.com/boilerwatch/boilerwatch/gateway/bus"
+	"github.com/boilerwatch/boilerwatch/gateway/plan"
 	"github.com/boilerwatch/boilerwatch/gateway/telemetry"
 )
 
@@ -35,6 +36,10 @@ type SiteOptions struct {
 	// OnReadError, if set, is called with every request that failed (after
 	// the busy retries), so errors can be counted by kind.
 	OnReadError func(device string, err error)
+	// Learned, if set, holds the holes devices showed (exception 2 for a
+	// bridged read), kept across restarts: devices are planned around the
+	// holes learned before, and add those they show.
+	Learned *plan.Learned
 }
 
 // NewSite creates one bus per device address (or serial port) and the
@@ -66,7 +71,7 @@ func NewSite(cfg *fwconfig.Gateway, o SiteOptions, log *slog.Logger) *Site {
 		if r == nil {
 			r = b
 		}
-		dev := NewDevice(d, r, log)
+		dev := newDevice(d, r, log, o.Learned)
 		if o.Stamp != nil {
 			dev.stamp = o.Stamp
 		}

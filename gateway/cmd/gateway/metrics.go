@@ -94,7 +94,7 @@ var (
 	dReplayRate       = promtext.NewGaugeDesc("bw_gateway_replay_rate", "Messages per second of the last backlog replay.")
 	dConnected        = promtext.NewGaugeDesc("bw_gateway_mqtt_connected", "1 while the gateway is connected to its broker.")
 	dRoundTrips       = promtext.NewGaugeDesc("bw_gateway_round_trips_per_cycle", "Modbus requests of one poll of every group of the device, as it polls now: more than planned once it refused a merged read.", "device")
-	dPlanned          = promtext.NewGaugeDesc("bw_gateway_planned_round_trips_per_cycle", "Modbus requests of one poll of every group of the device as planned from the config (gateway -plan).", "device")
+	dPlanned          = promtext.NewGaugeDesc("bw_gateway_planned_round_trips_per_cycle", "Modbus requests of one poll of every group of the device as planned from the config and the holes learned before this start (gateway -plan).", "device")
 	dDeviceState      = promtext.NewGaugeDesc("bw_gateway_device_state", "1 for the device's current state (online, degraded, offline, unknown), 0 for the others.", "device", "state")
 	dInfo             = promtext.NewGaugeDesc("bw_gateway_info", "Always 1; the label says the software version.", "version")
 )
@@ -123,7 +123,21 @@ func (s *state) Collect(sc *promtext.Scrape) {
 	sc.Emit(dPublishFailures, float64(s.f.Stats.Failed.Load()))
 	sc.Emit(dReplayRate, float64(s.f.Stats.ReplayRate.Load())/1000)
 	sc.Emit(dConnected, b2f(s.pub.Connected()))
-	for _, d := range s.devices() {
+	devicesCollector(s.devices).Collect(sc)
+	sc.Emit(dInfo, 1, s.version)
+}
+
+// devicesCollector emits every device's round trips and state.
+type devicesCollector func() []*poll.Device
+
+// Describe implements promtext.Collector.
+func (devicesCollector) Describe() []*promtext.Desc {
+	return []*promtext.Desc{dRoundTrips, dPlanned, dDeviceState}
+}
+
+// Collect implements promtext.Collector.
+func (c devicesCollector) Collect(sc *promtext.Scrape) {
+	for _, d := range c() {
 		sc.Emit(dRoundTrips, float64(len(d.Plan())), d.Name())
 		sc.Emit(dPlanned, float64(d.PlannedRoundTrips()), d.Name())
 		cur := d.State().State
@@ -131,7 +145,6 @@ func (s *state) Collect(sc *promtext.Scrape) {
 			sc.Emit(dDeviceState, b2f(cur == name), d.Name(), name)
 		}
 	}
-	sc.Emit(dInfo, 1, s.version)
 }
 
 // oldestAge reads the oldest pending record and returns the age of its
