@@ -25,6 +25,19 @@ type meterRow struct {
 	kgcePrimary       *float64
 	unit              string
 	resets, gaps      *float64
+	// Estimated minutes (kgce not from the minute's own metered values),
+	// of them by the reference coefficient and by the last known steam
+	// enthalpy; estimated is their share of the period, %.
+	estMin, coefMin, lastKnownMin *float64
+	estimated                     *float64
+}
+
+// estimates fills in what rows written before the engine told estimates
+// apart lack: their fallback_minutes were all by coefficient.
+func (m *meterRow) estimates() {
+	if m.estMin != nil && m.coefMin == nil && m.lastKnownMin == nil {
+		m.coefMin = m.estMin
+	}
 }
 
 // energyRows reads the energy measurement of a site for a period tag.
@@ -58,7 +71,7 @@ func (c *Console) energyRows(ctx context.Context, site, period string, rng timeR
 			if s, ok := r.Value.(string); ok {
 				m.unit = s
 			}
-		case "native", "kgce", "kgce_primary", "resets", "gaps":
+		case "native", "kgce", "kgce_primary", "resets", "gaps", "fallback_minutes", "coefficient_minutes", "last_known_minutes", "estimated":
 			f, ok := r.Float()
 			if !ok {
 				continue
@@ -74,11 +87,20 @@ func (c *Console) energyRows(ctx context.Context, site, period string, rng timeR
 				m.resets = &f
 			case "gaps":
 				m.gaps = &f
+			case "fallback_minutes":
+				m.estMin = &f
+			case "coefficient_minutes":
+				m.coefMin = &f
+			case "last_known_minutes":
+				m.lastKnownMin = &f
+			case "estimated":
+				m.estimated = &f
 			}
 		}
 	}
 	out := make([]meterRow, 0, len(keys))
 	for _, k := range keys {
+		byKey[k].estimates()
 		out = append(out, *byKey[k])
 	}
 	slices.SortStableFunc(out, func(a, b meterRow) int {
@@ -253,20 +275,35 @@ func energyFrames(rows []meterRow, specs []ucSpec) []Frame {
 
 	meterCols := []Column{{Key: "time", Kind: "time"}, {Key: "meter", Kind: "text"}, {Key: "energy_type", Kind: "text"},
 		{Key: "native", Kind: "number"}, {Key: "unit", Kind: "text"}, {Key: "kgce", Unit: "kgce", Kind: "number"},
-		{Key: "kgce_primary", Unit: "kgce", Kind: "number"}, {Key: "resets", Kind: "number"}, {Key: "gaps", Kind: "number"}}
+		{Key: "kgce_primary", Unit: "kgce", Kind: "number"}, {Key: "resets", Kind: "number"}, {Key: "gaps", Kind: "number"},
+		{Key: "estimated", Unit: "%", Kind: "number"}, {Key: "last_known_minutes", Unit: "min", Kind: "number"}, {Key: "coefficient_minutes", Unit: "min", Kind: "number"}}
 	meterRows := make([][]any, len(rows))
 	type total struct {
 		energyType, unit string
 		native, kgce     float64
 		resets           float64
+		// minutes estimated by last known enthalpy and by coefficient;
+		// has: any row told.
+		lastKnown, coef float64
+		has             bool
 	}
 	totals := map[string]*total{}
 	for i, r := range rows {
-		meterRows[i] = []any{r.time.Unix(), r.meter, r.energyType, ptrVal(r.native), r.unit, ptrVal(r.kgce), ptrVal(r.kgcePrimary), ptrVal(r.resets), ptrVal(r.gaps)}
+		meterRows[i] = []any{r.time.Unix(), r.meter, r.energyType, ptrVal(r.native), r.unit, ptrVal(r.kgce), ptrVal(r.kgcePrimary), ptrVal(r.resets), ptrVal(r.gaps),
+			ptrVal(r.estimated), ptrVal(r.lastKnownMin), ptrVal(r.coefMin)}
 		t := totals[r.meter]
 		if t == nil {
 			t = &total{energyType: r.energyType, unit: r.unit}
 			totals[r.meter] = t
+		}
+		if r.estMin != nil {
+			t.has = true
+			if r.lastKnownMin != nil {
+				t.lastKnown += *r.lastKnownMin
+			}
+			if r.coefMin != nil {
+				t.coef += *r.coefMin
+			}
 		}
 		if r.native != nil {
 			t.native += *r.native
@@ -279,11 +316,16 @@ func energyFrames(rows []meterRow, specs []ucSpec) []Frame {
 		}
 	}
 	totalCols := []Column{{Key: "meter", Kind: "text"}, {Key: "energy_type", Kind: "text"}, {Key: "native", Kind: "number"},
-		{Key: "unit", Kind: "text"}, {Key: "kgce", Unit: "kgce", Kind: "number"}, {Key: "resets", Kind: "number"}}
+		{Key: "unit", Kind: "text"}, {Key: "kgce", Unit: "kgce", Kind: "number"}, {Key: "resets", Kind: "number"},
+		{Key: "last_known_minutes", Unit: "min", Kind: "number"}, {Key: "coefficient_minutes", Unit: "min", Kind: "number"}}
 	var totalRows [][]any
 	for _, m := range sortedKeys(totals) {
 		t := totals[m]
-		totalRows = append(totalRows, []any{m, t.energyType, t.native, t.unit, t.kgce, t.resets})
+		var lk, co any
+		if t.has {
+			lk, co = t.lastKnown, t.coef
+		}
+		totalRows = append(totalRows, []any{m, t.energyType, t.native, t.unit, t.kgce, t.resets, lk, co})
 	}
 
 	ucCols := make([]Column, len(specs))

@@ -16,7 +16,7 @@ const (
 	defaultGap  = time.Minute
 )
 
-var qualityKnown = []string{"completeness", "received", "expected", "flagged"}
+var qualityKnown = []string{"completeness", "received", "expected", "flagged", "estimated"}
 
 // qualityView: completeness per meter per day, gaps in the raw data, and
 // meter resets.
@@ -161,7 +161,7 @@ func qualityFrames(dq, gaps []row, energy []meterRow) []Frame {
 	tableCols := []Column{{Key: "time", Kind: "time"}, {Key: "meter", Kind: "text"}}
 	for _, f := range fieldOrder {
 		col := Column{Key: f, Kind: "number"}
-		if f == "completeness" {
+		if f == "completeness" || f == "estimated" {
 			col.Unit = "%"
 		}
 		tableCols = append(tableCols, col)

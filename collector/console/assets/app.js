@@ -31,7 +31,9 @@
       'col.steam_flow': '蒸汽流量', 'col.coal_feed': '给煤量', 'col.exhaust_temp': '排烟温度', 'col.o2': '含氧量',
       'col.kind': '类别', 'col.message': '内容', 'col.value': '数值', 'col.meter': '计量器具', 'col.energy_type': '能源种类',
       'col.native': '实物量', 'col.unit': '单位', 'col.kgce': '折标煤', 'col.resets': '复位次数', 'col.completeness': '完整率',
-      'col.received': '实收', 'col.expected': '应收', 'col.gaps': '中断', 'col.device': '设备', 'col.gateway': '网关',
+      'col.received': '实收', 'col.expected': '应收', 'col.gaps': '中断',
+      'col.estimated': '估算占比', 'col.last_known_minutes': '沿用最近焓差', 'col.coefficient_minutes': '按折标系数',
+      est_note: '估算占比：折标煤不是由该分钟自身测量值换算的分钟所占比例。蒸汽表计缺压力（或温度）时先沿用 estimate_within 内最近测得的焓差，超出则按 GB/T 2589 折标系数；煤、天然气无有效低位发热量时按折标系数。', 'col.device': '设备', 'col.gateway': '网关',
       'col.start': '开始', 'col.end': '结束', 'col.duration': '时长',
       'et.coal': '煤', 'et.electricity': '电', 'et.steam': '蒸汽', 'et.heat': '热', 'et.natural_gas': '天然气', 'et.water': '水',
     },
@@ -61,7 +63,9 @@
       'col.steam_flow': 'steam flow', 'col.coal_feed': 'coal feed', 'col.exhaust_temp': 'exhaust temp', 'col.o2': 'O2',
       'col.kind': 'kind', 'col.message': 'message', 'col.value': 'value', 'col.meter': 'meter', 'col.energy_type': 'energy type',
       'col.native': 'amount', 'col.unit': 'unit', 'col.kgce': 'kgce', 'col.resets': 'resets', 'col.completeness': 'completeness',
-      'col.received': 'received', 'col.expected': 'expected', 'col.gaps': 'gaps', 'col.device': 'device', 'col.gateway': 'gateway',
+      'col.received': 'received', 'col.expected': 'expected', 'col.gaps': 'gaps',
+      'col.estimated': 'estimated', 'col.last_known_minutes': 'by last known enthalpy', 'col.coefficient_minutes': 'by coefficient',
+      est_note: 'Estimated: the share of minutes whose kgce is not from the minute\'s own measurements. A steam meter without pressure (or temperature) first uses the last enthalpy difference metered within estimate_within, beyond it the GB/T 2589 coefficient; coal and gas without an LHV in force use the coefficient.', 'col.device': 'device', 'col.gateway': 'gateway',
       'col.start': 'start', 'col.end': 'end', 'col.duration': 'duration',
       'et.coal': 'coal', 'et.electricity': 'electricity', 'et.steam': 'steam', 'et.heat': 'heat', 'et.natural_gas': 'natural gas', 'et.water': 'water',
     },
@@ -372,7 +376,8 @@
     const v = await api('/api/energy', params);
     main.innerHTML = `<h1>${esc(t('energy'))} <span class="muted">${esc(v.site.title)} · ${esc(t('per.' + v.info.period))}</span></h1>${notes(v)}
       <div class="grid">${card('by_type', t('by_type'), 'energy', params)}${card('unit_consumption', t('unit_consumption'), 'energy', params)}</div>
-      ${card('totals', t('totals'), 'energy', params)}${card('meters', t('meters'), 'energy', params)}`;
+      ${card('totals', t('totals'), 'energy', params)}${card('meters', t('meters'), 'energy', params)}
+      <p class="muted" id="est-note">${esc(t('est_note'))}</p>`;
     const bt = frameOf(v, 'by_type');
     chart($('body-by_type'), bt, { bars: true, stack: true, series: bt.columns.slice(1).map((c, i) => ({ key: c.key, color: COLORS[i % COLORS.length], digits: 1 })) });
     const uc = frameOf(v, 'unit_consumption');
