@@ -31,6 +31,16 @@ var texts = map[string]map[string]string{
 		"stmt_bad":  "本期共 %d 个计量器具，其中 %s 的数据完整率低于 90%%；相关时段的能耗数据应结合现场记录复核后使用。",
 		"stmt_none": "本期无数据质量记录（效率与能耗引擎尚未生成 data_quality），数据完整性无法证明。",
 		"ref_note":  "限定值取自 collector/refdata/gb24500-2020.yaml（状态见该文件），用于审计前应与正式出版标准核对。",
+		"estimated": "估算占比 (%)", "estimated_by": "其中：沿用最近焓差 / 按折标系数（分钟）",
+		"est_note": "估算：蒸汽表计缺压力（或温度）时，在 estimate_within 内沿用最近测得的焓差，超出则按 GB/T 2589 折标系数；煤、天然气无有效低位发热量时按折标系数。",
+		"checks":   "在线监测规则核查", "check": "核查项", "result": "结果", "check_pass": "通过", "check_fail": "不通过", "check_na": "无法核查",
+		"chk_sum": "日值之和与月值一致（本系统要求完全一致；规则允许 5%）", "subject": "对象", "quantity": "量", "day_sum": "日值之和", "month_value": "月值", "diff": "差值", "diff_pct": "差值 (%)", "rule_5": "规则 5%",
+		"q_native": "实物量", "q_kgce": "折标煤", "q_steam_t": "蒸汽 (t)", "q_coal_t": "燃煤 (t)", "no_month": "月值尚未生成（月份未结束）",
+		"chk_days": "每日数据完整率 ≥ 90%", "days_checked": "已结束天数", "days_below_90": "低于 90% 的日期", "days_no_record": "无记录的日期",
+		"chk_align": "日统计自当地 00:00 起、月统计自 1 日 00:00 起", "align_ok": "时区 %s：%d 个日值、%d 个月值的时间戳全部对齐。", "align_bad": "时区 %s：以下时间戳未对齐：%s", "align_none": "时区 %s：本期没有日值或月值可核查。",
+		"subs": "以配置常数代替测量的输入", "sub_feedwater": "%s：给水温度按配置常数 %g °C", "sub_cold_air": "%s：冷空气温度按配置常数 %g °C",
+		"sub_co": "%s：未计量 CO，q3 按 CO = 0 计算", "sub_q5": "%s：q5 取 refdata 表值（非锅炉测试报告）",
+		"sub_steam_coef": "%s：未配置压力，蒸汽全部按折标系数 0.1286 kgce/kg", "sub_lhv_coef": "%s：未配置低位发热量，按 GB/T 2589 折标系数",
 	},
 	"en": {
 		"title": "BoilerWatch audit console", "login": "Log in", "user": "User", "password": "Password",
@@ -49,6 +59,16 @@ var texts = map[string]map[string]string{
 		"stmt_bad":  "Of %d meters, %s fell below 90 %% completeness; their consumption in the affected days must be checked against site records before use.",
 		"stmt_none": "No data-quality records for this period (the efficiency and energy engine has not written data_quality): completeness cannot be shown.",
 		"ref_note":  "Limits come from collector/refdata/gb24500-2020.yaml (see its status); check them against the published standard before an audit.",
+		"estimated": "Estimated (%)", "estimated_by": "of which last known enthalpy / by coefficient (min)",
+		"est_note": "Estimated: a steam meter without pressure (or temperature) uses the last enthalpy difference metered within estimate_within, beyond it the GB/T 2589 coefficient; coal and gas without an LHV in force use the coefficient.",
+		"checks":   "Online-monitoring rule checks", "check": "Check", "result": "Result", "check_pass": "pass", "check_fail": "fail", "check_na": "cannot be checked",
+		"chk_sum": "Sum of daily values equals the monthly value (ours must be exact; the rule allows 5 %)", "subject": "Subject", "quantity": "Quantity", "day_sum": "Σ days", "month_value": "Month", "diff": "Difference", "diff_pct": "Difference (%)", "rule_5": "Rule 5 %",
+		"q_native": "amount", "q_kgce": "kgce", "q_steam_t": "steam (t)", "q_coal_t": "coal (t)", "no_month": "no monthly value yet (month not over)",
+		"chk_days": "Completeness of each day ≥ 90 %", "days_checked": "Closed days", "days_below_90": "Days below 90 %", "days_no_record": "Days without a record",
+		"chk_align": "Days start at local 00:00, months on the 1st at 00:00", "align_ok": "Time zone %s: all %d daily and %d monthly timestamps aligned.", "align_bad": "Time zone %s: these timestamps are not aligned: %s", "align_none": "Time zone %s: no daily or monthly values to check in this period.",
+		"subs": "Inputs replaced by configured constants", "sub_feedwater": "%s: feedwater temperature the configured %g °C", "sub_cold_air": "%s: cold-air temperature the configured %g °C",
+		"sub_co": "%s: CO not metered, q3 computed with CO = 0", "sub_q5": "%s: q5 from the refdata table (not the boiler's test report)",
+		"sub_steam_coef": "%s: no pressure configured, all steam by the coefficient 0.1286 kgce/kg", "sub_lhv_coef": "%s: no LHV configured, by the GB/T 2589 coefficient",
 	},
 }
 
@@ -67,6 +87,12 @@ var templateFuncs = template.FuncMap{
 		return fmt.Sprintf("%.*f", prec, *p)
 	},
 	"f": func(v float64, prec int) string { return fmt.Sprintf("%.*f", prec, v) },
+	"deref": func(p *float64) float64 {
+		if p == nil {
+			return 0
+		}
+		return *p
+	},
 }
 
 type reportBoiler struct {
@@ -83,6 +109,12 @@ type reportMeter struct {
 	Meter, Type, Unit string
 	Native, Kgce      float64
 	Has               bool
+	// Estimated is the share of the period's minutes whose kgce is an
+	// estimate (nil: not told); LastKnown and Coef its minutes by kind.
+	Estimated       *float64
+	LastKnown, Coef float64
+	estMin          float64
+	hasEst          bool
 }
 
 type reportQuality struct {
@@ -113,6 +145,14 @@ type reportData struct {
 	Partial string
 	Events  []event
 	Loc     *time.Location
+	// The online-monitoring checks.
+	SumChecks          []sumCheck
+	SumPass, SumTold   bool
+	DayChecks          []dayCheck
+	DaysPass, DaysTold bool
+	Align              alignCheck
+	AlignText          string
+	Substitutions      []string
 }
 
 // report renders the printable monthly audit report of a site.
@@ -162,7 +202,7 @@ func (c *Console) reportData(ctx context.Context, site siteInfo, rng timeRange, 
 			eff, err = queryRows(ctx, c.opts.Store, fmt.Sprintf(`from(bucket: %s) |> range(start: %s, stop: %s)
   |> filter(fn: (r) => r._measurement == "boiler_efficiency" and r.site == %s and (r.period == "1mo" or r.period == "1d"))
   |> filter(fn: (r) => %s)`, bucket, fluxTime(rng.Start), fluxTime(rng.Stop), fluxString(site.ID),
-				fieldFilter([]string{"direct", "indirect", "limit", "grade", "q2", "q3", "q4", "q5", "q6", "heat_out_gj", "heat_in_gj", "minutes"})))
+				fieldFilter([]string{"direct", "indirect", "limit", "grade", "q2", "q3", "q4", "q5", "q6", "heat_out_gj", "heat_in_gj", "minutes", "steam_t", "coal_t"})))
 			return err
 		},
 		func() (err error) { monthly, err = c.energyRows(ctx, site.ID, "1mo", rng); return err },
@@ -270,6 +310,28 @@ func (c *Console) reportData(ctx context.Context, site siteInfo, rng timeRange, 
 		}
 		if m.kgce != nil {
 			x.Kgce += *m.kgce
+		}
+		if m.estMin != nil {
+			x.hasEst = true
+			x.estMin += *m.estMin
+			if m.lastKnownMin != nil {
+				x.LastKnown += *m.lastKnownMin
+			}
+			if m.coefMin != nil {
+				x.Coef += *m.coefMin
+			}
+		}
+	}
+	// The share of the minutes the values cover: the month's, or while it
+	// is open those of its days so far.
+	monthMinutes := rng.Stop.Sub(rng.Start).Minutes()
+	if len(monthly) == 0 {
+		monthMinutes = 24 * 60 * float64(len(rowTimes(nil, daily, "1d")))
+	}
+	for _, x := range byMeter {
+		if x.hasEst && monthMinutes > 0 {
+			v := 100 * x.estMin / monthMinutes
+			x.Estimated = &v
 		}
 	}
 	byType := map[string]*reportMeter{}
@@ -393,7 +455,38 @@ func (c *Console) reportData(ctx context.Context, site siteInfo, rng timeRange, 
 		d.Statement = fmt.Sprintf(t["stmt_bad"], len(d.Quality), strings.Join(below, ", "))
 	}
 	d.Events = collectEvents(evt)
+	c.monitoringChecks(d, site, rng, eff, daily, monthly, dq)
 	return d, nil
+}
+
+// monitoringChecks states the online-monitoring rules' checks and their
+// results.
+func (c *Console) monitoringChecks(d *reportData, site siteInfo, rng timeRange, eff []row, daily, monthly []meterRow, dq []row) {
+	t := d.T
+	d.SumChecks = append(boilerSumChecks(eff), meterSumChecks(daily, monthly)...)
+	d.SumPass = true
+	for _, s := range d.SumChecks {
+		if s.HasMonth {
+			d.SumTold = true
+			d.SumPass = d.SumPass && s.Exact
+		}
+	}
+	d.DayChecks = completenessChecks(dq, rng, site.loc, c.now())
+	d.DaysPass = true
+	for _, x := range d.DayChecks {
+		d.DaysTold = d.DaysTold || x.Days > 0
+		d.DaysPass = d.DaysPass && x.Pass
+	}
+	d.Align = checkAlignment(site.loc, site.TZ, rowTimes(eff, daily, "1d"), rowTimes(eff, monthly, "1mo"))
+	switch {
+	case d.Align.DayPoints+d.Align.Months == 0:
+		d.AlignText = fmt.Sprintf(t["align_none"], site.TZ)
+	case d.Align.Pass:
+		d.AlignText = fmt.Sprintf(t["align_ok"], site.TZ, d.Align.DayPoints, d.Align.Months)
+	default:
+		d.AlignText = fmt.Sprintf(t["align_bad"], site.TZ, strings.Join(d.Align.Bad, ", "))
+	}
+	d.Substitutions = c.substitutions(site.ID, t)
 }
 
 // monthFromDays sums up a month that has no monthly value yet from its
@@ -432,4 +525,289 @@ func monthFromDays(rb *reportBoiler, days map[int64]map[string]float64) {
 			rb.Q[i] = &x
 		}
 	}
+}
+
+// The national key-energy-user online-monitoring rules, as the report
+// checks them: daily statistics start at local 00:00 and months on the
+// 1st; daily and monthly figures agree (the rule allows 5 %, ours must be
+// exact: the engine builds the month from its days); each day's data is
+// at least 90 % complete.
+const (
+	ruleSumTolerance = 0.05 // the rule's allowed difference between Σ days and the month
+	exactTolerance   = 1e-9 // relative: float rounding only
+	completenessRule = 90.0 // %
+)
+
+// sumCheck compares one subject's sum of daily values with its monthly
+// value.
+type sumCheck struct {
+	Subject, Quantity, Unit string
+	Days                    int
+	DaySum, Month           float64
+	HasMonth                bool
+	Diff, DiffPct           float64
+	Exact, WithinRule       bool
+}
+
+// dayCheck is one subject's per-day completeness over the month's closed
+// days: the days below 90 % and those without a record, named.
+type dayCheck struct {
+	Subject      string
+	Days, OK     int
+	Below, NoRec []string
+	Pass         bool
+}
+
+// alignCheck says whether every stored daily value starts at local 00:00
+// and every monthly one at 00:00 on the 1st, in the site's zone.
+type alignCheck struct {
+	TZ                string
+	DayPoints, Months int
+	Bad               []string
+	Pass              bool
+}
+
+// checkSum compares Σ days (in time order, as the engine adds them) with
+// the month.
+func checkSum(subject, quantity, unit string, days []float64, month *float64) sumCheck {
+	c := sumCheck{Subject: subject, Quantity: quantity, Unit: unit, Days: len(days)}
+	for _, d := range days {
+		c.DaySum += d
+	}
+	if month == nil {
+		return c
+	}
+	c.HasMonth, c.Month = true, *month
+	c.Diff = c.DaySum - c.Month
+	scale := math.Max(math.Abs(c.Month), math.Abs(c.DaySum))
+	if scale > 0 {
+		c.DiffPct = 100 * c.Diff / scale
+	}
+	c.Exact = math.Abs(c.Diff) <= exactTolerance*scale
+	c.WithinRule = math.Abs(c.Diff) <= ruleSumTolerance*scale
+	return c
+}
+
+// meterSumChecks: each meter's native amount and kgce, Σ daily vs monthly.
+func meterSumChecks(daily, monthly []meterRow) []sumCheck {
+	type acc struct {
+		unit                   string
+		native, kgce           []float64
+		monthNative, monthKgce *float64
+	}
+	by := map[string]*acc{}
+	get := func(m meterRow) *acc {
+		a := by[m.meter]
+		if a == nil {
+			a = &acc{unit: m.unit}
+			by[m.meter] = a
+		}
+		return a
+	}
+	days := slices.Clone(daily)
+	slices.SortStableFunc(days, func(a, b meterRow) int { return a.time.Compare(b.time) })
+	for _, m := range days {
+		a := get(m)
+		if m.native != nil {
+			a.native = append(a.native, *m.native)
+		}
+		if m.kgce != nil {
+			a.kgce = append(a.kgce, *m.kgce)
+		}
+	}
+	for _, m := range monthly {
+		a := get(m)
+		a.monthNative, a.monthKgce = m.native, m.kgce
+	}
+	var out []sumCheck
+	for _, k := range sortedKeys(by) {
+		a := by[k]
+		out = append(out, checkSum(k, "native", a.unit, a.native, a.monthNative), checkSum(k, "kgce", "kgce", a.kgce, a.monthKgce))
+	}
+	return out
+}
+
+// boilerSumChecks: each boiler's steam and coal (t), Σ daily vs monthly.
+func boilerSumChecks(eff []row) []sumCheck {
+	type key struct{ boiler, field string }
+	days := map[key][]row{}
+	month := map[key]*float64{}
+	for _, r := range eff {
+		if r.Field != "steam_t" && r.Field != "coal_t" {
+			continue
+		}
+		f, ok := r.Float()
+		if !ok {
+			continue
+		}
+		k := key{r.Tags["boiler"], r.Field}
+		switch r.Tags["period"] {
+		case "1d":
+			days[k] = append(days[k], r)
+		case "1mo":
+			month[k] = &f
+		}
+	}
+	keys := map[string]bool{}
+	for k := range days {
+		keys[k.boiler] = true
+	}
+	for k := range month {
+		keys[k.boiler] = true
+	}
+	var out []sumCheck
+	for _, b := range sortedKeys(keys) {
+		for _, fld := range []string{"steam_t", "coal_t"} {
+			k := key{b, fld}
+			if days[k] == nil && month[k] == nil {
+				continue
+			}
+			rs := days[k]
+			slices.SortStableFunc(rs, func(a, b row) int { return a.Time.Compare(b.Time) })
+			vals := make([]float64, 0, len(rs))
+			for _, r := range rs {
+				f, _ := r.Float()
+				vals = append(vals, f)
+			}
+			out = append(out, checkSum(b, fld, "t", vals, month[k]))
+		}
+	}
+	return out
+}
+
+// closedDays are the local days of the month that have ended by now.
+func closedDays(rng timeRange, loc *time.Location, now time.Time) []time.Time {
+	var out []time.Time
+	for d := rng.Start.In(loc); d.Before(rng.Stop); d = time.Date(d.Year(), d.Month(), d.Day()+1, 0, 0, 0, 0, loc) {
+		if end := time.Date(d.Year(), d.Month(), d.Day()+1, 0, 0, 0, 0, loc); end.After(now) {
+			break
+		}
+		out = append(out, d)
+	}
+	return out
+}
+
+// completenessChecks: per meter, each closed day of the month against the
+// 90 % rule; a day without a completeness record is named too (the
+// engine writes one for every day it closed).
+func completenessChecks(dq []row, rng timeRange, loc *time.Location, now time.Time) []dayCheck {
+	vals := map[string]map[string]float64{} // meter → local date → completeness
+	for _, r := range dq {
+		if r.Field != "completeness" {
+			continue
+		}
+		m := r.Tags["meter"]
+		if m == "" {
+			m = r.Tags["device"]
+		}
+		f, ok := r.Float()
+		if !ok {
+			continue
+		}
+		if vals[m] == nil {
+			vals[m] = map[string]float64{}
+		}
+		vals[m][r.Time.In(loc).Format("2006-01-02")] = f
+	}
+	days := closedDays(rng, loc, now)
+	var out []dayCheck
+	for _, m := range sortedKeys(vals) {
+		c := dayCheck{Subject: m, Days: len(days)}
+		for _, d := range days {
+			ds := d.Format("2006-01-02")
+			v, ok := vals[m][ds]
+			switch {
+			case !ok:
+				c.NoRec = append(c.NoRec, d.Format("01-02"))
+			case v < completenessRule:
+				c.Below = append(c.Below, fmt.Sprintf("%s (%.1f %%)", d.Format("01-02"), v))
+			default:
+				c.OK++
+			}
+		}
+		c.Pass = len(c.Below) == 0 && len(c.NoRec) == 0
+		out = append(out, c)
+	}
+	return out
+}
+
+// checkAlignment: every daily timestamp is 00:00 local and every monthly
+// one 00:00 on the 1st.
+func checkAlignment(loc *time.Location, tz string, days, months []time.Time) alignCheck {
+	c := alignCheck{TZ: tz, DayPoints: len(days), Months: len(months)}
+	for _, t := range days {
+		if lt := t.In(loc); lt.Hour() != 0 || lt.Minute() != 0 || lt.Second() != 0 {
+			c.Bad = append(c.Bad, lt.Format("2006-01-02 15:04 (1d)"))
+		}
+	}
+	for _, t := range months {
+		if lt := t.In(loc); lt.Day() != 1 || lt.Hour() != 0 || lt.Minute() != 0 || lt.Second() != 0 {
+			c.Bad = append(c.Bad, lt.Format("2006-01-02 15:04 (1mo)"))
+		}
+	}
+	c.Pass = len(c.Bad) == 0 && len(days)+len(months) > 0
+	return c
+}
+
+// rowTimes are the distinct times of rows of a period.
+func rowTimes(eff []row, meters []meterRow, period string) []time.Time {
+	seen := map[int64]bool{}
+	var out []time.Time
+	add := func(t time.Time) {
+		if !seen[t.UnixNano()] {
+			seen[t.UnixNano()] = true
+			out = append(out, t)
+		}
+	}
+	for _, r := range eff {
+		if r.Tags["period"] == period {
+			add(r.Time)
+		}
+	}
+	for _, m := range meters {
+		add(m.time)
+	}
+	slices.SortFunc(out, func(a, b time.Time) int { return a.Compare(b) })
+	return out
+}
+
+// substitutions name the constants the engine puts in place of
+// measurements, from the configuration: they are stated, not estimated
+// per minute.
+func (c *Console) substitutions(site string, t map[string]string) []string {
+	e := c.opts.Energy
+	if e == nil {
+		return nil
+	}
+	var out []string
+	for _, b := range e.Boilers {
+		if b.Site != site {
+			continue
+		}
+		p := b.Points
+		if p.FeedwaterTemp == nil && b.FeedwaterC != nil {
+			out = append(out, fmt.Sprintf(t["sub_feedwater"], b.Name, *b.FeedwaterC))
+		}
+		if p.ColdAirTemp == nil && b.ColdAirC != nil {
+			out = append(out, fmt.Sprintf(t["sub_cold_air"], b.Name, *b.ColdAirC))
+		}
+		if p.CO == nil {
+			out = append(out, fmt.Sprintf(t["sub_co"], b.Name))
+		}
+		if b.Losses.Q5Rated == 0 {
+			out = append(out, fmt.Sprintf(t["sub_q5"], b.Name))
+		}
+	}
+	for _, m := range e.Meters {
+		if m.Site != site {
+			continue
+		}
+		switch {
+		case m.EnergyType == "steam" && m.Steam == nil:
+			out = append(out, fmt.Sprintf(t["sub_steam_coef"], m.Name))
+		case (m.EnergyType == "coal" || m.EnergyType == "natural_gas") && len(m.LHV) == 0 && m.LHVFrom == "":
+			out = append(out, fmt.Sprintf(t["sub_lhv_coef"], m.Name))
+		}
+	}
+	return out
 }
