@@ -135,3 +135,59 @@ func TestLHVNotInForce(t *testing.T) {
 		t.Errorf("with the assay: %.1f kgce (%v)", kg, est)
 	}
 }
+
+// TestSteamEstimateRestart: the last known enthalpy is read from the data,
+// not remembered, so a meter started in the middle of a pressure outage
+// (a restart) converts each quarter as an uninterrupted run does.
+func TestSteamEstimateRestart(t *testing.T) {
+	meters := `
+    - {name: steam, site: plant-t, device: b1, point: steam_total, energy_type: steam, unit: t, interval: 1m,
+       steam: {pressure: {device: b1, point: steam_pressure}, reference_c: 20}}
+`
+	day := time.Date(2026, 1, 15, 0, 0, 0, 0, shanghai)
+	out0, out1 := day.Add(10*time.Hour), day.Add(12*time.Hour)
+	d := Data{}
+	for ts := day.Add(-time.Minute); !ts.After(day.Add(13 * time.Hour)); ts = ts.Add(time.Minute) {
+		d[Key{"b1", "steam_total"}] = append(d[Key{"b1", "steam_total"}], Sample{T: ts, V: 1000 + 8*ts.Sub(day).Hours()})
+		if ts.Before(out0) || !ts.Before(out1) {
+			d[Key{"b1", "steam_pressure"}] = append(d[Key{"b1", "steam_pressure"}], Sample{T: ts, V: 1.0})
+		}
+	}
+	quarters := func(start time.Time) map[int64]MeterResult {
+		e, err := New(testConfig(t, "", fmt.Sprintf(boilerYAML, "b1"), meters))
+		if err != nil {
+			t.Fatal(err)
+		}
+		m := e.Meters[0]
+		m.Start(start)
+		for _, s := range d[Key{"b1", "steam_total"}] {
+			if s.T.Before(start) {
+				m.Baseline(s)
+			}
+		}
+		var out Output
+		m.Advance(day.Add(13*time.Hour), d, &out)
+		q := map[int64]MeterResult{} // Unix seconds: each config has its own *Location
+		for _, r := range out.Energy {
+			if r.Period == Quarter {
+				q[r.Start.Unix()] = r
+			}
+		}
+		return q
+	}
+	whole, restarted := quarters(day), quarters(out0.Add(30*time.Minute))
+	n := 0
+	for at, r := range restarted {
+		w := whole[at]
+		if r.Kgce != w.Kgce || r.Fallback != w.Fallback || r.FallbackCoef != w.FallbackCoef {
+			t.Errorf("%s: restarted %.6f kgce (%d estimated, %d by coefficient), uninterrupted %.6f (%d, %d)",
+				time.Unix(at, 0).In(shanghai).Format("15:04"), r.Kgce, r.Fallback, r.FallbackCoef, w.Kgce, w.Fallback, w.FallbackCoef)
+		}
+		if r.Fallback > 0 {
+			n++
+		}
+	}
+	if n != 6 { // 10:30–11:59
+		t.Errorf("%d estimated quarters after the restart, want 6", n)
+	}
+}
