@@ -7,7 +7,7 @@ VERSION ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -s -w -X main.version=$(VERSION)
 CMDS    := ./gateway/cmd/gateway ./collector/cmd/collector ./simulator/cmd/simulator ./firmware-config/cmd/fwconfig
 
-.PHONY: all build deps debs test check demo bench chaos release clean
+.PHONY: all build deps debs test check demo bench chaos release qemu clean
 
 all: build
 
@@ -23,10 +23,12 @@ $(INFLUXD):
 	GOBIN=$(abspath $(DEPS)/bin) $(GO) install github.com/influxdata/influxdb/cmd/influxd@v1.8.10
 
 # Debian packages the tests use: the broker, independent Modbus clients
-# (mbpoll, pymodbus), socat for serial pseudo-terminals, and chromium for the
-# console's browser test. Installed in one apt-get run when missing.
+# (mbpoll, pymodbus), socat for serial pseudo-terminals, chromium for the
+# console's browser test, and qemu-user-static to run the arm and mipsle
+# gateways (TestCrossBuiltGateway). Installed in one apt-get run when missing.
 DEBS := mosquitto:/usr/sbin/mosquitto socat:/usr/bin/socat mbpoll:/usr/bin/mbpoll \
-	python3-pymodbus:/usr/lib/python3/dist-packages/pymodbus chromium:/usr/bin/chromium
+	python3-pymodbus:/usr/lib/python3/dist-packages/pymodbus chromium:/usr/bin/chromium \
+	qemu-user-static:/usr/bin/qemu-mipsel-static
 
 debs:
 	@missing=""; for d in $(DEBS); do pkg=$${d%%:*}; path=$${d#*:}; \
@@ -59,10 +61,12 @@ chaos: deps
 demo: build deps
 	$(GO) run ./deploy/demo
 
-## bench: benchmarks, printed as tables; then a gateway polling 50 simulated devices for BW_RSS_DURATION (default 10m): peak RSS and CPU per poll
+## bench: benchmarks, printed as tables; then a gateway polling 50 simulated devices for BW_RSS_DURATION (default 10m): peak RSS and CPU per poll;
+## then the flash budget: bytes a gateway polling 20 meters writes to the block device, online for BW_FLASH_ONLINE (default 5m) and through a broker outage of BW_FLASH_OUTAGE (default 10m)
 bench: deps
 	$(GO) test -run '^$$' -bench . -benchmem ./...
 	BW_RSS=1 BW_RSS_DURATION=$${BW_RSS_DURATION:-10m} $(GO) test -run '^TestGatewayRSS$$' -v -count=1 -timeout 60m ./collector/e2e
+	BW_FLASH=1 BW_FLASH_ONLINE=$${BW_FLASH_ONLINE:-5m} BW_FLASH_OUTAGE=$${BW_FLASH_OUTAGE:-10m} $(GO) test -run '^TestGatewayFlash$$' -v -count=1 -timeout 90m ./collector/e2e
 
 ## release: cross-compile stripped binaries for the edge and the server into dist/ and print their sizes
 release:
@@ -77,6 +81,11 @@ release:
 		GOOS=linux GOARCH=$$arch CGO_ENABLED=0 $(GO) build -trimpath -ldflags "$(LDFLAGS)" -o dist/collector-linux-$$arch ./collector/cmd/collector; \
 	done
 	@cd dist && for f in *; do stat -c '%n %s' $$f; done | awk '{printf "%-28s %6.1f MB\n", $$1, $$2/1048576}'
+
+## qemu: make release, then run its linux/arm and linux/mipsle gateways under qemu-user-static against the simulator and Mosquitto
+## (make test runs the same test on binaries it cross-builds itself)
+qemu: release deps
+	CI=$${CI:-true} BW_QEMU_DIST=$(abspath dist) $(GO) test -count=1 -v -timeout 10m -run '^TestCrossBuiltGateway$$' ./collector/e2e
 
 clean:
 	rm -rf $(BIN) $(DEPS)/demo
