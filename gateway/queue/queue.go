@@ -84,7 +84,7 @@ type Options struct {
 	// every unacknowledged record is on the disk at most WriteBehind after
 	// Append. Ignored with SyncAlways. 0: every record is written on Append.
 	WriteBehind time.Duration
-	Logger          *slog.Logger
+	Logger      *slog.Logger
 }
 
 // Stats are the queue's counters; the gateway reports them in its status.
@@ -144,16 +144,16 @@ type Queue struct {
 	// Open; Close saves it durably then, and only then.
 	cursorUnsynced bool
 	cursorWrites   int // cursor files written since Open
-	tail        []tailRec
-	tailFirst   uint64 // every record ≥ tailFirst appended since Open is in tail
-	tailBytes   int    // payload bytes in tail
+	tail           []tailRec
+	tailFirst      uint64 // every record ≥ tailFirst appended since Open is in tail
+	tailBytes      int    // payload bytes in tail
 	// flushed: every number up to it is written or needs no writing
 	// (acknowledged or lost); the tail's records above it are in memory
 	// only (write-behind).
 	flushed uint64
 	t0      time.Time // tailRec.at counts from here
-	stats       Stats
-	closed      bool
+	stats   Stats
+	closed  bool
 
 	notify  chan struct{}
 	compact chan struct{}
