@@ -636,12 +636,11 @@ func (q *Queue) write(seq uint64, payload []byte) error {
 
 // flushLocked writes, in order, the records kept only in memory that are
 // not acknowledged: all of them up to seq upTo, and after those the ones
-// appended at least minAge ago; mu is held. It returns how many it wrote.
-// A record that cannot be written is counted as lost.
-func (q *Queue) flushLocked(upTo uint64, minAge time.Duration) int {
+// appended at least minAge ago; mu is held. A record that cannot be
+// written is counted as lost.
+func (q *Queue) flushLocked(upTo uint64, minAge time.Duration) {
 	i := sort.Search(len(q.tail), func(i int) bool { return q.tail[i].Seq > q.flushed })
 	now := time.Since(q.t0)
-	n := 0
 	for ; i < len(q.tail); i++ {
 		r := &q.tail[i]
 		if q.acked.has(r.Seq) {
@@ -655,31 +654,26 @@ func (q *Queue) flushLocked(upTo uint64, minAge time.Duration) int {
 			q.acked.add(r.Seq, r.Seq)
 			q.stats.Lost++
 			q.log.Error("record not written to the queue", "seq", r.Seq, "error", err)
-		} else {
-			n++
 		}
 		q.flushed = r.Seq
 	}
-	return n
 }
 
 // flush writes (and fsyncs) what has waited minAge without an
 // acknowledgement, or everything with minAge 0.
 func (q *Queue) flush(minAge time.Duration) error {
 	q.mu.Lock()
-	var n int
 	if minAge == 0 {
-		n = q.flushLocked(^uint64(0), 0)
+		q.flushLocked(^uint64(0), 0)
 	} else {
-		n = q.flushLocked(0, minAge)
+		q.flushLocked(0, minAge)
 	}
 	over := q.stats.Bytes > q.o.MaxBytes
 	q.mu.Unlock()
 	if over {
 		q.enforceLimit()
 	}
-	_ = n
-	return q.Sync() // also what addTail wrote when memory was full
+	return q.Sync() // what it wrote, and what addTail wrote when memory was full
 }
 
 // popTail drops the oldest record kept in memory; mu is held.
