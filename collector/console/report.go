@@ -36,7 +36,7 @@ var texts = map[string]map[string]string{
 		"checks":   "在线监测规则核查", "check": "核查项", "result": "结果", "check_pass": "通过", "check_fail": "不通过", "check_na": "无法核查",
 		"chk_sum": "日值之和与月值一致（本系统要求完全一致；规则允许 5%）", "subject": "对象", "quantity": "量", "day_sum": "日值之和", "month_value": "月值", "diff": "差值", "diff_pct": "差值 (%)", "rule_5": "规则 5%",
 		"q_native": "实物量", "q_kgce": "折标煤", "q_steam_t": "蒸汽 (t)", "q_coal_t": "燃煤 (t)", "no_month": "月值尚未生成（月份未结束）",
-		"chk_days": "每日数据完整率 ≥ 90%", "days_checked": "已结束天数", "days_below_90": "低于 90% 的日期", "days_no_record": "无记录的日期",
+		"chk_days": "每日数据完整率 ≥ 90%", "days_checked": "已结束天数", "days_below_90": "低于 90% 的日期", "days_no_record": "无记录的日期", "boiler_cov": "（锅炉：有效分钟覆盖率）",
 		"chk_align": "日统计自当地 00:00 起、月统计自 1 日 00:00 起", "align_ok": "时区 %s：%d 个日值、%d 个月值的时间戳全部对齐。", "align_bad": "时区 %s：以下时间戳未对齐：%s", "align_none": "时区 %s：本期没有日值或月值可核查。",
 		"subs": "以配置常数代替测量的输入", "sub_feedwater": "%s：给水温度按配置常数 %g °C", "sub_cold_air": "%s：冷空气温度按配置常数 %g °C",
 		"sub_co": "%s：未计量 CO，q3 按 CO = 0 计算", "sub_q5": "%s：q5 取 refdata 表值（非锅炉测试报告）",
@@ -64,7 +64,7 @@ var texts = map[string]map[string]string{
 		"checks":   "Online-monitoring rule checks", "check": "Check", "result": "Result", "check_pass": "pass", "check_fail": "fail", "check_na": "cannot be checked",
 		"chk_sum": "Sum of daily values equals the monthly value (ours must be exact; the rule allows 5 %)", "subject": "Subject", "quantity": "Quantity", "day_sum": "Σ days", "month_value": "Month", "diff": "Difference", "diff_pct": "Difference (%)", "rule_5": "Rule 5 %",
 		"q_native": "amount", "q_kgce": "kgce", "q_steam_t": "steam (t)", "q_coal_t": "coal (t)", "no_month": "no monthly value yet (month not over)",
-		"chk_days": "Completeness of each day ≥ 90 %", "days_checked": "Closed days", "days_below_90": "Days below 90 %", "days_no_record": "Days without a record",
+		"chk_days": "Completeness of each day ≥ 90 %", "days_checked": "Closed days", "days_below_90": "Days below 90 %", "days_no_record": "Days without a record", "boiler_cov": "(boiler: minutes with a value)",
 		"chk_align": "Days start at local 00:00, months on the 1st at 00:00", "align_ok": "Time zone %s: all %d daily and %d monthly timestamps aligned.", "align_bad": "Time zone %s: these timestamps are not aligned: %s", "align_none": "Time zone %s: no daily or monthly values to check in this period.",
 		"subs": "Inputs replaced by configured constants", "sub_feedwater": "%s: feedwater temperature the configured %g °C", "sub_cold_air": "%s: cold-air temperature the configured %g °C",
 		"sub_co": "%s: CO not metered, q3 computed with CO = 0", "sub_q5": "%s: q5 from the refdata table (not the boiler's test report)",
@@ -202,7 +202,7 @@ func (c *Console) reportData(ctx context.Context, site siteInfo, rng timeRange, 
 			eff, err = queryRows(ctx, c.opts.Store, fmt.Sprintf(`from(bucket: %s) |> range(start: %s, stop: %s)
   |> filter(fn: (r) => r._measurement == "boiler_efficiency" and r.site == %s and (r.period == "1mo" or r.period == "1d"))
   |> filter(fn: (r) => %s)`, bucket, fluxTime(rng.Start), fluxTime(rng.Stop), fluxString(site.ID),
-				fieldFilter([]string{"direct", "indirect", "limit", "grade", "q2", "q3", "q4", "q5", "q6", "heat_out_gj", "heat_in_gj", "minutes", "steam_t", "coal_t"})))
+				fieldFilter([]string{"direct", "indirect", "limit", "grade", "q2", "q3", "q4", "q5", "q6", "heat_out_gj", "heat_in_gj", "minutes", "steam_t", "coal_t", "coverage"})))
 			return err
 		},
 		func() (err error) { monthly, err = c.energyRows(ctx, site.ID, "1mo", rng); return err },
@@ -471,7 +471,15 @@ func (c *Console) monitoringChecks(d *reportData, site siteInfo, rng timeRange, 
 			d.SumPass = d.SumPass && s.Exact
 		}
 	}
-	d.DayChecks = completenessChecks(dq, rng, site.loc, c.now())
+	// Boilers: the share of each day's minutes with a value (or standby),
+	// against the same 90 %.
+	days := slices.Clone(dq)
+	for _, r := range eff {
+		if r.Tags["period"] == "1d" && r.Field == "coverage" {
+			days = append(days, row{Time: r.Time, Field: "completeness", Value: r.Value, Tags: map[string]string{"meter": r.Tags["boiler"] + " " + t["boiler_cov"]}})
+		}
+	}
+	d.DayChecks = completenessChecks(days, rng, site.loc, c.now())
 	d.DaysPass = true
 	for _, x := range d.DayChecks {
 		d.DaysTold = d.DaysTold || x.Days > 0

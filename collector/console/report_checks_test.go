@@ -167,7 +167,7 @@ func TestReportChecks(t *testing.T) {
 		}
 	}
 	month := time.Date(2025, 12, 1, 0, 0, 0, 0, loc)
-	var steamSum, steamKgce, powerSum float64
+	var steamSum, steamKgce, powerSum, boilerSteam float64
 	for d := 0; d < 31; d++ {
 		day := month.AddDate(0, 0, d)
 		ns := day.Unix()
@@ -190,8 +190,15 @@ func TestReportChecks(t *testing.T) {
 		if d != 19 {
 			add(`data_quality,site=%s,meter=power-c,period=1d,kind=completeness received=1440i,expected=1440,completeness=100,flagged=false %d`, site, ns)
 		}
+		cov := 100.0
+		if d == 9 {
+			cov = 50
+		}
+		add(`boiler_efficiency,site=%s,boiler=b-c,period=1d steam_t=200.1,coverage=%v,minutes=1440i %d`, site, cov, ns)
+		boilerSteam += 200.1
 	}
 	mns := month.Unix()
+	add(`boiler_efficiency,site=%s,boiler=b-c,period=1mo steam_t=%v,coverage=98.4,minutes=44640i %d`, site, boilerSteam, mns)
 	add(`energy,site=%s,meter=steam-c,energy_type=steam,period=1mo native=%v,unit="t",kgce=%v,fallback_minutes=120i,last_known_minutes=60i,coefficient_minutes=60i,estimated=%v %d`,
 		site, steamSum, steamKgce, 100*120.0/44640, mns)
 	add(`energy,site=%s,meter=power-c,energy_type=electricity,period=1mo native=%v,unit="kWh",kgce=2831.616 %d`, site, powerSum/2, mns)
@@ -229,6 +236,8 @@ func TestReportChecks(t *testing.T) {
 		{section, `id="check-days" class="bad">fail`},
 		{section, `<tr class="bad"><td>steam-c</td><td class="n">31</td><td class="n">30</td><td>12-07 (80.0 %)</td><td>—</td><td>fail</td></tr>`},
 		{section, `<tr class="bad"><td>power-c</td><td class="n">31</td><td class="n">30</td><td>—</td><td>12-20</td><td>fail</td></tr>`},
+		{section, `<tr class="bad"><td>b-c (boiler: minutes with a value)</td><td class="n">31</td><td class="n">30</td><td>12-10 (50.0 %)</td><td>—</td><td>fail</td></tr>`},
+		{section, `<tr><td>b-c</td><td>steam (t)</td><td>t</td><td class="n">` + fmt.Sprintf("%.3f", boilerSteam)},
 		// 120 of the month's 44,640 minutes estimated: 60 by the last
 		// known enthalpy, 60 by the coefficient.
 		{energy, `<td class="n est">0.3</td><td class="n">60 / 60</td>`},
