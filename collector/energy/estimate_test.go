@@ -80,8 +80,8 @@ func TestSteamPressureOutage(t *testing.T) {
 	// 10:10–10:59 by the last known enthalpy, 11:00–11:59 by the
 	// coefficient: 110 estimated minutes of 1440, 60 of them by the
 	// coefficient.
-	if dayR.Fallback != 110 {
-		t.Errorf("day: %d estimated minutes, want 110", dayR.Fallback)
+	if dayR.Fallback != 110 || dayR.FallbackCoef != 60 || dayR.LastKnown() != 50 {
+		t.Errorf("day: %d estimated minutes, %d by coefficient, %d by last known enthalpy; want 110, 60, 50", dayR.Fallback, dayR.FallbackCoef, dayR.LastKnown())
 	}
 	if s := dayR.EstimatedShare(); math.Abs(s-100*110.0/1440) > 1e-9 {
 		t.Errorf("day: estimated share %.3f %%, want %.3f", s, 100*110.0/1440)
