@@ -155,7 +155,7 @@ func New(o Options) (*Runner, error) {
 			}
 			m.Restore(p, start, rs)
 		}
-		r.lookBack = max(r.lookBack, m.Cfg.MaxGap.Duration)
+		r.lookBack = max(r.lookBack, m.LookBack())
 		r.subjects = append(r.subjects, s)
 		sites[s.site] = true
 	}
@@ -305,8 +305,9 @@ func (r *Runner) site(ctx context.Context, site string) error {
 }
 
 // lookBack is how far before a chunk samples are read at least: steam
-// meters use the last pressure read within their max_gap before a minute
-// (the runner reads the longest max_gap back, if longer).
+// meters use the last pressure read within their max_gap, or the last
+// enthalpy difference within steam.estimate_within, before a minute (the
+// runner reads the longest Meter.LookBack back, if longer).
 const lookBack = 15 * time.Minute
 
 // boilerMargin: a boiler's counters spread a delta over at most 5 minutes
