@@ -14,7 +14,7 @@ import (
 var derivedFields = map[string][]string{
 	"boiler_efficiency": {"direct", "indirect", "q2", "q3", "q4", "q5", "q6", "alpha", "load", "limit", "grade", "samples",
 		"coverage", "minutes", "steam_t", "coal_t", "heat_out_gj", "heat_in_gj", "exhaust", "standby"},
-	"energy": {"native", "unit", "kgce", "kgce_primary", "resets", "gaps", "coverage", "fallback_minutes",
+	"energy": {"native", "unit", "kgce", "kgce_primary", "resets", "gaps", "wraps", "suspect", "coverage", "fallback_minutes",
 		"coefficient_minutes", "last_known_minutes", "estimated"},
 	"energy_intensity": {"kgce", "product", "product_unit", "kgce_per_unit"},
 	"data_quality":     {"reason", "direct_ok", "indirect_ok", "received", "expected", "completeness", "flagged", "estimated"},

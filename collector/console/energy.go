@@ -25,6 +25,7 @@ type meterRow struct {
 	kgcePrimary       *float64
 	unit              string
 	resets, gaps      *float64
+	wraps, suspect    *float64
 	// Estimated minutes (kgce not from the minute's own metered values),
 	// of them by the reference coefficient and by the last known steam
 	// enthalpy; estimated is their share of the period, %.
@@ -71,7 +72,7 @@ func (c *Console) energyRows(ctx context.Context, site, period string, rng timeR
 			if s, ok := r.Value.(string); ok {
 				m.unit = s
 			}
-		case "native", "kgce", "kgce_primary", "resets", "gaps", "fallback_minutes", "coefficient_minutes", "last_known_minutes", "estimated":
+		case "native", "kgce", "kgce_primary", "resets", "gaps", "wraps", "suspect", "fallback_minutes", "coefficient_minutes", "last_known_minutes", "estimated":
 			f, ok := r.Float()
 			if !ok {
 				continue
@@ -87,6 +88,10 @@ func (c *Console) energyRows(ctx context.Context, site, period string, rng timeR
 				m.resets = &f
 			case "gaps":
 				m.gaps = &f
+			case "wraps":
+				m.wraps = &f
+			case "suspect":
+				m.suspect = &f
 			case "fallback_minutes":
 				m.estMin = &f
 			case "coefficient_minutes":

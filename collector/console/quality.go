@@ -209,13 +209,20 @@ func qualityFrames(dq, gaps []row, energy []meterRow) []Frame {
 	}
 	slices.SortFunc(gapRows, func(a, b []any) int { return int(a[2].(int64) - b[2].(int64)) })
 
-	// Counter resets and the silences the engine booked across (energy's
-	// daily resets and gaps).
-	resetCols := []Column{{Key: "time", Kind: "time"}, {Key: "meter", Kind: "text"}, {Key: "energy_type", Kind: "text"}, {Key: "resets", Kind: "number"}, {Key: "gaps", Kind: "number"}}
+	// Counter resets, the silences the engine booked across, rollovers
+	// booked and readings flagged for the auditor (energy's daily counts).
+	resetCols := []Column{{Key: "time", Kind: "time"}, {Key: "meter", Kind: "text"}, {Key: "energy_type", Kind: "text"}, {Key: "resets", Kind: "number"}, {Key: "gaps", Kind: "number"},
+		{Key: "wraps", Kind: "number"}, {Key: "suspect", Kind: "number"}}
 	var resetRows [][]any
+	count := func(p *float64) float64 {
+		if p == nil {
+			return 0
+		}
+		return *p
+	}
 	for _, m := range energy {
-		if (m.resets != nil && *m.resets > 0) || (m.gaps != nil && *m.gaps > 0) {
-			resetRows = append(resetRows, []any{m.time.Unix(), m.meter, m.energyType, ptrVal(m.resets), ptrVal(m.gaps)})
+		if count(m.resets)+count(m.gaps)+count(m.wraps)+count(m.suspect) > 0 {
+			resetRows = append(resetRows, []any{m.time.Unix(), m.meter, m.energyType, ptrVal(m.resets), ptrVal(m.gaps), ptrVal(m.wraps), ptrVal(m.suspect)})
 		}
 	}
 	return []Frame{chart.frame("completeness"), tableFrame("days", tableCols, tableRows), tableFrame("gaps", gapCols, gapRows), tableFrame("resets", resetCols, resetRows)}

@@ -100,11 +100,14 @@ func energyPoints(r *energy.MeterResult) []*write.Point {
 	var pts []*write.Point
 	// A window no reading spans and no delta landed in has no consumption
 	// to report: it is missing data (see completeness), not zero.
-	if r.Covered > 0 || r.Native != 0 || r.Resets > 0 || r.Gaps > 0 {
+	if r.Covered > 0 || r.Native != 0 || r.Resets > 0 || r.Gaps > 0 || r.Wraps > 0 || r.Suspect > 0 {
 		p := write.NewPointWithMeasurement(MeasEnergy).AddTag("site", r.Site).AddTag("meter", r.Meter).
 			AddTag("energy_type", r.EnergyType).AddTag("period", string(r.Period)).SetTime(r.Start).
 			AddField("native", r.Native).AddField("unit", r.Unit).AddField("kgce", r.Kgce).
 			AddField("resets", int64(r.Resets)).AddField("gaps", int64(r.Gaps)).
+			// Counter rollovers booked, and readings whose delta the
+			// auditor must look at (a drop no plausible wrap explains).
+			AddField("wraps", int64(r.Wraps)).AddField("suspect", int64(r.Suspect)).
 			AddField("coverage", 100*r.Covered/float64(max(r.Minutes, 1)))
 		if r.HasPrimary {
 			p.AddField("kgce_primary", r.KgcePrimary)

@@ -41,6 +41,12 @@ func TestPoints(t *testing.T) {
 		{"a day short of 90 %: flagged", energy.Output{Energy: []energy.MeterResult{{Site: "s", Meter: "m", EnergyType: "coal", Unit: "t", Period: energy.Day, Start: at,
 			Minutes: 1440, Native: 20, Kgce: 14000, Covered: 1200, Received: 1200, Expected: 1440}}},
 			[]string{"energy,site=s,meter=m,energy_type=coal,period=1d native=20,", "completeness=83.33", "flagged=true"}, ""},
+		{"a quarter whose only event is a suspect drop: written, flagged", energy.Output{Energy: []energy.MeterResult{{Site: "s", Meter: "m", EnergyType: "electricity", Unit: "kWh",
+			Period: energy.Quarter, Start: at, Minutes: 15, Suspect: 1}}},
+			[]string{"energy,site=s,meter=m,energy_type=electricity,period=15m ", "wraps=0i,suspect=1i"}, ""},
+		{"a wrap booked", energy.Output{Energy: []energy.MeterResult{{Site: "s", Meter: "m", EnergyType: "electricity", Unit: "kWh",
+			Period: energy.Quarter, Start: at, Minutes: 15, Native: 40, Covered: 15, Wraps: 1}}},
+			[]string{"native=40,", "wraps=1i,suspect=0i"}, ""},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
