@@ -104,3 +104,51 @@ func TestOwnHeatBalance(t *testing.T) {
 		t.Errorf("efficiency %.2f %%, want a chain grate's 75–85", e)
 	}
 }
+
+// TestUpset: an upset of excess air raises the flue O2 only within its
+// window and costs efficiency there; outside it the day is unchanged.
+func TestUpset(t *testing.T) {
+	loc := time.FixedZone("CST", 8*3600)
+	start := time.Date(2026, 1, 15, 0, 0, 0, 0, loc)
+	hourly := func(p BoilerParams) (eta, o2 [24]float64) {
+		b, err := NewBoiler(p, 3, start)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b.RecordTruth()
+		var out, in, ox, n [24]float64
+		for at := start; !at.After(start.Add(24 * time.Hour)); at = at.Add(30 * time.Second) {
+			b.Step(at)
+			for _, m := range b.TakeTruth() {
+				h := int(m.Start.Sub(start) / time.Hour)
+				if h < 24 {
+					out[h] += m.HeatOutKJ
+					in[h] += m.FuelHeatKJ
+					ox[h] += m.O2Pct
+					n[h]++
+				}
+			}
+		}
+		for h := range eta {
+			eta[h], o2[h] = 100*out[h]/in[h], ox[h]/n[h]
+		}
+		return eta, o2
+	}
+	p := DefaultBoiler()
+	p.Load = DailyLoad{Base: 0.85, Amplitude: 0.07, PeakHour: 15}
+	base, baseO2 := hourly(p)
+	p.Upsets = []Upset{{From: start.Add(14 * time.Hour), To: start.Add(15 * time.Hour), O2Pct: 4, ExhaustK: 10}}
+	up, upO2 := hourly(p)
+	for h := range 24 {
+		t.Logf("%02d:00 η %.2f %% O2 %.2f %%  upset: η %.2f %% O2 %.2f %%", h, base[h], baseO2[h], up[h], upO2[h])
+		if h != 14 && (up[h] != base[h] || upO2[h] != baseO2[h]) {
+			t.Errorf("hour %02d changed outside the upset", h)
+		}
+	}
+	if d := upO2[14] - baseO2[14]; math.Abs(d-4) > 1e-9 {
+		t.Errorf("upset hour: O2 +%.2f, want +4", d)
+	}
+	if d := base[14] - up[14]; d < 2 {
+		t.Errorf("upset hour: efficiency %.2f %% → %.2f %%, want a drop of at least 2 pp", base[14], up[14])
+	}
+}

@@ -62,6 +62,18 @@ type BoilerParams struct {
 	// CoalChanges are dated changes of the coal's LHV (a new delivery);
 	// Coal.LHV applies before the first.
 	CoalChanges []CoalChange
+	// Upsets are dated episodes of bad combustion: from From until To
+	// (simulated time) the flue O2 and the exhaust temperature are raised
+	// by their amounts (air leaking in, a draught fan's damper stuck open,
+	// soot on the heating surfaces).
+	Upsets []Upset
+}
+
+// Upset raises the flue O2 (percentage points) and the exhaust
+// temperature (K) from From until To.
+type Upset struct {
+	From, To        time.Time
+	O2Pct, ExhaustK float64
 }
 
 // DefaultBoiler is a 10 t/h SZL chain grate burning class II bituminous
@@ -236,8 +248,17 @@ func (b *Boiler) update(t time.Time) {
 	// droplets never took up, plus the blowdown water heated to h′.
 	b.usefulPerT = hs - (hs-hw)*b.p.WetnessPct/100 - hfw + b.p.BlowdownPct/100*(hw-hfw)
 	days := t.Sub(b.start).Hours() / 24
+	var upO2, upExh float64
+	for _, u := range b.p.Upsets {
+		if !t.Before(u.From) && t.Before(u.To) {
+			upO2, upExh = upO2+u.O2Pct, upExh+u.ExhaustK
+		}
+	}
 	b.o2 = clamp(b.p.O2Pct+2*(0.75-b.load)+b.nO2, 3, 14)
-	b.exhaust = b.p.ExhaustC + 40*(b.load-0.75) + b.p.FoulingKPerDay*days + b.nExh
+	if upO2 != 0 {
+		b.o2 = clamp(b.o2+upO2, 3, 18)
+	}
+	b.exhaust = b.p.ExhaustC + 40*(b.load-0.75) + b.p.FoulingKPerDay*days + b.nExh + upExh
 	b.co = clamp(b.p.COppm+b.nCO, 20, 3000)
 	perKg := heatBalance(coal, b.p, b.o2, b.co, b.exhaust)
 	// Fuel heat = useful heat + surface loss + the per-kg losses:

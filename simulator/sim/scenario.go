@@ -51,6 +51,8 @@ type Boiler struct {
 	Load *Load `yaml:"load"`
 	// Coal lists dated changes of the coal's LHV, in date order.
 	Coal []CoalStep `yaml:"coal"`
+	// Upsets are dated episodes of bad combustion (simulated time).
+	Upsets []UpsetSpec `yaml:"upsets"`
 	// Count > 1 makes that many boilers, named by replacing {i} in Name
 	// with 1, 2, ...
 	Count int `yaml:"count"`
@@ -70,6 +72,18 @@ type CoalStep struct {
 	FromRaw string    `yaml:"from"`
 	LHV     float64   `yaml:"lhv"` // kJ/kg
 	From    time.Time `yaml:"-"`
+}
+
+// UpsetSpec is an episode of bad combustion: from..to (simulated time,
+// RFC 3339) the flue O2 is o2 percentage points and the exhaust exhaust K
+// higher (excess air, fouling).
+type UpsetSpec struct {
+	FromRaw string    `yaml:"from"`
+	ToRaw   string    `yaml:"to"`
+	O2      float64   `yaml:"o2"`
+	Exhaust float64   `yaml:"exhaust"`
+	From    time.Time `yaml:"-"`
+	To      time.Time `yaml:"-"`
 }
 
 // Protocols a server speaks.
@@ -199,6 +213,29 @@ func LoadScenario(path string) (*Scenario, error) {
 			}
 			if c.LHV < 5000 || c.LHV > 35000 {
 				d.Errorf(cat+".lhv", "%g kJ/kg is not a coal's LHV (5000..35000)", c.LHV)
+			}
+		}
+		for j := range b.Upsets {
+			u := &b.Upsets[j]
+			uat := fmt.Sprintf("%s.upsets[%d]", at, j)
+			var err1, err2 error
+			if u.From, err1 = time.Parse(time.RFC3339, u.FromRaw); err1 != nil {
+				d.Errorf(uat+".from", "%q is not an RFC 3339 time (e.g. 2026-01-15T14:00:00+08:00)", u.FromRaw)
+			}
+			if u.To, err2 = time.Parse(time.RFC3339, u.ToRaw); err2 != nil {
+				d.Errorf(uat+".to", "%q is not an RFC 3339 time (e.g. 2026-01-15T15:00:00+08:00)", u.ToRaw)
+			}
+			if err1 == nil && err2 == nil && !u.To.After(u.From) {
+				d.Errorf(uat+".to", "%s is not after from", u.ToRaw)
+			}
+			if u.O2 < 0 || u.O2 > 10 {
+				d.Errorf(uat+".o2", "%g: want 0..10 percentage points more flue O2", u.O2)
+			}
+			if u.Exhaust < 0 || u.Exhaust > 150 {
+				d.Errorf(uat+".exhaust", "%g: want 0..150 K more exhaust temperature", u.Exhaust)
+			}
+			if u.O2 == 0 && u.Exhaust == 0 {
+				d.Errorf(uat, "an upset raises o2, exhaust or both")
 			}
 		}
 	}
@@ -428,6 +465,9 @@ func (b Boiler) params() model.BoilerParams {
 		p.CoalChanges = append(p.CoalChanges, model.CoalChange{From: c.From, LHV: c.LHV})
 	}
 	sort.Slice(p.CoalChanges, func(i, j int) bool { return p.CoalChanges[i].From.Before(p.CoalChanges[j].From) })
+	for _, u := range b.Upsets {
+		p.Upsets = append(p.Upsets, model.Upset{From: u.From, To: u.To, O2Pct: u.O2, ExhaustK: u.Exhaust})
+	}
 	return p
 }
 

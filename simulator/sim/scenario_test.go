@@ -80,6 +80,8 @@ func TestScenarioFieldErrors(t *testing.T) {
 		{"boiler load peak hour", "boilers: [{name: b, load: {base: 0.7, amplitude: 0.2, peak_hour: 24}}]\nservers: [{listen: 127.0.0.1:0, devices: []}]\n", "boilers[0].load.peak_hour: 24: want an hour of the day"},
 		{"coal date", "boilers: [{name: b, coal: [{from: tomorrow, lhv: 18000}]}]\nservers: [{listen: 127.0.0.1:0, devices: []}]\n", `boilers[0].coal[0].from: "tomorrow" is not an RFC 3339 time`},
 		{"coal order", "boilers: [{name: b, coal: [{from: '2026-02-01T00:00:00Z', lhv: 18000}, {from: '2026-01-01T00:00:00Z', lhv: 19000}]}]\nservers: [{listen: 127.0.0.1:0, devices: []}]\n", "boilers[0].coal[1].from: 2026-01-01T00:00:00Z is not after the previous change"},
+		{"upset order", "boilers: [{name: b, upsets: [{from: '2026-02-01T15:00:00Z', to: '2026-02-01T14:00:00Z', o2: 4}]}]\nservers: [{listen: 127.0.0.1:0, devices: []}]\n", "boilers[0].upsets[0].to: 2026-02-01T14:00:00Z is not after from"},
+		{"upset empty", "boilers: [{name: b, upsets: [{from: '2026-02-01T14:00:00Z', to: '2026-02-01T15:00:00Z'}]}]\nservers: [{listen: 127.0.0.1:0, devices: []}]\n", "boilers[0].upsets[0]: an upset raises o2, exhaust or both"},
 		{"coal LHV", "boilers: [{name: b, coal: [{from: '2026-02-01T00:00:00Z', lhv: 180}]}]\nservers: [{listen: 127.0.0.1:0, devices: []}]\n", "boilers[0].coal[0].lhv: 180 kJ/kg is not a coal's LHV"},
 		{"server count on rtu", head + "  - {protocol: rtu, device: /dev/null, count: 2, devices: []}\n", "servers[0].count: an rtu server has one device path"},
 		{"device count with duplicate names", head + "  - listen: 127.0.0.1:0\n    devices: [{name: m, unit_id: 1, count: 2, profile: chint-dtsu666}]\n", `servers[0].devices[0].name: missing or duplicate device name "m"`},

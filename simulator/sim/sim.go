@@ -51,6 +51,7 @@ type Simulator struct {
 	servers []*server
 	realT0  time.Time
 	anchor  time.Time  // SetAnchor: the real time at which simulated time is the start
+	catchUp bool       // SetCatchUp: simulated time never passes real time
 	truth   *Truth     // SetTruth (truth.go): ground truth, or nil
 	mu      sync.Mutex // serializes stepping the models and refreshing the banks
 	faultMu sync.Mutex // serializes reconcile
@@ -258,13 +259,23 @@ func describeFault(f FaultSpec) string {
 // it before Listen.
 func (s *Simulator) SetAnchor(anchor time.Time) { s.anchor = anchor }
 
+// SetCatchUp makes simulated time stop at real time once it reaches it: an
+// accelerated run from a start in the past fills the history up to now,
+// then goes on in real time (a gateway's -clock takes catch_up=true).
+// Call it before Listen.
+func (s *Simulator) SetCatchUp(on bool) { s.catchUp = on }
+
 // SimTime maps a real time to simulated time (the start, before Run).
 func (s *Simulator) SimTime(real time.Time) time.Time {
 	if s.realT0.IsZero() {
 		return s.sc.Start
 	}
 	el := real.Sub(s.realT0)
-	return s.sc.Start.Add(time.Duration(float64(el) * s.sc.Acceleration))
+	t := s.sc.Start.Add(time.Duration(float64(el) * s.sc.Acceleration))
+	if s.catchUp && t.After(real) {
+		return real
+	}
+	return t
 }
 
 // step advances the models to simulated time t and refreshes the banks

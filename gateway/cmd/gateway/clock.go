@@ -11,13 +11,15 @@ import (
 // the stamp that maps a response's arrival time to simulated time:
 // start + (real − anchor) × rate. It exists for accelerated simulator runs
 // (the simulator's -anchor takes the same anchor), so a simulated day's
-// samples carry simulated timestamps; "" is the identity (nil).
+// samples carry simulated timestamps; "" is the identity (nil). With
+// catch_up=true the stamp never passes real time (simulator -catch-up).
 func parseClock(s string) (func(time.Time) time.Time, error) {
 	if s == "" {
 		return nil, nil
 	}
 	var anchor, start time.Time
 	rate := 0.0
+	catchUp := false
 	for _, kv := range strings.Split(s, ",") {
 		k, v, ok := strings.Cut(strings.TrimSpace(kv), "=")
 		var err error
@@ -28,6 +30,8 @@ func parseClock(s string) (func(time.Time) time.Time, error) {
 			anchor, err = time.Parse(time.RFC3339Nano, v)
 		case k == "start":
 			start, err = time.Parse(time.RFC3339Nano, v)
+		case k == "catch_up":
+			catchUp, err = strconv.ParseBool(v)
 		case k == "rate":
 			rate, err = strconv.ParseFloat(v, 64)
 			if err == nil && !(rate > 0 && rate <= 100000) {
@@ -37,13 +41,19 @@ func parseClock(s string) (func(time.Time) time.Time, error) {
 			err = fmt.Errorf("unknown key %q", k)
 		}
 		if err != nil {
-			return nil, fmt.Errorf("-clock: %w (want anchor=RFC3339,start=RFC3339,rate=N)", err)
+			return nil, fmt.Errorf("-clock: %w (want anchor=RFC3339,start=RFC3339,rate=N[,catch_up=true])", err)
 		}
 	}
 	if anchor.IsZero() || start.IsZero() || rate == 0 {
 		return nil, fmt.Errorf("-clock %q: anchor, start and rate are all required", s)
 	}
 	return func(real time.Time) time.Time {
-		return start.Add(time.Duration(float64(real.Sub(anchor)) * rate))
+		t := start.Add(time.Duration(float64(real.Sub(anchor)) * rate))
+		if catchUp && t.After(real) {
+			// catch_up=true: as the simulator's -catch-up, real time
+			// once simulated time has reached it.
+			return real
+		}
+		return t
 	}, nil
 }

@@ -16,6 +16,11 @@ func TestParseClock(t *testing.T) {
 	}{
 		{"anchor=2026-11-28T08:00:00Z,start=2026-01-15T00:00:00+08:00,rate=360", anchor.Add(10 * time.Second), "2026-01-15T01:00:00+08:00", ""},
 		{"anchor=2026-11-28T08:00:00Z, start=2026-01-15T00:00:00+08:00, rate=1", anchor.Add(-time.Minute), "2026-01-14T23:59:00+08:00", ""},
+		// catch_up: accelerated from a start in the past until real time, then real time.
+		{"anchor=2026-11-28T08:00:00Z,start=2026-11-28T06:00:00Z,rate=721,catch_up=true", anchor.Add(5 * time.Second), "2026-11-28T07:00:05Z", ""},
+		{"anchor=2026-11-28T08:00:00Z,start=2026-11-28T06:00:00Z,rate=721,catch_up=true", anchor.Add(time.Minute), "2026-11-28T08:01:00Z", ""},
+		{"anchor=2026-11-28T08:00:00Z,start=2026-11-28T06:00:00Z,rate=721", anchor.Add(time.Minute), "2026-11-28T18:01:00Z", ""},
+		{"anchor=2026-11-28T08:00:00Z,start=2026-11-28T06:00:00Z,rate=2,catch_up=maybe", anchor, "", "invalid syntax"},
 		{"anchor=2026-11-28T08:00:00Z,start=2026-01-15T00:00:00+08:00", anchor, "", "all required"},
 		{"anchor=2026-11-28T08:00:00Z,start=2026-01-15T00:00:00+08:00,rate=-2", anchor, "", "outside"},
 		{"anchor=yesterday,start=2026-01-15T00:00:00+08:00,rate=2", anchor, "", "cannot parse"},

@@ -40,7 +40,7 @@ func main() {
 	showVersion := fs.Bool("version", false, "print the version and exit")
 	metricsAddr := fs.String("metrics", "", "serve Prometheus metrics (queue, delivery) on this `address`, e.g. 127.0.0.1:9101; empty: off")
 	drainFor := fs.Duration("drain", 10*time.Second, "on SIGTERM, stop polling and keep sending the queue for up to this `long`; what is left is sent at the next start")
-	clock := fs.String("clock", "", "stamp samples in simulated time for accelerated simulator runs: `anchor=RFC3339,start=RFC3339,rate=N` (sim time = start + (real − anchor) × rate)")
+	clock := fs.String("clock", "", "stamp samples in simulated time for accelerated simulator runs: `anchor=RFC3339,start=RFC3339,rate=N[,catch_up=true]` (sim time = start + (real − anchor) × rate; catch_up: never past real time)")
 	fs.Usage = func() {
 		fmt.Fprintf(fs.Output(), "Usage: gateway -config FILE [flags]\n\nPolls the Modbus devices of the config and publishes each poll to MQTT.\n\nFlags:\n")
 		fs.PrintDefaults()

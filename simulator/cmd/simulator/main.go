@@ -32,6 +32,7 @@ func run() int {
 	control := fs.String("control", "", "serve the fault-injection HTTP API on this loopback `address` (e.g. 127.0.0.1:8502); see docs/simulator.md")
 	truthPath := fs.String("truth", "", "write the ground truth (each boiler's and counter's true output, consumption and efficiency per simulated minute) to this JSON-lines `file`")
 	anchor := fs.String("anchor", "", "RFC 3339 real `time` at which simulated time is the scenario's start: sim time = start + (real − anchor) × acceleration (give a gateway the same -clock)")
+	catchUp := fs.Bool("catch-up", false, "simulated time never runs ahead of real time: an accelerated run from a start in the past fills the history up to now, then continues in real time (give a gateway -clock ...,catch_up=true)")
 	logLevel := fs.String("log-level", "info", "log `level`: debug, info, warn, error")
 	fs.Usage = func() {
 		fmt.Fprintf(fs.Output(), "Usage: simulator -config SCENARIO [flags]\n\nServes the scenario's boilers and meters over Modbus TCP, RTU over TCP or RTU\n(serial device or pseudo-terminal), and injects the faults it describes.\n\nFlags:\n")
@@ -96,6 +97,7 @@ func run() int {
 		}
 		s.SetAnchor(at)
 	}
+	s.SetCatchUp(*catchUp)
 	var truth *sim.Truth
 	if *truthPath != "" {
 		if truth, err = sim.NewTruth(*truthPath); err != nil {
