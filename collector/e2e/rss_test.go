@@ -13,11 +13,13 @@ import (
 
 // rssLimit is the peak resident memory a gateway polling 50 devices may
 // use: edge boxes have 64–128 MB for everything (the unit sets MemoryMax=64M).
-const rssLimit = 20 << 20
+// 16 MB since write-behind (issue 19): records wait in memory, within the
+// queue's 256 KiB tail, and the bound must show it costs nothing.
+const rssLimit = 16 << 20
 
 // TestGatewayRSS measures a gateway polling 50 simulated devices (5 buses
 // of 10 units, boilers and meters, every second) for BW_RSS_DURATION
-// (default 10m): peak RSS (VmHWM) must stay ≤ 20 MB; CPU per poll is
+// (default 10m): peak RSS (VmHWM) must stay ≤ 16 MB; CPU per poll is
 // printed. It runs only with BW_RSS=1 (make bench sets it), since it takes
 // minutes.
 func TestGatewayRSS(t *testing.T) {
