@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"math"
 	"sync"
+	"syscall"
 	"time"
 
 	fwconfig "github.com/boilerwatch/boilerwatch/firmware-config"
@@ -534,10 +535,20 @@ func (d *Device) record(failed, silent, total int, err error) {
 		d.lastErr = errText(err)
 		if d.failures >= offlineAfter {
 			d.state = Offline
-			// Probe less often while it stays away: interval, 2×, 4×...
-			// up to the configured cap.
-			d.backoff = min(max(2*d.backoff, d.minInterval()), d.cfg.OfflineBackoff)
-			d.probeAt = now.Add(d.backoff)
+			if refused(err) {
+				// Refused at once: asking costs the bus nothing, so the
+				// device is asked at every interval and read again within
+				// one interval of its return.
+				d.backoff = 0
+				d.probeAt = time.Time{}
+			} else {
+				// No answer within the timeout costs the bus a timeout,
+				// which the other devices on it pay: probe less often
+				// while it stays away, interval, 2×, 4×... up to the
+				// configured cap.
+				d.backoff = min(max(2*d.backoff, d.minInterval()), d.cfg.OfflineBackoff)
+				d.probeAt = now.Add(d.backoff)
+			}
 		} else {
 			d.state = Degraded
 		}
@@ -551,6 +562,14 @@ func (d *Device) record(failed, silent, total int, err error) {
 			d.onState(d.cfg.Name, st)
 		}
 	}
+}
+
+// refused reports whether a device that answered nothing was refused the
+// connection (nothing listens on its port: the device or its converter is
+// restarting), which fails at once, as opposed to a timeout, which holds
+// the bus for the device's timeout.
+func refused(err error) bool {
+	return errors.Is(err, syscall.ECONNREFUSED)
 }
 
 func (d *Device) minInterval() time.Duration {
