@@ -112,10 +112,22 @@ func describeProfile(p *Profile) string {
 		if pt.Modulus != nil {
 			fmt.Fprintf(&b, " counter modulus %g", *pt.Modulus)
 		}
+		if len(pt.Range) == 2 {
+			fmt.Fprintf(&b, " range %g..%g", pt.Range[0], pt.Range[1])
+		}
 		b.WriteString("\n")
 	}
 	for _, h := range p.Holes {
 		fmt.Fprintf(&b, "hole %s %d..%d\n", h.Register, h.From, h.End()-1)
+	}
+	if p.Identify != nil {
+		for _, m := range p.Identify.Match {
+			fmt.Fprintf(&b, "identify %s %s %d +%d %s order %s = %s\n",
+				m.Spec.Name, m.Spec.Register, m.Spec.Address, m.Spec.Words(), m.Spec.Type, m.Spec.ByteOrderName(), m.Expected())
+		}
+		for _, rp := range p.RangePoints() {
+			fmt.Fprintf(&b, "identify range %s\n", rp.Name)
+		}
 	}
 	return b.String()
 }

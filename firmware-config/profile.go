@@ -92,6 +92,12 @@ type Point struct {
 	// modulus explains is booked as a wrap (new + modulus − previous), not
 	// as a meter reset.
 	Modulus *float64 `yaml:"modulus"`
+	// Range is where a reading of this point plausibly lies, [min, max] in
+	// its unit after scaling (mains voltage 50..500 V, frequency 45..65 Hz,
+	// O2 0..21 %): gateway read flags a value outside it and names the byte
+	// order that would fit, and gateway scan ranks profiles by it. It
+	// never changes a value's quality in normal polling.
+	Range []float64 `yaml:"range"`
 	// NotAvailable lists raw values that mean "no reading" (e.g. 0x8000);
 	// they become quality bad, never a number. NaN always does.
 	NotAvailable []int64 `yaml:"not_available"`
@@ -213,6 +219,9 @@ type Profile struct {
 	// Holes are address ranges the device is known to refuse (exception 2):
 	// the request planner never reads across one to join two points.
 	Holes []Hole `yaml:"holes"`
+	// Identify tells gateway scan how to recognise this model on a bus
+	// (identify.go).
+	Identify *Identify `yaml:"identify"`
 
 	File string `yaml:"-"`
 	// GroupIntervals are the parsed Groups.
@@ -396,6 +405,7 @@ func (pr *Profile) validate(d *Document) {
 			d.Errorf(at+".scale", "scale, scale_from and offset apply to numeric types only")
 		}
 		checkModulus(d, at, pt)
+		checkRange(d, at, pt)
 		if pt.Ref == "" && !checkAddressNotation(d, at, pt) {
 			continue
 		}
@@ -419,6 +429,7 @@ func (pr *Profile) validate(d *Document) {
 		}
 	}
 	pr.validateHoles(d)
+	pr.validateIdentify(d)
 	// Scale sources are checked once every point is known.
 	for i := range pr.Points {
 		pt := &pr.Points[i]

@@ -132,6 +132,12 @@ func TestProfileSchemaRejects(t *testing.T) {
 		{"hole without from", head + "{name: a, register: holding, address: 0, type: uint16}\nholes: [{register: holding, to: 5}]"},
 		{"hole in an unknown table", head + "{name: a, register: holding, address: 0, type: uint16}\nholes: [{register: holdings, from: 5}]"},
 		{"hole past 65535", head + "{name: a, register: holding, address: 0, type: uint16}\nholes: [{register: holding, from: 65536}]"},
+		{"range of one number", head + "{name: a, register: holding, address: 0, type: uint16, range: [50]}"},
+		{"range of text", head + "{name: a, register: holding, address: 0, type: uint16, range: [low, high]}"},
+		{"identify match without values", head + "{name: a, register: holding, address: 0, type: uint16}\nidentify: {match: [{register: holding, address: 9, type: uint16}]}"},
+		{"identify match with point and register", head + "{name: a, register: holding, address: 0, type: uint16}\nidentify: {match: [{point: a, register: holding, values: [1]}]}"},
+		{"identify unknown field", head + "{name: a, register: holding, address: 0, type: uint16}\nidentify: {model: 5}"},
+		{"empty identify", head + "{name: a, register: holding, address: 0, type: uint16}\nidentify: {}"},
 		{"unknown class", "name: t\nclass: toaster\nsource: test\npoints:\n  - {name: a, register: holding, address: 0, type: uint16}"},
 	}
 	for _, tt := range tests {
