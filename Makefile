@@ -7,7 +7,7 @@ VERSION ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -s -w -X main.version=$(VERSION)
 CMDS    := ./gateway/cmd/gateway ./collector/cmd/collector ./simulator/cmd/simulator ./firmware-config/cmd/fwconfig
 
-.PHONY: all build deps debs test check demo bench chaos release qemu clean
+.PHONY: all build deps debs test check demo screenshot bench chaos release qemu clean
 
 all: build
 
@@ -57,9 +57,13 @@ chaos: deps
 	CI=$${CI:-true} BW_CHAOS_OUTAGE=60s $(GO) test -count=1 -v -timeout 20m -run '^TestChaos$$' ./collector/e2e/
 	CI=$${CI:-true} BW_CHAOS_OUTAGE=60s BW_CHAOS_COLLECTORS=1 $(GO) test -count=1 -v -timeout 20m -run '^TestChaos$$' ./collector/e2e/
 
-## demo: run the whole pipeline on the simulator and show data arriving in InfluxDB (Ctrl-C stops it)
+## demo: run the whole pipeline on the simulator with a day of history, the console and the efficiency engine (Ctrl-C stops it)
 demo: build deps
 	$(GO) run ./deploy/demo
+
+## screenshot: refresh docs/demo-boiler.png, the console's boiler page over the demo's own day (TestDemo with 24 h of history, Chromium)
+screenshot: deps
+	BW_DEMO_BACKFILL=24h BW_DEMO_SCREENSHOT=docs/demo-boiler.png $(GO) test -count=1 -v -timeout 15m -run '^TestDemo$$' ./deploy/demo
 
 ## bench: benchmarks, printed as tables; then a gateway polling 50 simulated devices for BW_RSS_DURATION (default 10m): peak RSS and CPU per poll;
 ## then the flash budget: bytes a gateway polling 20 meters writes to the block device, online for BW_FLASH_ONLINE (default 5m) and through a broker outage of BW_FLASH_OUTAGE (default 10m)
