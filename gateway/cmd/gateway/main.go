@@ -18,6 +18,7 @@ import (
 	"time"
 
 	fwconfig "github.com/boilerwatch/boilerwatch/firmware-config"
+	"github.com/boilerwatch/boilerwatch/gateway/dirlock"
 	"github.com/boilerwatch/boilerwatch/gateway/opshttp"
 	"github.com/boilerwatch/boilerwatch/gateway/plan"
 	"github.com/boilerwatch/boilerwatch/gateway/poll"
@@ -79,6 +80,14 @@ func main() {
 		fmt.Fprintln(os.Stderr, "gateway:", err)
 		os.Exit(2)
 	}
+	// One gateway per queue directory: a second one would continue the
+	// first's sequence numbers. The kernel frees the lock of a dead process.
+	lock, err := dirlock.Acquire(cfg.Queue.Dir, "queue directory")
+	if err != nil {
+		log.Error("gateway not started", "error", err)
+		os.Exit(1)
+	}
+	defer lock.Close()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	if err := run(ctx, cfg, poll.SiteOptions{Stamp: stamp, Learned: learned}, log, runOptions{metrics: *metricsAddr, drain: *drainFor, level: level}); err != nil {
