@@ -9,6 +9,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/boilerwatch/boilerwatch/collector/console/password"
+	fwconfig "github.com/boilerwatch/boilerwatch/firmware-config"
 	"github.com/boilerwatch/boilerwatch/gateway/telemetry"
 )
 
@@ -46,6 +47,9 @@ type Console struct {
 	// publish a retained status could otherwise grow it without end. The
 	// gateway heard from least recently is dropped first.
 	MaxGateways int `yaml:"max_gateways"`
+	// Fleet sets when the fleet page calls a gateway silent and when it
+	// alerts (docs/console.md, Fleet).
+	Fleet ConsoleFleet `yaml:"fleet"`
 
 	// Location is Timezone resolved, nil when unset.
 	Location *time.Location `yaml:"-"`
@@ -83,6 +87,32 @@ const (
 	DefaultLoginMaxDelay        = 5 * time.Minute
 	DefaultLoginHashes          = 2
 	DefaultMaxGateways          = 1000
+)
+
+// ConsoleFleet bounds the fleet page's states and alerts.
+type ConsoleFleet struct {
+	// SilentAfter: a gateway whose last status says online is silent once
+	// nothing (status or telemetry) was heard from it for this long, and
+	// alerted once per episode (default 5m; 90s … 24h: the gateway
+	// publishes its status every 60 s).
+	SilentAfter Duration `yaml:"silent_after"`
+	// QueuePending and QueueBytes alert once per episode when a gateway's
+	// queue holds more unsent records, or more bytes, than this (defaults
+	// 100000 records and 100MB; "0" turns the bound off).
+	QueuePending  *int64 `yaml:"queue_pending"`
+	QueueBytesRaw string `yaml:"queue_bytes"`
+
+	// QueueBytes is QueueBytesRaw parsed; 0: off.
+	QueueBytes int64 `yaml:"-"`
+	// QueueRecords is QueuePending resolved; 0: off.
+	QueueRecords int64 `yaml:"-"`
+}
+
+// Defaults of ConsoleFleet.
+const (
+	DefaultFleetSilentAfter  = 5 * time.Minute
+	DefaultFleetQueuePending = 100000
+	DefaultFleetQueueBytes   = 100 << 20
 )
 
 // ConsoleUser is an account of the console.
@@ -236,6 +266,27 @@ func (c *Console) validate(v *nodeErrs, n *yaml.Node) {
 		l.Hashes = DefaultLoginHashes
 	} else if l.Hashes < 1 || l.Hashes > 64 {
 		v.at(child(ln, "hashes"), "login.hashes: %d: want 1 to 64", l.Hashes)
+	}
+	f := &c.Fleet
+	fn := child(n, "fleet")
+	f.SilentAfter.orDefault(DefaultFleetSilentAfter)
+	if f.SilentAfter.Duration < 90*time.Second || f.SilentAfter.Duration > 24*time.Hour {
+		v.at(child(fn, "silent_after"), "fleet.silent_after: %s: want 90s to 24h (a gateway publishes its status every 60 s)", f.SilentAfter.Duration)
+	}
+	f.QueueRecords = DefaultFleetQueuePending
+	if f.QueuePending != nil {
+		f.QueueRecords = *f.QueuePending
+		if f.QueueRecords < 0 {
+			v.at(child(fn, "queue_pending"), "fleet.queue_pending: %d: want a number of records, or 0 for no bound", f.QueueRecords)
+		}
+	}
+	f.QueueBytes = DefaultFleetQueueBytes
+	if f.QueueBytesRaw != "" {
+		b, err := fwconfig.ParseBytes(f.QueueBytesRaw)
+		if err != nil || b < 0 {
+			v.at(child(fn, "queue_bytes"), "fleet.queue_bytes: %q: want a size such as 100MB, or 0 for no bound", f.QueueBytesRaw)
+		}
+		f.QueueBytes = b
 	}
 	if c.MaxGateways == 0 {
 		c.MaxGateways = DefaultMaxGateways

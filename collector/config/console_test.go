@@ -53,6 +53,13 @@ func TestConsole(t *testing.T) {
 		{"unknown login field", "console:\n  login:\n    attempts: 3\n", `unknown field "attempts"`},
 		{"bad proxy", "console:\n  trusted_proxies:\n    - proxy.example.com\n", `c.yaml:5: console.trusted_proxies[0]: trusted_proxies: "proxy.example.com": want an address or CIDR`},
 		{"bad max gateways", "console:\n  max_gateways: -5\n", "c.yaml:4: console.max_gateways: max_gateways: -5: want 1 to 100000"},
+		{"fleet", "console:\n  fleet: {silent_after: 10m, queue_pending: 5000, queue_bytes: 20MB}\n", ""},
+		{"fleet bounds off", "console:\n  fleet: {queue_pending: 0, queue_bytes: \"0\"}\n", ""},
+		{"fleet silent too short", "console:\n  fleet:\n    silent_after: 30s\n", "c.yaml:5: console.fleet.silent_after: fleet.silent_after: 30s: want 90s to 24h"},
+		{"fleet silent not a duration", "console:\n  fleet:\n    silent_after: soon\n", `c.yaml:5: console.fleet.silent_after: "soon" is not a duration`},
+		{"fleet negative pending", "console:\n  fleet:\n    queue_pending: -1\n", "c.yaml:5: console.fleet.queue_pending: fleet.queue_pending: -1: want a number of records"},
+		{"fleet bad bytes", "console:\n  fleet:\n    queue_bytes: lots\n", `c.yaml:5: console.fleet.queue_bytes: fleet.queue_bytes: "lots": want a size`},
+		{"fleet unknown field", "console:\n  fleet:\n    silent: 5m\n", `unknown field "silent"`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			c, err := Parse("c.yaml", []byte(base+tc.yaml))
@@ -82,6 +89,20 @@ func TestConsoleValues(t *testing.T) {
 			l := c.Login
 			if c.Users[0].Sites != nil || l.UserFailures != 3 || l.AddressFailures != 10 || l.MaxDelay.Duration != 5*time.Minute || l.Hashes != 2 || c.MaxGateways != 1000 || c.Proxies != nil {
 				return "defaults not applied"
+			}
+			return ""
+		}},
+		{"fleet defaults", "console:\n  users: [{name: a, role: auditor, password_hash: \"" + testHash + "\"}]\n", func(c Console) string {
+			f := c.Fleet
+			if f.SilentAfter.Duration != 5*time.Minute || f.QueueRecords != 100000 || f.QueueBytes != 100<<20 {
+				return "fleet defaults not applied"
+			}
+			return ""
+		}},
+		{"fleet as written", "console:\n  fleet: {silent_after: 10m, queue_pending: 0, queue_bytes: 20MB}\n", func(c Console) string {
+			f := c.Fleet
+			if f.SilentAfter.Duration != 10*time.Minute || f.QueueRecords != 0 || f.QueueBytes != 20_000_000 && f.QueueBytes != 20<<20 {
+				return "fleet values not kept"
 			}
 			return ""
 		}},

@@ -84,6 +84,8 @@ type Console struct {
 	// API call resolves its site and boiler, and they rarely change.
 	tagsMu sync.Mutex
 	tags   map[string]cachedTags
+	// alerts are the fleet's open alert episodes (fleet.go).
+	alerts fleetAlerts
 }
 
 type cachedTags struct {
@@ -205,6 +207,9 @@ func New(o Options) (*Console, error) {
 
 // Run watches the gateways' status until ctx is done.
 func (c *Console) Run(ctx context.Context) {
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	wg.Go(func() { c.watchFleet(ctx) })
 	if c.opts.MQTT.Broker == "" {
 		<-ctx.Done()
 		return
@@ -227,6 +232,7 @@ func (c *Console) Handler() http.Handler {
 	private.HandleFunc("GET /api/me", c.apiMe)
 	private.HandleFunc("GET /api/sites", c.apiSites)
 	private.HandleFunc("GET /api/overview", c.apiOverview)
+	private.HandleFunc("GET /api/fleet", c.apiFleet)
 	private.HandleFunc("GET /api/boiler", c.view(c.boilerView))
 	private.HandleFunc("GET /api/energy", c.view(c.energyView))
 	private.HandleFunc("GET /api/quality", c.view(c.qualityView))

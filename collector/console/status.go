@@ -61,6 +61,13 @@ type MQTTOptions struct {
 type GatewayStatus struct {
 	Site     string
 	Received time.Time
+	// Heard is when anything was last heard from the gateway: a live
+	// status or telemetry (Console.Observe); a retained status counts from
+	// the time it was sent (fleet.go).
+	Heard time.Time
+	// ClockOffset is the gateway's ts minus the collector's clock when the
+	// last live status arrived (network delay included); nil until one.
+	ClockOffset *time.Duration
 	telemetry.Status
 }
 
@@ -103,6 +110,8 @@ func (b *statusBook) put(site string, st telemetry.Status, at time.Time) putResu
 	key := site + "/" + st.Gateway
 	gs := GatewayStatus{Site: site, Received: at, Status: st}
 	if e, ok := b.m[key]; ok {
+		prev := e.Value.(GatewayStatus)
+		gs.Heard, gs.ClockOffset = prev.Heard, prev.ClockOffset
 		e.Value = gs
 		b.order.MoveToBack(e)
 		return putKept
@@ -219,7 +228,7 @@ func (c *Console) watchStatus(ctx context.Context) {
 			log.Warn("status ignored", "topic", m.Topic(), "error", err)
 			return
 		}
-		switch c.status.put(site, st, c.now()) {
+		switch c.status.putMessage(site, st, c.now(), m.Retained()) {
 		case putUnregistered:
 			if ok, n := c.noteStatus("unregistered"); ok {
 				log.Warn("status ignored: gateway not in the registry", "topic", m.Topic(), "ignored_since_last_line", n)
@@ -249,6 +258,13 @@ func (c *Console) watchStatus(ctx context.Context) {
 		opts.SetTLSConfig(o.TLS)
 	}
 	client := mqtt.NewClient(opts)
+	c.alerts.setPublisher(func(topic string, payload []byte) error {
+		tok := client.Publish(topic, 1, false, payload)
+		if !tok.WaitTimeout(10 * time.Second) {
+			return fmt.Errorf("no acknowledgement from %s within 10 s", o.Broker)
+		}
+		return tok.Error()
+	})
 	client.Connect()
 	<-ctx.Done()
 	client.Disconnect(250)
