@@ -33,6 +33,11 @@ import (
 var version = "dev"
 
 func main() {
+	if len(os.Args) > 1 {
+		if sub, ok := subcommands[os.Args[1]]; ok { // gateway read, gateway scan (commission.go)
+			os.Exit(sub(os.Args[2:], os.Stdout, os.Stderr))
+		}
+	}
 	fs := flag.NewFlagSet("gateway", flag.ExitOnError)
 	configPath := fs.String("config", "/etc/boilerwatch/gateway.yaml", "gateway configuration `file` (YAML)")
 	printPlan := fs.Bool("plan", false, "print each device's Modbus requests per poll group, the round trips per cycle and per minute, then exit")
@@ -43,7 +48,7 @@ func main() {
 	drainFor := fs.Duration("drain", 10*time.Second, "on SIGTERM, stop polling and keep sending the queue for up to this `long`; what is left is sent at the next start")
 	clock := fs.String("clock", "", "stamp samples in simulated time for accelerated simulator runs: `anchor=RFC3339,start=RFC3339,rate=N[,catch_up=true]` (sim time = start + (real − anchor) × rate; catch_up: never past real time)")
 	fs.Usage = func() {
-		fmt.Fprintf(fs.Output(), "Usage: gateway -config FILE [flags]\n\nPolls the Modbus devices of the config and publishes each poll to MQTT.\n\nFlags:\n")
+		fmt.Fprintf(fs.Output(), "Usage: gateway -config FILE [flags]\n%s\nPolls the Modbus devices of the config and publishes each poll to MQTT.\n\nFlags:\n", subcommandUsage)
 		fs.PrintDefaults()
 	}
 	fs.Parse(os.Args[1:])
