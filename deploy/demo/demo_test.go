@@ -406,3 +406,73 @@ func screenshot(t *testing.T, chrome, base, pw, hash, path string) {
 		t.Fatal(err)
 	}
 }
+
+// TestEventHour: the upset takes 14:00 local when a whole hour of it lies
+// in the history (30 min after its start, 45 min before now), else the
+// latest whole hour that does, else none.
+func TestEventHour(t *testing.T) {
+	loc, err := time.LoadLocation(zone)
+	if err != nil {
+		t.Fatal(err)
+	}
+	at := func(s string) time.Time {
+		v, err := time.ParseInLocation("2006-01-02 15:04", s, loc)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return v
+	}
+	for _, tc := range []struct{ from, now, want string }{
+		{"2026-12-03 06:46", "2026-12-04 06:46", "2026-12-03 14:00"},
+		{"2026-12-03 15:10", "2026-12-04 15:10", "2026-12-04 13:00"}, // today's 14:00 not over long enough
+		{"2026-12-03 15:10", "2026-12-04 15:50", "2026-12-04 14:00"},
+		{"2026-12-04 03:48", "2026-12-04 06:48", "2026-12-04 05:00"},
+		{"2026-12-04 03:48", "2026-12-04 05:30", ""},
+	} {
+		got, ok := eventHour(at(tc.from), at(tc.now), loc)
+		if tc.want == "" {
+			if ok {
+				t.Errorf("%s..%s: event at %s, want none", tc.from, tc.now, got)
+			}
+			continue
+		}
+		if !ok || !got.Equal(at(tc.want)) {
+			t.Errorf("%s..%s: event at %s (%v), want %s", tc.from, tc.now, got.Format("2006-01-02 15:04"), ok, tc.want)
+		}
+	}
+}
+
+// TestPrintGrafana: with a grafana-server on the PATH the demo says how to
+// provision deploy/grafana, and pointing it at the demo's InfluxDB; without
+// one it says nothing.
+func TestPrintGrafana(t *testing.T) {
+	capture := func() string {
+		r, w, err := os.Pipe()
+		if err != nil {
+			t.Fatal(err)
+		}
+		old := os.Stdout
+		os.Stdout = w
+		printGrafana("http://127.0.0.1:18086")
+		os.Stdout = old
+		w.Close()
+		b, _ := io.ReadAll(r)
+		return string(b)
+	}
+	bin := t.TempDir()
+	t.Setenv("PATH", bin)
+	if _, err := os.Stat("/usr/share/grafana"); err != nil {
+		if out := capture(); out != "" {
+			t.Errorf("without Grafana it printed %q", out)
+		}
+	}
+	if err := os.WriteFile(filepath.Join(bin, "grafana-server"), []byte("#!/bin/sh\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	out := capture()
+	for _, want := range []string{"provisioning/datasources/boilerwatch.yaml", "provisioning/dashboards/boilerwatch.yaml", "/var/lib/grafana/dashboards/boilerwatch", "BW_INFLUX_URL=http://127.0.0.1:18086"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("Grafana hint lacks %q:\n%s", want, out)
+		}
+	}
+}

@@ -391,7 +391,7 @@ func run(o options) error {
 				return fmt.Errorf("%s exited (%v); see %s/%s.log", p.name, err, logDir, p.name)
 			}
 		}
-		line, err := summary(ctx, st, began, loc)
+		line, err := summary(ctx, st, loc)
 		if err != nil {
 			if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
 				continue
@@ -581,23 +581,23 @@ func printGrafana(influxURL string) {
 	fmt.Printf(`Grafana is installed (%s). To see this data in its dashboards:
   sudo cp %[2]s/provisioning/datasources/boilerwatch.yaml /etc/grafana/provisioning/datasources/
   sudo cp %[2]s/provisioning/dashboards/boilerwatch.yaml /etc/grafana/provisioning/dashboards/
-  (the dashboards provider reads the JSON files it names: copy %[2]s/dashboards there)
+  sudo mkdir -p /var/lib/grafana/dashboards/boilerwatch && sudo cp %[2]s/dashboards/*.json /var/lib/grafana/dashboards/boilerwatch/
   set in Grafana's environment (e.g. /etc/default/grafana-server): BW_INFLUX_URL=%[3]s BW_INFLUX_ORG=demo BW_INFLUX_TOKEN=:
   sudo systemctl restart grafana-server
 `, found, abs, influxURL)
 }
 
-// summary counts the samples written since the demo started, shows the
-// latest boiler reading, the last hour's efficiency by both methods and
+// summary counts the samples of the last minute, shows the latest boiler
+// reading, the last hour's efficiency by both methods and
 // today's energy in kgce, straight from InfluxDB with Flux.
-func summary(ctx context.Context, st *store.Store, since time.Time, loc *time.Location) (string, error) {
+func summary(ctx context.Context, st *store.Store, loc *time.Location) (string, error) {
 	qctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
 	flux := fmt.Sprintf(`from(bucket: %q)
-  |> range(start: %s)
+  |> range(start: -1m)
   |> filter(fn: (r) => r._field == "_seq" and r.site == %q)
   |> group(columns: ["_measurement", "device"])
-  |> count()`, bucket, since.UTC().Format(time.RFC3339), site)
+  |> count()`, bucket, site)
 	res, err := st.Query(qctx, flux)
 	if err != nil {
 		return "", err
@@ -615,7 +615,7 @@ func summary(ctx context.Context, st *store.Store, since time.Time, loc *time.Lo
 		parts = append(parts, fmt.Sprintf("%s %d", d, n))
 	}
 	sort.Strings(parts)
-	line := fmt.Sprintf("%d samples (%s)", total, strings.Join(parts, ", "))
+	line := fmt.Sprintf("%d samples in the last minute (%s)", total, strings.Join(parts, ", "))
 	if v := lastValues(qctx, st, `range(start: -1m) |> filter(fn: (r) => r._measurement == "boiler" and r.site == "`+site+`" and (r._field == "steam_flow" or r._field == "o2" or r._field == "exhaust_temp" or r._field == "coal_feed"))`); len(v) > 0 {
 		line += fmt.Sprintf("; boiler1 now: steam %.2f t/h, coal %.3f t/h, O2 %.1f %%, exhaust %.0f °C", v["steam_flow"].v, v["coal_feed"].v, v["o2"].v, v["exhaust_temp"].v)
 	}
