@@ -6,7 +6,10 @@
 
   const I18N = {
     'zh-CN': {
-      overview: '总览', boiler: '锅炉', energy: '能源', quality: '数据质量', report: '月报',
+      overview: '总览', boiler: '锅炉', energy: '能源', quality: '数据质量', report: '月报', fleet: '网关群',
+      'st.silent': '失联', all_sites: '全部站点', all_states: '全部状态', config_version: '配置版本', last_heard: '最后消息',
+      queue: '队列（条 / 字节）', oldest: '最早未发', clock_offset: '时钟偏差', devices: '设备', alerts: '告警', uptime: '运行时长',
+      'al.gateway_silent': '失联', 'al.gateway_offline': '离线过久', 'al.queue_backlog': '队列积压', fleet_hint: '状态为在线但超过 {s} 未收到任何消息的网关记为失联。',
       site: '站点', range: '时间范围', period: '周期', month: '月份', apply: '查询', logout: '退出',
       lang: 'English', tz: '时区', csv: '导出 CSV', loading: '加载中…', none: '无数据',
       'p.1h': '最近 1 小时', 'p.24h': '最近 24 小时', 'p.today': '今天', 'p.yesterday': '昨天', 'p.7d': '最近 7 天',
@@ -38,7 +41,10 @@
       'et.coal': '煤', 'et.electricity': '电', 'et.steam': '蒸汽', 'et.heat': '热', 'et.natural_gas': '天然气', 'et.water': '水',
     },
     en: {
-      overview: 'Overview', boiler: 'Boiler', energy: 'Energy', quality: 'Data quality', report: 'Report',
+      overview: 'Overview', boiler: 'Boiler', energy: 'Energy', quality: 'Data quality', report: 'Report', fleet: 'Fleet',
+      'st.silent': 'silent', all_sites: 'All sites', all_states: 'All states', config_version: 'Config', last_heard: 'Last message',
+      queue: 'Queue (records / bytes)', oldest: 'Oldest unsent', clock_offset: 'Clock offset', devices: 'Devices', alerts: 'Alerts', uptime: 'Uptime',
+      'al.gateway_silent': 'silent', 'al.gateway_offline': 'offline too long', 'al.queue_backlog': 'queue backlog', fleet_hint: 'A gateway whose status says online is silent once nothing was heard from it for {s}.',
       site: 'Site', range: 'Range', period: 'Period', month: 'Month', apply: 'Show', logout: 'Log out',
       lang: '中文', tz: 'Time zone', csv: 'CSV', loading: 'Loading…', none: 'No data',
       'p.1h': 'Last hour', 'p.24h': 'Last 24 h', 'p.today': 'Today', 'p.yesterday': 'Yesterday', 'p.7d': 'Last 7 days',
@@ -71,11 +77,11 @@
     },
   };
   const PRESETS = ['1h', 'today', '24h', '7d', '30d', 'month', 'lastmonth', 'custom'];
-  const VIEWS = ['overview', 'boiler', 'energy', 'quality', 'report'];
+  const VIEWS = ['overview', 'fleet', 'boiler', 'energy', 'quality', 'report'];
   const COLORS = ['#0b5d8a', '#e07b00', '#2e7d32', '#8e24aa', '#c62828', '#00838f', '#6d4c41', '#546e7a'];
 
   let lang = localStorage.getItem('bw_lang') || 'zh-CN';
-  const state = { view: 'overview', site: '', boiler: '', range: '24h', start: '', stop: '', period: '1d', month: '' };
+  const state = { view: 'overview', site: '', boiler: '', range: '24h', start: '', stop: '', period: '1d', month: '', fsite: '', fstate: '' };
   let sites = [];
   let me = null;
   let seq = 0; // render generation: a slow answer for an old view is dropped
@@ -110,15 +116,16 @@
     const [view, query] = h.split('?');
     state.view = VIEWS.includes(view) ? view : 'overview';
     const p = new URLSearchParams(query || '');
-    for (const k of ['site', 'boiler', 'range', 'start', 'stop', 'period', 'month']) {
+    for (const k of ['site', 'boiler', 'range', 'start', 'stop', 'period', 'month', 'fsite', 'fstate']) {
       if (p.has(k)) state[k] = p.get(k);
     }
     if (state.start && state.stop && !p.has('range')) state.range = 'custom';
   }
   function writeHash() {
     const p = new URLSearchParams();
-    for (const k of ['site', 'boiler', 'range', 'start', 'stop', 'period', 'month']) {
+    for (const k of ['site', 'boiler', 'range', 'start', 'stop', 'period', 'month', 'fsite', 'fstate']) {
       if (!state[k]) continue;
+      if ((k === 'fsite' || k === 'fstate') && state.view !== 'fleet') continue;
       if ((k === 'start' || k === 'stop') && state.range !== 'custom') continue;
       if (k === 'boiler' && state.view !== 'boiler') continue;
       if (k === 'period' && state.view !== 'energy') continue;
@@ -176,7 +183,7 @@
     $('boiler-pick').hidden = state.view !== 'boiler';
     $('period-pick').hidden = state.view !== 'energy';
     $('month-pick').hidden = state.view !== 'report';
-    const rangeless = state.view === 'report' || state.view === 'overview';
+    const rangeless = state.view === 'report' || state.view === 'overview' || state.view === 'fleet';
     $('preset').parentElement.hidden = rangeless;
     $('apply').hidden = rangeless;
     if (rangeless) $('custom').hidden = true;
@@ -347,6 +354,53 @@
     main.innerHTML = html.join('');
   }
 
+  // The fleet: every gateway of the user's sites, filtered by site and
+  // state, from the gateways' status (no database query).
+  function fmtAge(s) {
+    if (s == null) return '—';
+    if (s < 120) return s + ' s';
+    if (s < 7200) return Math.round(s / 60) + ' min';
+    if (s < 172800) return (s / 3600).toFixed(1) + ' h';
+    return (s / 86400).toFixed(1) + ' d';
+  }
+  function fmtBytes(b) {
+    if (b == null) return '—';
+    return b < 1e3 ? b + ' B' : b < 1e6 ? (b / 1e3).toFixed(1) + ' kB' : (b / 1e6).toFixed(1) + ' MB';
+  }
+  async function viewFleet(main) {
+    const params = { site: state.fsite, state: state.fstate };
+    const v = await api('/api/fleet', params);
+    const tz = siteTZ();
+    const opt = (val, label, cur) => `<option value="${esc(val)}"${val === cur ? ' selected' : ''}>${esc(label)}</option>`;
+    const siteSel = opt('', t('all_sites'), state.fsite) + sites.map((s) => opt(s.id, s.title, state.fsite)).join('');
+    const stateSel = opt('', t('all_states'), state.fstate) + ['online', 'silent', 'offline'].map((x) => opt(x, t('st.' + x), state.fstate)).join('');
+    const csv = '/api/fleet?' + new URLSearchParams(Object.assign({ format: 'csv' }, Object.fromEntries(Object.entries(params).filter(([, x]) => x)))).toString();
+    const rows = v.gateways.map((g) => {
+      const q = g.queue;
+      const devs = Object.keys(g.devices || {}).sort().map((n) => `<span class="badge ${esc(g.devices[n].state)}" title="${esc(g.devices[n].last_error || '')}">${esc(n)}</span>`).join(' ');
+      const off = g.clock_offset_ms == null ? '—' : (g.clock_offset_ms > 0 ? '+' : '') + (g.clock_offset_ms / 1000).toFixed(1) + ' s';
+      const alerts = g.alerts.map((a) => `<span class="badge fail">${esc(t('al.' + a))}</span>`).join(' ');
+      return `<tr data-gateway="${esc(g.site + '/' + g.gateway)}" data-state="${esc(g.state)}"><td>${esc(g.site)}</td><td><b>${esc(g.gateway)}</b></td>
+        <td><span class="badge ${esc(g.state === 'silent' ? 'degraded' : g.state)}">${esc(t('st.' + g.state))}</span></td>
+        <td>${esc(g.version || '—')}</td><td>${esc(g.config_version || '—')}</td>
+        <td title="${esc(fmtTime(g.last_heard, tz, true))}">${esc(fmtAge(g.silent_s))}</td>
+        <td class="n">${q ? esc(q.pending) + ' / ' + esc(fmtBytes(q.bytes)) : '—'}</td>
+        <td class="n" title="${esc(g.clock || '')}">${esc(off)}</td><td>${esc(g.devices_online)}/${esc(g.devices_total)} ${devs}</td><td>${alerts}</td></tr>`;
+    }).join('');
+    const hint = t('fleet_hint').replace('{s}', fmtAge(v.silent_after_s));
+    main.innerHTML = `<h1>${esc(t('fleet'))}</h1>
+      <section class="card" id="card-fleet"><h2>${esc(t('gateway'))}
+        <select id="fleet-site">${siteSel}</select> <select id="fleet-state">${stateSel}</select>
+        <a class="csv" id="csv-fleet" href="${esc(csv)}" download>${esc(t('csv'))}</a></h2>
+      <div class="scroll"><table class="t" data-frame="fleet"><thead><tr><th>${esc(t('site'))}</th><th>${esc(t('gateway'))}</th><th>${esc(t('state'))}</th>
+        <th>${esc(t('version'))}</th><th>${esc(t('config_version'))}</th><th>${esc(t('last_heard'))}</th><th>${esc(t('queue'))}</th>
+        <th>${esc(t('clock_offset'))}</th><th>${esc(t('devices'))}</th><th>${esc(t('alerts'))}</th></tr></thead>
+        <tbody>${rows || `<tr><td colspan="10" class="muted">${esc(t('none'))}</td></tr>`}</tbody></table></div>
+      <p class="muted">${esc(hint)}</p></section>`;
+    $('fleet-site').addEventListener('change', (e) => { state.fsite = e.target.value; writeHash(); });
+    $('fleet-state').addEventListener('change', (e) => { state.fstate = e.target.value; writeHash(); });
+  }
+
   async function viewBoiler(main) {
     if (!state.boiler) { main.innerHTML = `<p class="muted">${esc(t('choose_boiler'))}</p>`; return; }
     const params = Object.assign({ site: state.site, boiler: state.boiler }, rangeParams());
@@ -420,7 +474,7 @@
     const main = $('main');
     main.innerHTML = `<p class="muted">${esc(t('loading'))}</p>`;
     try {
-      const fn = { overview: viewOverview, boiler: viewBoiler, energy: viewEnergy, quality: viewQuality, report: viewReport }[state.view];
+      const fn = { overview: viewOverview, fleet: viewFleet, boiler: viewBoiler, energy: viewEnergy, quality: viewQuality, report: viewReport }[state.view];
       await fn(main);
       if (gen === seq) window.bwState = { ready: true, view: state.view, error: '' };
     } catch (e) {
