@@ -13,6 +13,7 @@ import (
 	"os"
 	"os/signal"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -26,6 +27,7 @@ import (
 	"github.com/boilerwatch/boilerwatch/collector/store"
 	"github.com/boilerwatch/boilerwatch/gateway/opshttp"
 	"github.com/boilerwatch/boilerwatch/gateway/sdnotify"
+	"github.com/boilerwatch/boilerwatch/gateway/telemetry"
 )
 
 var version = "dev"
@@ -146,10 +148,19 @@ func run(ctx context.Context, cfg *config.Collector, log *slog.Logger, level *sl
 	late := &energyLate{} // written samples behind the energy engine are computed again
 	gaps := ingest.NewGaps(ingest.GapOptions{FillWithin: cfg.Gaps.Window(), Lookup: ingest.InfluxLookup(st), Writer: w, Logger: log})
 	wg.Go(func() { gaps.Run(ctx) })
+	// The console, once made, notes when each gateway was last heard from
+	// (its fleet page and alerts).
+	var fleet atomic.Pointer[console.Console]
+	observe := func(m *telemetry.Message) {
+		gaps.Observe(m)
+		if c := fleet.Load(); c != nil {
+			c.Observe(m)
+		}
+	}
 	cons := ingest.New(ingest.Options{
 		Broker: cfg.MQTT.Broker, ClientID: cfg.MQTT.ClientID, Username: cfg.MQTT.Username,
 		Password: os.Getenv(cfg.MQTT.PasswordEnv), ShareGroup: cfg.MQTT.ShareGroup, TLS: mqttTLS,
-		MaxPoints: cfg.Batch.MaxPoints, Flush: cfg.Batch.Flush, Observe: late.observe(gaps.Observe), Logger: log,
+		MaxPoints: cfg.Batch.MaxPoints, Flush: cfg.Batch.Flush, Observe: late.observe(observe), Logger: log,
 		Schema: schema, DeadLetters: dead, Known: cfg.KnownGateway,
 	}, w)
 	m.reg.MustRegister(&counters{c: cons, gaps: gaps, deadLetters: dead})
@@ -168,6 +179,7 @@ func run(ctx context.Context, cfg *config.Collector, log *slog.Logger, level *sl
 		if err != nil {
 			return err
 		}
+		fleet.Store(con)
 		wg.Go(func() { con.Run(ctx) })
 		ui, loggedIn = con.Handler(), con.LoggedIn
 	}
