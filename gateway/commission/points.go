@@ -185,7 +185,7 @@ func Check(p *fwconfig.Point, words []uint16, factor float64, v telemetry.Value,
 	if len(p.Range) != 2 || words == nil || p.Type == fwconfig.Bool || p.Type == fwconfig.String || p.Register.IsBit() {
 		return nil
 	}
-	if decodeErr == nil && v.Kind == telemetry.KindNumber && p.InRange(v.Num) {
+	if decodeErr == nil && v.Kind == telemetry.KindNumber && plausible(p, v.Num) {
 		return nil
 	}
 	f := &Finding{}
@@ -202,7 +202,7 @@ func Check(p *fwconfig.Point, words []uint16, factor float64, v telemetry.Value,
 			continue
 		}
 		w, err := q.DecodeWith(words, factor)
-		if err != nil || w.Kind != telemetry.KindNumber || !p.InRange(w.Num) {
+		if err != nil || w.Kind != telemetry.KindNumber || !plausible(p, w.Num) {
 			continue
 		}
 		if f.Order == "" {
@@ -223,6 +223,15 @@ func Check(p *fwconfig.Point, words []uint16, factor float64, v telemetry.Value,
 		}
 	}
 	return f
+}
+
+// plausible: inside the point's range, and for a float not a denormal-
+// like 1e-28, which misread bytes give and no instrument reports.
+func plausible(p *fwconfig.Point, v float64) bool {
+	if (p.Type == fwconfig.Float32 || p.Type == fwconfig.Float64) && v != 0 && math.Abs(v) < 1e-9*math.Abs(p.ScaleFactor()) {
+		return false
+	}
+	return p.InRange(v)
 }
 
 // otherOrders are the byte orders a point could be read in besides its
