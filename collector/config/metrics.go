@@ -8,4 +8,8 @@ package config
 type Metrics struct {
 	// Listen is host:port, e.g. 127.0.0.1:9102; empty: off.
 	Listen string `yaml:"listen"`
+	// Pprof also serves Go's profiler under /debug/pprof/ on Listen, for
+	// finding where the process spends its time and memory (off by
+	// default: it needs no login and a profile costs CPU while it runs).
+	Pprof bool `yaml:"pprof"`
 }

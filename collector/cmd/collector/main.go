@@ -25,7 +25,6 @@ import (
 	"github.com/boilerwatch/boilerwatch/collector/console/password"
 	"github.com/boilerwatch/boilerwatch/collector/ingest"
 	"github.com/boilerwatch/boilerwatch/collector/store"
-	"github.com/boilerwatch/boilerwatch/gateway/opshttp"
 	"github.com/boilerwatch/boilerwatch/gateway/sdnotify"
 	"github.com/boilerwatch/boilerwatch/gateway/telemetry"
 )
@@ -100,11 +99,13 @@ func run(ctx context.Context, cfg *config.Collector, log *slog.Logger, level *sl
 	m := newMetrics()
 	if cfg.Metrics.Listen != "" {
 		metricsHandler := promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelError)})
-		srv, err := opshttp.Serve(ctx, cfg.Metrics.Listen, metricsHandler, nil, level, log)
+		srv, err := serveOps(ctx, cfg.Metrics.Listen, metricsHandler, cfg.Metrics.Pprof, level, log)
 		if err != nil {
 			return err
 		}
 		wg.Go(func() { <-ctx.Done(); srv.Close() })
+	} else if cfg.Metrics.Pprof {
+		log.Warn("metrics.pprof is set but metrics.listen is not: no profiler served")
 	}
 
 	mqttTLS, tlsErr := cfg.MQTT.TLS()
