@@ -109,6 +109,16 @@ type Runner struct {
 	lookBack time.Duration
 
 	mu sync.Mutex // the subjects' late-data fields
+
+	// sent are the alerts published whose event is not stored yet (its
+	// write failed): the next try stores the event without publishing the
+	// alert again.
+	sent map[sentAlert]bool
+}
+
+type sentAlert struct {
+	site, boiler, kind string
+	since              int64
 }
 
 // chunk bounds the data time one query covers, so catching up after a long
@@ -130,7 +140,7 @@ func New(o Options) (*Runner, error) {
 	if o.Now == nil {
 		o.Now = time.Now
 	}
-	r := &Runner{o: o, eng: eng, log: o.Logger.With("component", "energy"), lookBack: lookBack}
+	r := &Runner{o: o, eng: eng, log: o.Logger.With("component", "energy"), lookBack: lookBack, sent: map[sentAlert]bool{}}
 	sites := map[string]bool{}
 	for _, b := range eng.Boilers {
 		s := &subject{site: b.Cfg.Site, keys: b.Keys(), next: b.Next, start: b.Start, advance: b.Advance, name: boilerSubject(b.Cfg.Name), boiler: b,
@@ -213,13 +223,18 @@ func (r *Runner) Cycle(ctx context.Context) error {
 	return nil
 }
 
-func (r *Runner) site(ctx context.Context, site string) error {
+func (r *Runner) site(ctx context.Context, site string) (err error) {
 	var subs []*subject
 	for _, s := range r.subjects {
 		if s.site == site {
 			subs = append(subs, s)
 		}
 	}
+	defer func() {
+		if err != nil {
+			r.restart(subs)
+		}
+	}()
 	if err := r.startSubjects(ctx, site, subs); err != nil {
 		return err
 	}
@@ -302,6 +317,29 @@ func (r *Runner) site(ctx context.Context, site string) error {
 		}
 	}
 	return nil
+}
+
+// restart makes subs start again from what is stored on their next
+// cycle, as after a kill -9: a cycle that failed may have advanced them in
+// memory past windows whose results, sums, alerts or progress it did not
+// write (InfluxDB refusing writes for a moment), or left them half rewound
+// (a failed query while starting or going back for late data); going on
+// from there would lose those windows for good. Late samples seen but whose
+// marker may not be stored are kept (dirty).
+func (r *Runner) restart(subs []*subject) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, s := range subs {
+		if !s.started {
+			continue
+		}
+		for _, m := range s.markers {
+			if s.dirty.IsZero() || m.Before(s.dirty) {
+				s.dirty = m
+			}
+		}
+		s.started, s.markers = false, nil
+	}
 }
 
 // lookBack is how far before a chunk samples are read at least: steam
@@ -419,18 +457,27 @@ func (r *Runner) alert(ctx context.Context, e *energy.Event) error {
 		return nil
 	}
 	loc := r.o.Config.Location
-	if r.o.Publisher != nil {
-		payload, _ := json.Marshal(Alert{V: 1, Site: e.Site, Boiler: e.Boiler, Kind: e.Kind,
-			Since: e.Since.In(loc).Format(time.RFC3339), At: e.At.In(loc).Format(time.RFC3339),
-			Value: e.Value, Limit: e.Limit, Message: e.Message})
-		if err := r.o.Publisher.Publish(ctx, AlertTopic(e.Site), payload); err != nil {
-			return fmt.Errorf("publish alert %s/%s: %w", e.Boiler, e.Kind, err)
+	key := sentAlert{e.Site, e.Boiler, e.Kind, e.Since.UnixMilli()}
+	if !r.sent[key] {
+		if r.o.Publisher != nil {
+			payload, _ := json.Marshal(Alert{V: 1, Site: e.Site, Boiler: e.Boiler, Kind: e.Kind,
+				Since: e.Since.In(loc).Format(time.RFC3339), At: e.At.In(loc).Format(time.RFC3339),
+				Value: e.Value, Limit: e.Limit, Message: e.Message})
+			if err := r.o.Publisher.Publish(ctx, AlertTopic(e.Site), payload); err != nil {
+				return fmt.Errorf("publish alert %s/%s: %w", e.Boiler, e.Kind, err)
+			}
 		}
+		r.log.Warn("alert", "site", e.Site, "boiler", e.Boiler, "kind", e.Kind, "since", e.Since.In(loc), "message", e.Message)
+		// Published, not yet recorded: if the event's write fails, this
+		// process stores it on its next try without publishing again (a
+		// process killed before the write publishes it again when it
+		// starts: at least once, as QoS 1 is anyway).
+		r.sent[key] = true
 	}
-	r.log.Warn("alert", "site", e.Site, "boiler", e.Boiler, "kind", e.Kind, "since", e.Since.In(loc), "message", e.Message)
 	if err := r.o.Store.Write(ctx, eventPoint(e)); err != nil {
 		return fmt.Errorf("write event: %w", err)
 	}
+	delete(r.sent, key)
 	return nil
 }
 
