@@ -100,7 +100,7 @@ func TestDemo(t *testing.T) {
 	)
 	startedRe := regexp.MustCompile(`^started (\S+)\s+pid (\d+)`)
 	loginRe := regexp.MustCompile(`Console: (http://\S+)\s+user (\S+)\s+password (\S+)`)
-	deadline := time.After(backfill/400 + 3*time.Minute)
+	deadline := time.After(backfill/300 + 3*time.Minute)
 	for running := false; !running; {
 		select {
 		case l, ok := <-lines:
@@ -384,8 +384,18 @@ func screenshot(t *testing.T, chrome, base, pw, hash, path string) {
 	defer cancel()
 	if err := chromedp.Do(ctx, chromedp.Navigate(base), chromedp.WaitVisible(chromedp.CSS("#user")),
 		chromedp.SendKeys(chromedp.CSS("#user"), "auditor"), chromedp.SendKeys(chromedp.CSS("#password"), pw),
-		chromedp.Click(chromedp.CSS("#login")), chromedp.WaitVisible(chromedp.CSS("#nav a")),
-		chromedp.Navigate(base+hash)); err != nil {
+		chromedp.Click(chromedp.CSS("#login")), chromedp.WaitVisible(chromedp.CSS("#nav a"))); err != nil {
+		t.Fatal(err)
+	}
+	// In English, for the README (and Debian's chromium may have no CJK
+	// font); the browser remembers the choice.
+	if err := chromedp.Do(ctx, chromedp.Click(chromedp.CSS("#lang"))); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := chromedp.Run(ctx, chromedp.Poll[bool](`document.documentElement.lang === 'en'`, chromedp.WithPollingTimeout(30*time.Second))); err != nil {
+		t.Fatalf("language switch: %v", err)
+	}
+	if err := chromedp.Do(ctx, chromedp.Navigate(base+hash)); err != nil {
 		t.Fatal(err)
 	}
 	ready := `window.bwState && window.bwState.ready && window.bwState.view === 'boiler' && !window.bwState.error && window.bwCharts.length >= 4`
@@ -395,7 +405,7 @@ func screenshot(t *testing.T, chrome, base, pw, hash, path string) {
 	}
 	// The charts draw in the next frames.
 	time.Sleep(time.Second)
-	png, err := chromedp.Run(ctx, chromedp.FullScreenshot(90))
+	png, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
 	if err != nil {
 		t.Fatal(err)
 	}

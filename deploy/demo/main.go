@@ -4,7 +4,7 @@
 // and prints what arrives until Ctrl-C, which stops everything it started.
 //
 // On the first start it fills the previous 24 hours through the real path:
-// the simulator runs simulator/scenarios/demo.yaml from 24 h ago at ×450
+// the simulator runs simulator/scenarios/demo.yaml from 24 h ago at ×360
 // with -catch-up, the gateway stamps its polls in the same simulated time
 // (-clock ...,catch_up=true), and once simulated time has reached real time
 // both go on in real time. A rerun fills only the time since the last
@@ -75,7 +75,7 @@ func main() {
 	flag.DurationVar(&o.every, "every", 5*time.Second, "how often to print the summary line")
 	flag.DurationVar(&o.duration, "duration", 0, "stop by itself after this long (0: run until Ctrl-C)")
 	flag.DurationVar(&o.backfill, "backfill", 24*time.Hour, "history to fill before now on the first start (0: none); a rerun fills the time since its last sample, at most this long")
-	flag.Float64Var(&o.rate, "rate", 450, "simulated seconds per real second while filling history (the gateway polls every 100 ms: rate/10 s of simulated time between samples, at most 55)")
+	flag.Float64Var(&o.rate, "rate", 360, "simulated seconds per real second while filling history (the gateway polls every 100 ms: rate/10 s of simulated time between samples, at most 55)")
 	flag.StringVar(&o.dir, "dir", ".deps/demo", "state `directory`: InfluxDB data, queue, generated configs, logs")
 	flag.StringVar(&o.bin, "bin", "bin", "`directory` of the gateway, collector and simulator binaries")
 	flag.StringVar(&o.influxd, "influxd", ".deps/bin/influxd", "InfluxDB 1.8 `binary`")
