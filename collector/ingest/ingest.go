@@ -3,6 +3,7 @@
 package ingest
 
 import (
+	"bufio"
 	"context"
 	"crypto/tls"
 	"encoding/json"
@@ -10,6 +11,8 @@ import (
 	"fmt"
 	"log/slog"
 	"maps"
+	"net"
+	"net/url"
 	"os"
 	"sync"
 	"sync/atomic"
@@ -120,6 +123,7 @@ type Consumer struct {
 	w     Writer
 	log   *slog.Logger
 	in    chan mqtt.Message
+	held  chan struct{} // a token per message held (window)
 	Stats Stats
 
 	busy    [writers]atomic.Int64 // Unix ns each writer took its batch; 0: idle
@@ -129,14 +133,23 @@ type Consumer struct {
 	wg      sync.WaitGroup // per-connection subscribe and heartbeat
 }
 
-// inflight bounds messages received but not yet written. The broker's own
-// window (Mosquitto's max_inflight_messages, 1000 in deploy/mosquitto) stops
-// it sending more long before: this buffer holds that window twice over
-// (a reconnect redelivers what the old connection had in flight), so paho's
-// router never waits on us. Were it to wait, paho would stop reading the
-// socket, miss PINGRESP and drop the connection — which only redelivers,
-// since nothing unwritten is acknowledged, but costs a reconnect.
-const inflight = 10000
+// window bounds the messages the consumer holds: received from the broker
+// and not yet acknowledged, whether waiting, being gathered or being
+// written. It is the consumer's own in-flight window, whatever the broker
+// sends: Mosquitto's max_inflight_messages (1000 in deploy/mosquitto) stops
+// it long before, so paho's router does not wait on us; a broker with a
+// larger window (or none) is held back by TCP once window messages are
+// held, which a backlog drain never notices and an InfluxDB outage turns
+// into at most a reconnect (paho misses a PINGRESP), i.e. redelivery,
+// since nothing unwritten is acknowledged.
+const window = 2000
+
+// batchMessages caps a batch, whatever batch.max_points allows: the broker
+// sends its next messages only as we acknowledge, so a batch that took the
+// broker's whole in-flight window would leave the other writer idle and the
+// broker waiting for the write. Batches of a quarter of Mosquitto's window
+// keep a write, a decode and the next delivery going at once.
+const batchMessages = 250
 
 // New prepares a consumer; Run connects and consumes.
 func New(o Options, w Writer) *Consumer {
@@ -149,7 +162,7 @@ func New(o Options, w Writer) *Consumer {
 	if o.Flush <= 0 {
 		o.Flush = 200 * time.Millisecond
 	}
-	return &Consumer{o: o, w: w, log: o.Logger.With("component", "ingest"), in: make(chan mqtt.Message, inflight)}
+	return &Consumer{o: o, w: w, log: o.Logger.With("component", "ingest"), in: make(chan mqtt.Message, window), held: make(chan struct{}, window)}
 }
 
 // Run consumes until ctx is done.
@@ -173,6 +186,12 @@ func (c *Consumer) Run(ctx context.Context) error {
 		SetMaxReconnectInterval(10 * time.Second).
 		SetKeepAlive(30 * time.Second)
 	handler := func(_ mqtt.Client, m mqtt.Message) {
+		// A token per message held: past window, paho's router waits here.
+		select {
+		case c.held <- struct{}{}:
+		case <-ctx.Done():
+			return
+		}
 		select {
 		case c.in <- m:
 		case <-ctx.Done():
@@ -202,6 +221,9 @@ func (c *Consumer) Run(ctx context.Context) error {
 	if c.o.TLS != nil {
 		opts.SetTLSConfig(c.o.TLS)
 	}
+	if u, err := url.Parse(c.o.Broker); err == nil && bufferable(u) {
+		opts.SetCustomOpenConnectionFn(dialBuffered)
+	}
 	client := mqtt.NewClient(opts)
 	client.Connect()
 	defer func() {
@@ -212,6 +234,48 @@ func (c *Consumer) Run(ctx context.Context) error {
 	}()
 	defer client.Disconnect(500)
 	return c.loop(ctx)
+}
+
+// bufferedConn reads the broker's stream through a buffer. paho reads a
+// packet's fixed header a byte at a time and its body with another read,
+// each a system call on a bare connection: four per telemetry message,
+// which cost a sixth of the collector's CPU draining a backlog.
+type bufferedConn struct {
+	net.Conn
+	r *bufio.Reader
+}
+
+func (c *bufferedConn) Read(p []byte) (int, error) { return c.r.Read(p) }
+
+// bufferable: the schemes dialBuffered dials as paho would (paho's own
+// dialer also serves websockets and a SOCKS proxy from all_proxy).
+func bufferable(u *url.URL) bool {
+	if os.Getenv("all_proxy") != "" || os.Getenv("ALL_PROXY") != "" {
+		return false
+	}
+	switch u.Scheme {
+	case "tcp", "mqtt", "ssl", "tls", "mqtts", "mqtt+ssl", "tcps":
+		return true
+	}
+	return false
+}
+
+// dialBuffered is paho's connection for tcp and TLS brokers, read through
+// a 64 KiB buffer.
+func dialBuffered(u *url.URL, o mqtt.ClientOptions) (net.Conn, error) {
+	d := &net.Dialer{Timeout: o.ConnectTimeout}
+	var conn net.Conn
+	var err error
+	switch u.Scheme {
+	case "tcp", "mqtt":
+		conn, err = d.Dial("tcp", u.Host)
+	default:
+		conn, err = tls.DialWithDialer(d, "tcp", u.Host, o.TLSConfig)
+	}
+	if err != nil {
+		return nil, err
+	}
+	return &bufferedConn{Conn: conn, r: bufio.NewReaderSize(conn, 64<<10)}, nil
 }
 
 // subscribeAndBeat subscribes (again, after every reconnect: Mosquitto 2.0
@@ -295,7 +359,8 @@ func (b *pending) letter(i int) *Letter {
 // collector's main CPU cost) runs on more than one core.
 const writers = 2
 
-// A batch goes to a writer when it holds MaxPoints messages, when its first
+// A batch goes to a writer when it holds MaxPoints (at most batchMessages)
+// messages, when its first
 // message has waited Flush, or when a burst of at least burstMin messages
 // has stopped arriving for burstIdle: a backlog arrives as bursts of the
 // broker's in-flight window, and waiting out Flush after each would cap a
@@ -332,9 +397,10 @@ func (c *Consumer) loop(ctx context.Context) error {
 	var first, last time.Time
 	timer := time.NewTimer(time.Hour)
 	defer timer.Stop()
+	limit := min(c.o.MaxPoints, batchMessages)
 	for {
 		in := c.in
-		if len(batch) >= c.o.MaxPoints {
+		if len(batch) >= limit {
 			in = nil // full: wait for a writer
 		}
 		var out chan<- []mqtt.Message
@@ -345,7 +411,7 @@ func (c *Consumer) loop(ctx context.Context) error {
 			if n >= burstMin {
 				due = minTime(due, last.Add(burstIdle))
 			}
-			if n >= c.o.MaxPoints || !now.Before(due) {
+			if n >= limit || !now.Before(due) {
 				out = batches
 			} else {
 				wake = due.Sub(now)
@@ -399,6 +465,9 @@ func process[D delivery](ctx context.Context, c *Consumer, msgs []D) (int, error
 
 func (c *Consumer) process(ctx context.Context, msgs []mqtt.Message) error {
 	_, err := process(ctx, c, msgs)
+	for range msgs {
+		<-c.held
+	}
 	return err
 }
 
