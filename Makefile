@@ -7,7 +7,7 @@ VERSION ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -s -w -X main.version=$(VERSION)
 CMDS    := ./gateway/cmd/gateway ./collector/cmd/collector ./simulator/cmd/simulator ./firmware-config/cmd/fwconfig
 
-.PHONY: all build deps debs test check demo screenshot bench chaos release qemu clean
+.PHONY: all build deps debs test check demo screenshot bench chaos exact-month release qemu clean
 
 all: build
 
@@ -56,6 +56,11 @@ test: deps check
 chaos: deps
 	CI=$${CI:-true} BW_CHAOS_OUTAGE=60s $(GO) test -count=1 -v -timeout 20m -run '^TestChaos$$' ./collector/e2e/
 	CI=$${CI:-true} BW_CHAOS_OUTAGE=60s BW_CHAOS_COLLECTORS=1 $(GO) test -count=1 -v -timeout 20m -run '^TestChaos$$' ./collector/e2e/
+
+## exact-month: the energy engine's exactness test over a whole simulated month (make test runs three days): every stored
+## value and alert against an uninterrupted run, killed between cycles and mid-write, writes refused, a 2-hour outage replayed
+exact-month: deps
+	CI=$${CI:-true} BW_EXACT_SPAN=month $(GO) test -count=1 -timeout 45m -run '^TestExactAcrossRestartsAndLateData$$' ./collector/derived/
 
 ## demo: run the whole pipeline on the simulator with a day of history, the console and the efficiency engine (Ctrl-C stops it)
 demo: build deps
