@@ -88,7 +88,13 @@ func (l *fakeLink) published() []sent {
 
 func openQueue(t *testing.T) *queue.Queue {
 	t.Helper()
-	q, err := queue.Open(queue.Options{Dir: t.TempDir(), Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	return openQueueWB(t, 0)
+}
+
+// openQueueWB opens a queue writing behind by wb (0: write-through).
+func openQueueWB(t *testing.T, wb time.Duration) *queue.Queue {
+	t.Helper()
+	q, err := queue.Open(queue.Options{Dir: t.TempDir(), WriteBehind: wb, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -232,37 +238,45 @@ func TestUnacknowledgedStaysQueued(t *testing.T) {
 			}
 		}},
 	}
+	// Write-behind with a window of an hour: the records stay in memory
+	// only, and the second connection must still find and send them.
 	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			q := openQueue(t)
-			appendMsgs(t, q, 30)
-			f := NewForwarder(q, ForwardOptions{AckTimeout: 300 * time.Millisecond, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
-			links := runForwarder(t, f)
-			first := newFakeLink(nil)
-			first.answer = tt.answer(first)
-			links <- first
-			select {
-			case <-first.Lost():
-			case <-time.After(5 * time.Second):
-				t.Fatal("the failing link was not given up")
-			}
-			second := newFakeLink(nil)
-			links <- second
-			waitPending(t, q, 0)
-			seen := map[uint64]bool{}
-			for _, m := range slices.Concat(first.published(), second.published()) {
-				seen[m.Seq] = true
-			}
-			for s := uint64(1); s <= 30; s++ {
-				if !seen[s] {
-					t.Errorf("seq %d never published", s)
-				}
-			}
-			resent := second.published()
-			if len(resent) == 0 || !resent[0].Historical || !slices.IsSortedFunc(resent, func(a, b sent) int { return int(a.Seq) - int(b.Seq) }) {
-				t.Errorf("second connection: %v, want the rest in order, historical", resent)
-			}
-		})
+		for _, wb := range []time.Duration{0, time.Hour} {
+			t.Run(fmt.Sprintf("%s/write_behind=%s", tt.name, wb), func(t *testing.T) {
+				testUnacknowledged(t, wb, tt.answer)
+			})
+		}
+	}
+}
+
+func testUnacknowledged(t *testing.T, wb time.Duration, answer func(l *fakeLink) func(n int) *fakeTok) {
+	q := openQueueWB(t, wb)
+	appendMsgs(t, q, 30)
+	f := NewForwarder(q, ForwardOptions{AckTimeout: 300 * time.Millisecond, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	links := runForwarder(t, f)
+	first := newFakeLink(nil)
+	first.answer = answer(first)
+	links <- first
+	select {
+	case <-first.Lost():
+	case <-time.After(5 * time.Second):
+		t.Fatal("the failing link was not given up")
+	}
+	second := newFakeLink(nil)
+	links <- second
+	waitPending(t, q, 0)
+	seen := map[uint64]bool{}
+	for _, m := range slices.Concat(first.published(), second.published()) {
+		seen[m.Seq] = true
+	}
+	for s := uint64(1); s <= 30; s++ {
+		if !seen[s] {
+			t.Errorf("seq %d never published", s)
+		}
+	}
+	resent := second.published()
+	if len(resent) == 0 || !resent[0].Historical || !slices.IsSortedFunc(resent, func(a, b sent) int { return int(a.Seq) - int(b.Seq) }) {
+		t.Errorf("second connection: %v, want the rest in order, historical", resent)
 	}
 }
 
