@@ -147,9 +147,11 @@ const window = 2000
 // batchMessages caps a batch, whatever batch.max_points allows: the broker
 // sends its next messages only as we acknowledge, so a batch that took the
 // broker's whole in-flight window would leave the other writer idle and the
-// broker waiting for the write. Batches of a quarter of Mosquitto's window
-// keep a write, a decode and the next delivery going at once.
-const batchMessages = 250
+// broker waiting for the write. Half of Mosquitto's window keeps both
+// writers busy, one decoding while the other writes, and the broker sending
+// as each batch is acknowledged (a quarter measured no faster: more, smaller
+// writes cost InfluxDB, on the same cores, more).
+const batchMessages = 500
 
 // New prepares a consumer; Run connects and consumes.
 func New(o Options, w Writer) *Consumer {
