@@ -1,0 +1,592 @@
+package e2e
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	mqtt "github.com/eclipse/paho.mqtt.golang"
+	lp "github.com/influxdata/influxdb-client-go/v2/api/write"
+
+	"github.com/boilerwatch/boilerwatch/collector/ingest"
+	"github.com/boilerwatch/boilerwatch/collector/servicetest"
+	"github.com/boilerwatch/boilerwatch/gateway/telemetry"
+)
+
+// The benchmarks of the shipped binaries (make bench): bin/collector and
+// bin/gateway run as processes against real Mosquitto and InfluxDB 1.8, and
+// each prints a table with TARGET MET/MISSED lines. They run only with
+// BW_BENCH_BINARIES=1; BW_BENCH_BIN is the folder of the binaries (make
+// bench passes bin/ after make build; unset, they are built here), and
+// BW_BENCH_DURATION (default 60s) how long each gateway case polls.
+// BW_BENCH_TELEGRAF, the path of a telegraf binary, adds Telegraf's row
+// beside the collector's.
+// See docs/performance.md.
+
+func benchBinaries(t *testing.T, pkgs ...string) map[string]string {
+	t.Helper()
+	if os.Getenv("BW_BENCH_BINARIES") == "" {
+		t.Skip("set BW_BENCH_BINARIES=1 (make bench) to benchmark the binaries as processes")
+	}
+	dir := os.Getenv("BW_BENCH_BIN")
+	if dir == "" {
+		return servicetest.Build(t, pkgs...)
+	}
+	out := map[string]string{}
+	for _, p := range pkgs {
+		name := filepath.Base(p)
+		path := filepath.Join(dir, name)
+		if _, err := os.Stat(path); err != nil {
+			t.Fatalf("BW_BENCH_BIN: %v (make build first)", err)
+		}
+		out[name] = path
+	}
+	return out
+}
+
+// The drain backlog: 50,000 messages of 20 values from 20 gateways, as
+// collector/ingest's BenchmarkDrain queues it.
+const (
+	drainN        = 50000
+	drainValues   = 20
+	drainGateways = 20
+	drainClass    = "bench"
+)
+
+func drainMsg(i int) telemetry.Message {
+	gw := fmt.Sprintf("gw-%02d", i%drainGateways)
+	n := i / drainGateways
+	vals := make(map[string]telemetry.Value, drainValues)
+	for v := range drainValues {
+		vals[fmt.Sprintf("p%02d", v)] = telemetry.Number(float64(n%1000) + float64(v)/100)
+	}
+	return telemetry.Message{V: telemetry.Version, Site: "bench", Gateway: gw, Seq: uint64(n + 1), Boot: "b00700000000000a",
+		Samples: []telemetry.Sample{{Device: "dev", Profile: "bench-profile", Class: drainClass, TS: 1767225600000 + int64(n)*1000, Values: vals}}}
+}
+
+// procCPU is utime+stime of pid from /proc/PID/stat.
+func procCPU(t *testing.T, pid int) time.Duration {
+	t.Helper()
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Fields after the command name, which is in parentheses.
+	f := strings.Fields(string(data[bytes.LastIndexByte(data, ')')+2:]))
+	ut, _ := strconv.ParseInt(f[11], 10, 64)
+	st, _ := strconv.ParseInt(f[12], 10, 64)
+	const clkTck = 100 // USER_HZ on Linux
+	return time.Duration(ut+st) * time.Second / clkTck
+}
+
+func peakRSS(t *testing.T, pid int) int64 {
+	t.Helper()
+	st, err := servicetest.ProcStatus(pid)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return st["VmHWM"]
+}
+
+func mb(b int64) float64 { return float64(b) / (1 << 20) }
+
+// influxQuery runs an InfluxQL query and returns the first value of the
+// first series' first row (0 when there is none).
+func influxQuery(t *testing.T, base, db, q string) float64 {
+	t.Helper()
+	resp, err := http.PostForm(base+"/query", url.Values{"db": {db}, "q": {q}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var r struct {
+		Results []struct {
+			Series []struct {
+				Values [][]any `json:"values"`
+			} `json:"series"`
+			Error string `json:"error"`
+		} `json:"results"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&r); err != nil {
+		t.Fatalf("%s: %v", q, err)
+	}
+	if len(r.Results) == 0 || r.Results[0].Error != "" {
+		t.Fatalf("%s: %+v", q, r.Results)
+	}
+	if len(r.Results[0].Series) == 0 || len(r.Results[0].Series[0].Values) == 0 {
+		return 0
+	}
+	v, _ := r.Results[0].Series[0].Values[0][1].(float64)
+	return v
+}
+
+func mqttClient(t *testing.T, broker, id string, clean bool, h mqtt.MessageHandler, manualAck bool) mqtt.Client {
+	t.Helper()
+	o := mqtt.NewClientOptions().AddBroker(broker).SetClientID(id).SetCleanSession(clean).SetAutoReconnect(false).SetAutoAckDisabled(manualAck)
+	if h != nil {
+		o.SetDefaultPublishHandler(h)
+	}
+	c := mqtt.NewClient(o)
+	if tok := c.Connect(); !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
+		t.Fatalf("connect %s: %v", id, tok.Error())
+	}
+	return c
+}
+
+// TestCollectorDrainBench: 50,000 QoS 1 messages × 20 values queued in
+// Mosquitto (deploy/mosquitto's settings) for the collector's persistent
+// session; bin/collector is started and timed from its start until
+// InfluxDB holds every point, and its peak RSS (VmHWM) is read. In the
+// same run, the two limits: a bare QoS 1 subscriber draining the same
+// backlog (a Go paho client acknowledging on receipt, and mosquitto_sub
+// -c -q 1 when installed; the faster counts), and InfluxDB taking the same
+// 50,000 points as line protocol, 5000 a write. Targets: drain ≤ 2× the
+// larger limit, peak RSS ≤ 64 MB.
+func TestCollectorDrainBench(t *testing.T) {
+	bins := benchBinaries(t, "collector/cmd/collector")
+	telegraf := os.Getenv("BW_BENCH_TELEGRAF")
+	influx := servicetest.StartInflux(t)
+	conf, err := os.ReadFile(filepath.Join(servicetest.RepoRoot(t), "deploy", "mosquitto", "conf.d", "boilerwatch.conf"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	mq := servicetest.StartMosquitto(t, string(conf)+"persistence_location {{dir}}/\n")
+	dir := t.TempDir()
+	mosquittoSub, _ := exec.LookPath("mosquitto_sub")
+	// BW_BENCH_PPROF=DIR: profile the collector through metrics.pprof.
+	profDir := os.Getenv("BW_BENCH_PPROF")
+
+	// Persistent sessions for every consumer, then the backlog.
+	sessions := []string{"bw-bench-collector", "bench-bare-go"}
+	if mosquittoSub != "" {
+		sessions = append(sessions, "bench-bare-sub")
+	}
+	if telegraf != "" {
+		sessions = append(sessions, "bench-telegraf")
+	}
+	for _, id := range sessions {
+		c := mqttClient(t, mq.URL, id, false, nil, false)
+		if tok := c.Subscribe(telemetry.TelemetryFilter, 1, nil); !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
+			t.Fatalf("subscribe: %v", tok.Error())
+		}
+		c.Disconnect(250)
+	}
+	var lines bytes.Buffer
+	var lineBatches [][]byte
+	pub := mqttClient(t, mq.URL, "bench-publisher", true, nil, false)
+	start := time.Now()
+	toks := make([]mqtt.Token, drainN)
+	for i := range drainN {
+		m := drainMsg(i)
+		payload, _ := json.Marshal(m)
+		toks[i] = pub.Publish(telemetry.TelemetryTopic(m.Site, m.Gateway), 1, false, payload)
+		for _, p := range ingest.Points(&m) {
+			lines.WriteString(lp.PointToLineProtocol(p, time.Millisecond))
+		}
+		if (i+1)%5000 == 0 {
+			lineBatches = append(lineBatches, bytes.Clone(lines.Bytes()))
+			lines.Reset()
+		}
+	}
+	for i, tok := range toks {
+		if !tok.WaitTimeout(time.Minute) || tok.Error() != nil {
+			t.Fatalf("publish %d: %v", i, tok.Error())
+		}
+	}
+	pub.Disconnect(250)
+	t.Logf("backlog of %d messages queued for %d sessions in %s", drainN, len(sessions), time.Since(start).Round(time.Millisecond))
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+
+	// 1. Bare subscribers.
+	var got atomic.Int64
+	done := make(chan struct{})
+	start = time.Now()
+	bare := mqttClient(t, mq.URL, "bench-bare-go", false, func(_ mqtt.Client, m mqtt.Message) {
+		m.Ack()
+		if got.Add(1) == drainN {
+			close(done)
+		}
+	}, true)
+	select {
+	case <-done:
+	case <-ctx.Done():
+		t.Fatalf("bare subscriber got %d of %d", got.Load(), drainN)
+	}
+	bareGo := time.Since(start)
+	bare.Disconnect(250)
+	var bareSub time.Duration
+	if mosquittoSub != "" {
+		host, port, _ := strings.Cut(mq.Addr, ":")
+		cmd := exec.CommandContext(ctx, mosquittoSub, "-h", host, "-p", port, "-i", "bench-bare-sub", "-c", "-q", "1",
+			"-t", telemetry.TelemetryFilter, "-C", strconv.Itoa(drainN))
+		start = time.Now()
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("mosquitto_sub: %v\n%s", err, out)
+		}
+		bareSub = time.Since(start)
+	}
+	bareLimit := bareGo
+	if bareSub > 0 && bareSub < bareLimit {
+		bareLimit = bareSub
+	}
+
+	// 2. InfluxDB alone: the same points as line protocol, 5000 per write,
+	// through the API the collector writes to.
+	influxQuery(t, influx.URL, "", "CREATE DATABASE direct")
+	start = time.Now()
+	for _, batch := range lineBatches {
+		resp, err := http.Post(influx.URL+"/api/v2/write?bucket=direct%2Fautogen&precision=ms", "text/plain", bytes.NewReader(batch))
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode/100 != 2 {
+			t.Fatalf("direct write: %s %s", resp.Status, body)
+		}
+	}
+	influxTime := time.Since(start)
+	limit := max(bareLimit, influxTime)
+
+	// 3. The collector, as a process, from its start.
+	metricsAddr := fmt.Sprintf("127.0.0.1:%d", servicetest.FreePort(t))
+	colCfg := write(t, filepath.Join(dir, "collector.yaml"), fmt.Sprintf(`mqtt:
+  broker: %s
+  client_id: bw-bench-collector
+influxdb:
+  url: %s
+  bucket: %s
+  create_database: true
+ingest:
+  data_dir: data
+  classes: [%s]
+metrics:
+  listen: %s
+  pprof: %t
+`, mq.URL, influx.URL, influx.Bucket, drainClass, metricsAddr, profDir != ""))
+	// BW_BENCH_COLLECTOR_ENV: extra NAME=VALUE words for the collector's
+	// environment (GODEBUG=gctrace=1, GOGC=...), for experiments.
+	// Its progress line every 50 ms tells when every sample is written
+	// (a Prometheus scrape that often cost the collector 6 % of its CPU).
+	col := &servicetest.Process{Name: bins["collector"], Args: []string{"-config", colCfg, "-report", "50ms"},
+		Env: strings.Fields(os.Getenv("BW_BENCH_COLLECTOR_ENV")), Log: filepath.Join(dir, "collector.log")}
+	start = time.Now()
+	if err := col.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { col.Stop(10 * time.Second) })
+	profiled := make(chan struct{})
+	if profDir != "" {
+		// A CPU profile of the drain's first seconds, then the heap.
+		go func() {
+			defer close(profiled)
+			servicetest.WaitTCP(t, metricsAddr, 10*time.Second)
+			fetch(t, "http://"+metricsAddr+"/debug/pprof/profile?seconds=2", filepath.Join(profDir, "collector-cpu.pprof"))
+			fetch(t, "http://"+metricsAddr+"/debug/pprof/heap", filepath.Join(profDir, "collector-heap.pprof"))
+			fetch(t, "http://"+metricsAddr+"/debug/pprof/allocs", filepath.Join(profDir, "collector-allocs.pprof"))
+		}()
+	} else {
+		close(profiled)
+	}
+	var written float64
+	for written < drainN {
+		if ctx.Err() != nil || !col.Running() {
+			t.Fatalf("collector wrote %.0f of %d messages\n%s", written, drainN, col.LogText())
+		}
+		time.Sleep(10 * time.Millisecond)
+		written = samplesWritten(col.Log)
+	}
+	// A sample is counted once InfluxDB accepted its point.
+	colTime := time.Since(start)
+	colRSS := peakRSS(t, col.Pid())
+	colCPU := procCPU(t, col.Pid())
+	<-profiled
+	if n := influxQuery(t, influx.URL, "boilerwatch", "SELECT count(_seq) FROM "+drainClass); n != drainN {
+		t.Errorf("InfluxDB holds %.0f points, want %d", n, drainN)
+	}
+	col.Stop(10 * time.Second)
+	if profDir != "" {
+		os.WriteFile(filepath.Join(profDir, "collector.log"), []byte(col.LogText()), 0o644)
+	}
+	// Every message was acknowledged: the session holds nothing more.
+	time.Sleep(time.Second)
+	var left atomic.Int64
+	after := mqttClient(t, mq.URL, "bw-bench-collector", false, func(mqtt.Client, mqtt.Message) { left.Add(1) }, false)
+	time.Sleep(2 * time.Second)
+	after.Disconnect(250)
+	if left.Load() != 0 {
+		t.Errorf("%d messages redelivered after the collector's drain: acknowledged too late or not at all", left.Load())
+	}
+
+	// 4. Telegraf, optionally: mqtt_consumer (persistent session, QoS 1)
+	// into InfluxDB through outputs.influxdb_v2.
+	var tgTime time.Duration
+	var tgRSS int64
+	var tgCPU time.Duration
+	if telegraf != "" {
+		tgTime, tgRSS, tgCPU = telegrafDrain(t, ctx, telegraf, mq.URL, influx.URL, dir)
+	}
+
+	ratio := colTime.Seconds() / limit.Seconds()
+	fmt.Printf("\ncollector drain: %d queued QoS 1 messages × %d values, Mosquitto (deploy/mosquitto) → InfluxDB 1.8, one run\n", drainN, drainValues)
+	fmt.Printf("  %-52s %8s %11s %9s %8s\n", "", "seconds", "messages/s", "peak RSS", "CPU s")
+	row := func(name string, d time.Duration, rss int64, cpu time.Duration) {
+		r, c := "", ""
+		if rss > 0 {
+			r = fmt.Sprintf("%.1f MB", mb(rss))
+			c = fmt.Sprintf("%.2f", cpu.Seconds())
+		}
+		fmt.Printf("  %-52s %8.2f %11.0f %9s %8s\n", name, d.Seconds(), drainN/d.Seconds(), r, c)
+	}
+	row("limit: bare QoS 1 subscriber, Go paho, manual ack", bareGo, 0, 0)
+	if bareSub > 0 {
+		row("limit: bare QoS 1 subscriber, mosquitto_sub -c -q 1", bareSub, 0, 0)
+	}
+	row("limit: InfluxDB direct write, line protocol, 5000/write", influxTime, 0, 0)
+	row("bin/collector, from process start to last point", colTime, colRSS, colCPU)
+	if telegraf != "" {
+		row("Telegraf (mqtt_consumer → influxdb_v2), from start", tgTime, tgRSS, tgCPU)
+	}
+	fmt.Printf("  collector / max(fastest bare subscriber, InfluxDB direct) = %.2f / %.2f = %.2f\n", colTime.Seconds(), limit.Seconds(), ratio)
+	verdict := func(ok bool) string {
+		if ok {
+			return "TARGET MET"
+		}
+		return "TARGET MISSED"
+	}
+	fmt.Printf("%s: collector drain %.2f s ≤ 2 × larger limit %.2f s (ratio %.2f)\n", verdict(ratio <= 2), colTime.Seconds(), limit.Seconds(), ratio)
+	fmt.Printf("%s: collector peak RSS %.1f MB ≤ 64 MB\n\n", verdict(colRSS <= 64<<20), mb(colRSS))
+}
+
+// fetch saves what GET u answers in path.
+func fetch(t *testing.T, u, path string) {
+	resp, err := http.Get(u)
+	if err != nil {
+		t.Errorf("GET %s: %v", u, err)
+		return
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != http.StatusOK {
+		t.Errorf("GET %s: %s", u, resp.Status)
+		return
+	}
+	if err := os.WriteFile(path, body, 0o644); err != nil {
+		t.Error(err)
+	}
+}
+
+var samplesTotal = regexp.MustCompile(`samples_total=(\d+)`)
+
+// samplesWritten is the last samples_total of the collector's progress
+// lines in its log.
+func samplesWritten(log string) float64 {
+	data, _ := os.ReadFile(log)
+	if i := bytes.LastIndex(data, []byte("samples_total=")); i >= 0 {
+		if m := samplesTotal.FindSubmatch(data[i:]); m != nil {
+			n, _ := strconv.ParseFloat(string(m[1]), 64)
+			return n
+		}
+	}
+	return 0
+}
+
+// telegrafDrain runs Telegraf on the backlog of session bench-telegraf and
+// times it until InfluxDB (database telegraf) holds every point.
+func telegrafDrain(t *testing.T, ctx context.Context, bin, broker, influxURL, dir string) (time.Duration, int64, time.Duration) {
+	t.Helper()
+	influxQuery(t, influxURL, "", "CREATE DATABASE telegraf")
+	cfg := write(t, filepath.Join(dir, "telegraf.conf"), fmt.Sprintf(`[agent]
+  interval = "1s"
+  flush_interval = "100ms"
+  metric_batch_size = 5000
+  metric_buffer_limit = 100000
+  omit_hostname = true
+[[inputs.mqtt_consumer]]
+  servers = [%q]
+  topics = [%q]
+  qos = 1
+  client_id = "bench-telegraf"
+  persistent_session = true
+  max_undelivered_messages = 1000
+  data_format = "json"
+  json_query = "samples"
+  tag_keys = ["device", "profile"]
+  json_name_key = "class"
+  json_time_key = "ts"
+  json_time_format = "unix_ms"
+[[outputs.influxdb_v2]]
+  urls = [%q]
+  bucket = "telegraf/autogen"
+  organization = ""
+  token = ""
+`, broker, telemetry.TelemetryFilter, influxURL))
+	p := &servicetest.Process{Name: bin, Args: []string{"--config", cfg}, Log: filepath.Join(dir, "telegraf.log")}
+	start := time.Now()
+	if err := p.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { p.Stop(10 * time.Second) })
+	// Its JSON parser names the fields by path: values_p00_v.
+	for n := 0.0; n < drainN; {
+		if ctx.Err() != nil || !p.Running() || time.Since(start) > 2*time.Minute {
+			t.Fatalf("telegraf wrote %.0f of %d points\n%s", n, drainN, p.LogText())
+		}
+		time.Sleep(100 * time.Millisecond)
+		n = influxQuery(t, influxURL, "telegraf", "SELECT count(values_p00_v) FROM "+drainClass)
+	}
+	d := time.Since(start)
+	rss, cpu := peakRSS(t, p.Pid()), procCPU(t, p.Pid())
+	p.Stop(10 * time.Second)
+	return d, rss, cpu
+}
+
+// TestGatewayCPUBench: bin/gateway polling 20 simulated Chint DTSU666
+// meters (units 1–20 on one Modbus TCP port of the simulator) every
+// second, and the reference site (docs/reference-site.md), each for
+// BW_BENCH_DURATION, publishing QoS 1 to Mosquitto with the disk queue on
+// (defaults: write-behind) and the systemd unit's GOMEMLIMIT: CPU seconds
+// per minute (utime+stime from /proc/PID/stat), peak RSS (VmHWM) and the
+// Modbus requests of one cycle (bw_gateway_round_trips_per_cycle, summed).
+func TestGatewayCPUBench(t *testing.T) {
+	bins := benchBinaries(t, "gateway/cmd/gateway", "simulator/cmd/simulator")
+	dur := time.Minute
+	if s := os.Getenv("BW_BENCH_DURATION"); s != "" {
+		d, err := time.ParseDuration(s)
+		if err != nil {
+			t.Fatalf("BW_BENCH_DURATION=%q: %v", s, err)
+		}
+		dur = d
+	}
+	mq := servicetest.StartMosquitto(t, "")
+	root := servicetest.RepoRoot(t)
+
+	type result struct {
+		name          string
+		cpuPerMin     time.Duration
+		rss           int64
+		requests      float64
+		planned       float64
+		polls, pubs   float64
+		pendingAtEnd  float64
+		measuredOver  time.Duration
+		devices, secs int
+	}
+	run := func(name, scenario string, gwCfg func(dir string) string) result {
+		dir := t.TempDir()
+		sim := servicetest.StartProcess(t, bins["simulator"], "-config", write(t, filepath.Join(dir, "scenario.yaml"), scenario))
+		_ = sim
+		for _, m := range regexp.MustCompile(`listen: (\S+)`).FindAllStringSubmatch(scenario, -1) {
+			servicetest.WaitTCP(t, m[1], 10*time.Second)
+		}
+		metricsAddr := fmt.Sprintf("127.0.0.1:%d", servicetest.FreePort(t))
+		gw := &servicetest.Process{Name: bins["gateway"], Args: []string{"-config", gwCfg(dir), "-metrics", metricsAddr, "-log-level", "warn"},
+			Env: unitEnv(t, "GOMEMLIMIT"), Log: filepath.Join(dir, "gateway.log")}
+		if err := gw.Start(); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { gw.Stop(10 * time.Second) })
+		servicetest.WaitTCP(t, metricsAddr, 10*time.Second)
+		// Past the start: connections made, holes learned.
+		time.Sleep(3 * time.Second)
+		pid := gw.Pid()
+		m0 := scrape(t, "http://"+metricsAddr+"/metrics")
+		c0, t0 := procCPU(t, pid), time.Now()
+		time.Sleep(dur)
+		if !gw.Running() {
+			t.Fatalf("%s: gateway exited\n%s", name, gw.LogText())
+		}
+		c1, el := procCPU(t, pid), time.Since(t0)
+		m := scrape(t, "http://"+metricsAddr+"/metrics")
+		r := result{name: name, rss: peakRSS(t, pid), measuredOver: el,
+			cpuPerMin:    time.Duration(float64(c1-c0) * float64(time.Minute) / float64(el)),
+			polls:        polls(m) - polls(m0),
+			pubs:         m[`bw_gateway_published_total{kind="live"}`] - m0[`bw_gateway_published_total{kind="live"}`],
+			pendingAtEnd: m["bw_gateway_queue_pending"]}
+		for k, v := range m {
+			if strings.HasPrefix(k, "bw_gateway_round_trips_per_cycle{") {
+				r.requests += v
+				r.devices++
+			}
+			if strings.HasPrefix(k, "bw_gateway_planned_round_trips_per_cycle{") {
+				r.planned += v
+			}
+		}
+		if r.polls == 0 || r.pubs == 0 {
+			t.Errorf("%s: %0.f polls, %.0f published", name, r.polls, r.pubs)
+		}
+		gw.Stop(10 * time.Second)
+		return r
+	}
+	var results []result
+
+	// 20 DTSU666 meters on one port.
+	addr := fmt.Sprintf("127.0.0.1:%d", servicetest.FreePort(t))
+	var scen, devs strings.Builder
+	fmt.Fprintf(&scen, "update: 500ms\nboilers: [{name: b1}]\nservers:\n  - listen: %s\n    devices:\n", addr)
+	for u := 1; u <= 20; u++ {
+		fmt.Fprintf(&scen, "      - {name: m%d, unit_id: %d, profile: chint-dtsu666, boiler: b1}\n", u, u)
+		fmt.Fprintf(&devs, "  - {name: m%d, profile: chint-dtsu666, address: %q, unit_id: %d, interval: 1s}\n", u, addr, u)
+	}
+	results = append(results, run("20 × Chint DTSU666, 1 s, one TCP port", scen.String(), func(dir string) string {
+		return write(t, filepath.Join(dir, "gateway.yaml"), fmt.Sprintf("site: %s\ngateway: gw-bench\nmqtt: {broker: %q}\nqueue: {dir: %s, wait_for_collector: false}\ndevices:\n%s",
+			site, mq.URL, filepath.Join(dir, "queue"), devs.String()))
+	}))
+
+	// The reference site, its two buses served by the simulator.
+	ref, err := os.ReadFile(filepath.Join(root, "gateway", "testdata", "reference-site.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	profiles := filepath.Join(root, "gateway", "testdata", "profiles")
+	tcpAddr := fmt.Sprintf("127.0.0.1:%d", servicetest.FreePort(t))
+	rtuAddr := fmt.Sprintf("127.0.0.1:%d", servicetest.FreePort(t))
+	var tcpDevs, rtuDevs strings.Builder
+	devRe := regexp.MustCompile(`\{name: (\S+), profile: (\S+), transport: (\S+), address: "127\.0\.0\.1:(\d+)", unit_id: (\d+)`)
+	for _, m := range devRe.FindAllStringSubmatch(string(ref), -1) {
+		boiler := ""
+		if m[2] == "reference-boiler-plc" || m[2] == "sst-oxy-lc-o2" || m[2] == "bell-vfm60-steam" {
+			boiler = ", boiler: b1"
+		}
+		// Every register served, as in docs/reference-site.md.
+		line := fmt.Sprintf("      - {name: %s, unit_id: %s, profile: %s, holes: zero%s}\n", m[1], m[5], m[2], boiler)
+		if m[3] == "tcp" {
+			tcpDevs.WriteString(line)
+		} else {
+			rtuDevs.WriteString(line)
+		}
+	}
+	refScen := fmt.Sprintf("update: 500ms\nprofile_dirs: [%s]\nboilers: [{name: b1}]\nservers:\n  - listen: %s\n    devices:\n%s  - listen: %s\n    protocol: rtu-over-tcp\n    devices:\n%s",
+		profiles, tcpAddr, tcpDevs.String(), rtuAddr, rtuDevs.String())
+	results = append(results, run("reference site (16 devices, 2 buses)", refScen, func(dir string) string {
+		cfg := strings.NewReplacer("127.0.0.1:15020", tcpAddr, "127.0.0.1:15021", rtuAddr,
+			`"tcp://127.0.0.1:1883"`, strconv.Quote(mq.URL),
+			"/tmp/boilerwatch-reference-queue", filepath.Join(dir, "queue")+", wait_for_collector: false",
+			"profile_dirs: [profiles]", "profile_dirs: ["+profiles+"]").Replace(string(ref))
+		return write(t, filepath.Join(dir, "gateway.yaml"), cfg)
+	}))
+
+	fmt.Printf("\ngateway: bin/gateway as a process, QoS 1 to Mosquitto, disk queue on (write-behind default), GOMEMLIMIT of the unit, %s each\n", dur)
+	fmt.Printf("  %-40s %13s %9s %9s %9s %8s %10s\n", "case", "CPU s/min", "peak RSS", "requests", "planned", "polls", "published")
+	fmt.Printf("  %-40s %13s %9s %9s %9s %8s %10s\n", "", "(utime+stime)", "(VmHWM)", "/cycle", "/cycle", "", "(live)")
+	for _, r := range results {
+		fmt.Printf("  %-40s %13.3f %6.1f MB %9.0f %9.0f %8.0f %10.0f\n", r.name, r.cpuPerMin.Seconds(), mb(r.rss), r.requests, r.planned, r.polls, r.pubs)
+	}
+	fmt.Println("  requests/cycle: bw_gateway_round_trips_per_cycle summed over devices, as the gateway polls at the end (after refused")
+	fmt.Println("  merged reads taught it the devices' holes); planned: -plan from the config and the holes learned before this start")
+	fmt.Println()
+}
