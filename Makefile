@@ -18,6 +18,12 @@ build:
 ## deps: provision what tests and the demo need: InfluxDB 1.8 (built once into .deps/bin) and Debian packages
 deps: $(INFLUXD) debs
 
+# Telegraf, only for make bench's comparison (BW_TELEGRAF=1): the plugins it needs, about a minute to build.
+TELEGRAF := $(DEPS)/bin/telegraf
+$(TELEGRAF):
+	GOBIN=$(abspath $(DEPS)/bin) $(GO) install -tags custom,inputs.modbus,inputs.mqtt_consumer,outputs.influxdb_v2,outputs.mqtt,parsers.json,serializers.json \
+		github.com/influxdata/telegraf/cmd/telegraf@v1.37.2
+
 $(INFLUXD):
 	@echo "building InfluxDB 1.8.10 into $(DEPS)/bin (once, about 2-3 minutes)"
 	GOBIN=$(abspath $(DEPS)/bin) $(GO) install github.com/influxdata/influxdb/cmd/influxd@v1.8.10
@@ -70,10 +76,17 @@ demo: build deps
 screenshot: deps
 	BW_DEMO_BACKFILL=24h BW_DEMO_SCREENSHOT=docs/demo-boiler.png $(GO) test -count=1 -v -timeout 15m -run '^TestDemo$$' ./deploy/demo
 
-## bench: benchmarks, printed as tables; then a gateway polling 50 simulated devices for BW_RSS_DURATION (default 10m): peak RSS and CPU per poll;
+## bench: benchmarks, printed as tables; then the built binaries as processes (docs/performance.md): bin/collector draining 50,000
+## queued messages against a bare subscriber and InfluxDB alone, bin/gateway polling 20 meters and the reference site for
+## BW_BENCH_DURATION (default 60s) each, Telegraf beside the collector with BW_TELEGRAF=1 (installed into .deps/bin once);
+## then a gateway polling 50 simulated devices for BW_RSS_DURATION (default 10m): peak RSS and CPU per poll;
 ## then the flash budget: bytes a gateway polling 20 meters writes to the block device, online for BW_FLASH_ONLINE (default 5m) and through a broker outage of BW_FLASH_OUTAGE (default 10m)
-bench: deps
+bench: build deps
 	$(GO) test -run '^$$' -bench . -benchmem ./...
+	@if [ -n "$$BW_TELEGRAF" ] && [ ! -x $(TELEGRAF) ]; then $(MAKE) $(TELEGRAF); fi
+	BW_BENCH_BINARIES=1 BW_BENCH_BIN=$(abspath $(BIN)) BW_BENCH_DURATION=$${BW_BENCH_DURATION:-60s} \
+		BW_BENCH_TELEGRAF=$${BW_TELEGRAF:+$(abspath $(TELEGRAF))} \
+		$(GO) test -run '^Test(CollectorDrain|GatewayCPU)Bench$$' -v -count=1 -timeout 30m ./collector/e2e
 	BW_RSS=1 BW_RSS_DURATION=$${BW_RSS_DURATION:-10m} $(GO) test -run '^TestGatewayRSS$$' -v -count=1 -timeout 60m ./collector/e2e
 	BW_FLASH=1 BW_FLASH_ONLINE=$${BW_FLASH_ONLINE:-5m} BW_FLASH_OUTAGE=$${BW_FLASH_OUTAGE:-10m} $(GO) test -run '^TestGatewayFlash$$' -v -count=1 -timeout 90m ./collector/e2e
 
