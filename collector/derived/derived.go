@@ -742,10 +742,13 @@ func (r *Runner) resume(ctx context.Context, site string, at time.Time, subs []*
 			at := atP(p)
 			field := map[string]string{energy.KindBelowLimit: b.Cfg.Method, energy.KindExhaustHigh: "exhaust", energy.KindExcessAirHigh: "alpha"}[sp.Kind]
 			got := values[p][b.Cfg.Name][field]
+			// An hour's mean load (%, stored as written): under the
+			// rated_load basis it decides whether the hour counts.
+			loads := values[p][b.Cfg.Name]["load"]
 			var prior []energy.Window
 			for t := at.Add(-time.Duration(sp.Need-1) * sp.Step); t.Before(at); t = t.Add(sp.Step) {
 				v, ok := got[t.UnixMilli()]
-				prior = append(prior, energy.Window{Start: t, Has: ok, Value: v})
+				prior = append(prior, energy.Window{Start: t, Has: ok, Value: v, Load: loads[t.UnixMilli()] / 100})
 			}
 			var open time.Time
 			if ep, ok := last[episodeKey{b.Cfg.Name, sp.Kind}]; ok && (ep.ended.IsZero() || !ep.ended.Before(at)) {
@@ -768,11 +771,11 @@ func episodePeriod(sp energy.EpisodeSpec) energy.Period {
 }
 
 // storedWindows reads the efficiency fields the alerts watch of a site's
-// windows of period p in [from, to).
+// windows of period p in [from, to), and their mean load.
 func (r *Runner) storedWindows(ctx context.Context, site string, p energy.Period, from, to time.Time) (map[string]map[string]map[int64]float64, error) {
 	flux := fmt.Sprintf(`from(bucket: %q) |> range(start: %s, stop: %s)
   |> filter(fn: (r) => r._measurement == %q and r.site == %q and r.period == %q)
-  |> filter(fn: (r) => r._field == "direct" or r._field == "indirect" or r._field == "exhaust" or r._field == "alpha")
+  |> filter(fn: (r) => r._field == "direct" or r._field == "indirect" or r._field == "exhaust" or r._field == "alpha" or r._field == "load")
   |> keep(columns: ["_time", "_value", "_field", "boiler"])`,
 		r.o.Store.Bucket(), fluxTime(from), fluxTime(to), MeasEfficiency, site, string(p))
 	res, err := r.o.Store.Query(ctx, flux)

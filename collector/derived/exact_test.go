@@ -24,7 +24,10 @@ import (
 // (gateway gw-f), a coal counter on boiler1 and an electricity meter on
 // meter1 (gateway gw-m), computed from since. min_coverage is low so that
 // a month that began with the test still has an efficiency value to
-// compare.
+// compare. rated_load_share 0.9: the steam flow (7.5..10.5 t/h) puts about
+// half the hours below it, so the rated-load values (rated_hours,
+// rated_pct) and the below-limit run that counts only rated-load hours are
+// compared too.
 func exactConfig(t *testing.T, since time.Time) *config.Energy {
 	t.Helper()
 	doc := `mqtt: {broker: "tcp://127.0.0.1:1"}
@@ -40,6 +43,7 @@ energy:
     - name: b0001
       site: plant-t
       rated_steam: 10
+      rated_load_share: 0.9
       firing: layered
       fuel: bituminous_ii
       points:

@@ -77,6 +77,21 @@ func efficiencyPoints(r *energy.Result) []*write.Point {
 		if r.HasGrade {
 			p.AddField("grade", int64(r.Grade))
 		}
+		switch r.Period {
+		case energy.Hour, energy.Day, energy.Month:
+			// The limit is for rated-load tests: an hour's value is
+			// compared with it as an operating indication, and
+			// rated_hours (an hour's: 1 if it counts as a rated-load
+			// hour) and, for days and months, the efficiency of the
+			// boiler's method over those hours are the closer
+			// comparison. Zero included, so a window computed again
+			// keeps no stale count.
+			p.AddField("rated_hours", int64(r.RatedHours))
+			if r.Period != energy.Hour && r.HasRated {
+				p.AddField("rated_pct", r.RatedPct).AddField("rated_out_gj", r.RatedOut/1e6).
+					AddField("rated_in_gj", r.RatedIn/1e6)
+			}
+		}
 		if standbyOnly {
 			p.AddField("standby", true)
 		}

@@ -37,6 +37,11 @@ func boilerSumsPoint(r *energy.Result) *write.Point {
 	for i, q := range s.WQ {
 		p.AddField(fmt.Sprintf("wq%d", i+2), q)
 	}
+	if r.Period != energy.Quarter {
+		// The rated-load hours' sums (an hour's own, a day's, a month's):
+		// a restart rebuilds the open day's and month's from them.
+		p.AddField("rated_hours", int64(s.RatedHours)).AddField("rated_out", s.RatedOut).AddField("rated_in", s.RatedIn)
+	}
 	return p
 }
 
@@ -80,7 +85,8 @@ func (f fields) boilerSums() energy.Sums {
 	s := energy.Sums{Minutes: f.int("minutes"), Direct: f.int("direct"), Indirect: f.int("indirect"), Standby: f.int("standby"),
 		Samples: f.int("samples"), HeatOut: f.float("heat_out"), HeatIn: f.float("heat_in"), W: f.float("w"),
 		Alpha: f.float("alpha"), AlphaN: f.int("alpha_n"), Load: f.float("load"), LoadN: f.int("load_n"),
-		Exh: f.float("exh"), ExhN: f.int("exh_n"), SteamT: f.float("steam_t"), CoalT: f.float("coal_t")}
+		Exh: f.float("exh"), ExhN: f.int("exh_n"), SteamT: f.float("steam_t"), CoalT: f.float("coal_t"),
+		RatedHours: f.int("rated_hours"), RatedOut: f.float("rated_out"), RatedIn: f.float("rated_in")}
 	for i := range s.WQ {
 		s.WQ[i] = f.float(fmt.Sprintf("wq%d", i+2))
 	}

@@ -92,11 +92,14 @@ func (b *Boiler) Episodes() []EpisodeSpec {
 
 // Window is a stored window's value of what an episode watches: the
 // hourly efficiency of the boiler's method, the minute's exhaust
-// temperature or excess-air ratio.
+// temperature or excess-air ratio. Load is an hour's mean load (share of
+// rated output; 0 if not stored), which decides under the rated_load
+// basis whether the hour counts, as it did when it was computed.
 type Window struct {
 	Start time.Time
 	Has   bool
 	Value float64
+	Load  float64
 }
 
 // Resume restores an episode when the boiler starts again part-way
@@ -120,9 +123,13 @@ func (b *Boiler) Resume(kind string, open time.Time, prior []Window) {
 	}
 	*e = episode{kind: e.kind, need: e.need, step: e.step}
 	for _, w := range prior {
+		has := w.Has
+		if kind == KindBelowLimit && b.ratedBasis() && !b.ratedLoad(w.Load) {
+			has = false // as hourAlerts: an hour below rated load breaks the run
+		}
 		// An alert due here was either stored (then open says so) or is
 		// not this episode's to raise again: only open decides.
-		e.observe(w.Start, w.Has, w.Has && cond(w.Value))
+		e.observe(w.Start, has, has && cond(w.Value))
 	}
 	if !open.IsZero() {
 		e.alerted, e.open = true, open

@@ -72,6 +72,13 @@ type Sums struct {
 	ExhN   int
 	SteamT float64 // steam produced, t
 	CoalT  float64 // coal burnt, t (Direct minutes)
+	// RatedHours are the closed hours with a value of the boiler's method
+	// whose mean load is at least its rated_load_share (an hour's own:
+	// 0 or 1; a day's Σ of its hours, a month's Σ of its days); RatedOut
+	// and RatedIn their output and (implied, for the indirect method)
+	// fuel heat, kJ. Quarters and minutes have none.
+	RatedHours        int
+	RatedOut, RatedIn float64
 }
 
 func (s *Sums) add(o Sums) {
@@ -94,6 +101,9 @@ func (s *Sums) add(o Sums) {
 	s.ExhN += o.ExhN
 	s.SteamT += o.SteamT
 	s.CoalT += o.CoalT
+	s.RatedHours += o.RatedHours
+	s.RatedOut += o.RatedOut
+	s.RatedIn += o.RatedIn
 }
 
 // Result is a boiler's efficiency over one window.
@@ -115,18 +125,13 @@ type Result struct {
 	// (with HasGrade, i.e. when the classified method has a value).
 	// These are operating indications: GB 24500 limits are for rated-load
 	// tests. HasRated and RatedPct (day and month) are the efficiency of
-	// the boiler's method over its RatedHours, the closer comparison.
+	// the boiler's method over its RatedHours (Sums), the closer
+	// comparison.
 	Limit    float64
 	Grade    int
 	HasGrade bool
 	HasRated bool
 	RatedPct float64
-	// RatedHours (hour, day, month) are the closed hours with a value of
-	// the boiler's method whose mean load is at least its
-	// rated_load_share; RatedOut and RatedIn their output and (implied,
-	// for the indirect method) fuel heat, kJ.
-	RatedHours        int
-	RatedOut, RatedIn float64
 	// Reasons say why a method has no value.
 	Reasons []string
 }
@@ -157,9 +162,6 @@ type Boiler struct {
 	exhaust, alpha   *episode // 1-minute exhaust temperature, excess air
 	exhMax, alphaMax float64
 	alertBasis       string // alerts.below_limit_basis
-	// rated accumulates the rated-load hours of the open days and months
-	// by window start (finishRated).
-	rated map[Period]map[time.Time]*Result
 }
 
 func newBoiler(e *config.Energy, c *config.Boiler) (*Boiler, error) {
@@ -535,12 +537,21 @@ func (b *Boiler) finish(r *Result) {
 // ratedHour says whether an hour with a value counts as a rated-load hour:
 // its mean load is at least the boiler's rated_load_share.
 func (b *Boiler) ratedHour(r *Result) bool {
-	return r.LoadN > 0 && r.Load/float64(r.LoadN) >= b.Cfg.RatedLoadShare-1e-12
+	return r.LoadN > 0 && b.ratedLoad(r.Load/float64(r.LoadN))
+}
+
+// ratedLoad says whether a mean load (share of rated output) is at least
+// the boiler's rated_load_share. The tolerance is far above float noise
+// (a load stored in % and divided by 100 again decides the same way) and
+// far below any meaningful load difference.
+func (b *Boiler) ratedLoad(load float64) bool {
+	return load >= b.Cfg.RatedLoadShare-1e-12
 }
 
 // finishRated sets an hour's rated-load sums (it is one rated hour, or
-// none) and adds them to its day's and month's, and gives a day or a month
-// its rated-load efficiency from them when it closes.
+// none), which fold into its day's and those into its month's like every
+// other sum (and are stored and restored with them), and gives a day or a
+// month its rated-load efficiency from them.
 func (b *Boiler) finishRated(r *Result) {
 	switch r.Period {
 	case Hour:
@@ -554,29 +565,7 @@ func (b *Boiler) finishRated(r *Result) {
 		} else {
 			r.RatedHours, r.RatedOut, r.RatedIn = 1, r.HeatOut, r.HeatIn
 		}
-		if b.rated == nil {
-			b.rated = map[Period]map[time.Time]*Result{}
-		}
-		for _, p := range []Period{Day, Month} {
-			start := Floor(r.Start, p, b.loc)
-			if b.rated[p] == nil {
-				b.rated[p] = map[time.Time]*Result{}
-			}
-			acc := b.rated[p][start]
-			if acc == nil {
-				acc = &Result{}
-				b.rated[p][start] = acc
-			}
-			acc.RatedHours += r.RatedHours
-			acc.RatedOut += r.RatedOut
-			acc.RatedIn += r.RatedIn
-		}
 	case Day, Month:
-		r.RatedHours, r.RatedOut, r.RatedIn = 0, 0, 0
-		if acc := b.rated[r.Period][r.Start]; acc != nil {
-			r.RatedHours, r.RatedOut, r.RatedIn = acc.RatedHours, acc.RatedOut, acc.RatedIn
-			delete(b.rated[r.Period], r.Start)
-		}
 		r.HasRated = r.RatedHours > 0 && r.RatedIn > 0
 		r.RatedPct = 0
 		if r.HasRated {

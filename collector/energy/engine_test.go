@@ -286,10 +286,15 @@ func TestResume(t *testing.T) {
 		wantSince time.Time
 	}{
 		{"nothing stored", time.Time{}, nil, false, 0, time.Time{}},
-		{"a run not yet alerted", time.Time{}, []Window{{prev, true, 75}}, false, 1, prev},
-		{"the window before was above the limit", time.Time{}, []Window{{prev, true, 85}}, false, 0, time.Time{}},
-		{"an open episode", at.Add(-9 * time.Hour), []Window{{prev, true, 75}}, true, 1, prev},
-		{"an open episode across a gap", at.Add(-9 * time.Hour), []Window{{prev, false, 0}}, true, 0, time.Time{}},
+		{"a run not yet alerted", time.Time{}, []Window{{prev, true, 75, 0.9}}, false, 1, prev},
+		{"the window before was above the limit", time.Time{}, []Window{{prev, true, 85, 0.9}}, false, 0, time.Time{}},
+		// rated_load basis (the default, share 0.7): an hour below it
+		// breaks the run, as it did when computed.
+		{"the window before was below rated load", time.Time{}, []Window{{prev, true, 75, 0.69}}, false, 0, time.Time{}},
+		{"the window before at exactly the rated share", time.Time{}, []Window{{prev, true, 75, 0.7}}, false, 1, prev},
+		{"no load stored", time.Time{}, []Window{{prev, true, 75, 0}}, false, 0, time.Time{}},
+		{"an open episode", at.Add(-9 * time.Hour), []Window{{prev, true, 75, 0.9}}, true, 1, prev},
+		{"an open episode across a gap", at.Add(-9 * time.Hour), []Window{{prev, false, 0, 0}}, true, 0, time.Time{}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
