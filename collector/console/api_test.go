@@ -210,6 +210,7 @@ func TestConsole(t *testing.T) {
 	t.Run("quality", func(t *testing.T) { testQuality(t, f, c) })
 	t.Run("overview", func(t *testing.T) { testOverview(t, f, c) })
 	t.Run("report", func(t *testing.T) { testReport(t, f, c) })
+	t.Run("rated load", func(t *testing.T) { testRated(t, f, c) })
 	t.Run("flux literal", func(t *testing.T) { testFluxLiteral(t, f) })
 	t.Run("scope", func(t *testing.T) { testScope(t, f) })
 	// Last: it adds sites.

@@ -13,7 +13,8 @@ import (
 // asks only for these, and tolerates any of them missing.
 var derivedFields = map[string][]string{
 	"boiler_efficiency": {"direct", "indirect", "q2", "q3", "q4", "q5", "q6", "alpha", "load", "limit", "grade", "samples",
-		"coverage", "minutes", "steam_t", "coal_t", "heat_out_gj", "heat_in_gj", "exhaust", "standby"},
+		"coverage", "minutes", "steam_t", "coal_t", "heat_out_gj", "heat_in_gj", "exhaust", "standby",
+		"rated_hours", "rated_pct", "rated_out_gj", "rated_in_gj"},
 	"energy": {"native", "unit", "kgce", "kgce_primary", "resets", "gaps", "wraps", "suspect", "coverage", "fallback_minutes",
 		"coefficient_minutes", "last_known_minutes", "estimated"},
 	"energy_intensity": {"kgce", "product", "product_unit", "kgce_per_unit"},
@@ -85,7 +86,12 @@ func (c *Console) boilerData(ctx context.Context, site siteInfo, b boilerInfo, r
 		effFields = append(effFields, rollupFields...)
 	}
 	var effRows, rawRows, evtRows []row
+	var rated map[string]any
 	err := parallel(
+		func() (err error) {
+			rated, err = c.ratedSummary(ctx, site, b, rng)
+			return err
+		},
 		func() (err error) {
 			flux := fmt.Sprintf(`from(bucket: %s)
   |> range(start: %s, stop: %s)
@@ -113,6 +119,9 @@ func (c *Console) boilerData(ctx context.Context, site siteInfo, b boilerInfo, r
 	}
 	v := &viewResponse{Site: site, Start: rng.Start.Unix(), Stop: rng.Stop.Unix(), Preset: rng.Preset,
 		Info: map[string]any{"boiler": b, "period": period}}
+	if rated != nil {
+		v.Info["rated"] = rated
+	}
 
 	eff, loss := newSeries(effColumns...), newSeries(lossColumns...)
 	out, flue := newSeries(outColumns...), newSeries(flueColumns...)
@@ -212,6 +221,138 @@ func (c *Console) boilerData(ctx context.Context, site siteInfo, b boilerInfo, r
 	}
 	v.Frames = []Frame{ef, lf, of, ff, eventFrame(events)}
 	return v, nil
+}
+
+// ratedFigure is a day's or a month's efficiency of the boiler's method
+// over its rated-load hours (mean load ≥ rated_load_share), beside the
+// same method over all its hours.
+type ratedFigure struct {
+	Start int64 `json:"start"`
+	// Pct is nil when no hour of the window was a rated-load hour with a
+	// value.
+	Pct   *float64 `json:"rated_pct"`
+	Hours float64  `json:"rated_hours"`
+	All   *float64 `json:"all_hours_pct"`
+	// Partial: a month not yet closed, summed from its Days so far.
+	Partial bool `json:"partial,omitempty"`
+	Days    int  `json:"days,omitempty"`
+}
+
+// ratedFields are the day and month fields ratedOf and monthRated read.
+var ratedFields = []string{"direct", "indirect", "heat_out_gj", "heat_in_gj", "minutes", "q2", "q3", "q4", "q5", "q6",
+	"rated_pct", "rated_hours", "rated_out_gj", "rated_in_gj"}
+
+// ratedOf is the figure of one stored day or month.
+func ratedOf(start time.Time, m map[string]float64, method string) ratedFigure {
+	f := ratedFigure{Start: start.Unix(), Hours: m["rated_hours"]}
+	if v, ok := m["rated_pct"]; ok {
+		f.Pct = &v
+	}
+	if v, ok := m[method]; ok {
+		f.All = &v
+	}
+	return f
+}
+
+// monthRated sums up a month without a monthly value yet from its days,
+// as the engine does: Σ output / Σ fuel heat of the rated-load hours; all
+// hours as the report's monthFromDays.
+func monthRated(start time.Time, days map[int64]map[string]float64, method string) ratedFigure {
+	f := ratedFigure{Start: start.Unix(), Partial: true, Days: len(days)}
+	var out, in float64
+	for _, m := range days {
+		f.Hours += m["rated_hours"]
+		out += m["rated_out_gj"]
+		in += m["rated_in_gj"]
+	}
+	if in > 0 {
+		v := 100 * out / in
+		f.Pct = &v
+	}
+	var rb reportBoiler
+	monthFromDays(&rb, days)
+	f.All = rb.Direct
+	if method == "indirect" {
+		f.All = rb.Indirect
+	}
+	return f
+}
+
+// ratedShare is the boiler's configured rated_load_share (nil without the
+// energy configuration).
+func (c *Console) ratedShare(site, boiler string) *float64 {
+	if e := c.opts.Energy; e != nil {
+		for _, b := range e.Boilers {
+			if b.Site == site && b.Name == boiler && b.RatedLoadShare > 0 {
+				v := b.RatedLoadShare
+				return &v
+			}
+		}
+	}
+	return nil
+}
+
+// ratedSummary is the rated-load efficiency of the last day closed before
+// the range's end and of its month (summed from its days while it is
+// open), beside all hours': GB 24500 limits are for rated-load tests, so
+// the hourly efficiency against the limit is an operating indication and
+// these are the closer comparison. nil when no day is stored.
+func (c *Console) ratedSummary(ctx context.Context, site siteInfo, b boilerInfo, rng timeRange) (map[string]any, error) {
+	method := b.Method
+	if method == "" {
+		method = "direct"
+	}
+	from := floorPeriod(rng.Stop.Add(-24*time.Hour), "1mo", site.loc)
+	rows, err := queryRows(ctx, c.opts.Store, fmt.Sprintf(`from(bucket: %s)
+  |> range(start: %s, stop: %s)
+  |> filter(fn: (r) => r._measurement == "boiler_efficiency" and r.site == %s and r.boiler == %s and (r.period == "1d" or r.period == "1mo"))
+  |> filter(fn: (r) => %s)`,
+		fluxString(c.opts.Store.Bucket()), fluxTime(from), fluxTime(rng.Stop), fluxString(site.ID), fluxString(b.Name), fieldFilter(ratedFields)))
+	if err != nil {
+		return nil, err
+	}
+	win := map[string]map[int64]map[string]float64{"1d": {}, "1mo": {}}
+	for _, r := range rows {
+		f, ok := r.Float()
+		p := r.Tags["period"]
+		// Only windows over by the range's end: InfluxDB 1.8 returns
+		// the points at a range's stop too (influxdata/influxdb#19966).
+		if !ok || win[p] == nil || r.Time.Before(from) || floorPeriod(r.Time, p, site.loc).AddDate(0, 0, 1).After(rng.Stop) {
+			continue
+		}
+		if win[p][r.Time.Unix()] == nil {
+			win[p][r.Time.Unix()] = map[string]float64{}
+		}
+		win[p][r.Time.Unix()][r.Field] = f
+	}
+	var last int64
+	found := false
+	for t := range win["1d"] {
+		if !found || t > last {
+			last, found = t, true
+		}
+	}
+	if !found {
+		return nil, nil
+	}
+	day := time.Unix(last, 0)
+	month := floorPeriod(day, "1mo", site.loc)
+	out := map[string]any{"method": method, "day": ratedOf(day, win["1d"][last], method)}
+	if m, ok := win["1mo"][month.Unix()]; ok {
+		out["month"] = ratedOf(month, m, method)
+	} else {
+		days := map[int64]map[string]float64{}
+		for t, m := range win["1d"] {
+			if !time.Unix(t, 0).Before(month) {
+				days[t] = m
+			}
+		}
+		out["month"] = monthRated(month, days, method)
+	}
+	if share := c.ratedShare(site.ID, b.Name); share != nil {
+		out["share"] = *share
+	}
+	return out, nil
 }
 
 // floorPeriod is the start of the engine's period containing t: periods

@@ -41,6 +41,9 @@ var texts = map[string]map[string]string{
 		"subs": "以配置常数代替测量的输入", "sub_feedwater": "%s：给水温度按配置常数 %g °C", "sub_cold_air": "%s：冷空气温度按配置常数 %g °C",
 		"sub_co": "%s：未计量 CO，q3 按 CO = 0 计算", "sub_q5": "%s：q5 取 refdata 表值（非锅炉测试报告）",
 		"sub_steam_coef": "%s：未配置压力，蒸汽全部按折标系数 0.1286 kgce/kg", "sub_lhv_coef": "%s：未配置低位发热量，按 GB/T 2589 折标系数",
+		"rated_pct": "额定负荷效率 (%)", "rated_hours": "额定负荷小时数", "verdict_ind": "结论（运行指示）",
+		"rated_note":  "GB 24500 限定值适用于额定负荷下的测试：全部小时（及逐时、逐日）效率与限定值的比较只是运行指示。额定负荷效率为平均负荷不低于额定出力一定比例（rated_load_share，默认 70%）的小时按考核方法计算的效率（Σ 输出热量 / Σ 输入热量），是更接近限定值条件的比较。",
+		"rated_share": "%s：额定负荷小时指负荷 ≥ %.0f%% 的小时",
 	},
 	"en": {
 		"title": "BoilerWatch audit console", "login": "Log in", "user": "User", "password": "Password",
@@ -69,6 +72,9 @@ var texts = map[string]map[string]string{
 		"subs": "Inputs replaced by configured constants", "sub_feedwater": "%s: feedwater temperature the configured %g °C", "sub_cold_air": "%s: cold-air temperature the configured %g °C",
 		"sub_co": "%s: CO not metered, q3 computed with CO = 0", "sub_q5": "%s: q5 from the refdata table (not the boiler's test report)",
 		"sub_steam_coef": "%s: no pressure configured, all steam by the coefficient 0.1286 kgce/kg", "sub_lhv_coef": "%s: no LHV configured, by the GB/T 2589 coefficient",
+		"rated_pct": "Rated-load efficiency (%)", "rated_hours": "Rated-load hours", "verdict_ind": "Verdict (operating indication)",
+		"rated_note":  "GB 24500 limits are met in rated-load tests: the efficiency over all hours (and each hour's or day's) against the limit is an operating indication. The rated-load efficiency is the boiler's method over the hours whose mean load is at least a share of rated output (rated_load_share, default 70 %): Σ output / Σ input heat, the closer comparison.",
+		"rated_share": "%s: rated-load hours are hours at ≥ %.0f %% load",
 	},
 }
 
@@ -103,6 +109,10 @@ type reportBoiler struct {
 	Grade                  string
 	Verdict                string
 	DaysBelow, DaysWithVal int
+	// RatedPct is the boiler's method over the month's rated-load hours
+	// (nil: none), RatedHours how many there were.
+	RatedPct   *float64
+	RatedHours float64
 }
 
 type reportMeter struct {
@@ -153,6 +163,8 @@ type reportData struct {
 	Align              alignCheck
 	AlignText          string
 	Substitutions      []string
+	// RatedShares say, per boiler, which hours are rated-load hours.
+	RatedShares []string
 }
 
 // report renders the printable monthly audit report of a site.
@@ -202,7 +214,8 @@ func (c *Console) reportData(ctx context.Context, site siteInfo, rng timeRange, 
 			eff, err = queryRows(ctx, c.opts.Store, fmt.Sprintf(`from(bucket: %s) |> range(start: %s, stop: %s)
   |> filter(fn: (r) => r._measurement == "boiler_efficiency" and r.site == %s and (r.period == "1mo" or r.period == "1d"))
   |> filter(fn: (r) => %s)`, bucket, fluxTime(rng.Start), fluxTime(rng.Stop), fluxString(site.ID),
-				fieldFilter([]string{"direct", "indirect", "limit", "grade", "q2", "q3", "q4", "q5", "q6", "heat_out_gj", "heat_in_gj", "minutes", "steam_t", "coal_t", "coverage"})))
+				fieldFilter([]string{"direct", "indirect", "limit", "grade", "q2", "q3", "q4", "q5", "q6", "heat_out_gj", "heat_in_gj", "minutes", "steam_t", "coal_t", "coverage",
+					"rated_pct", "rated_hours", "rated_out_gj", "rated_in_gj"})))
 			return err
 		},
 		func() (err error) { monthly, err = c.energyRows(ctx, site.ID, "1mo", rng); return err },
@@ -217,6 +230,11 @@ func (c *Console) reportData(ctx context.Context, site siteInfo, rng timeRange, 
 	if err != nil {
 		return nil, err
 	}
+	// InfluxDB 1.8 returns the points at a range's stop too
+	// (influxdata/influxdb#19966): the next month's first day and, once it
+	// closed, the next month itself are not this month's.
+	eff, dq, evt = rowsBefore(eff, rng.Stop), rowsBefore(dq, rng.Stop), rowsBefore(evt, rng.Stop)
+	monthly, daily = meterRowsBefore(monthly, rng.Stop), meterRowsBefore(daily, rng.Stop)
 	// Boilers: the monthly values, and how many days fell below the limit.
 	for _, b := range boilers {
 		rb := reportBoiler{Name: b.Name, Method: b.Method, Rated: b.RatedSteam, Lim: b.Limit}
@@ -253,6 +271,10 @@ func (c *Console) reportData(ctx context.Context, site siteInfo, rng timeRange, 
 				if f == 0 {
 					rb.Grade = t["grade_0"]
 				}
+			case "rated_pct":
+				rb.RatedPct = &f
+			case "rated_hours":
+				rb.RatedHours = f
 			default:
 				if i := int(r.Field[1] - '2'); len(r.Field) == 2 && i >= 0 && i < 5 {
 					rb.Q[i] = &f
@@ -262,6 +284,11 @@ func (c *Console) reportData(ctx context.Context, site siteInfo, rng timeRange, 
 		if rb.Direct == nil && rb.Indirect == nil && len(days) > 0 {
 			d.Partial = fmt.Sprintf(t["partial"], len(days))
 			monthFromDays(&rb, days)
+			mr := monthRated(rng.Start, days, rb.Method)
+			rb.RatedPct, rb.RatedHours = mr.Pct, mr.Hours
+		}
+		if share := c.ratedShare(site.ID, b.Name); share != nil {
+			d.RatedShares = append(d.RatedShares, fmt.Sprintf(t["rated_share"], b.Name, 100**share))
 		}
 		for _, m := range days {
 			v, ok := m[rb.Method]
@@ -457,6 +484,16 @@ func (c *Console) reportData(ctx context.Context, site siteInfo, rng timeRange, 
 	d.Events = collectEvents(evt)
 	c.monitoringChecks(d, site, rng, eff, daily, monthly, dq)
 	return d, nil
+}
+
+// rowsBefore are the rows before stop.
+func rowsBefore(rows []row, stop time.Time) []row {
+	return slices.DeleteFunc(rows, func(r row) bool { return !r.Time.Before(stop) })
+}
+
+// meterRowsBefore are the meter rows before stop.
+func meterRowsBefore(rows []meterRow, stop time.Time) []meterRow {
+	return slices.DeleteFunc(rows, func(m meterRow) bool { return !m.time.Before(stop) })
 }
 
 // monitoringChecks states the online-monitoring rules' checks and their

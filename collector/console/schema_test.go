@@ -20,6 +20,8 @@ func TestDerivedFieldsMatchEngine(t *testing.T) {
 			{Site: "s", Boiler: "b", Period: energy.Hour, Start: start, Sums: sums, Expected: 60,
 				HasDirect: true, HasIndirect: true, HasGrade: true, Reasons: []string{"coverage"}},
 			{Site: "s", Boiler: "b", Period: energy.Hour, Start: start, Sums: energy.Sums{Minutes: 60, Standby: 60}, Expected: 60},
+			{Site: "s", Boiler: "b", Period: energy.Day, Start: start, Sums: energy.Sums{Minutes: 1440, Direct: 1440, RatedHours: 9, RatedOut: 8e6, RatedIn: 1e7},
+				Expected: 1440, HasDirect: true, HasRated: true, RatedPct: 80},
 		},
 		Energy: []energy.MeterResult{
 			{Site: "s", Meter: "m", EnergyType: "electricity", Unit: "kWh", Period: energy.Day, Start: start,

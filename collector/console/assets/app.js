@@ -39,6 +39,9 @@
       est_note: '估算占比：折标煤不是由该分钟自身测量值换算的分钟所占比例。蒸汽表计缺压力（或温度）时先沿用 estimate_within 内最近测得的焓差，超出则按 GB/T 2589 折标系数；煤、天然气无有效低位发热量时按折标系数。', 'col.device': '设备', 'col.gateway': '网关',
       'col.start': '开始', 'col.end': '结束', 'col.duration': '时长',
       'et.coal': '煤', 'et.electricity': '电', 'et.steam': '蒸汽', 'et.heat': '热', 'et.natural_gas': '天然气', 'et.water': '水',
+      rated_day: '额定负荷效率（{d} 日）', rated_month: '额定负荷效率（{m} 月）', rated_month_partial: '额定负荷效率（{m} 月，截至 {n} 天）',
+      rated_detail: '{h} 小时 ≥ {s} 负荷 · 全部小时 {a} %', limit_ind: '（运行指示）',
+      op_note: '逐时效率与 GB 24500-2020 三级限定值的比较是运行指示：限定值适用于额定负荷测试。额定负荷效率只计平均负荷不低于额定出力 {s} 的小时（Σ 输出热量 / Σ 输入热量），是更接近的比较。',
     },
     en: {
       overview: 'Overview', boiler: 'Boiler', energy: 'Energy', quality: 'Data quality', report: 'Report', fleet: 'Fleet',
@@ -74,6 +77,9 @@
       est_note: 'Estimated: the share of minutes whose kgce is not from the minute\'s own measurements. A steam meter without pressure (or temperature) first uses the last enthalpy difference metered within estimate_within, beyond it the GB/T 2589 coefficient; coal and gas without an LHV in force use the coefficient.', 'col.device': 'device', 'col.gateway': 'gateway',
       'col.start': 'start', 'col.end': 'end', 'col.duration': 'duration',
       'et.coal': 'coal', 'et.electricity': 'electricity', 'et.steam': 'steam', 'et.heat': 'heat', 'et.natural_gas': 'natural gas', 'et.water': 'water',
+      rated_day: 'Rated-load efficiency, {d}', rated_month: 'Rated-load efficiency, {m}', rated_month_partial: 'Rated-load efficiency, {m} ({n} days so far)',
+      rated_detail: '{h} h at ≥ {s} load · all hours {a} %', limit_ind: ' (operating indication)',
+      op_note: 'Hourly efficiency against the GB 24500-2020 grade-3 limit is an operating indication: the limit is for rated-load tests. The rated-load efficiency counts only hours whose mean load is at least {s} of rated output (Σ output / Σ input heat), the closer comparison.',
     },
   };
   const PRESETS = ['1h', 'today', '24h', '7d', '30d', 'month', 'lastmonth', 'custom'];
@@ -401,6 +407,27 @@
     $('fleet-state').addEventListener('change', (e) => { state.fstate = e.target.value; writeHash(); });
   }
 
+  // The share of rated output that makes an hour a rated-load hour.
+  function ratedShare(v) {
+    const r = v.info.rated;
+    return r && r.share != null ? fmtNum(100 * r.share, 0) + ' %' : '70 %';
+  }
+  // The rated-load efficiency of the last closed day and of its month,
+  // beside all hours' (info.rated, see boiler.go ratedSummary).
+  function ratedKPIs(v) {
+    const r = v.info.rated;
+    if (!r) return '';
+    const tz = v.site.tz;
+    const kpi = (id, f, label) => {
+      const detail = t('rated_detail').replace('{h}', fmtNum(f.rated_hours, 0)).replace('{s}', ratedShare(v)).replace('{a}', fmtNum(f.all_hours_pct, 1));
+      return `<div class="kpi" id="${id}"><b>${esc(fmtNum(f.rated_pct, 1))} %</b><span>${esc(label)}</span><span>${esc(detail)}</span></div>`;
+    };
+    const day = fmtTime(r.day.start, tz).slice(0, 10);
+    const month = fmtTime(r.month.start, tz).slice(0, 7);
+    const mLabel = r.month.partial ? t('rated_month_partial').replace('{m}', month).replace('{n}', r.month.days) : t('rated_month').replace('{m}', month);
+    return kpi('kpi-rated-day', r.day, t('rated_day').replace('{d}', day)) + kpi('kpi-rated-month', r.month, mLabel);
+  }
+
   async function viewBoiler(main) {
     if (!state.boiler) { main.innerHTML = `<p class="muted">${esc(t('choose_boiler'))}</p>`; return; }
     const params = Object.assign({ site: state.site, boiler: state.boiler }, rangeParams());
@@ -412,7 +439,8 @@
     main.innerHTML = `<h1>${esc(b.name)} <span class="muted">${esc(v.site.title)}</span></h1>${notes(v)}
       <div class="kpis"><div class="kpi"><b>${esc(fmtNum(lastOf('direct'), 1))} %</b><span>${esc(t('direct'))}</span></div>
       <div class="kpi"><b>${esc(fmtNum(lastOf('indirect'), 1))} %</b><span>${esc(t('indirect'))}</span></div>
-      <div class="kpi"><b>${esc(fmtNum(b.limit != null ? b.limit : lastOf('limit'), 0))} %</b><span>${esc(t('limit'))} GB 24500-2020</span></div></div>
+      <div class="kpi"><b>${esc(fmtNum(b.limit != null ? b.limit : lastOf('limit'), 0))} %</b><span>${esc(t('limit'))} GB 24500-2020${esc(t('limit_ind'))}</span></div>${ratedKPIs(v)}</div>
+      <p class="note" id="op-note">${esc(t('op_note').replace('{s}', ratedShare(v)))}</p>
       <div class="grid">${card('efficiency', t('efficiency'), 'boiler', params, win(eff))}${card('losses', t('losses'), 'boiler', params, win(frameOf(v, 'losses')))}
       ${card('output', t('output'), 'boiler', params, win(frameOf(v, 'output')))}${card('flue', t('flue'), 'boiler', params, win(frameOf(v, 'flue')))}</div>
       ${card('events', t('events'), 'boiler', params)}`;

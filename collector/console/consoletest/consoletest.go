@@ -105,6 +105,13 @@ func Efficiency(t time.Time) (direct, indirect float64, q [5]float64) {
 	return direct, indirect, q
 }
 
+// RatedEfficiency is the seeded efficiency of a boiler over the rated-load
+// hours of the day or month starting at t (%): 1 pp above its direct.
+func RatedEfficiency(t time.Time) float64 {
+	dir, _, _ := Efficiency(t)
+	return dir + 1
+}
+
 // Periods are the engine's periods and their lengths (1mo: calendar).
 var Periods = []string{"1m", "15m", "1h", "1d", "1mo"}
 
@@ -185,6 +192,15 @@ func WriteDerived(ctx context.Context, w *Writer, d Derived) error {
 				int(hours*360), int(hours*60), steam*hours, steam*0.17*hours, 160+8*x,
 				steam*0.17*hours*20, steam*0.17*hours*20*dir/100, t.Unix())); err != nil {
 				return err
+			}
+			if p == "1d" || p == "1mo" {
+				// Rated-load hours: 60 % of the hours, 1 pp above all hours'.
+				rh := math.Round(0.6 * hours)
+				in := steam * 0.17 * rh * 20
+				if err := w.Add(ctx, fmt.Sprintf("boiler_efficiency,boiler=%s,period=%s,site=%s rated_hours=%di,rated_pct=%.3f,rated_in_gj=%.4f,rated_out_gj=%.4f %d",
+					d.Boiler, p, d.Site, int(rh), RatedEfficiency(t), in, in*RatedEfficiency(t)/100, t.Unix())); err != nil {
+					return err
+				}
 			}
 			if p == "1m" || p == "1h" {
 				continue
