@@ -92,6 +92,28 @@ func procCPU(t *testing.T, pid int) time.Duration {
 	return time.Duration(ut+st) * time.Second / clkTck
 }
 
+// settle waits, up to 15 s, until the services are idle (less than 5 % of
+// a core over half a second): InfluxDB snapshots and compacts what the
+// previous phase wrote, Mosquitto saves its database, and a phase timed
+// meanwhile would pay for the one before.
+func settle(t *testing.T, pids ...int) {
+	t.Helper()
+	cpu := func() time.Duration {
+		var d time.Duration
+		for _, p := range pids {
+			d += procCPU(t, p)
+		}
+		return d
+	}
+	for deadline := time.Now().Add(15 * time.Second); time.Now().Before(deadline); {
+		c0 := cpu()
+		time.Sleep(500 * time.Millisecond)
+		if cpu()-c0 < 25*time.Millisecond {
+			return
+		}
+	}
+}
+
 func peakRSS(t *testing.T, pid int) int64 {
 	t.Helper()
 	st, err := servicetest.ProcStatus(pid)
@@ -211,6 +233,9 @@ func TestCollectorDrainBench(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
 
+	services := []int{influx.Pid(), mq.Pid()}
+	settle(t, services...)
+
 	// 1. Bare subscribers.
 	var got atomic.Int64
 	done := make(chan struct{})
@@ -230,6 +255,7 @@ func TestCollectorDrainBench(t *testing.T) {
 	bare.Disconnect(250)
 	var bareSub time.Duration
 	if mosquittoSub != "" {
+		settle(t, services...)
 		host, port, _ := strings.Cut(mq.Addr, ":")
 		cmd := exec.CommandContext(ctx, mosquittoSub, "-h", host, "-p", port, "-i", "bench-bare-sub", "-c", "-q", "1",
 			"-t", telemetry.TelemetryFilter, "-C", strconv.Itoa(drainN))
@@ -247,6 +273,7 @@ func TestCollectorDrainBench(t *testing.T) {
 	// 2. InfluxDB alone: the same points as line protocol, 5000 per write,
 	// through the API the collector writes to.
 	influxQuery(t, influx.URL, "", "CREATE DATABASE direct")
+	settle(t, services...)
 	start = time.Now()
 	for _, batch := range lineBatches {
 		resp, err := http.Post(influx.URL+"/api/v2/write?bucket=direct%2Fautogen&precision=ms", "text/plain", bytes.NewReader(batch))
@@ -284,6 +311,7 @@ metrics:
 	// (a Prometheus scrape that often cost the collector 6 % of its CPU).
 	col := &servicetest.Process{Name: bins["collector"], Args: []string{"-config", colCfg, "-report", "50ms"},
 		Env: strings.Fields(os.Getenv("BW_BENCH_COLLECTOR_ENV")), Log: filepath.Join(dir, "collector.log")}
+	settle(t, services...)
 	start = time.Now()
 	if err := col.Start(); err != nil {
 		t.Fatal(err)
@@ -338,6 +366,7 @@ metrics:
 	var tgRSS int64
 	var tgCPU time.Duration
 	if telegraf != "" {
+		settle(t, services...)
 		tgTime, tgRSS, tgCPU = telegrafDrain(t, ctx, telegraf, mq.URL, influx.URL, dir)
 	}
 
