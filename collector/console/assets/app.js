@@ -343,7 +343,7 @@
           <td class="n">${esc(fmtNum(b.limit, 0))}</td><td>${b.grade == null ? '—' : esc(b.grade)}</td><td>${verdict}</td>
           <td>${esc(b.eff_at ? fmtTime(b.eff_at, s.tz) : '—')}</td></tr>`;
       }).join('');
-      html.push(`<section class="card" id="card-boilers"><h2>${esc(t('boilers'))}</h2><table class="t"><thead><tr><th>${esc(t('boiler'))}</th><th>${esc(t('load'))} (%)</th><th>${esc(t('direct'))} (%)</th><th>${esc(t('indirect'))} (%)</th><th>${esc(t('limit'))} (%)</th><th>${esc(t('grade'))}</th><th>${esc(t('verdict'))}</th><th>${esc(t('col.time'))}</th></tr></thead><tbody>${brows}</tbody></table></section>`);
+      html.push(`<section class="card" id="card-boilers"><h2>${esc(t('boilers'))}</h2><table class="t"><thead><tr><th>${esc(t('boiler'))}</th><th>${esc(t('load'))} (%)</th><th>${esc(t('direct'))} (%)</th><th>${esc(t('indirect'))} (%)</th><th>${esc(t('limit'))} (%)</th><th>${esc(t('grade'))}</th><th>${esc(t('verdict') + t('limit_ind'))}</th><th>${esc(t('col.time'))}</th></tr></thead><tbody>${brows}</tbody></table></section>`);
       const grows = [];
       for (const g of s.gateways) {
         grows.push(`<tr class="gw"><td><b>${esc(g.id)}</b></td><td></td><td><span class="badge ${esc(g.state)}">${esc(t('st.' + g.state))}</span></td><td>${esc(g.version || '')}</td><td>${esc(g.status_at ? fmtTime(g.status_at, s.tz, true) : '—')}</td><td></td></tr>`);
