@@ -44,6 +44,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/boilerwatch/boilerwatch/gateway/atomicfile"
 )
 
 const quarantineDir = "quarantine"
@@ -440,7 +442,7 @@ func (q *Queue) rewrite(recs iter.Seq[Record]) (*segment, error) {
 		os.Remove(tmp)
 		return nil, err
 	}
-	if err := syncDir(q.o.Dir); err != nil {
+	if err := atomicfile.SyncDir(q.o.Dir); err != nil {
 		return nil, err
 	}
 	info, err := os.Stat(path)
@@ -696,7 +698,7 @@ func (q *Queue) createActive(first uint64) error {
 		return err
 	}
 	// The new name must survive a power loss with the records in it.
-	if err := syncDir(q.o.Dir); err != nil {
+	if err := atomicfile.SyncDir(q.o.Dir); err != nil {
 		f.Close()
 		os.Remove(path)
 		return err

@@ -14,6 +14,8 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+
+	"github.com/boilerwatch/boilerwatch/gateway/atomicfile"
 )
 
 // Segment files. A raw segment is where records are appended:
@@ -448,20 +450,6 @@ func (z *zipWriter) abort() {
 	os.Remove(z.f.Name())
 }
 
-// syncDir makes a directory's entries (a new, renamed or removed file)
-// durable.
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	err = d.Sync()
-	if cerr := d.Close(); err == nil {
-		err = cerr
-	}
-	return err
-}
-
 // quarantine moves a file the queue cannot use out of its way, keeping it
 // for inspection.
 func quarantine(dir, name string) (string, error) {
@@ -479,5 +467,5 @@ func quarantine(dir, name string) (string, error) {
 	if err := os.Rename(filepath.Join(dir, name), dst); err != nil {
 		return "", err
 	}
-	return dst, syncDir(dir)
+	return dst, atomicfile.SyncDir(dir)
 }

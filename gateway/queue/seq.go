@@ -7,6 +7,8 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+
+	"github.com/boilerwatch/boilerwatch/gateway/atomicfile"
 )
 
 // seqBlock numbers are reserved on disk at a time, so a sequence survives a
@@ -105,7 +107,7 @@ func (s *Sequence) reserve(upTo uint64) error {
 	}
 	if err == nil {
 		// The rename must be durable before a number of the block is used.
-		err = syncDir(filepath.Dir(s.path))
+		err = atomicfile.SyncDir(filepath.Dir(s.path))
 	}
 	if err != nil {
 		return fmt.Errorf("sequence %s: %w", s.path, err)
