@@ -57,18 +57,13 @@ func TestHostileGateway(t *testing.T) {
 	t.Run("mosquitto-mtls", func(t *testing.T) {
 		ca := servicetest.NewCA(t)
 		mq := startSecureBroker(t, ca)
-		now := time.Now()
-		issue := func(cn string) *servicetest.Issued {
-			c := ca.Issue(t, cn, false, now.Add(-time.Hour), now.Add(2*time.Hour))
-			return &c
-		}
-		col := issue("collector")
+		col := ca.Valid(t, "collector")
 		runHostile(t, bins["collector"], influx, "hostile_mosquitto", hostileBroker{
 			mqtt: fmt.Sprintf("mqtt: {broker: %q, client_id: bw-hostile, ca_file: %q, cert_file: %q, key_file: %q}\n",
 				strings.Replace(mq.URL, "tcp://", "ssl://", 1), ca.CertFile, col.CertFile, col.KeyFile),
 			gateways: "gateways:\n  - {site: plant-a, gateway: gw-01}\n  - {site: plant-b, gateway: gw-02}\n  - {site: plant-b, gateway: gw-bad}\n",
 			login: func(t *testing.T, identity, clientID string) (mqtt.Client, error) {
-				return tlsClient(t, mq.URL, clientID, ca, issue(identity))
+				return tlsClient(t, mq.URL, clientID, ca, ca.Valid(t, identity))
 			},
 			unregistered: "plant-z/gw-z",
 		})

@@ -90,11 +90,7 @@ func TestBrokerIdentity(t *testing.T) {
 	ca := servicetest.NewCA(t)
 	mq := startSecureBroker(t, ca)
 	now := time.Now()
-	valid := func(cn string) *servicetest.Issued {
-		c := ca.Issue(t, cn, false, now.Add(-time.Hour), now.Add(time.Hour))
-		return &c
-	}
-	collector, err := tlsClient(t, mq.URL, "collector", ca, valid("collector"))
+	collector, err := tlsClient(t, mq.URL, "collector", ca, ca.Valid(t, "collector"))
 	if err != nil {
 		t.Fatalf("collector with a valid certificate: %v", err)
 	}
@@ -103,7 +99,7 @@ func TestBrokerIdentity(t *testing.T) {
 	if !tok.WaitTimeout(5*time.Second) || tok.Error() != nil {
 		t.Fatalf("collector subscribe: %v", tok.Error())
 	}
-	gwA, err := tlsClient(t, mq.URL, "gw-a", ca, valid("plant/gw-a"))
+	gwA, err := tlsClient(t, mq.URL, "gw-a", ca, ca.Valid(t, "plant/gw-a"))
 	if err != nil {
 		t.Fatalf("gateway A with a valid certificate: %v", err)
 	}
@@ -117,7 +113,7 @@ func TestBrokerIdentity(t *testing.T) {
 	// As gateway B: denied. Mosquitto 2.0.11 answers with a PUBACK carrying
 	// reason code 135 (not authorized) that an MQTT 3.1.1 client takes for
 	// a broken connection, so the attempt gets its own connection.
-	if forger, err := tlsClient(t, mq.URL, "gw-a-forger", ca, valid("plant/gw-a")); err == nil {
+	if forger, err := tlsClient(t, mq.URL, "gw-a-forger", ca, ca.Valid(t, "plant/gw-a")); err == nil {
 		forger.Publish("boilerwatch/v1/plant/gw-b/telemetry", 1, false, []byte(`{}`)).WaitTimeout(5 * time.Second)
 	}
 	publish(gwA, "boilerwatch/v1/plant/gw-a/telemetry", false) // its own: allowed
@@ -131,12 +127,12 @@ func TestBrokerIdentity(t *testing.T) {
 	}
 
 	// Configs: the operator pushes one for gateway B; A may not read it.
-	operator, err := tlsClient(t, mq.URL, "operator", ca, valid("operator"))
+	operator, err := tlsClient(t, mq.URL, "operator", ca, ca.Valid(t, "operator"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	publish(operator, "boilerwatch/v1/plant/gw-b/config", true)
-	gwB, err := tlsClient(t, mq.URL, "gw-b", ca, valid("plant/gw-b"))
+	gwB, err := tlsClient(t, mq.URL, "gw-b", ca, ca.Valid(t, "plant/gw-b"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -185,12 +181,7 @@ func TestBrokerIdentity(t *testing.T) {
 func TestCrossSiteForgery(t *testing.T) {
 	ca := servicetest.NewCA(t)
 	mq := startSecureBroker(t, ca)
-	now := time.Now()
-	valid := func(cn string) *servicetest.Issued {
-		c := ca.Issue(t, cn, false, now.Add(-time.Hour), now.Add(time.Hour))
-		return &c
-	}
-	collector, err := tlsClient(t, mq.URL, "collector", ca, valid("collector"))
+	collector, err := tlsClient(t, mq.URL, "collector", ca, ca.Valid(t, "collector"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -198,7 +189,7 @@ func TestCrossSiteForgery(t *testing.T) {
 	if tok := collector.Subscribe("boilerwatch/#", 1, func(_ mqtt.Client, m mqtt.Message) { received <- m.Topic() }); !tok.WaitTimeout(5*time.Second) || tok.Error() != nil {
 		t.Fatalf("collector subscribe: %v", tok.Error())
 	}
-	gw, err := tlsClient(t, mq.URL, "plant-a-gw-01", ca, valid("plant-a/gw-01"))
+	gw, err := tlsClient(t, mq.URL, "plant-a-gw-01", ca, ca.Valid(t, "plant-a/gw-01"))
 	if err != nil {
 		t.Fatalf("plant-a/gw-01 with a valid certificate: %v", err)
 	}
@@ -220,7 +211,7 @@ func TestCrossSiteForgery(t *testing.T) {
 	// with a PUBACK carrying reason code 135, which paho takes for a broken
 	// connection: each attempt gets its own connection.
 	attempt := func(cn, topic string, retained bool) {
-		c, err := tlsClient(t, mq.URL, fmt.Sprintf("forger-%d", len(received)+int(time.Now().UnixNano()%1e9)), ca, valid(cn))
+		c, err := tlsClient(t, mq.URL, fmt.Sprintf("forger-%d", len(received)+int(time.Now().UnixNano()%1e9)), ca, ca.Valid(t, cn))
 		if err != nil {
 			t.Fatalf("%s with a valid certificate: %v", cn, err)
 		}
@@ -255,7 +246,7 @@ func TestCrossSiteForgery(t *testing.T) {
 	}
 	// No retained status or config was left for anyone: a new operator
 	// subscription finds none.
-	operator, err := tlsClient(t, mq.URL, "operator", ca, valid("operator"))
+	operator, err := tlsClient(t, mq.URL, "operator", ca, ca.Valid(t, "operator"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -289,12 +280,7 @@ func TestCrossSiteForgery(t *testing.T) {
 func TestBrokerPacketLimit(t *testing.T) {
 	ca := servicetest.NewCA(t)
 	mq := startSecureBroker(t, ca)
-	now := time.Now()
-	valid := func(cn string) *servicetest.Issued {
-		c := ca.Issue(t, cn, false, now.Add(-time.Hour), now.Add(time.Hour))
-		return &c
-	}
-	collector, err := tlsClient(t, mq.URL, "collector", ca, valid("collector"))
+	collector, err := tlsClient(t, mq.URL, "collector", ca, ca.Valid(t, "collector"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -302,7 +288,7 @@ func TestBrokerPacketLimit(t *testing.T) {
 	if tok := collector.Subscribe(telemetry.TelemetryFilter, 1, func(_ mqtt.Client, m mqtt.Message) { sizes <- len(m.Payload()) }); !tok.WaitTimeout(5*time.Second) || tok.Error() != nil {
 		t.Fatal(tok.Error())
 	}
-	gw, err := tlsClient(t, mq.URL, "plant-a-gw-01", ca, valid("plant-a/gw-01"))
+	gw, err := tlsClient(t, mq.URL, "plant-a-gw-01", ca, ca.Valid(t, "plant-a/gw-01"))
 	if err != nil {
 		t.Fatal(err)
 	}

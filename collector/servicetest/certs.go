@@ -58,6 +58,14 @@ type Issued struct {
 	CertFile, KeyFile string
 }
 
+// Valid is a client certificate for cn, valid from an hour ago for two
+// hours: what a test's gateway or collector presents.
+func (ca *CA) Valid(t testing.TB, cn string) *Issued {
+	now := time.Now()
+	c := ca.Issue(t, cn, false, now.Add(-time.Hour), now.Add(2*time.Hour))
+	return &c
+}
+
 // Issue signs a certificate for cn (a gateway's is "site/gateway"), valid from notBefore to notAfter. A
 // server certificate is valid for 127.0.0.1 and localhost.
 func (ca *CA) Issue(t testing.TB, cn string, server bool, notBefore, notAfter time.Time) Issued {
