@@ -276,15 +276,7 @@ func TestCollectorDrainBench(t *testing.T) {
 	settle(t, services...)
 	start = time.Now()
 	for _, batch := range lineBatches {
-		resp, err := http.Post(influx.URL+"/api/v2/write?bucket=direct%2Fautogen&precision=ms", "text/plain", bytes.NewReader(batch))
-		if err != nil {
-			t.Fatal(err)
-		}
-		body, _ := io.ReadAll(resp.Body)
-		resp.Body.Close()
-		if resp.StatusCode/100 != 2 {
-			t.Fatalf("direct write: %s %s", resp.Status, body)
-		}
+		influx.WriteLines(t, "direct/autogen", batch)
 	}
 	influxTime := time.Since(start)
 	limit := max(bareLimit, influxTime)

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net/http"
 	"os"
 	"path/filepath"
 	"sync/atomic"
@@ -124,15 +123,7 @@ func BenchmarkDrain(b *testing.B) {
 	}
 	start = time.Now()
 	for _, batch := range lineBatches {
-		resp, err := http.Post(influx.URL+"/api/v2/write?bucket=direct%2Fautogen&precision=ms", "text/plain", bytes.NewReader(batch))
-		if err != nil {
-			b.Fatal(err)
-		}
-		body, _ := io.ReadAll(resp.Body)
-		resp.Body.Close()
-		if resp.StatusCode/100 != 2 {
-			b.Fatalf("direct write: %s %s", resp.Status, body)
-		}
+		influx.WriteLines(b, "direct/autogen", batch)
 	}
 	influxTime := time.Since(start)
 

@@ -10,6 +10,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"net/url"
@@ -368,6 +369,22 @@ bind-address = "127.0.0.1:%d"
 	in.Process = StartProcess(t, bin, "-config", cfg)
 	in.WaitReady(t, 60*time.Second)
 	return in
+}
+
+// WriteLines writes line protocol (millisecond precision) into bucket
+// through the HTTP API the collector uses, bypassing any client: the
+// InfluxDB-alone limit of the drain benchmarks.
+func (in *Influx) WriteLines(t testing.TB, bucket string, lines []byte) {
+	t.Helper()
+	resp, err := http.Post(in.URL+"/api/v2/write?bucket="+url.QueryEscape(bucket)+"&precision=ms", "text/plain", bytes.NewReader(lines))
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode/100 != 2 {
+		t.Fatalf("write to %s: %s %s", bucket, resp.Status, body)
+	}
 }
 
 // WaitReady waits for /ping to answer.
