@@ -28,8 +28,9 @@ import (
 
 // TestDemo runs the demo as a user does — the demo binary with the
 // gateway, collector and simulator it starts, on InfluxDB 1.8 — with a
-// shorter history (BW_DEMO_BACKFILL, default 3h; the code path of the
-// 24 h one), logs in to the console with the credentials it printed, finds
+// shorter history (BW_DEMO_BACKFILL, default 4h: the shortest that always
+// holds a whole clock hour for the upset, whatever minute the run starts;
+// the code path of the 24 h one), logs in to the console with the credentials it printed, finds
 // the efficiency and energy series of the filled history and the
 // below-limit alert of its upset hour, takes a screenshot of the boiler
 // page (BW_DEMO_SCREENSHOT: where; with Chromium), and stops it as Ctrl-C
@@ -38,7 +39,7 @@ func TestDemo(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs the whole pipeline for about a minute")
 	}
-	backfill := 3 * time.Hour
+	backfill := 4 * time.Hour
 	if v := os.Getenv("BW_DEMO_BACKFILL"); v != "" {
 		var err error
 		if backfill, err = time.ParseDuration(v); err != nil {
@@ -438,6 +439,13 @@ func TestEventHour(t *testing.T) {
 		{"2026-12-03 15:10", "2026-12-04 15:50", "2026-12-04 14:00"},
 		{"2026-12-04 03:48", "2026-12-04 06:48", "2026-12-04 05:00"},
 		{"2026-12-04 03:48", "2026-12-04 05:30", ""},
+		// A 3 h history that starts between :30 and :45 holds no whole
+		// hour with both margins (CI saw it at 06:38); 4 h always does.
+		{"2026-12-04 06:38", "2026-12-04 09:38", ""},
+		{"2026-12-04 06:38", "2026-12-04 10:38", "2026-12-04 08:00"},
+		{"2026-12-04 06:31", "2026-12-04 10:31", "2026-12-04 08:00"},
+		{"2026-12-04 06:44", "2026-12-04 10:44", "2026-12-04 08:00"},
+		{"2026-12-04 06:59", "2026-12-04 10:59", "2026-12-04 09:00"},
 	} {
 		got, ok := eventHour(at(tc.from), at(tc.now), loc)
 		if tc.want == "" {
@@ -448,6 +456,22 @@ func TestEventHour(t *testing.T) {
 		}
 		if !ok || !got.Equal(at(tc.want)) {
 			t.Errorf("%s..%s: event at %s (%v), want %s", tc.from, tc.now, got.Format("2006-01-02 15:04"), ok, tc.want)
+		}
+	}
+}
+
+// TestEventHourEveryMinute: TestDemo's 4 h history has an upset hour
+// whatever minute it starts at.
+func TestEventHourEveryMinute(t *testing.T) {
+	loc, err := time.LoadLocation(zone)
+	if err != nil {
+		t.Fatal(err)
+	}
+	base := time.Date(2026, 12, 4, 6, 0, 0, 0, loc)
+	for m := 0; m < 60; m++ {
+		from := base.Add(time.Duration(m) * time.Minute)
+		if _, ok := eventHour(from, from.Add(4*time.Hour), loc); !ok {
+			t.Errorf("a 4 h history from %s has no upset hour", from.Format("15:04"))
 		}
 	}
 }
