@@ -6,6 +6,8 @@ import (
 	"net/http"
 	"sort"
 	"time"
+
+	"github.com/boilerwatch/boilerwatch/collector/energy"
 )
 
 // Derived measurements and their fields, as the efficiency and energy
@@ -184,7 +186,7 @@ func (c *Console) boilerData(ctx context.Context, site siteInfo, b boilerInfo, r
 	// of the period containing it, drawn at the limit line.
 	events := c.boilerEvents(evtRows, b.Name)
 	for _, e := range events {
-		t := floorPeriod(e.Time, period, site.loc)
+		t := energy.Floor(e.Time, energy.Period(period), site.loc)
 		y := e.Limit
 		if y == nil {
 			y = b.Limit
@@ -302,7 +304,7 @@ func (c *Console) ratedSummary(ctx context.Context, site siteInfo, b boilerInfo,
 	if method == "" {
 		method = "direct"
 	}
-	from := floorPeriod(rng.Stop.Add(-24*time.Hour), "1mo", site.loc)
+	from := energy.Floor(rng.Stop.Add(-24*time.Hour), energy.Month, site.loc)
 	rows, err := queryRows(ctx, c.opts.Store, fmt.Sprintf(`from(bucket: %s)
   |> range(start: %s, stop: %s)
   |> filter(fn: (r) => r._measurement == "boiler_efficiency" and r.site == %s and r.boiler == %s and (r.period == "1d" or r.period == "1mo"))
@@ -317,7 +319,7 @@ func (c *Console) ratedSummary(ctx context.Context, site siteInfo, b boilerInfo,
 		p := r.Tags["period"]
 		// Only windows over by the range's end: InfluxDB 1.8 returns
 		// the points at a range's stop too (influxdata/influxdb#19966).
-		if !ok || win[p] == nil || r.Time.Before(from) || floorPeriod(r.Time, p, site.loc).AddDate(0, 0, 1).After(rng.Stop) {
+		if !ok || win[p] == nil || r.Time.Before(from) || energy.Floor(r.Time, energy.Period(p), site.loc).AddDate(0, 0, 1).After(rng.Stop) {
 			continue
 		}
 		if win[p][r.Time.Unix()] == nil {
@@ -336,7 +338,7 @@ func (c *Console) ratedSummary(ctx context.Context, site siteInfo, b boilerInfo,
 		return nil, nil
 	}
 	day := time.Unix(last, 0)
-	month := floorPeriod(day, "1mo", site.loc)
+	month := energy.Floor(day, energy.Month, site.loc)
 	out := map[string]any{"method": method, "day": ratedOf(day, win["1d"][last], method)}
 	if m, ok := win["1mo"][month.Unix()]; ok {
 		out["month"] = ratedOf(month, m, method)
@@ -353,23 +355,6 @@ func (c *Console) ratedSummary(ctx context.Context, site siteInfo, b boilerInfo,
 		out["share"] = *share
 	}
 	return out, nil
-}
-
-// floorPeriod is the start of the engine's period containing t: periods
-// align to local midnight of the site.
-func floorPeriod(t time.Time, p string, loc *time.Location) time.Time {
-	lt := t.In(loc)
-	switch p {
-	case "1m":
-		return t.Truncate(time.Minute)
-	case "15m":
-		return time.Date(lt.Year(), lt.Month(), lt.Day(), lt.Hour(), lt.Minute()-lt.Minute()%15, 0, 0, loc)
-	case "1h":
-		return time.Date(lt.Year(), lt.Month(), lt.Day(), lt.Hour(), 0, 0, 0, loc)
-	case "1d":
-		return time.Date(lt.Year(), lt.Month(), lt.Day(), 0, 0, 0, 0, loc)
-	}
-	return time.Date(lt.Year(), lt.Month(), 1, 0, 0, 0, 0, loc)
 }
 
 func periodDur(p string) time.Duration {

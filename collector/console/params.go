@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/boilerwatch/boilerwatch/collector/energy"
 	"github.com/boilerwatch/boilerwatch/gateway/telemetry"
 )
 
@@ -118,9 +119,7 @@ func parseTime(s string, loc *time.Location) (time.Time, error) {
 }
 
 func presetRange(p string, loc *time.Location, now time.Time) (timeRange, error) {
-	lt := now.In(loc)
-	midnight := time.Date(lt.Year(), lt.Month(), lt.Day(), 0, 0, 0, 0, loc)
-	month := time.Date(lt.Year(), lt.Month(), 1, 0, 0, 0, 0, loc)
+	midnight, month := energy.Floor(now, energy.Day, loc), energy.Floor(now, energy.Month, loc)
 	r := timeRange{Stop: now, Loc: loc, Preset: p}
 	switch p {
 	case "1h":

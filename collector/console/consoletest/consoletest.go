@@ -15,6 +15,8 @@ import (
 	"net/url"
 	"strings"
 	"time"
+
+	"github.com/boilerwatch/boilerwatch/collector/energy"
 )
 
 // Writer posts line protocol to InfluxDB's /api/v2/write in batches.
@@ -115,36 +117,6 @@ func RatedEfficiency(t time.Time) float64 {
 // Periods are the engine's periods and their lengths (1mo: calendar).
 var Periods = []string{"1m", "15m", "1h", "1d", "1mo"}
 
-// floor aligns t to the period in loc, as the engine does.
-func floor(t time.Time, p string, loc *time.Location) time.Time {
-	lt := t.In(loc)
-	switch p {
-	case "1m":
-		return lt.Truncate(time.Minute)
-	case "15m":
-		return time.Date(lt.Year(), lt.Month(), lt.Day(), lt.Hour(), lt.Minute()-lt.Minute()%15, 0, 0, loc)
-	case "1h":
-		return time.Date(lt.Year(), lt.Month(), lt.Day(), lt.Hour(), 0, 0, 0, loc)
-	case "1d":
-		return time.Date(lt.Year(), lt.Month(), lt.Day(), 0, 0, 0, 0, loc)
-	}
-	return time.Date(lt.Year(), lt.Month(), 1, 0, 0, 0, 0, loc)
-}
-
-func next(t time.Time, p string) time.Time {
-	switch p {
-	case "1m":
-		return t.Add(time.Minute)
-	case "15m":
-		return t.Add(15 * time.Minute)
-	case "1h":
-		return t.Add(time.Hour)
-	case "1d":
-		return t.AddDate(0, 0, 1)
-	}
-	return t.AddDate(0, 1, 0)
-}
-
 // Derived describes what to seed.
 type Derived struct {
 	Site, Boiler string
@@ -176,14 +148,14 @@ func WriteDerived(ctx context.Context, w *Writer, d Derived) error {
 	}
 	for _, p := range ps {
 		// Only closed periods, as the engine writes them.
-		for t := floor(d.From, p, d.Loc); !next(t, p).After(d.To); t = next(t, p) {
+		for t := energy.Floor(d.From, energy.Period(p), d.Loc); !energy.Next(t, energy.Period(p)).After(d.To); t = energy.Next(t, energy.Period(p)) {
 			dir, ind, q := Efficiency(t)
 			grade := 3
 			if dir < d.Limit {
 				grade = 0
 			}
 			x := Wave(t)
-			hours := next(t, p).Sub(t).Hours()
+			hours := energy.Next(t, energy.Period(p)).Sub(t).Hours()
 			steam := 7 + 2*x
 			if err := w.Add(ctx, fmt.Sprintf("boiler_efficiency,boiler=%s,period=%s,site=%s "+
 				"direct=%.3f,indirect=%.3f,q2=%.3f,q3=%.3f,q4=%.3f,q5=%.3f,q6=%.3f,alpha=%.4f,load=%.2f,limit=%g,grade=%di,"+
@@ -231,7 +203,7 @@ func WriteDerived(ctx context.Context, w *Writer, d Derived) error {
 		}
 	}
 	// One alert a day at 10:00 local time.
-	for t := floor(d.From, "1d", d.Loc).Add(10 * time.Hour); t.Before(d.To); t = t.AddDate(0, 0, 1) {
+	for t := energy.Floor(d.From, energy.Day, d.Loc).Add(10 * time.Hour); t.Before(d.To); t = t.AddDate(0, 0, 1) {
 		if t.Before(d.From) {
 			continue
 		}
