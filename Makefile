@@ -30,10 +30,12 @@ $(INFLUXD):
 
 # Debian packages the tests use: the broker, independent Modbus clients
 # (mbpoll, pymodbus), socat for serial pseudo-terminals, chromium for the
-# console's browser test, and qemu-user-static to run the arm and mipsle
-# gateways (TestCrossBuiltGateway). Installed in one apt-get run when missing.
+# console's browser tests with a CJK font (fonts-noto-cjk: without it the
+# Chinese pages are drawn as boxes), and qemu-user-static to run the arm and
+# mipsle gateways (TestCrossBuiltGateway). Installed in one apt-get run when missing.
 DEBS := mosquitto:/usr/sbin/mosquitto socat:/usr/bin/socat mbpoll:/usr/bin/mbpoll \
 	python3-pymodbus:/usr/lib/python3/dist-packages/pymodbus chromium:/usr/bin/chromium \
+	fonts-noto-cjk:/usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc \
 	qemu-user-static:/usr/bin/qemu-mipsel-static
 
 debs:

@@ -190,6 +190,7 @@ devices:
 	if !b.has(t, `document.body.innerText.includes('月度能效审计报告') && document.body.innerText.includes('power-b1') && document.querySelector('#report-energy') !== null`) {
 		t.Error("report: title, meters or energy table missing")
 	}
+	b.cjkDrawn(t, "h1")
 	b.shot(t, "report")
 
 	// A user scoped to another site sees nothing of this one: not in the
