@@ -10,12 +10,9 @@ import (
 	"hash/crc32"
 	"io"
 	"os"
-	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
-
-	"github.com/boilerwatch/boilerwatch/gateway/atomicfile"
 )
 
 // Segment files. A raw segment is where records are appended:
@@ -448,24 +445,4 @@ func (z *zipWriter) finish() error {
 func (z *zipWriter) abort() {
 	z.f.Close()
 	os.Remove(z.f.Name())
-}
-
-// quarantine moves a file the queue cannot use out of its way, keeping it
-// for inspection.
-func quarantine(dir, name string) (string, error) {
-	qdir := filepath.Join(dir, quarantineDir)
-	if err := os.MkdirAll(qdir, 0o755); err != nil {
-		return "", err
-	}
-	dst := filepath.Join(qdir, name)
-	for i := 1; ; i++ {
-		if _, err := os.Lstat(dst); errors.Is(err, os.ErrNotExist) {
-			break
-		}
-		dst = filepath.Join(qdir, fmt.Sprintf("%s.%d", name, i))
-	}
-	if err := os.Rename(filepath.Join(dir, name), dst); err != nil {
-		return "", err
-	}
-	return dst, atomicfile.SyncDir(dir)
 }
