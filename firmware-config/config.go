@@ -3,12 +3,17 @@ package fwconfig
 import (
 	"cmp"
 	"fmt"
+	"maps"
 	"net"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"time"
+
+	"github.com/boilerwatch/boilerwatch/firmware-config/profile"
+	"github.com/boilerwatch/boilerwatch/firmware-config/yamlpos"
 )
 
 // Transport is how a gateway reaches a device.
@@ -24,8 +29,6 @@ const (
 
 // Limits and defaults of the gateway config.
 const (
-	// MinInterval is the shortest poll interval accepted.
-	MinInterval = 100 * time.Millisecond
 	// DefaultMaxGap bridges gaps of up to 50 registers (Telegraf's
 	// max_insert fill): reading 50 unused words costs 100 bytes, a round
 	// trip on RS-485 costs tens of milliseconds. A device that refuses a
@@ -126,7 +129,7 @@ type Device struct {
 	// Interval) first when it has points, then by interval and name.
 	Groups []Group `yaml:"-"`
 	// Spec is the resolved profile.
-	Spec *Profile `yaml:"-"`
+	Spec *profile.Profile `yaml:"-"`
 }
 
 // Bus is one Modbus connection and everything serialized on it.
@@ -154,7 +157,7 @@ type Bus struct {
 type Group struct {
 	Name     string // "" for the points without a group
 	Interval time.Duration
-	Points   []*Point
+	Points   []*profile.Point
 }
 
 // MaxGapOrDefault is max_gap, DefaultMaxGap when unset.
@@ -178,7 +181,7 @@ func LoadGateway(path string) (*Gateway, error) {
 // built-in library and the config's profile_dirs.
 func ParseGateway(file string, data []byte) (*Gateway, error) {
 	var g Gateway
-	d, err := ParseYAML(file, data, &g)
+	d, err := yamlpos.ParseYAML(file, data, &g)
 	if err != nil {
 		return nil, err
 	}
@@ -191,7 +194,7 @@ func ParseGateway(file string, data []byte) (*Gateway, error) {
 		}
 		dirs[i] = p
 	}
-	lib, err := LoadLibrary(dirs...)
+	lib, err := profile.LoadLibrary(dirs...)
 	if err != nil {
 		return nil, err
 	}
@@ -202,29 +205,14 @@ func ParseGateway(file string, data []byte) (*Gateway, error) {
 	return &g, nil
 }
 
-func parseDuration(d *Document, path, raw string, def, min time.Duration) time.Duration {
-	if raw == "" {
-		return def
-	}
-	v, err := time.ParseDuration(raw)
-	if err != nil {
-		d.Errorf(path, "%q is not a duration (write e.g. 1s, 500ms, 1m)", raw)
-		return def
-	}
-	if v < min {
-		d.Errorf(path, "%s is below the minimum %s", v, min)
-	}
-	return v
-}
-
-func (g *Gateway) validate(d *Document, lib Library) {
+func (g *Gateway) validate(d *yamlpos.Document, lib profile.Library) {
 	if g.Version < 0 {
 		d.Errorf("version", "must be 0 or more")
 	}
-	if !validName(g.Site) {
+	if !profile.ValidName(g.Site) {
 		d.Errorf("site", "%q is not a valid name (letters, digits, - _ ., at most 64)", g.Site)
 	}
-	if !validName(g.Gateway) {
+	if !profile.ValidName(g.Gateway) {
 		d.Errorf("gateway", "%q is not a valid name (letters, digits, - _ ., at most 64)", g.Gateway)
 	}
 	switch {
@@ -233,14 +221,14 @@ func (g *Gateway) validate(d *Document, lib Library) {
 	case !strings.HasPrefix(g.MQTT.Broker, "tcp://") && !strings.HasPrefix(g.MQTT.Broker, "ssl://") && !strings.HasPrefix(g.MQTT.Broker, "tls://"):
 		d.Errorf("mqtt.broker", "%q: want tcp://host:port, ssl://host:port or tls://host:port", g.MQTT.Broker)
 	}
-	g.MQTT.KeepAlive = parseDuration(d, "mqtt.keepalive", g.MQTT.KeepAliveRaw, 30*time.Second, time.Second)
+	g.MQTT.KeepAlive = d.Duration("mqtt.keepalive", g.MQTT.KeepAliveRaw, 30*time.Second, time.Second)
 	if (g.MQTT.CertFile == "") != (g.MQTT.KeyFile == "") {
 		d.Errorf("mqtt.cert_file", "cert_file and key_file go together")
 	}
 	if g.MQTT.CertFile != "" && !strings.HasPrefix(g.MQTT.Broker, "ssl://") && !strings.HasPrefix(g.MQTT.Broker, "tls://") {
 		d.Errorf("mqtt.cert_file", "a client certificate needs an ssl:// broker")
 	}
-	g.Remote.RollbackAfter = parseDuration(d, "remote_config.rollback_after", g.Remote.RollbackAfterRaw, 2*time.Minute, time.Second)
+	g.Remote.RollbackAfter = d.Duration("remote_config.rollback_after", g.Remote.RollbackAfterRaw, 2*time.Minute, time.Second)
 	if g.MQTT.ClientID == "" {
 		g.MQTT.ClientID = "bw-gw-" + g.Gateway
 	}
@@ -253,7 +241,7 @@ func (g *Gateway) validate(d *Document, lib Library) {
 	for i := range g.Devices {
 		dev := &g.Devices[i]
 		at := fmt.Sprintf("devices[%d]", i)
-		if !validName(dev.Name) {
+		if !profile.ValidName(dev.Name) {
 			d.Errorf(at+".name", "%q is not a valid device name", dev.Name)
 		} else if j, dup := names[dev.Name]; dup {
 			d.Errorf(at+".name", "duplicate device name %q (also devices[%d])", dev.Name, j)
@@ -268,9 +256,9 @@ func (g *Gateway) validate(d *Document, lib Library) {
 		if dev.UnitID < 0 || dev.UnitID > 255 {
 			d.Errorf(at+".unit_id", "%d is outside 0..255", dev.UnitID)
 		}
-		dev.Interval = parseDuration(d, at+".interval", dev.IntervalRaw, 10*time.Second, MinInterval)
-		dev.Timeout = parseDuration(d, at+".timeout", dev.TimeoutRaw, time.Second, 10*time.Millisecond)
-		dev.OfflineBackoff = parseDuration(d, at+".offline_backoff", dev.OfflineBackoffRaw, time.Minute, MinInterval)
+		dev.Interval = d.Duration(at+".interval", dev.IntervalRaw, 10*time.Second, profile.MinInterval)
+		dev.Timeout = d.Duration(at+".timeout", dev.TimeoutRaw, time.Second, 10*time.Millisecond)
+		dev.OfflineBackoff = d.Duration(at+".offline_backoff", dev.OfflineBackoffRaw, time.Minute, profile.MinInterval)
 		if dev.OfflineBackoff < dev.Interval {
 			dev.OfflineBackoff = dev.Interval
 		}
@@ -317,7 +305,7 @@ type busDef struct {
 	units map[int]string
 }
 
-func (g *Gateway) resolveBus(d *Document, at string, dev *Device, buses map[string]*busDef) {
+func (g *Gateway) resolveBus(d *yamlpos.Document, at string, dev *Device, buses map[string]*busDef) {
 	if dev.Transport == "" {
 		dev.Transport = TCP
 	}
@@ -381,7 +369,7 @@ func (g *Gateway) resolveBus(d *Document, at string, dev *Device, buses map[stri
 		if raw == "" {
 			return
 		}
-		v := parseDuration(d, at+"."+field, raw, 0, 0)
+		v := d.Duration(at+"."+field, raw, 0, 0)
 		if prev, ok := b.first[field]; ok && *dst != v {
 			d.Errorf(at+"."+field, "%s, but %s set %s for the same bus", v, prev, *dst)
 			return
@@ -431,16 +419,16 @@ func (g *Gateway) resolveBus(d *Document, at string, dev *Device, buses map[stri
 }
 
 // resolveGroups splits the profile's points into the device's poll groups.
-func resolveGroups(d *Document, at string, dev *Device) []Group {
-	for _, name := range sortedKeys(dev.GroupsRaw) {
+func resolveGroups(d *yamlpos.Document, at string, dev *Device) []Group {
+	for _, name := range slices.Sorted(maps.Keys(dev.GroupsRaw)) {
 		if _, ok := dev.Spec.GroupIntervals[name]; !ok {
-			d.Errorf(at+".groups."+name, "profile %s has no group %q (its groups: %s)", dev.Spec.Name, name, groupList(dev.Spec.Groups))
+			d.Errorf(at+".groups."+name, "profile %s has no group %q (its groups: %s)", dev.Spec.Name, name, dev.Spec.GroupList())
 		}
 	}
 	byName := map[string]*Group{"": {Name: "", Interval: dev.Interval}}
 	for name, iv := range dev.Spec.GroupIntervals {
 		if raw, ok := dev.GroupsRaw[name]; ok {
-			iv = parseDuration(d, at+".groups."+name, raw, iv, MinInterval)
+			iv = d.Duration(at+".groups."+name, raw, iv, profile.MinInterval)
 		}
 		byName[name] = &Group{Name: name, Interval: iv}
 	}

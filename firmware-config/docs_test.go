@@ -8,6 +8,7 @@ import (
 
 	"github.com/boilerwatch/boilerwatch/collector/servicetest"
 	fwconfig "github.com/boilerwatch/boilerwatch/firmware-config"
+	"github.com/boilerwatch/boilerwatch/firmware-config/profile"
 	"github.com/boilerwatch/boilerwatch/gateway/plan"
 	"github.com/boilerwatch/boilerwatch/gateway/telemetry"
 )
@@ -30,7 +31,7 @@ func TestReadmeExamples(t *testing.T) {
 	if !ok {
 		t.Fatal("README has no profile example")
 	}
-	p, err := fwconfig.ParseProfile("README.md#profile", []byte(pr))
+	p, err := profile.ParseProfile("README.md#profile", []byte(pr))
 	if err != nil {
 		t.Fatalf("README profile example: %v", err)
 	}
@@ -42,7 +43,7 @@ func TestReadmeExamples(t *testing.T) {
 	if _, err := p.Point("o2").Decode([]uint16{0xFFFF}); err == nil {
 		t.Error("o2 0xFFFF decoded as a number")
 	}
-	if st := p.Point("status"); st.Register != fwconfig.Input || st.Address != 4 {
+	if st := p.Point("status"); st.Register != profile.Input || st.Address != 4 {
 		t.Errorf("ref 30005 resolved to %s %d, want input 4", st.Register, st.Address)
 	}
 	if p.GroupIntervals["fast"].String() != "1s" || p.Point("o2").Group != "fast" {

@@ -6,6 +6,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/boilerwatch/boilerwatch/firmware-config/yamlpos"
 )
 
 // Queue is where samples wait for the broker's acknowledgement: the
@@ -61,7 +63,7 @@ const (
 	DefaultQueueReplayRate   = 200
 )
 
-func (q *Queue) validate(d *Document) {
+func (q *Queue) validate(d *yamlpos.Document) {
 	if q.Dir == "" {
 		d.Errorf("queue.dir", "missing; the gateway keeps samples there until the broker acknowledges them")
 	}

@@ -11,7 +11,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/boilerwatch/boilerwatch/collector/refdata"
-	fwconfig "github.com/boilerwatch/boilerwatch/firmware-config"
+	"github.com/boilerwatch/boilerwatch/firmware-config/profile"
 )
 
 // Energy configures the efficiency and energy engine: which devices and
@@ -357,7 +357,7 @@ func (e *Energy) UnmarshalYAML(n *yaml.Node) error {
 	return nil
 }
 
-// nodeErrs collects "line N: message" errors, which fwconfig.ParseYAML
+// nodeErrs collects "line N: message" errors, which yamlpos.ParseYAML
 // turns into file:line: field: message.
 type nodeErrs struct {
 	msgs []string
@@ -837,8 +837,8 @@ func (e *Energy) validateMeter(v *nodeErrs, n *yaml.Node, m *Meter, boilers map[
 // ApplyProfiles checks each meter's profile (meters[].profile) in lib and
 // takes the counter's modulus from the profile's point unless the meter
 // sets its own. Parse calls it once the profile library is loaded; errorf
-// reports at a field path (fwconfig.Document.Errorf).
-func (e *Energy) ApplyProfiles(lib fwconfig.Library, errorf func(path, format string, a ...any)) {
+// reports at a field path (yamlpos.Document.Errorf).
+func (e *Energy) ApplyProfiles(lib profile.Library, errorf func(path, format string, a ...any)) {
 	for i := range e.Meters {
 		m := &e.Meters[i]
 		if m.Profile == "" {

@@ -8,7 +8,7 @@ import (
 	"strings"
 	"time"
 
-	fwconfig "github.com/boilerwatch/boilerwatch/firmware-config"
+	"github.com/boilerwatch/boilerwatch/firmware-config/yamlpos"
 )
 
 // Collector is the collector's configuration.
@@ -86,7 +86,7 @@ func Load(path string) (*Collector, error) {
 // Parse validates a collector config; errors name file, line and field.
 func Parse(file string, data []byte) (*Collector, error) {
 	var c Collector
-	d, err := fwconfig.ParseYAML(file, data, &c)
+	d, err := yamlpos.ParseYAML(file, data, &c)
 	if err != nil {
 		return nil, err
 	}

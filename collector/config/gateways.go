@@ -8,7 +8,7 @@ import (
 	"strings"
 
 	"github.com/boilerwatch/boilerwatch/collector/console/password"
-	fwconfig "github.com/boilerwatch/boilerwatch/firmware-config"
+	"github.com/boilerwatch/boilerwatch/firmware-config/yamlpos"
 	"github.com/boilerwatch/boilerwatch/gateway/telemetry"
 )
 
@@ -83,7 +83,7 @@ func (c *Collector) EmbeddedAuth() bool {
 // validateGateways checks the gateway registry and the embedded broker's
 // accounts, and refuses an embedded broker that listens beyond this
 // machine without authentication. Parse calls it.
-func (c *Collector) validateGateways(d *fwconfig.Document) {
+func (c *Collector) validateGateways(d *yamlpos.Document) {
 	seen := map[string]bool{}
 	for i, g := range c.Gateways {
 		p := fmt.Sprintf("gateways[%d]", i)

@@ -8,6 +8,8 @@ import (
 	"time"
 
 	fwconfig "github.com/boilerwatch/boilerwatch/firmware-config"
+	"github.com/boilerwatch/boilerwatch/firmware-config/profile"
+	"github.com/boilerwatch/boilerwatch/firmware-config/yamlpos"
 	"github.com/boilerwatch/boilerwatch/gateway/telemetry"
 )
 
@@ -30,8 +32,8 @@ type Ingest struct {
 	// DeadLettersMaxRaw bounds the dead-letter store on disk ("256MB").
 	DeadLettersMaxRaw string `yaml:"dead_letters_max"`
 
-	DeadLettersMax int64            `yaml:"-"`
-	Library        fwconfig.Library `yaml:"-"`
+	DeadLettersMax int64           `yaml:"-"`
+	Library        profile.Library `yaml:"-"`
 }
 
 // Defaults of the ingest section.
@@ -48,7 +50,7 @@ var ReservedClasses = []string{
 }
 
 // parseIngest fills defaults and validates; file locates relative folders.
-func (in *Ingest) parse(d *fwconfig.Document, file string) {
+func (in *Ingest) parse(d *yamlpos.Document, file string) {
 	if in.DataDir == "" {
 		in.DataDir = DefaultDataDir
 	} else if !filepath.IsAbs(in.DataDir) {
@@ -85,7 +87,7 @@ func (in *Ingest) parse(d *fwconfig.Document, file string) {
 		}
 		dirs[i] = p
 	}
-	lib, err := fwconfig.LoadLibrary(dirs...)
+	lib, err := profile.LoadLibrary(dirs...)
 	if err != nil {
 		d.Errorf("ingest.profile_dirs", "%v", err)
 		return

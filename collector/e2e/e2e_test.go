@@ -15,7 +15,7 @@ import (
 
 	"github.com/boilerwatch/boilerwatch/collector/servicetest"
 	"github.com/boilerwatch/boilerwatch/collector/store"
-	fwconfig "github.com/boilerwatch/boilerwatch/firmware-config"
+	"github.com/boilerwatch/boilerwatch/firmware-config/profile"
 	"github.com/boilerwatch/boilerwatch/simulator/sim"
 )
 
@@ -216,11 +216,11 @@ func compareWithServed(t *testing.T, recordPath string, got []sample) {
 	for _, ss := range byDevice {
 		sort.SliceStable(ss, func(i, j int) bool { return ss[i].T < ss[j].T })
 	}
-	lib, err := fwconfig.LoadLibrary()
+	lib, err := profile.LoadLibrary()
 	if err != nil {
 		t.Fatal(err)
 	}
-	profiles := map[string]*fwconfig.Profile{"boiler1": lib["szl-chain-grate-plc"], "meter1": lib["chint-dtsu666"]}
+	profiles := map[string]*profile.Profile{"boiler1": lib["szl-chain-grate-plc"], "meter1": lib["chint-dtsu666"]}
 	checked := 0
 	for _, s := range got {
 		prof := profiles[s.device]

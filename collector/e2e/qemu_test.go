@@ -16,7 +16,7 @@ import (
 	mqtt "github.com/eclipse/paho.mqtt.golang"
 
 	"github.com/boilerwatch/boilerwatch/collector/servicetest"
-	fwconfig "github.com/boilerwatch/boilerwatch/firmware-config"
+	"github.com/boilerwatch/boilerwatch/firmware-config/profile"
 	"github.com/boilerwatch/boilerwatch/gateway/telemetry"
 )
 
@@ -71,7 +71,7 @@ servers:
 			servicetest.WaitTCP(t, simAddr, 10*time.Second)
 
 			gwID := "gw-qemu-" + tg.name
-			lib, err := fwconfig.LoadLibrary()
+			lib, err := profile.LoadLibrary()
 			if err != nil {
 				t.Fatal(err)
 			}

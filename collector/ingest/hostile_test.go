@@ -14,7 +14,7 @@ import (
 	"github.com/boilerwatch/boilerwatch/collector/ingest"
 	"github.com/boilerwatch/boilerwatch/collector/servicetest"
 	"github.com/boilerwatch/boilerwatch/collector/store"
-	fwconfig "github.com/boilerwatch/boilerwatch/firmware-config"
+	"github.com/boilerwatch/boilerwatch/firmware-config/profile"
 	"github.com/boilerwatch/boilerwatch/gateway/telemetry"
 )
 
@@ -49,7 +49,7 @@ func TestHostileGateway(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	lib, err := fwconfig.LoadLibrary()
+	lib, err := profile.LoadLibrary()
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -10,7 +10,7 @@ import (
 	"sync"
 	"time"
 
-	fwconfig "github.com/boilerwatch/boilerwatch/firmware-config"
+	"github.com/boilerwatch/boilerwatch/firmware-config/profile"
 	"github.com/boilerwatch/boilerwatch/gateway/atomicfile"
 	"github.com/boilerwatch/boilerwatch/gateway/telemetry"
 )
@@ -42,7 +42,7 @@ const MaxLearned = 10000
 // SchemaOptions configure NewSchema.
 type SchemaOptions struct {
 	// Library gives the classes and the value type of every profile point.
-	Library fwconfig.Library
+	Library profile.Library
 	// Classes are accepted besides the device classes profiles may declare.
 	Classes []string
 	// MaxFuture: samples stamped further ahead of now are refused.
@@ -105,11 +105,11 @@ func NewSchema(o SchemaOptions) (*Schema, error) {
 	return s, nil
 }
 
-func pointKind(p *fwconfig.Point) telemetry.Kind {
+func pointKind(p *profile.Point) telemetry.Kind {
 	switch {
-	case p.Register.IsBit() || p.Type == fwconfig.Bool:
+	case p.Register.IsBit() || p.Type == profile.Bool:
 		return telemetry.KindBool
-	case p.Type == fwconfig.String:
+	case p.Type == profile.String:
 		return telemetry.KindString
 	}
 	return telemetry.KindNumber

@@ -6,12 +6,12 @@ import (
 	"testing"
 	"time"
 
-	fwconfig "github.com/boilerwatch/boilerwatch/firmware-config"
+	"github.com/boilerwatch/boilerwatch/firmware-config/profile"
 	"github.com/boilerwatch/boilerwatch/gateway/telemetry"
 )
 
 func TestSchemaCheck(t *testing.T) {
-	lib, err := fwconfig.LoadLibrary()
+	lib, err := profile.LoadLibrary()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -120,7 +120,7 @@ func TestSchemaLearnedBound(t *testing.T) {
 // TestLibraryTypesAgree: the built-in profiles never give one (class,
 // point) two value types, which NewSchema would refuse.
 func TestLibraryTypesAgree(t *testing.T) {
-	lib, err := fwconfig.LoadLibrary()
+	lib, err := profile.LoadLibrary()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -133,7 +133,7 @@ func TestLibraryTypesAgree(t *testing.T) {
 // through is in a known class, not stamped past max_future, and every good
 // value has its point's one type; what it refused is said with a reason.
 func FuzzSchemaCheck(f *testing.F) {
-	lib, err := fwconfig.LoadLibrary()
+	lib, err := profile.LoadLibrary()
 	if err != nil {
 		f.Fatal(err)
 	}

@@ -21,7 +21,7 @@ import (
 	"github.com/boilerwatch/boilerwatch/collector/console"
 	"github.com/boilerwatch/boilerwatch/collector/servicetest"
 	"github.com/boilerwatch/boilerwatch/collector/store"
-	fwconfig "github.com/boilerwatch/boilerwatch/firmware-config"
+	"github.com/boilerwatch/boilerwatch/firmware-config/profile"
 )
 
 const datasourceUID = "boilerwatch-influx"
@@ -177,7 +177,7 @@ var (
 // engine's derived measurements (console.DerivedFields, itself checked
 // against the engine's writer).
 func TestDashboardsReferenceRealData(t *testing.T) {
-	lib, err := fwconfig.LoadLibrary()
+	lib, err := profile.LoadLibrary()
 	if err != nil {
 		t.Fatal(err)
 	}

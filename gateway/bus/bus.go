@@ -44,6 +44,7 @@ import (
 	"github.com/goburrow/modbus"
 
 	fwconfig "github.com/boilerwatch/boilerwatch/firmware-config"
+	"github.com/boilerwatch/boilerwatch/firmware-config/profile"
 )
 
 // Options tune a bus.
@@ -106,7 +107,7 @@ type stream interface {
 type job struct {
 	ctx      context.Context
 	unit     byte
-	register fwconfig.RegisterType
+	register profile.RegisterType
 	start    int
 	count    int
 	timeout  time.Duration
@@ -214,13 +215,13 @@ func (b *Bus) Run(ctx context.Context) {
 // Read reads count registers (or bits, as 0/1 words) of the given type from
 // unit, and returns them with the time the response arrived. timeout 0
 // means the bus's default.
-func (b *Bus) Read(ctx context.Context, unit byte, register fwconfig.RegisterType, start, count int, timeout time.Duration) ([]uint16, time.Time, error) {
+func (b *Bus) Read(ctx context.Context, unit byte, register profile.RegisterType, start, count int, timeout time.Duration) ([]uint16, time.Time, error) {
 	return b.ReadInto(ctx, nil, unit, register, start, count, timeout)
 }
 
 // ReadInto is Read that decodes into dst when it has room, so a poller can
 // reuse one buffer per request.
-func (b *Bus) ReadInto(ctx context.Context, dst []uint16, unit byte, register fwconfig.RegisterType, start, count int, timeout time.Duration) ([]uint16, time.Time, error) {
+func (b *Bus) ReadInto(ctx context.Context, dst []uint16, unit byte, register profile.RegisterType, start, count int, timeout time.Duration) ([]uint16, time.Time, error) {
 	done := resultChans.Get().(chan result)
 	j := job{ctx: ctx, unit: unit, register: register, start: start, count: count, timeout: timeout, dst: dst, done: done}
 	select {
@@ -323,13 +324,13 @@ func (b *Bus) waitSilence(ctx context.Context, quiet, limit time.Duration) error
 	return ctx.Err()
 }
 
-func functionCode(r fwconfig.RegisterType) byte {
+func functionCode(r profile.RegisterType) byte {
 	switch r {
-	case fwconfig.Coil:
+	case profile.Coil:
 		return modbus.FuncCodeReadCoils
-	case fwconfig.Discrete:
+	case profile.Discrete:
 		return modbus.FuncCodeReadDiscreteInputs
-	case fwconfig.Holding:
+	case profile.Holding:
 		return modbus.FuncCodeReadHoldingRegisters
 	}
 	return modbus.FuncCodeReadInputRegisters
@@ -407,13 +408,13 @@ func (b *Bus) exchange(runCtx context.Context, j job) ([]uint16, error) {
 	var raw []byte
 	var err error
 	switch j.register {
-	case fwconfig.Coil:
+	case profile.Coil:
 		raw, err = b.client.ReadCoils(addr, qty)
-	case fwconfig.Discrete:
+	case profile.Discrete:
 		raw, err = b.client.ReadDiscreteInputs(addr, qty)
-	case fwconfig.Holding:
+	case profile.Holding:
 		raw, err = b.client.ReadHoldingRegisters(addr, qty)
-	case fwconfig.Input:
+	case profile.Input:
 		raw, err = b.client.ReadInputRegisters(addr, qty)
 	default:
 		return nil, fmt.Errorf("unknown register type %q", j.register)

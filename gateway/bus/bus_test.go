@@ -14,6 +14,7 @@ import (
 	"time"
 
 	fwconfig "github.com/boilerwatch/boilerwatch/firmware-config"
+	"github.com/boilerwatch/boilerwatch/firmware-config/profile"
 	"github.com/boilerwatch/boilerwatch/simulator/mbserver"
 )
 
@@ -191,12 +192,12 @@ func checkFault(t *testing.T, b *Bus, fs *faultServer, act mbserver.Action, errH
 	t.Helper()
 	ctx := context.Background()
 	// A first good read opens the connection.
-	if w, _, err := b.Read(ctx, 1, fwconfig.Holding, 0, 4, 0); err != nil || regsString(w) != wantRegs(0, 4) {
+	if w, _, err := b.Read(ctx, 1, profile.Holding, 0, 4, 0); err != nil || regsString(w) != wantRegs(0, 4) {
 		t.Fatalf("first read: %v %v", w, err)
 	}
 	before := b.Stats()
 	fs.faults <- act
-	_, _, err := b.Read(ctx, 1, fwconfig.Holding, 10, 5, 0)
+	_, _, err := b.Read(ctx, 1, profile.Holding, 10, 5, 0)
 	if err == nil || !strings.Contains(err.Error(), errHas) {
 		t.Fatalf("faulty read: err %v, want one containing %q", err, errHas)
 	}
@@ -209,7 +210,7 @@ func checkFault(t *testing.T, b *Bus, fs *faultServer, act mbserver.Action, errH
 		unit  byte
 		start int
 	}{{2, 20}, {1, 30}} {
-		w, _, err := b.Read(ctx, r.unit, fwconfig.Holding, r.start, 3, 0)
+		w, _, err := b.Read(ctx, r.unit, profile.Holding, r.start, 3, 0)
 		if err != nil || regsString(w) != wantRegs(r.start, 3) {
 			t.Fatalf("read %d after the fault: %v, %v; want %s", i, regsString(w), err, wantRegs(r.start, 3))
 		}
@@ -229,13 +230,13 @@ func TestTCPRefusedThenBack(t *testing.T) {
 	fs := newFaultServer(t, serveTCP)
 	b := startBus(t, fwconfig.Bus{Transport: fwconfig.TCP, Address: fs.addr}, 500*time.Millisecond)
 	ctx := context.Background()
-	if _, _, err := b.Read(ctx, 1, fwconfig.Holding, 0, 1, 0); err != nil {
+	if _, _, err := b.Read(ctx, 1, profile.Holding, 0, 1, 0); err != nil {
 		t.Fatal(err)
 	}
 	addr := fs.addr
 	fs.stop()
 	start := time.Now()
-	_, _, err := b.Read(ctx, 1, fwconfig.Holding, 0, 1, 0)
+	_, _, err := b.Read(ctx, 1, profile.Holding, 0, 1, 0)
 	if err == nil || !strings.Contains(err.Error(), "cannot connect") || !NoAnswer(err) {
 		t.Fatalf("read with the listener closed: %v", err)
 	}
@@ -243,7 +244,7 @@ func TestTCPRefusedThenBack(t *testing.T) {
 		t.Errorf("refused connection took %s", d)
 	}
 	fs.start(addr)
-	if w, _, err := b.Read(ctx, 1, fwconfig.Holding, 5, 2, 0); err != nil || regsString(w) != wantRegs(5, 2) {
+	if w, _, err := b.Read(ctx, 1, profile.Holding, 5, 2, 0); err != nil || regsString(w) != wantRegs(5, 2) {
 		t.Fatalf("read after the device came back: %v %v", w, err)
 	}
 }
@@ -255,11 +256,11 @@ func TestTCPPeerClosedBetweenRequests(t *testing.T) {
 	b := startBus(t, fwconfig.Bus{Transport: fwconfig.TCP, Address: fs.addr}, 500*time.Millisecond)
 	ctx := context.Background()
 	fs.faults <- mbserver.Action{Close: true} // answers, then closes
-	if _, _, err := b.Read(ctx, 1, fwconfig.Holding, 0, 1, 0); err != nil {
+	if _, _, err := b.Read(ctx, 1, profile.Holding, 0, 1, 0); err != nil {
 		t.Fatal(err)
 	}
 	time.Sleep(50 * time.Millisecond) // let the FIN arrive
-	if w, _, err := b.Read(ctx, 1, fwconfig.Holding, 7, 1, 0); err != nil || regsString(w) != wantRegs(7, 1) {
+	if w, _, err := b.Read(ctx, 1, profile.Holding, 7, 1, 0); err != nil || regsString(w) != wantRegs(7, 1) {
 		t.Fatalf("read after the device closed: %v %v", w, err)
 	}
 	if s := b.Stats(); s.Connects != 2 || s.Errors != 0 {
@@ -271,7 +272,7 @@ func TestTCPPeerClosedBetweenRequests(t *testing.T) {
 func TestReadBits(t *testing.T) {
 	fs := newFaultServer(t, serveTCP)
 	b := startBus(t, fwconfig.Bus{Transport: fwconfig.TCP, Address: fs.addr}, time.Second)
-	w, _, err := b.Read(context.Background(), 1, fwconfig.Coil, 0, 3, 0)
+	w, _, err := b.Read(context.Background(), 1, profile.Coil, 0, 3, 0)
 	if err != nil || fmt.Sprint(w) != "[1 0 1]" {
 		t.Fatalf("coils: %v %v", w, err)
 	}
@@ -303,7 +304,7 @@ func TestGaps(t *testing.T) {
 		RequestGap: 30 * time.Millisecond, UnitGap: 120 * time.Millisecond, ConnectPause: 100 * time.Millisecond}, time.Second)
 	t0 := time.Now()
 	for _, unit := range []byte{1, 1, 2} {
-		if _, _, err := b.Read(context.Background(), unit, fwconfig.Holding, 0, 1, 0); err != nil {
+		if _, _, err := b.Read(context.Background(), unit, profile.Holding, 0, 1, 0); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -336,7 +337,7 @@ func TestCancel(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
 	defer cancel()
 	start := time.Now()
-	_, _, err := b.Read(ctx, 1, fwconfig.Holding, 0, 1, 0)
+	_, _, err := b.Read(ctx, 1, profile.Holding, 0, 1, 0)
 	if err == nil || time.Since(start) > time.Second {
 		t.Fatalf("read under a 100 ms context: %v after %s", err, time.Since(start))
 	}
@@ -352,11 +353,11 @@ func TestStaleBytesDrained(t *testing.T) {
 	b := startBus(t, fwconfig.Bus{Transport: fwconfig.TCP, Address: fs.addr}, time.Second)
 	ctx := context.Background()
 	fs.faults <- mbserver.Action{Rewrite: func(adu []byte) []byte { return append(adu, adu...) }}
-	if w, _, err := b.Read(ctx, 1, fwconfig.Holding, 0, 2, 0); err != nil || regsString(w) != wantRegs(0, 2) {
+	if w, _, err := b.Read(ctx, 1, profile.Holding, 0, 2, 0); err != nil || regsString(w) != wantRegs(0, 2) {
 		t.Fatalf("read answered twice: %v %v", w, err)
 	}
 	time.Sleep(20 * time.Millisecond) // the duplicate is in flight with the first
-	if w, _, err := b.Read(ctx, 1, fwconfig.Holding, 40, 2, 0); err != nil || regsString(w) != wantRegs(40, 2) {
+	if w, _, err := b.Read(ctx, 1, profile.Holding, 40, 2, 0); err != nil || regsString(w) != wantRegs(40, 2) {
 		t.Fatalf("read after a duplicate answer: %v %v", w, err)
 	}
 	if s := b.Stats(); s.Stale != 13 || s.Connects != 1 || s.Errors != 0 {

@@ -14,6 +14,7 @@ import (
 	"github.com/boilerwatch/boilerwatch/collector/servicetest"
 
 	fwconfig "github.com/boilerwatch/boilerwatch/firmware-config"
+	"github.com/boilerwatch/boilerwatch/firmware-config/profile"
 	"github.com/boilerwatch/boilerwatch/simulator/mbserver"
 )
 
@@ -92,7 +93,7 @@ func TestRTUOverTCPSplitAnswer(t *testing.T) {
 	fs := newFaultServer(t, serveRTUOverTCP)
 	b := startBus(t, fwconfig.Bus{Transport: fwconfig.RTUOverTCP, Address: fs.addr}, time.Second)
 	fs.faults <- mbserver.Action{Split: 15, SplitGap: 5 * time.Millisecond}
-	if w, _, err := b.Read(context.Background(), 1, fwconfig.Holding, 10, 5, 0); err != nil || regsString(w) != wantRegs(10, 5) {
+	if w, _, err := b.Read(context.Background(), 1, profile.Holding, 10, 5, 0); err != nil || regsString(w) != wantRegs(10, 5) {
 		t.Fatalf("split answer: %v %v", w, err)
 	}
 }
@@ -102,12 +103,12 @@ func TestRTUOverTCPRefusedThenBack(t *testing.T) {
 	b := startBus(t, fwconfig.Bus{Transport: fwconfig.RTUOverTCP, Address: fs.addr}, 500*time.Millisecond)
 	addr := fs.addr
 	fs.stop()
-	_, _, err := b.Read(context.Background(), 1, fwconfig.Holding, 0, 1, 0)
+	_, _, err := b.Read(context.Background(), 1, profile.Holding, 0, 1, 0)
 	if err == nil || !strings.Contains(err.Error(), "connection refused") {
 		t.Fatalf("read with the listener closed: %v", err)
 	}
 	fs.start(addr)
-	if w, _, err := b.Read(context.Background(), 1, fwconfig.Holding, 3, 2, 0); err != nil || regsString(w) != wantRegs(3, 2) {
+	if w, _, err := b.Read(context.Background(), 1, profile.Holding, 3, 2, 0); err != nil || regsString(w) != wantRegs(3, 2) {
 		t.Fatalf("read after the device came back: %v %v", w, err)
 	}
 }
@@ -162,7 +163,7 @@ func TestRTUSerialUnitsInterleaved(t *testing.T) {
 	for unit := byte(1); unit <= 2; unit++ {
 		wg.Go(func() {
 			for i := range 20 {
-				w, _, err := b.Read(context.Background(), unit, fwconfig.Holding, i*3, 3, 0)
+				w, _, err := b.Read(context.Background(), unit, profile.Holding, i*3, 3, 0)
 				if err == nil && regsString(w) != wantRegs(i*3, 3) {
 					err = errorf("unit %d read %d: %s", unit, i, regsString(w))
 				}

@@ -10,14 +10,15 @@ import (
 	"github.com/goburrow/modbus"
 
 	fwconfig "github.com/boilerwatch/boilerwatch/firmware-config"
+	"github.com/boilerwatch/boilerwatch/firmware-config/profile"
 	"github.com/boilerwatch/boilerwatch/gateway/plan"
 )
 
 // fakeDevice answers from a register map; any address outside it is
 // refused with exception 2, as a strict meter does.
-type fakeDevice map[fwconfig.RegisterType]map[int]uint16
+type fakeDevice map[profile.RegisterType]map[int]uint16
 
-func (f fakeDevice) Read(_ context.Context, _ byte, r fwconfig.RegisterType, start, count int, _ time.Duration) ([]uint16, time.Time, error) {
+func (f fakeDevice) Read(_ context.Context, _ byte, r profile.RegisterType, start, count int, _ time.Duration) ([]uint16, time.Time, error) {
 	out := make([]uint16, count)
 	for i := range out {
 		v, ok := f[r][start+i]
@@ -41,9 +42,9 @@ identify:
     - {register: holding, address: 100, type: uint16, values: [0x0070], description: model code}
 `
 
-func load(t *testing.T) *fwconfig.Profile {
+func load(t *testing.T) *profile.Profile {
 	t.Helper()
-	p, err := fwconfig.ParseProfile("t.yaml", []byte(testProfile))
+	p, err := profile.ParseProfile("t.yaml", []byte(testProfile))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -52,12 +53,12 @@ func load(t *testing.T) *fwconfig.Profile {
 
 func TestReadPointsAndCheck(t *testing.T) {
 	p := load(t)
-	dev := fakeDevice{fwconfig.Holding: {
+	dev := fakeDevice{profile.Holding: {
 		0: 0x0000, 1: 0x4366, // 230 V as float32 CDAB: words swapped
 		2:  0x8813,             // 5000 (50.00 Hz) with its bytes swapped
 		10: 0x4120, 11: 0x0000, // 10 kW
 	}}
-	pts := []*fwconfig.Point{&p.Points[0], &p.Points[1], &p.Points[2]}
+	pts := []*profile.Point{&p.Points[0], &p.Points[1], &p.Points[2]}
 	rd := ReadPoints(context.Background(), dev, 1, pts, plan.Options{MaxGap: 50}, time.Second)
 	// One merged read 0..11 is refused (3..9 unmapped), then each point alone.
 	if rd.Requests != 4 {
@@ -74,7 +75,7 @@ func TestReadPointsAndCheck(t *testing.T) {
 		t.Errorf("p: %+v %+v", pw.Value, pw.Check)
 	}
 	// A scale off by ten is named as such.
-	dev[fwconfig.Holding][2] = 50 // 0.5 Hz: scale 0.01 where 1 was meant
+	dev[profile.Holding][2] = 50 // 0.5 Hz: scale 0.01 where 1 was meant
 	rd = ReadPoints(context.Background(), dev, 1, pts[1:2], plan.Options{}, time.Second)
 	if c := rd.Get("freq").Check; c == nil || !strings.Contains(c.Hint, "check scale: ×100 gives 50 Hz") {
 		t.Errorf("freq off by a scale: %+v", c)
@@ -83,17 +84,17 @@ func TestReadPointsAndCheck(t *testing.T) {
 
 func TestJudge(t *testing.T) {
 	p := load(t)
-	dev := fakeDevice{fwconfig.Holding: {0: 0x4366, 1: 0x0000, 2: 5000, 100: 0x0070}}
+	dev := fakeDevice{profile.Holding: {0: 0x4366, 1: 0x0000, 2: 5000, 100: 0x0070}}
 	c := judge(context.Background(), dev, 1, p, time.Second)
 	if c.Verdict != "identified" || c.Score != 1020 {
 		t.Errorf("identified device: %+v", c)
 	}
-	dev[fwconfig.Holding][100] = 0x0071
+	dev[profile.Holding][100] = 0x0071
 	c = judge(context.Background(), dev, 1, p, time.Second)
 	if c.Score != 0 || !strings.Contains(c.Verdict, "model code (holding 0x0064) is 113, not 112 (0x70)") {
 		t.Errorf("other model: %+v", c)
 	}
-	delete(dev[fwconfig.Holding], 100)
+	delete(dev[profile.Holding], 100)
 	c = judge(context.Background(), dev, 1, p, time.Second)
 	if c.Score != 0 || !strings.Contains(c.Verdict, "exception 2") {
 		t.Errorf("no model register: %+v", c)
@@ -133,10 +134,10 @@ func TestParsing(t *testing.T) {
 			t.Errorf("ParseUnits(%q) accepted", bad)
 		}
 	}
-	if h := ModiconHint(fwconfig.Holding, 40001); !strings.Contains(h, "protocol address 0") {
+	if h := ModiconHint(profile.Holding, 40001); !strings.Contains(h, "protocol address 0") {
 		t.Errorf("hint %q", h)
 	}
-	if h := ModiconHint(fwconfig.Holding, 8198); h != "" {
+	if h := ModiconHint(profile.Holding, 8198); h != "" {
 		t.Errorf("hint for 8198: %q", h)
 	}
 }

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	fwconfig "github.com/boilerwatch/boilerwatch/firmware-config"
+	"github.com/boilerwatch/boilerwatch/firmware-config/profile"
 	"github.com/boilerwatch/boilerwatch/gateway/bus"
 	"github.com/boilerwatch/boilerwatch/gateway/plan"
 	"github.com/boilerwatch/boilerwatch/gateway/telemetry"
@@ -28,7 +29,7 @@ func StartBus(ctx context.Context, cfg fwconfig.Bus, timeout time.Duration) (*bu
 // DeviceReport is one read of a configured device with its profile.
 type DeviceReport struct {
 	Device  string
-	Profile *fwconfig.Profile
+	Profile *profile.Profile
 	Bus     string
 	Unit    int
 	Reading *Reading
@@ -38,7 +39,7 @@ type DeviceReport struct {
 // ReadDevice reads every point of a configured device once, planned as the
 // gateway plans it (with the learned holes given).
 func ReadDevice(ctx context.Context, r Reader, d *fwconfig.Device, learned ...plan.Span) *DeviceReport {
-	points := make([]*fwconfig.Point, len(d.Spec.Points))
+	points := make([]*profile.Point, len(d.Spec.Points))
 	for i := range d.Spec.Points {
 		points[i] = &d.Spec.Points[i]
 	}

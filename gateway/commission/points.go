@@ -16,7 +16,7 @@ import (
 	"strings"
 	"time"
 
-	fwconfig "github.com/boilerwatch/boilerwatch/firmware-config"
+	"github.com/boilerwatch/boilerwatch/firmware-config/profile"
 	"github.com/boilerwatch/boilerwatch/gateway/bus"
 	"github.com/boilerwatch/boilerwatch/gateway/plan"
 	"github.com/boilerwatch/boilerwatch/gateway/telemetry"
@@ -24,12 +24,12 @@ import (
 
 // Reader is a bus: *bus.Bus.
 type Reader interface {
-	Read(ctx context.Context, unit byte, register fwconfig.RegisterType, start, count int, timeout time.Duration) ([]uint16, time.Time, error)
+	Read(ctx context.Context, unit byte, register profile.RegisterType, start, count int, timeout time.Duration) ([]uint16, time.Time, error)
 }
 
 // PointResult is what one read learned about one point.
 type PointResult struct {
-	Point *fwconfig.Point
+	Point *profile.Point
 	// Words are the registers read (0/1 for bits); nil when not read.
 	Words []uint16
 	// Value is the decoded value, good or bad with the reason.
@@ -90,10 +90,10 @@ var errNotRead = errors.New("not read: the device did not answer an earlier requ
 // 3 is read again point by point, so that every point gets its own answer;
 // once the device does not answer at all, the remaining requests are not
 // sent. Points with scale_from need their sources among points.
-func ReadPoints(ctx context.Context, r Reader, unit byte, points []*fwconfig.Point, o plan.Options, timeout time.Duration) *Reading {
+func ReadPoints(ctx context.Context, r Reader, unit byte, points []*profile.Point, o plan.Options, timeout time.Duration) *Reading {
 	start := time.Now()
 	rd := &Reading{Points: make([]PointResult, len(points))}
-	idx := map[*fwconfig.Point]int{}
+	idx := map[*profile.Point]int{}
 	for i, p := range points {
 		rd.Points[i].Point = p
 		idx[p] = i
@@ -118,7 +118,7 @@ func ReadPoints(ctx context.Context, r Reader, unit byte, points []*fwconfig.Poi
 		}
 		if code, ok := bus.ExceptionCode(err); ok && (code == 2 || code == 3) && len(req.Points) > 1 {
 			for _, p := range req.Points {
-				read(plan.Request{Register: p.Register, Start: p.Address, Count: p.Words(), Points: []*fwconfig.Point{p}})
+				read(plan.Request{Register: p.Register, Start: p.Address, Count: p.Words(), Points: []*profile.Point{p}})
 			}
 			return
 		}
@@ -181,8 +181,8 @@ func (res *PointResult) decode(rd *Reading) {
 // point has none or the value lies in it. Otherwise it tries the other
 // byte orders on the same registers and, failing those, a scale off by
 // powers of ten, and says which gives a plausible value.
-func Check(p *fwconfig.Point, words []uint16, factor float64, v telemetry.Value, decodeErr error) *Finding {
-	if len(p.Range) != 2 || words == nil || p.Type == fwconfig.Bool || p.Type == fwconfig.String || p.Register.IsBit() {
+func Check(p *profile.Point, words []uint16, factor float64, v telemetry.Value, decodeErr error) *Finding {
+	if len(p.Range) != 2 || words == nil || p.Type == profile.Bool || p.Type == profile.String || p.Register.IsBit() {
 		return nil
 	}
 	if decodeErr == nil && v.Kind == telemetry.KindNumber && plausible(p, v.Num) {
@@ -227,8 +227,8 @@ func Check(p *fwconfig.Point, words []uint16, factor float64, v telemetry.Value,
 
 // plausible: inside the point's range, and for a float not a denormal-
 // like 1e-28, which misread bytes give and no instrument reports.
-func plausible(p *fwconfig.Point, v float64) bool {
-	if (p.Type == fwconfig.Float32 || p.Type == fwconfig.Float64) && v != 0 && math.Abs(v) < 1e-9*math.Abs(p.ScaleFactor()) {
+func plausible(p *profile.Point, v float64) bool {
+	if (p.Type == profile.Float32 || p.Type == profile.Float64) && v != 0 && math.Abs(v) < 1e-9*math.Abs(p.ScaleFactor()) {
 		return false
 	}
 	return p.InRange(v)
@@ -236,7 +236,7 @@ func plausible(p *fwconfig.Point, v float64) bool {
 
 // otherOrders are the byte orders a point could be read in besides its
 // own: for one register only the byte swap.
-func otherOrders(p *fwconfig.Point) []string {
+func otherOrders(p *profile.Point) []string {
 	cur := p.ByteOrderName()
 	if p.Words() == 1 {
 		if cur == "ABCD" || cur == "CDAB" {

@@ -11,7 +11,7 @@ import (
 	"text/tabwriter"
 	"time"
 
-	fwconfig "github.com/boilerwatch/boilerwatch/firmware-config"
+	"github.com/boilerwatch/boilerwatch/firmware-config/profile"
 	"github.com/boilerwatch/boilerwatch/gateway/telemetry"
 )
 
@@ -23,12 +23,12 @@ var Orders = []string{"ABCD", "CDAB", "BADC", "DCBA"}
 type RawReport struct {
 	Bus      string
 	Unit     int
-	Register fwconfig.RegisterType
+	Register profile.RegisterType
 	Start    int
 	Words    []uint16
 	Took     time.Duration
 	// Type and Order, when given, select one interpretation.
-	Type  fwconfig.DataType
+	Type  profile.DataType
 	Order string
 }
 
@@ -51,8 +51,8 @@ func ParseAddress(s string) (int, error) {
 
 // ModiconHint says when a start address looks like a Modicon reference
 // (40001 for holding register 0), the commonest commissioning mistake.
-func ModiconHint(r fwconfig.RegisterType, start int) string {
-	digit := map[fwconfig.RegisterType]int{fwconfig.Holding: 4, fwconfig.Input: 3}[r]
+func ModiconHint(r profile.RegisterType, start int) string {
+	digit := map[profile.RegisterType]int{profile.Holding: 4, profile.Input: 3}[r]
 	if digit == 0 || start/10000 != digit || start%10000 == 0 {
 		return ""
 	}
@@ -61,9 +61,9 @@ func ModiconHint(r fwconfig.RegisterType, start int) string {
 }
 
 // pointFor is a point that decodes words at i as type t in order o.
-func pointFor(t fwconfig.DataType, order string, words int) (*fwconfig.Point, error) {
-	p := &fwconfig.Point{Name: "raw", Register: fwconfig.Holding, Type: t}
-	if t == fwconfig.String {
+func pointFor(t profile.DataType, order string, words int) (*profile.Point, error) {
+	p := &profile.Point{Name: "raw", Register: profile.Holding, Type: t}
+	if t == profile.String {
 		p.Length = words
 	}
 	if order == "" {
@@ -73,15 +73,15 @@ func pointFor(t fwconfig.DataType, order string, words int) (*fwconfig.Point, er
 }
 
 // TypeWords is how many registers a value of type t spans (string: all).
-func TypeWords(t fwconfig.DataType, count int) (int, error) {
+func TypeWords(t profile.DataType, count int) (int, error) {
 	switch t {
-	case fwconfig.Int16, fwconfig.Uint16, fwconfig.BCD16:
+	case profile.Int16, profile.Uint16, profile.BCD16:
 		return 1, nil
-	case fwconfig.Int32, fwconfig.Uint32, fwconfig.Float32, fwconfig.BCD32:
+	case profile.Int32, profile.Uint32, profile.Float32, profile.BCD32:
 		return 2, nil
-	case fwconfig.Int64, fwconfig.Uint64, fwconfig.Float64:
+	case profile.Int64, profile.Uint64, profile.Float64:
 		return 4, nil
-	case fwconfig.String:
+	case profile.String:
 		return count, nil
 	}
 	return 0, fmt.Errorf("%q is not a type; one of int16, uint16, int32, uint32, int64, uint64, float32, float64, bcd16, bcd32, string", t)

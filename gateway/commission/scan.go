@@ -14,6 +14,7 @@ import (
 	"time"
 
 	fwconfig "github.com/boilerwatch/boilerwatch/firmware-config"
+	"github.com/boilerwatch/boilerwatch/firmware-config/profile"
 	"github.com/boilerwatch/boilerwatch/gateway/bus"
 	"github.com/boilerwatch/boilerwatch/gateway/plan"
 	"github.com/boilerwatch/boilerwatch/gateway/telemetry"
@@ -56,9 +57,9 @@ type ScanOptions struct {
 	Concurrency int
 	// Probe is the register asked to find out whether a unit is there;
 	// any answer, an exception included, means it is.
-	Probe        fwconfig.RegisterType
+	Probe        profile.RegisterType
 	ProbeAddress int
-	Library      fwconfig.Library
+	Library      profile.Library
 	// Progress, if set, is told of each unit as it is done.
 	Progress func(u UnitResult)
 }
@@ -122,7 +123,7 @@ func Scan(ctx context.Context, o ScanOptions) (*ScanResult, error) {
 	}
 	o.Concurrency = min(max(o.Concurrency, 1), max(len(o.Units), 1))
 	if o.Probe == "" {
-		o.Probe = fwconfig.Holding
+		o.Probe = profile.Holding
 	}
 	res := &ScanResult{Bus: o.Bus.Key, Concurrency: o.Concurrency, Bound: ProbeBound(o)}
 	start := time.Now()
@@ -214,13 +215,13 @@ func scanUnit(ctx context.Context, b *bus.Bus, unit int, o ScanOptions) (UnitRes
 
 // judge reads a profile's identification from the unit: its match
 // registers first (any mismatch rules it out), then its range points.
-func judge(ctx context.Context, r Reader, unit int, p *fwconfig.Profile, timeout time.Duration) Candidate {
+func judge(ctx context.Context, r Reader, unit int, p *profile.Profile, timeout time.Duration) Candidate {
 	c := Candidate{Profile: p.Name}
 	// Nothing bridged: a device of another model refuses most addresses.
 	opts := plan.Options{MaxGap: 0}
 	score := 0
 	if p.Identify != nil && len(p.Identify.Match) > 0 {
-		var pts []*fwconfig.Point
+		var pts []*profile.Point
 		for i := range p.Identify.Match {
 			pts = append(pts, p.Identify.Match[i].Spec)
 		}
@@ -291,7 +292,7 @@ func judge(ctx context.Context, r Reader, unit int, p *fwconfig.Profile, timeout
 }
 
 // withSources adds the scale sources the points need.
-func withSources(p *fwconfig.Profile, pts []*fwconfig.Point) []*fwconfig.Point {
+func withSources(p *profile.Profile, pts []*profile.Point) []*profile.Point {
 	out := slices.Clone(pts)
 	for _, pt := range pts {
 		for _, sf := range pt.ScaleFrom {

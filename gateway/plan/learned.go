@@ -10,7 +10,7 @@ import (
 	"slices"
 	"sync"
 
-	fwconfig "github.com/boilerwatch/boilerwatch/firmware-config"
+	"github.com/boilerwatch/boilerwatch/firmware-config/profile"
 	"github.com/boilerwatch/boilerwatch/gateway/atomicfile"
 )
 
@@ -154,7 +154,7 @@ func joinSpans(s []Span) []Span {
 // bridged read says that an address it bridged is missing from the
 // device's map; the profile's points (another group's, say) are not the
 // suspects, so the parts are the hole never to bridge again.
-func Carve(s Span, points []*fwconfig.Point) []Span {
+func Carve(s Span, points []*profile.Point) []Span {
 	out := []Span{s}
 	for _, p := range points {
 		if p.Register != s.Register {

@@ -7,7 +7,7 @@ import (
 	"strings"
 	"testing"
 
-	fwconfig "github.com/boilerwatch/boilerwatch/firmware-config"
+	"github.com/boilerwatch/boilerwatch/firmware-config/profile"
 )
 
 func TestLearnedPersists(t *testing.T) {
@@ -52,7 +52,7 @@ func TestLearnedPersists(t *testing.T) {
 }
 
 func TestCarve(t *testing.T) {
-	ps := []*fwconfig.Point{
+	ps := []*profile.Point{
 		{Name: "x", Register: "holding", Address: 14, Type: "float32"},
 		{Name: "y", Register: "input", Address: 11, Type: "uint16"},
 	}

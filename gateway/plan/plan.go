@@ -9,6 +9,7 @@ import (
 	"time"
 
 	fwconfig "github.com/boilerwatch/boilerwatch/firmware-config"
+	"github.com/boilerwatch/boilerwatch/firmware-config/profile"
 )
 
 // Protocol limits per request (Modbus Application Protocol v1.1b3, §6).
@@ -48,10 +49,10 @@ func DeviceOptions(d *fwconfig.Device, learned ...Span) Options {
 // Request is one read: a register type, a start address and a count, and
 // the points it carries.
 type Request struct {
-	Register fwconfig.RegisterType
+	Register profile.RegisterType
 	Start    int
 	Count    int
-	Points   []*fwconfig.Point
+	Points   []*profile.Point
 }
 
 // End is the address after the request's last register.
@@ -59,8 +60,8 @@ func (r *Request) End() int { return r.Start + r.Count }
 
 // Build plans the requests for points. Points are never mixed across register
 // types, and a point never straddles two requests.
-func Build(points []fwconfig.Point, o Options) []Request {
-	ps := make([]*fwconfig.Point, len(points))
+func Build(points []profile.Point, o Options) []Request {
+	ps := make([]*profile.Point, len(points))
 	for i := range points {
 		ps[i] = &points[i]
 	}
@@ -68,7 +69,7 @@ func Build(points []fwconfig.Point, o Options) []Request {
 }
 
 // BuildPoints is Build for a subset of a profile's points.
-func BuildPoints(points []*fwconfig.Point, o Options) []Request {
+func BuildPoints(points []*profile.Point, o Options) []Request {
 	maxRegs, maxBits := o.MaxRegisters, o.MaxBits
 	if maxRegs <= 0 || maxRegs > MaxRegisters {
 		maxRegs = MaxRegisters
@@ -76,14 +77,14 @@ func BuildPoints(points []*fwconfig.Point, o Options) []Request {
 	if maxBits <= 0 || maxBits > MaxBits {
 		maxBits = MaxBits
 	}
-	byType := map[fwconfig.RegisterType][]*fwconfig.Point{}
+	byType := map[profile.RegisterType][]*profile.Point{}
 	for _, p := range points {
 		byType[p.Register] = append(byType[p.Register], p)
 	}
 	var reqs []Request
-	for _, rt := range []fwconfig.RegisterType{fwconfig.Coil, fwconfig.Discrete, fwconfig.Holding, fwconfig.Input} {
+	for _, rt := range []profile.RegisterType{profile.Coil, profile.Discrete, profile.Holding, profile.Input} {
 		ps := byType[rt]
-		slices.SortStableFunc(ps, func(a, b *fwconfig.Point) int { return a.Address - b.Address })
+		slices.SortStableFunc(ps, func(a, b *profile.Point) int { return a.Address - b.Address })
 		limit := maxRegs
 		if rt.IsBit() {
 			limit = maxBits
@@ -102,7 +103,7 @@ func BuildPoints(points []*fwconfig.Point, o Options) []Request {
 				}
 				reqs = append(reqs, *cur)
 			}
-			cur = &Request{Register: rt, Start: p.Address, Count: p.Words(), Points: []*fwconfig.Point{p}}
+			cur = &Request{Register: rt, Start: p.Address, Count: p.Words(), Points: []*profile.Point{p}}
 		}
 		if cur != nil {
 			reqs = append(reqs, *cur)
@@ -113,7 +114,7 @@ func BuildPoints(points []*fwconfig.Point, o Options) []Request {
 
 // touchesHole reports whether reading [start, end) of table rt would read
 // a register of a hole.
-func (o *Options) touchesHole(rt fwconfig.RegisterType, start, end int) bool {
+func (o *Options) touchesHole(rt profile.RegisterType, start, end int) bool {
 	for _, h := range o.Holes {
 		if h.Register == rt && h.Start < end && start < h.Start+h.Count {
 			return true
@@ -132,7 +133,7 @@ func Split(r Request) (Request, Request, bool) {
 		return r, Request{}, false
 	}
 	ps := slices.Clone(r.Points)
-	slices.SortStableFunc(ps, func(a, b *fwconfig.Point) int { return a.Address - b.Address })
+	slices.SortStableFunc(ps, func(a, b *profile.Point) int { return a.Address - b.Address })
 	// Bits of one register must stay together: cut between addresses.
 	mid := len(ps) / 2
 	for mid < len(ps) && ps[mid].Address < ps[mid-1].Address+ps[mid-1].Words() {
@@ -150,7 +151,7 @@ func Split(r Request) (Request, Request, bool) {
 	return span(r.Register, ps[:mid]), span(r.Register, ps[mid:]), true
 }
 
-func span(rt fwconfig.RegisterType, ps []*fwconfig.Point) Request {
+func span(rt profile.RegisterType, ps []*profile.Point) Request {
 	start, end := ps[0].Address, 0
 	for _, p := range ps {
 		start = min(start, p.Address)
@@ -180,7 +181,7 @@ type Group struct {
 	Name     string // "" for the device's own interval
 	Interval time.Duration
 	// Points are the group's own points, reported in its samples.
-	Points []*fwconfig.Point
+	Points []*profile.Point
 	// Requests read Points and the scale registers they need (which are
 	// read in the same cycle so that a value is never scaled by a stale
 	// factor).
@@ -272,9 +273,9 @@ func plural(n int, noun string) string {
 // Span is a register range: one a device refused to read in one request,
 // or a hole in its map.
 type Span struct {
-	Register fwconfig.RegisterType `json:"register"`
-	Start    int                   `json:"start"`
-	Count    int                   `json:"count"`
+	Register profile.RegisterType `json:"register"`
+	Start    int                  `json:"start"`
+	Count    int                  `json:"count"`
 }
 
 // End is the address after the span's last one.

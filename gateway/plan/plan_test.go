@@ -8,41 +8,42 @@ import (
 	"testing"
 
 	fwconfig "github.com/boilerwatch/boilerwatch/firmware-config"
+	"github.com/boilerwatch/boilerwatch/firmware-config/profile"
 )
 
 func TestBuild(t *testing.T) {
-	pt := func(name string, reg fwconfig.RegisterType, addr int, typ fwconfig.DataType) fwconfig.Point {
-		return fwconfig.Point{Name: name, Register: reg, Address: addr, Type: typ}
+	pt := func(name string, reg profile.RegisterType, addr int, typ profile.DataType) profile.Point {
+		return profile.Point{Name: name, Register: reg, Address: addr, Type: typ}
 	}
 	tests := []struct {
 		name   string
-		points []fwconfig.Point
+		points []profile.Point
 		opts   Options
 		want   string
 	}{
-		{"contiguous merge", []fwconfig.Point{pt("a", "holding", 0, "uint16"), pt("b", "holding", 1, "float32")}, Options{},
+		{"contiguous merge", []profile.Point{pt("a", "holding", 0, "uint16"), pt("b", "holding", 1, "float32")}, Options{},
 			"holding 0+3 [a b]"},
-		{"gap bridged", []fwconfig.Point{pt("a", "holding", 0, "uint16"), pt("b", "holding", 10, "uint16")}, Options{MaxGap: 10},
+		{"gap bridged", []profile.Point{pt("a", "holding", 0, "uint16"), pt("b", "holding", 10, "uint16")}, Options{MaxGap: 10},
 			"holding 0+11 [a b]"},
-		{"gap too wide", []fwconfig.Point{pt("a", "holding", 0, "uint16"), pt("b", "holding", 10, "uint16")}, Options{MaxGap: 8},
+		{"gap too wide", []profile.Point{pt("a", "holding", 0, "uint16"), pt("b", "holding", 10, "uint16")}, Options{MaxGap: 8},
 			"holding 0+1 [a]; holding 10+1 [b]"},
-		{"types never mixed", []fwconfig.Point{pt("a", "holding", 0, "uint16"), pt("b", "input", 1, "uint16"), pt("c", "coil", 0, "bool")}, Options{MaxGap: 50},
+		{"types never mixed", []profile.Point{pt("a", "holding", 0, "uint16"), pt("b", "input", 1, "uint16"), pt("c", "coil", 0, "bool")}, Options{MaxGap: 50},
 			"coil 0+1 [c]; holding 0+1 [a]; input 1+1 [b]"},
-		{"register limit", []fwconfig.Point{pt("a", "holding", 0, "uint16"), pt("b", "holding", 124, "float32")}, Options{MaxGap: 200},
+		{"register limit", []profile.Point{pt("a", "holding", 0, "uint16"), pt("b", "holding", 124, "float32")}, Options{MaxGap: 200},
 			"holding 0+1 [a]; holding 124+2 [b]"},
-		{"lowered limit", []fwconfig.Point{pt("a", "input", 0, "uint16"), pt("b", "input", 1, "uint16"), pt("c", "input", 2, "uint16")}, Options{MaxRegisters: 2},
+		{"lowered limit", []profile.Point{pt("a", "input", 0, "uint16"), pt("b", "input", 1, "uint16"), pt("c", "input", 2, "uint16")}, Options{MaxRegisters: 2},
 			"input 0+2 [a b]; input 2+1 [c]"},
-		{"bits of one register share it", []fwconfig.Point{pt("x", "input", 5, "bool"), pt("y", "input", 5, "bool")}, Options{},
+		{"bits of one register share it", []profile.Point{pt("x", "input", 5, "bool"), pt("y", "input", 5, "bool")}, Options{},
 			"input 5+1 [x y]"},
-		{"unsorted input", []fwconfig.Point{pt("b", "holding", 2, "uint16"), pt("a", "holding", 0, "uint32")}, Options{},
+		{"unsorted input", []profile.Point{pt("b", "holding", 2, "uint16"), pt("a", "holding", 0, "uint32")}, Options{},
 			"holding 0+3 [a b]"},
-		{"a hole is never bridged", []fwconfig.Point{pt("a", "holding", 0, "uint16"), pt("b", "holding", 10, "uint16"), pt("c", "holding", 20, "uint16")},
+		{"a hole is never bridged", []profile.Point{pt("a", "holding", 0, "uint16"), pt("b", "holding", 10, "uint16"), pt("c", "holding", 20, "uint16")},
 			Options{MaxGap: 50, Holes: []Span{{"holding", 12, 3}}},
 			"holding 0+11 [a b]; holding 20+1 [c]"},
-		{"a hole of another table is no matter", []fwconfig.Point{pt("a", "holding", 0, "uint16"), pt("b", "holding", 10, "uint16")},
+		{"a hole of another table is no matter", []profile.Point{pt("a", "holding", 0, "uint16"), pt("b", "holding", 10, "uint16")},
 			Options{MaxGap: 50, Holes: []Span{{"input", 5, 1}}},
 			"holding 0+11 [a b]"},
-		{"a point in a hole is read alone", []fwconfig.Point{pt("a", "holding", 0, "uint16"), pt("b", "holding", 1, "uint16"), pt("c", "holding", 2, "uint16")},
+		{"a point in a hole is read alone", []profile.Point{pt("a", "holding", 0, "uint16"), pt("b", "holding", 1, "uint16"), pt("c", "holding", 2, "uint16")},
 			Options{MaxGap: 50, Holes: []Span{{"holding", 1, 1}}},
 			"holding 0+1 [a]; holding 1+1 [b]; holding 2+1 [c]"},
 	}
@@ -72,25 +73,25 @@ func names(r Request) string {
 }
 
 func TestSplit(t *testing.T) {
-	bit := func(name string, addr, b int) fwconfig.Point {
-		return fwconfig.Point{Name: name, Register: "input", Address: addr, Type: "bool", Bit: &b}
+	bit := func(name string, addr, b int) profile.Point {
+		return profile.Point{Name: name, Register: "input", Address: addr, Type: "bool", Bit: &b}
 	}
-	pt := func(name string, addr int, typ fwconfig.DataType) fwconfig.Point {
-		return fwconfig.Point{Name: name, Register: "holding", Address: addr, Type: typ}
+	pt := func(name string, addr int, typ profile.DataType) profile.Point {
+		return profile.Point{Name: name, Register: "holding", Address: addr, Type: typ}
 	}
 	tests := []struct {
 		name   string
-		points []fwconfig.Point
+		points []profile.Point
 		want   string
 	}{
-		{"halves span only their points", []fwconfig.Point{pt("a", 0, "uint16"), pt("b", 5, "float32"), pt("c", 20, "uint16"), pt("d", 30, "uint32")},
+		{"halves span only their points", []profile.Point{pt("a", 0, "uint16"), pt("b", 5, "float32"), pt("c", 20, "uint16"), pt("d", 30, "uint32")},
 			"holding 0+7 [a b] | holding 20+12 [c d]"},
-		{"odd count", []fwconfig.Point{pt("a", 0, "uint16"), pt("b", 1, "uint16"), pt("c", 2, "uint16")},
+		{"odd count", []profile.Point{pt("a", 0, "uint16"), pt("b", 1, "uint16"), pt("c", 2, "uint16")},
 			"holding 0+1 [a] | holding 1+2 [b c]"},
-		{"bits of one register stay together", []fwconfig.Point{bit("x", 4, 0), bit("y", 4, 1), bit("z", 4, 2), bit("w", 5, 0)},
+		{"bits of one register stay together", []profile.Point{bit("x", 4, 0), bit("y", 4, 1), bit("z", 4, 2), bit("w", 5, 0)},
 			"input 4+1 [x y z] | input 5+1 [w]"},
-		{"one register cannot be split", []fwconfig.Point{bit("x", 4, 0), bit("y", 4, 1)}, "no split"},
-		{"one point cannot be split", []fwconfig.Point{pt("a", 0, "float64")}, "no split"},
+		{"one register cannot be split", []profile.Point{bit("x", 4, 0), bit("y", 4, 1)}, "no split"},
+		{"one point cannot be split", []profile.Point{pt("a", 0, "float64")}, "no split"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -192,10 +193,10 @@ total: 11 round trips per cycle (every group polled once), 203 per minute, 2 dev
 }
 
 func TestRejoin(t *testing.T) {
-	pt := func(name string, addr int) fwconfig.Point {
-		return fwconfig.Point{Name: name, Register: "holding", Address: addr, Type: "uint16"}
+	pt := func(name string, addr int) profile.Point {
+		return profile.Point{Name: name, Register: "holding", Address: addr, Type: "uint16"}
 	}
-	ps := []fwconfig.Point{pt("a", 0), pt("b", 1), pt("c", 2), pt("d", 3), pt("e", 4), pt("f", 8), pt("g", 9)}
+	ps := []profile.Point{pt("a", 0), pt("b", 1), pt("c", 2), pt("d", 3), pt("e", 4), pt("f", 8), pt("g", 9)}
 	one := func(i int) Request { return Build(ps[i:i+1], Options{})[0] }
 	two := func(i int) Request { return Build(ps[i:i+2], Options{MaxGap: 10})[0] }
 	tests := []struct {

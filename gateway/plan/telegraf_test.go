@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	fwconfig "github.com/boilerwatch/boilerwatch/firmware-config"
+	"github.com/boilerwatch/boilerwatch/firmware-config/profile"
 )
 
 // telegrafFill is the register fill the comparison uses: Telegraf's
@@ -22,8 +23,8 @@ const telegrafFill = 50
 // unless the hole from the previous field's end to it exceeds fill, or the
 // request would exceed the table's batch size (125 registers, 2000 bits);
 // overlapping fields (bits of one register) count as a hole of 0.
-func telegrafMaxInsert(points []*fwconfig.Point, fill int) int {
-	byTable := map[fwconfig.RegisterType][]*fwconfig.Point{}
+func telegrafMaxInsert(points []*profile.Point, fill int) int {
+	byTable := map[profile.RegisterType][]*profile.Point{}
 	for _, p := range points {
 		byTable[p.Register] = append(byTable[p.Register], p)
 	}
@@ -33,7 +34,7 @@ func telegrafMaxInsert(points []*fwconfig.Point, fill int) int {
 		if rt.IsBit() {
 			batch = MaxBits
 		}
-		slices.SortStableFunc(ps, func(a, b *fwconfig.Point) int {
+		slices.SortStableFunc(ps, func(a, b *profile.Point) int {
 			if a.Address != b.Address {
 				return a.Address - b.Address
 			}
@@ -58,22 +59,22 @@ func telegrafMaxInsert(points []*fwconfig.Point, fill int) int {
 }
 
 func TestTelegrafMaxInsertReference(t *testing.T) {
-	pt := func(addr int, typ fwconfig.DataType) *fwconfig.Point {
-		return &fwconfig.Point{Register: fwconfig.Holding, Address: addr, Type: typ}
+	pt := func(addr int, typ profile.DataType) *profile.Point {
+		return &profile.Point{Register: profile.Holding, Address: addr, Type: typ}
 	}
 	tests := []struct {
 		name   string
-		points []*fwconfig.Point
+		points []*profile.Point
 		fill   int
 		want   int
 	}{
-		{"contiguous", []*fwconfig.Point{pt(0, "uint16"), pt(1, "float32")}, 50, 1},
-		{"hole of exactly fill", []*fwconfig.Point{pt(0, "uint16"), pt(51, "uint16")}, 50, 1},
-		{"hole past fill", []*fwconfig.Point{pt(0, "uint16"), pt(52, "uint16")}, 50, 2},
-		{"batch size", []*fwconfig.Point{pt(0, "uint16"), pt(123, "float32")}, 200, 1},
-		{"past batch size", []*fwconfig.Point{pt(0, "uint16"), pt(124, "float32")}, 200, 2},
-		{"tables apart", []*fwconfig.Point{pt(0, "uint16"), {Register: fwconfig.Input, Address: 0, Type: "uint16"}}, 50, 2},
-		{"DTSU666 parameters", []*fwconfig.Point{pt(0x2006, "float32"), pt(0x201A, "float32"), pt(0x202A, "float32"), pt(0x2044, "float32")}, 50, 1},
+		{"contiguous", []*profile.Point{pt(0, "uint16"), pt(1, "float32")}, 50, 1},
+		{"hole of exactly fill", []*profile.Point{pt(0, "uint16"), pt(51, "uint16")}, 50, 1},
+		{"hole past fill", []*profile.Point{pt(0, "uint16"), pt(52, "uint16")}, 50, 2},
+		{"batch size", []*profile.Point{pt(0, "uint16"), pt(123, "float32")}, 200, 1},
+		{"past batch size", []*profile.Point{pt(0, "uint16"), pt(124, "float32")}, 200, 2},
+		{"tables apart", []*profile.Point{pt(0, "uint16"), {Register: profile.Input, Address: 0, Type: "uint16"}}, 50, 2},
+		{"DTSU666 parameters", []*profile.Point{pt(0x2006, "float32"), pt(0x201A, "float32"), pt(0x202A, "float32"), pt(0x2044, "float32")}, 50, 1},
 	}
 	for _, tt := range tests {
 		if got := telegrafMaxInsert(tt.points, tt.fill); got != tt.want {
@@ -86,7 +87,7 @@ func TestTelegrafMaxInsertReference(t *testing.T) {
 // options, each poll group on its own.
 func shippedPlans(t *testing.T) *fwconfig.Gateway {
 	t.Helper()
-	lib, err := fwconfig.LoadLibrary()
+	lib, err := profile.LoadLibrary()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -107,7 +108,7 @@ func TestNoMoreRequestsThanTelegraf(t *testing.T) {
 		d := &g.Devices[i]
 		ours, theirs := 0, 0
 		for _, gr := range Device(d) {
-			var read []*fwconfig.Point
+			var read []*profile.Point
 			for _, r := range gr.Requests {
 				read = append(read, r.Points...)
 			}

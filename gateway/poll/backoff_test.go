@@ -12,6 +12,7 @@ import (
 	"time"
 
 	fwconfig "github.com/boilerwatch/boilerwatch/firmware-config"
+	"github.com/boilerwatch/boilerwatch/firmware-config/profile"
 	"github.com/boilerwatch/boilerwatch/gateway/bus"
 	"github.com/boilerwatch/boilerwatch/gateway/telemetry"
 )
@@ -27,7 +28,7 @@ type awayReader struct {
 	asked []time.Time
 }
 
-func (r *awayReader) Read(ctx context.Context, unit byte, register fwconfig.RegisterType, start, count int, timeout time.Duration) ([]uint16, time.Time, error) {
+func (r *awayReader) Read(ctx context.Context, unit byte, register profile.RegisterType, start, count int, timeout time.Duration) ([]uint16, time.Time, error) {
 	now := time.Now()
 	r.mu.Lock()
 	r.asked = append(r.asked, now)

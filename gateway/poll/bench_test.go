@@ -18,6 +18,7 @@ import (
 
 	"github.com/boilerwatch/boilerwatch/collector/servicetest"
 	fwconfig "github.com/boilerwatch/boilerwatch/firmware-config"
+	"github.com/boilerwatch/boilerwatch/firmware-config/profile"
 	"github.com/boilerwatch/boilerwatch/gateway/telemetry"
 	"github.com/boilerwatch/boilerwatch/simulator/mbserver"
 )
@@ -298,7 +299,7 @@ func BenchmarkReferenceSiteGateway(b *testing.B) {
 // (a mix of the library's profiles on five buses), gateway alone in a
 // child process.
 func BenchmarkSite50Devices(b *testing.B) {
-	lib, err := fwconfig.LoadLibrary()
+	lib, err := profile.LoadLibrary()
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	fwconfig "github.com/boilerwatch/boilerwatch/firmware-config"
+	"github.com/boilerwatch/boilerwatch/firmware-config/profile"
 	"github.com/boilerwatch/boilerwatch/gateway/bus"
 	"github.com/boilerwatch/boilerwatch/gateway/plan"
 	"github.com/boilerwatch/boilerwatch/gateway/telemetry"
@@ -20,13 +21,13 @@ import (
 
 // Reader is the bus a device sits on.
 type Reader interface {
-	Read(ctx context.Context, unit byte, register fwconfig.RegisterType, start, count int, timeout time.Duration) ([]uint16, time.Time, error)
+	Read(ctx context.Context, unit byte, register profile.RegisterType, start, count int, timeout time.Duration) ([]uint16, time.Time, error)
 }
 
 // intoReader reads into a caller's buffer; *bus.Bus implements it, so a
 // poll reuses one buffer per request instead of allocating.
 type intoReader interface {
-	ReadInto(ctx context.Context, dst []uint16, unit byte, register fwconfig.RegisterType, start, count int, timeout time.Duration) ([]uint16, time.Time, error)
+	ReadInto(ctx context.Context, dst []uint16, unit byte, register profile.RegisterType, start, count int, timeout time.Duration) ([]uint16, time.Time, error)
 }
 
 // Device states, as published in the gateway status.
@@ -83,11 +84,11 @@ type Device struct {
 type group struct {
 	name     string
 	interval time.Duration
-	points   []*fwconfig.Point // reported in the sample
+	points   []*profile.Point // reported in the sample
 	// read is every point the group reads (its own and the scale registers
 	// they need), numbered by index for the per-poll slots.
-	read   []*fwconfig.Point
-	index  map[*fwconfig.Point]int
+	read   []*profile.Point
+	index  map[*profile.Point]int
 	byName map[string]int
 
 	mu    sync.Mutex // one poll of a group at a time
@@ -95,7 +96,7 @@ type group struct {
 	slots []slot
 	bufs  [][]uint16
 	// last holds each counter's last good value, to flag a decrease.
-	last map[*fwconfig.Point]float64
+	last map[*profile.Point]float64
 	// refused are the reads the device answered with exception 2 or 3; the
 	// plan never merges requests back into one of them.
 	refused []plan.Span
@@ -145,7 +146,7 @@ func newDevice(cfg fwconfig.Device, r Reader, log *slog.Logger, learned *plan.Le
 	}
 	for _, pg := range plan.Device(&d.cfg, holes...) {
 		g := &group{name: pg.Name, interval: pg.Interval, points: pg.Points, reqs: pg.Requests,
-			index: map[*fwconfig.Point]int{}, byName: map[string]int{}, last: map[*fwconfig.Point]float64{}}
+			index: map[*profile.Point]int{}, byName: map[string]int{}, last: map[*profile.Point]float64{}}
 		for _, r := range pg.Requests {
 			for _, p := range r.Points {
 				g.index[p], g.byName[p.Name] = len(g.read), len(g.read)
@@ -375,8 +376,8 @@ func (d *Device) readIsolating(ctx context.Context, g *group, ri int, r plan.Req
 }
 
 // profilePoints are every point of the device's profile.
-func (d *Device) profilePoints() []*fwconfig.Point {
-	ps := make([]*fwconfig.Point, len(d.cfg.Spec.Points))
+func (d *Device) profilePoints() []*profile.Point {
+	ps := make([]*profile.Point, len(d.cfg.Spec.Points))
 	for i := range d.cfg.Spec.Points {
 		ps[i] = &d.cfg.Spec.Points[i]
 	}
@@ -449,7 +450,7 @@ func (g *group) fail(r plan.Request, err error) {
 }
 
 // decode returns the point's value in this poll, decoding once.
-func (g *group) decode(p *fwconfig.Point) (telemetry.Value, error) {
+func (g *group) decode(p *profile.Point) (telemetry.Value, error) {
 	i, ok := g.index[p]
 	if !ok {
 		return telemetry.Value{}, fmt.Errorf("point %s: %w", p.Name, errNotPlanned)
@@ -485,7 +486,7 @@ func (g *group) decode(p *fwconfig.Point) (telemetry.Value, error) {
 }
 
 // value is the reported value of one of the group's points.
-func (g *group) value(d *Device, p *fwconfig.Point) telemetry.Value {
+func (g *group) value(d *Device, p *profile.Point) telemetry.Value {
 	v, err := g.decode(p)
 	if err != nil {
 		return telemetry.BadValue(errText(err))

@@ -10,7 +10,7 @@ import (
 	"strings"
 	"testing"
 
-	fwconfig "github.com/boilerwatch/boilerwatch/firmware-config"
+	"github.com/boilerwatch/boilerwatch/firmware-config/profile"
 	"github.com/boilerwatch/boilerwatch/gateway/telemetry"
 	"github.com/boilerwatch/boilerwatch/simulator/mbserver"
 )
@@ -37,36 +37,36 @@ var knownValues = map[string]any{
 }
 
 // valueFor is the engineering value a point is served with.
-func valueFor(p *fwconfig.Point, i int) any {
-	numeric := p.Type != fwconfig.Bool && p.Type != fwconfig.String && !p.Register.IsBit()
+func valueFor(p *profile.Point, i int) any {
+	numeric := p.Type != profile.Bool && p.Type != profile.String && !p.Register.IsBit()
 	if v, ok := knownValues[p.QuantityName()]; ok {
 		if _, isBool := v.(bool); !isBool || !numeric {
 			return v
 		}
 	}
 	switch {
-	case p.Type == fwconfig.Bool || p.Register.IsBit():
+	case p.Type == profile.Bool || p.Register.IsBit():
 		return i%2 == 0
-	case p.Type == fwconfig.String:
+	case p.Type == profile.String:
 		return "BW"
 	}
 	return 10 + float64(i)
 }
 
 // profileDevice serves one profile from a Bank filled through Encode.
-func profileDevice(t testing.TB, prof *fwconfig.Profile) (*mbserver.Bank, map[string]telemetry.Value) {
+func profileDevice(t testing.TB, prof *profile.Profile) (*mbserver.Bank, map[string]telemetry.Value) {
 	t.Helper()
 	var size mbserver.BankSize
 	for _, p := range prof.Points {
 		end := p.Address + p.Words()
 		switch p.Register {
-		case fwconfig.Coil:
+		case profile.Coil:
 			size.Coils = max(size.Coils, end)
-		case fwconfig.Discrete:
+		case profile.Discrete:
 			size.DiscreteInputs = max(size.DiscreteInputs, end)
-		case fwconfig.Holding:
+		case profile.Holding:
 			size.HoldingRegisters = max(size.HoldingRegisters, end)
-		case fwconfig.Input:
+		case profile.Input:
 			size.InputRegisters = max(size.InputRegisters, end)
 		}
 	}
@@ -93,12 +93,12 @@ func profileDevice(t testing.TB, prof *fwconfig.Profile) (*mbserver.Bank, map[st
 		if want[p.Name], err = p.DecodeWith(words, factor); err != nil {
 			t.Fatalf("%s: decode: %v", p.Name, err)
 		}
-		table := map[fwconfig.RegisterType]mbserver.Table{fwconfig.Coil: mbserver.Coils, fwconfig.Discrete: mbserver.DiscreteInputs,
-			fwconfig.Holding: mbserver.HoldingRegisters, fwconfig.Input: mbserver.InputRegisters}[p.Register]
+		table := map[profile.RegisterType]mbserver.Table{profile.Coil: mbserver.Coils, profile.Discrete: mbserver.DiscreteInputs,
+			profile.Holding: mbserver.HoldingRegisters, profile.Input: mbserver.InputRegisters}[p.Register]
 		switch {
 		case p.Register.IsBit():
 			err = bank.SetBits(table, uint16(p.Address), []bool{words[0] != 0})
-		case p.Type == fwconfig.Bool:
+		case p.Type == profile.Bool:
 			// Bits of one register share it.
 			cur, _ := bank.Registers(table, uint16(p.Address), 1)
 			err = bank.SetRegisters(table, uint16(p.Address), []uint16{cur[0] | words[0]})
@@ -116,7 +116,7 @@ func profileDevice(t testing.TB, prof *fwconfig.Profile) (*mbserver.Bank, map[st
 // real socket, polled by poll.Device with its own plan, every value equal to
 // what was served, and the whole sample as in testdata/profiles/<name>.txt.
 func TestProfileLibraryEndToEnd(t *testing.T) {
-	lib, err := fwconfig.LoadLibrary()
+	lib, err := profile.LoadLibrary()
 	if err != nil {
 		t.Fatal(err)
 	}

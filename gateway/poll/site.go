@@ -9,6 +9,7 @@ import (
 	"time"
 
 	fwconfig "github.com/boilerwatch/boilerwatch/firmware-config"
+	"github.com/boilerwatch/boilerwatch/firmware-config/profile"
 	"github.com/boilerwatch/boilerwatch/gateway/bus"
 	"github.com/boilerwatch/boilerwatch/gateway/plan"
 	"github.com/boilerwatch/boilerwatch/gateway/telemetry"
@@ -85,7 +86,7 @@ func NewSite(cfg *fwconfig.Gateway, o SiteOptions, log *slog.Logger) *Site {
 // failing is the bus of a device whose bus could not be built.
 type failing struct{ err error }
 
-func (f failing) Read(context.Context, byte, fwconfig.RegisterType, int, int, time.Duration) ([]uint16, time.Time, error) {
+func (f failing) Read(context.Context, byte, profile.RegisterType, int, int, time.Duration) ([]uint16, time.Time, error) {
 	return nil, time.Time{}, f.err
 }
 

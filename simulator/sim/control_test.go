@@ -12,6 +12,7 @@ import (
 	"time"
 
 	fwconfig "github.com/boilerwatch/boilerwatch/firmware-config"
+	"github.com/boilerwatch/boilerwatch/firmware-config/profile"
 )
 
 // call does one control API request and decodes its JSON answer into out.
@@ -71,7 +72,7 @@ func TestControlAPI(t *testing.T) {
 	// The exception reaches the gateway (after the delay), once; then it
 	// is spent and dropped from the list, and the delay stays.
 	b := newBus(t, fwconfig.TCP, s.Addrs()[0], 3*time.Second)
-	if _, err := read(b, 2, fwconfig.Holding, 0x401E, 2); exceptionCode(2)(err) != "" {
+	if _, err := read(b, 2, profile.Holding, 0x401E, 2); exceptionCode(2)(err) != "" {
 		t.Errorf("read with exception 2 set: %v", err)
 	}
 	time.Sleep(100 * time.Millisecond) // a few updates: spent faults are dropped

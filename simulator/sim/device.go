@@ -7,7 +7,7 @@ import (
 	"sync/atomic"
 	"time"
 
-	fwconfig "github.com/boilerwatch/boilerwatch/firmware-config"
+	"github.com/boilerwatch/boilerwatch/firmware-config/profile"
 	"github.com/boilerwatch/boilerwatch/simulator/mbserver"
 	"github.com/boilerwatch/boilerwatch/simulator/model"
 )
@@ -51,28 +51,28 @@ type device struct {
 
 var _ mbserver.Device = (*device)(nil)
 
-func tableOf(r fwconfig.RegisterType) mbserver.Table {
+func tableOf(r profile.RegisterType) mbserver.Table {
 	switch r {
-	case fwconfig.Coil:
+	case profile.Coil:
 		return mbserver.Coils
-	case fwconfig.Discrete:
+	case profile.Discrete:
 		return mbserver.DiscreteInputs
-	case fwconfig.Holding:
+	case profile.Holding:
 		return mbserver.HoldingRegisters
 	}
 	return mbserver.InputRegisters
 }
 
-func registerOf(t mbserver.Table) fwconfig.RegisterType {
+func registerOf(t mbserver.Table) profile.RegisterType {
 	switch t {
 	case mbserver.Coils:
-		return fwconfig.Coil
+		return profile.Coil
 	case mbserver.DiscreteInputs:
-		return fwconfig.Discrete
+		return profile.Discrete
 	case mbserver.HoldingRegisters:
-		return fwconfig.Holding
+		return profile.Holding
 	}
-	return fwconfig.Input
+	return profile.Input
 }
 
 func newDevice(cfg Device, src model.Source, rec *Recorder, log *slog.Logger) *device {
@@ -85,7 +85,7 @@ func newDevice(cfg Device, src model.Source, rec *Recorder, log *slog.Logger) *d
 	for _, p := range cfg.Spec.Points {
 		for _, sf := range p.ScaleFrom {
 			d.scaleDefault[sf.Point] = 1
-			if sf.Map == fwconfig.Power10 {
+			if sf.Map == profile.Power10 {
 				d.scaleDefault[sf.Point] = 0
 			}
 		}
@@ -288,7 +288,7 @@ func (d *device) refresh(q map[string]any, now time.Time) {
 			d.bank.SetBits(t, uint16(p.Address), []bool{words[0] != 0})
 			continue
 		}
-		if p.Type == fwconfig.Bool {
+		if p.Type == profile.Bool {
 			// A bit in a register shares it with other bits: merge.
 			cur, err := d.bank.Registers(t, uint16(p.Address), 1)
 			if err != nil {
@@ -304,7 +304,7 @@ func (d *device) refresh(q map[string]any, now time.Time) {
 // value is what point p serves for the model's quantities q: the model's
 // value (counters from their base), a scale source's neutral value, or
 // nothing.
-func (d *device) value(p *fwconfig.Point, q map[string]any) (any, bool) {
+func (d *device) value(p *profile.Point, q map[string]any) (any, bool) {
 	v, ok := q[p.QuantityName()]
 	if !ok {
 		def, isScale := d.scaleDefault[p.Name]

@@ -10,7 +10,7 @@ import (
 	"sync/atomic"
 	"time"
 
-	fwconfig "github.com/boilerwatch/boilerwatch/firmware-config"
+	"github.com/boilerwatch/boilerwatch/firmware-config/profile"
 	"github.com/boilerwatch/boilerwatch/gateway/crc16"
 
 	"github.com/boilerwatch/boilerwatch/simulator/mbserver"
@@ -550,7 +550,7 @@ func (d *device) counterFaults(q map[string]any, now time.Time) {
 
 // wrapped is a counter point's served value past its modulus, as the
 // meter's register shows it: it rolls over to 0.
-func wrapped(p *fwconfig.Point, v float64) float64 {
+func wrapped(p *profile.Point, v float64) float64 {
 	if p.Modulus == nil || !p.Counter {
 		return v
 	}

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	fwconfig "github.com/boilerwatch/boilerwatch/firmware-config"
+	"github.com/boilerwatch/boilerwatch/firmware-config/profile"
 	"github.com/boilerwatch/boilerwatch/gateway/bus"
 )
 
@@ -39,7 +40,7 @@ const busTimeout = 300 * time.Millisecond
 
 // plc reads the PLC's measurements (input registers 0..8) on b.
 func (f *faultFixture) plc(b *bus.Bus) ([]uint16, error) {
-	return read(b, 1, fwconfig.Input, 0, 9)
+	return read(b, 1, profile.Input, 0, 9)
 }
 
 // energy reads the meter's imported energy, kWh.

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	fwconfig "github.com/boilerwatch/boilerwatch/firmware-config"
+	"github.com/boilerwatch/boilerwatch/firmware-config/profile"
 	"github.com/boilerwatch/boilerwatch/gateway/bus"
 	"github.com/boilerwatch/boilerwatch/simulator/mbserver"
 )
@@ -106,7 +107,7 @@ func newBus(t testing.TB, transport fwconfig.Transport, addr string, timeout tim
 }
 
 // read reads through a bus with a 10 s bound on the whole call.
-func read(b *bus.Bus, unit byte, reg fwconfig.RegisterType, start, count int) ([]uint16, error) {
+func read(b *bus.Bus, unit byte, reg profile.RegisterType, start, count int) ([]uint16, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	w, _, err := b.Read(ctx, unit, reg, start, count, 0)
@@ -114,7 +115,7 @@ func read(b *bus.Bus, unit byte, reg fwconfig.RegisterType, start, count int) ([
 }
 
 // point returns a profile's point, failing the test if it is missing.
-func point(t testing.TB, s *Simulator, profile, name string) *fwconfig.Point {
+func point(t testing.TB, s *Simulator, profile, name string) *profile.Point {
 	t.Helper()
 	pr := s.sc.Library[profile]
 	if pr == nil || pr.Point(name) == nil {
@@ -124,7 +125,7 @@ func point(t testing.TB, s *Simulator, profile, name string) *fwconfig.Point {
 }
 
 // readPoint reads and decodes one point through a bus.
-func readPoint(b *bus.Bus, unit byte, p *fwconfig.Point) (any, []uint16, error) {
+func readPoint(b *bus.Bus, unit byte, p *profile.Point) (any, []uint16, error) {
 	w, err := read(b, unit, p.Register, p.Address, p.Words())
 	if err != nil {
 		return nil, nil, err

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	fwconfig "github.com/boilerwatch/boilerwatch/firmware-config"
+	"github.com/boilerwatch/boilerwatch/firmware-config/profile"
 	"github.com/boilerwatch/boilerwatch/gateway/bus"
 )
 
@@ -17,7 +18,7 @@ const testProfiles = "testdata/profiles"
 
 // profileScenario serves one device of the profile, frozen (update: 1h)
 // so what is read is what the models held at the start.
-func profileScenario(pr *fwconfig.Profile, holes string) string {
+func profileScenario(pr *profile.Profile, holes string) string {
 	boiler := "boiler: b1, "
 	if ownModel[pr.Class] {
 		boiler = ""
@@ -34,7 +35,7 @@ servers:
 }
 
 // readDecoded reads a point as the gateway would, scale_from included.
-func readDecoded(t *testing.T, b *bus.Bus, pr *fwconfig.Profile, p *fwconfig.Point) (any, []uint16) {
+func readDecoded(t *testing.T, b *bus.Bus, pr *profile.Profile, p *profile.Point) (any, []uint16) {
 	t.Helper()
 	w, err := read(b, 7, p.Register, p.Address, p.Words())
 	if err != nil {
@@ -58,7 +59,7 @@ func readDecoded(t *testing.T, b *bus.Bus, pr *fwconfig.Profile, p *fwconfig.Poi
 // profiles) from the profile alone and checks each point against the model
 // behind it: what the gateway decodes is what the model holds.
 func TestEveryProfile(t *testing.T) {
-	lib, err := fwconfig.LoadLibrary(testProfiles)
+	lib, err := profile.LoadLibrary(testProfiles)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -113,7 +114,7 @@ func TestEveryProfile(t *testing.T) {
 // TestStrictMap: a read touching an address no point covers answers
 // exception 2 by default, and zeros with holes: zero.
 func TestStrictMap(t *testing.T) {
-	lib, err := fwconfig.LoadLibrary(testProfiles)
+	lib, err := profile.LoadLibrary(testProfiles)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -230,7 +231,7 @@ servers:
 	}
 	s := startScenario(t, sc, rec)
 	b := newBus(t, fwconfig.TCP, s.Addrs()[0], time.Second)
-	w, err := read(b, 1, fwconfig.Holding, 100, 4)
+	w, err := read(b, 1, profile.Holding, 100, 4)
 	if err != nil {
 		t.Fatal(err)
 	}

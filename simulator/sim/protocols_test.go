@@ -12,6 +12,7 @@ import (
 	"github.com/boilerwatch/boilerwatch/collector/servicetest"
 
 	fwconfig "github.com/boilerwatch/boilerwatch/firmware-config"
+	"github.com/boilerwatch/boilerwatch/firmware-config/profile"
 	"github.com/boilerwatch/boilerwatch/gateway/bus"
 )
 
@@ -63,15 +64,15 @@ servers:
 			if e, _, err := readPoint(b, 2, energy); err != nil || e.(float64) < 1000 {
 				t.Errorf("energy %v, %v", e, err)
 			}
-			if _, err := read(b, 1, fwconfig.Coil, 0, 1); err != nil {
+			if _, err := read(b, 1, profile.Coil, 0, 1); err != nil {
 				t.Errorf("coil: %v", err)
 			}
 			// A conforming device: exception 2 past the map, 3 for an
 			// oversized read, and silence for a unit that is not there.
-			if _, err := read(b, 1, fwconfig.Input, 9, 1); exceptionCode(2)(err) != "" {
+			if _, err := read(b, 1, profile.Input, 9, 1); exceptionCode(2)(err) != "" {
 				t.Errorf("past the map: %v, want exception 2", err)
 			}
-			if _, err := read(b, 9, fwconfig.Input, 0, 1); noAnswer(err) != "" {
+			if _, err := read(b, 9, profile.Input, 0, 1); noAnswer(err) != "" {
 				t.Errorf("absent unit: %v, want no answer", err)
 			}
 			if _, _, err := readPoint(b, 1, steam); err != nil {

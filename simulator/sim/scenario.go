@@ -12,7 +12,8 @@ import (
 	"strings"
 	"time"
 
-	fwconfig "github.com/boilerwatch/boilerwatch/firmware-config"
+	"github.com/boilerwatch/boilerwatch/firmware-config/profile"
+	"github.com/boilerwatch/boilerwatch/firmware-config/yamlpos"
 	"github.com/boilerwatch/boilerwatch/simulator/mbserver"
 	"github.com/boilerwatch/boilerwatch/simulator/model"
 )
@@ -26,13 +27,13 @@ type Scenario struct {
 	// Start is the simulated start time (RFC 3339); empty means now.
 	StartRaw string `yaml:"start"`
 	// Update is how often (real time) the models step and registers change.
-	UpdateRaw   string           `yaml:"update"`
-	ProfileDirs []string         `yaml:"profile_dirs"`
-	Boilers     []Boiler         `yaml:"boilers"`
-	Servers     []Server         `yaml:"servers"`
-	Start       time.Time        `yaml:"-"`
-	Update      time.Duration    `yaml:"-"`
-	Library     fwconfig.Library `yaml:"-"`
+	UpdateRaw   string          `yaml:"update"`
+	ProfileDirs []string        `yaml:"profile_dirs"`
+	Boilers     []Boiler        `yaml:"boilers"`
+	Servers     []Server        `yaml:"servers"`
+	Start       time.Time       `yaml:"-"`
+	Update      time.Duration   `yaml:"-"`
+	Library     profile.Library `yaml:"-"`
 }
 
 // Boiler overrides the default boiler's parameters; zero keeps the default.
@@ -147,7 +148,7 @@ type Device struct {
 	// the server's copy number (1, 2, ...).
 	Count int `yaml:"count"`
 
-	Spec   *fwconfig.Profile `yaml:"-"`
+	Spec   *profile.Profile `yaml:"-"`
 	faults []fault
 	at     string
 }
@@ -165,11 +166,11 @@ func LoadScenario(path string) (*Scenario, error) {
 		return nil, fmt.Errorf("scenario: %w", err)
 	}
 	var s Scenario
-	d, err := fwconfig.ParseYAML(path, data, &s)
+	d, err := yamlpos.ParseYAML(path, data, &s)
 	if err != nil {
 		return nil, err
 	}
-	lib, err := fwconfig.LoadLibrary(s.ProfileDirs...)
+	lib, err := profile.LoadLibrary(s.ProfileDirs...)
 	if err != nil {
 		return nil, err
 	}
@@ -353,7 +354,7 @@ func LoadScenario(path string) (*Scenario, error) {
 	return &s, nil
 }
 
-func checkLoad(d *fwconfig.Document, at string, l *Load) {
+func checkLoad(d *yamlpos.Document, at string, l *Load) {
 	if l.Base <= 0 || l.Base > 1.1 {
 		d.Errorf(at+".base", "%g: want a fraction of rated output in (0, 1.1]", l.Base)
 	}
@@ -366,7 +367,7 @@ func checkLoad(d *fwconfig.Document, at string, l *Load) {
 }
 
 // expandBoilers replaces each boiler with count > 1 by its copies.
-func expandBoilers(d *fwconfig.Document, in []Boiler) []Boiler {
+func expandBoilers(d *yamlpos.Document, in []Boiler) []Boiler {
 	var out []Boiler
 	for i, b := range in {
 		if b.Count < 0 || b.Count > 1000 {
@@ -392,7 +393,7 @@ func expandBoilers(d *fwconfig.Document, in []Boiler) []Boiler {
 
 // expandServers replaces servers and devices with count > 1 by their copies
 // and resolves the {server} and {unit} placeholders.
-func expandServers(d *fwconfig.Document, in []Server) []Server {
+func expandServers(d *yamlpos.Document, in []Server) []Server {
 	var out []Server
 	for i, srv := range in {
 		at := fmt.Sprintf("servers[%d]", i)

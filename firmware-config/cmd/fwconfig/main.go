@@ -11,6 +11,7 @@ import (
 	"os"
 
 	fwconfig "github.com/boilerwatch/boilerwatch/firmware-config"
+	"github.com/boilerwatch/boilerwatch/firmware-config/profile"
 )
 
 const usage = `Usage:
@@ -78,7 +79,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		}
 		return 0
 	case "profiles":
-		lib, err := fwconfig.LoadLibrary()
+		lib, err := profile.LoadLibrary()
 		if err != nil {
 			fmt.Fprintln(stderr, err)
 			return 1
@@ -107,7 +108,7 @@ func validate(path string) error {
 		return err
 	}
 	if bytes.HasPrefix(data, []byte("points:")) || bytes.Contains(data, []byte("\npoints:")) {
-		_, err = fwconfig.ParseProfile(path, data)
+		_, err = profile.ParseProfile(path, data)
 		return err
 	}
 	_, err = fwconfig.ParseGateway(path, data)

@@ -9,6 +9,7 @@ import (
 
 func TestValidateCommand(t *testing.T) {
 	td := filepath.Join("..", "..", "testdata")
+	ptd := filepath.Join("..", "..", "profile", "testdata")
 	tests := []struct {
 		args      []string
 		code      int
@@ -16,11 +17,11 @@ func TestValidateCommand(t *testing.T) {
 		stderrHas string
 	}{
 		{[]string{"validate", filepath.Join(td, "gateway/valid/gateway.yaml")}, 0, "gateway.yaml: ok", ""},
-		{[]string{"validate", filepath.Join(td, "profile/valid/profile.yaml")}, 0, "profile.yaml: ok", ""},
+		{[]string{"validate", filepath.Join(ptd, "valid/profile.yaml")}, 0, "profile.yaml: ok", ""},
 		{[]string{"-config", filepath.Join(td, "gateway/valid/gateway.yaml")}, 0, "gateway.yaml: ok", ""},
 		{[]string{"validate", filepath.Join(td, "gateway/valid/gateway.yaml"), filepath.Join(td, "gateway/bad-interval/gateway.yaml")}, 1, "ok",
 			"bad-interval/gateway.yaml:10: devices[0].interval: \"every second\" is not a duration"},
-		{[]string{"validate", filepath.Join(td, "profile/overlap/profile.yaml")}, 1, "", "profile.yaml:6: points[1].address: holding 11..11 overlaps point \"a\""},
+		{[]string{"validate", filepath.Join(ptd, "overlap/profile.yaml")}, 1, "", "profile.yaml:6: points[1].address: holding 11..11 overlaps point \"a\""},
 		{[]string{"validate", "no-such-file.yaml"}, 1, "", "no such file"},
 		{[]string{"validate"}, 2, "", "name at least one FILE"},
 		{[]string{"frobnicate"}, 2, "", "unknown command"},

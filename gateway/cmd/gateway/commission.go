@@ -16,6 +16,7 @@ import (
 	"time"
 
 	fwconfig "github.com/boilerwatch/boilerwatch/firmware-config"
+	"github.com/boilerwatch/boilerwatch/firmware-config/profile"
 	"github.com/boilerwatch/boilerwatch/gateway/commission"
 	"github.com/boilerwatch/boilerwatch/gateway/plan"
 )
@@ -156,9 +157,9 @@ Flags:
 		fmt.Fprintln(stderr, "gateway read:", err)
 		return 2
 	}
-	rt := fwconfig.RegisterType(*register)
+	rt := profile.RegisterType(*register)
 	switch rt {
-	case fwconfig.Holding, fwconfig.Input, fwconfig.Coil, fwconfig.Discrete:
+	case profile.Holding, profile.Input, profile.Coil, profile.Discrete:
 	default:
 		fmt.Fprintf(stderr, "gateway read: -register %q: one of holding, input, coil, discrete\n", *register)
 		return 2
@@ -190,7 +191,7 @@ Flags:
 			fmt.Fprintln(stderr, "gateway read: -type applies to holding and input registers")
 			return 2
 		}
-		n, err := commission.TypeWords(fwconfig.DataType(*typ), *count)
+		n, err := commission.TypeWords(profile.DataType(*typ), *count)
 		if err != nil {
 			fmt.Fprintln(stderr, "gateway read: -type:", err)
 			return 2
@@ -199,7 +200,7 @@ Flags:
 			fmt.Fprintf(stderr, "gateway read: a %s spans %d registers: -count %d is too few\n", *typ, n, *count)
 			return 2
 		}
-		rep.Type = fwconfig.DataType(*typ)
+		rep.Type = profile.DataType(*typ)
 	}
 	if *order != "" {
 		if !isOrder(*order) {
@@ -339,13 +340,13 @@ Flags:
 		return 2
 	}
 	table, at, _ := strings.Cut(*probe, ":")
-	pr := fwconfig.RegisterType(table)
+	pr := profile.RegisterType(table)
 	pa, err := commission.ParseAddress(at)
-	if err != nil || (pr != fwconfig.Holding && pr != fwconfig.Input && pr != fwconfig.Coil && pr != fwconfig.Discrete) {
+	if err != nil || (pr != profile.Holding && pr != profile.Input && pr != profile.Coil && pr != profile.Discrete) {
 		fmt.Fprintf(stderr, "gateway scan: -probe %q: want table:address, e.g. holding:0 or input:0x7531\n", *probe)
 		return 2
 	}
-	lib, err := fwconfig.LoadLibrary(dirs...)
+	lib, err := profile.LoadLibrary(dirs...)
 	if err != nil {
 		fmt.Fprintln(stderr, err)
 		return 2

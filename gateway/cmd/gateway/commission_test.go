@@ -24,7 +24,7 @@ import (
 func commissionSim(t *testing.T, servers string) []string {
 	t.Helper()
 	dir := t.TempDir()
-	lib, err := os.ReadFile("../../../firmware-config/profiles/chint-dtsu666.yaml")
+	lib, err := os.ReadFile("../../../firmware-config/profile/profiles/chint-dtsu666.yaml")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -16,7 +16,7 @@ import (
 	"syscall"
 	"time"
 
-	fwconfig "github.com/boilerwatch/boilerwatch/firmware-config"
+	"github.com/boilerwatch/boilerwatch/firmware-config/profile"
 	"github.com/boilerwatch/boilerwatch/simulator/sim"
 )
 
@@ -46,7 +46,7 @@ func run() int {
 	}
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
 	if *listProfiles {
-		lib, err := fwconfig.LoadLibrary()
+		lib, err := profile.LoadLibrary()
 		if err != nil {
 			fmt.Fprintln(os.Stderr, err)
 			return 1
