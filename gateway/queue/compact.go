@@ -52,17 +52,46 @@ func (q *Queue) compactSealed() {
 	}
 }
 
+// compactOne rewrites one sealed raw segment compressed, with its
+// unacknowledged records only.
 func (q *Queue) compactOne(s *segment) error {
 	r, err := openSegReader(s.path, false)
 	if err != nil {
 		return err
 	}
 	defer r.close()
-	// Only unacknowledged records are kept, one at a time: most of a
-	// segment sealed while the broker is up was delivered already.
 	kept := 0
-	prev := s.first - 1
-	out, err := q.rewrite(func(yield func(Record) bool) {
+	out, err := q.rewrite(q.unacknowledged(s, r, &kept))
+	if d := r.damaged(); len(d) > 0 {
+		q.mu.Lock()
+		q.noteDamage(s, d)
+		q.mu.Unlock()
+	}
+	if errors.Is(err, errNoRecords) {
+		// Delivered meanwhile, or unreadable: markLost counts only what
+		// was not acknowledged.
+		q.mu.Lock()
+		q.markLost(s, s.first, s.last, "segment unreadable")
+		if !s.removed {
+			q.removeSegment(s)
+		}
+		q.mu.Unlock()
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	q.replaceCompacted(s, out, kept)
+	return nil
+}
+
+// unacknowledged yields segment s's records, read by r, that are not
+// acknowledged, one at a time (most of a segment sealed while the broker is
+// up was delivered already), and counts them in kept. Numbers missing
+// between records are counted as lost as they are found.
+func (q *Queue) unacknowledged(s *segment, r segReader, kept *int) iter.Seq[Record] {
+	return func(yield func(Record) bool) {
+		prev := s.first - 1
 		for {
 			rec, err := r.next(-1)
 			if err != nil {
@@ -83,36 +112,22 @@ func (q *Queue) compactOne(s *segment) error {
 			if q.isAcked(rec.Seq) {
 				continue
 			}
-			kept++
+			*kept++
 			if !yield(rec) {
 				return
 			}
 		}
-	})
-	if d := r.damaged(); len(d) > 0 {
-		q.mu.Lock()
-		q.noteDamage(s, d)
-		q.mu.Unlock()
 	}
-	if errors.Is(err, errNoRecords) {
-		// Delivered meanwhile, or unreadable: markLost counts only what
-		// was not acknowledged.
-		q.mu.Lock()
-		q.markLost(s, s.first, s.last, "segment unreadable")
-		if !s.removed {
-			q.removeSegment(s)
-		}
-		q.mu.Unlock()
-		return nil
-	}
-	if err != nil {
-		return err
-	}
+}
+
+// replaceCompacted puts the compressed file out in the place of segment
+// s's raw file, unless s was removed meanwhile.
+func (q *Queue) replaceCompacted(s, out *segment, kept int) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	if s.removed {
 		os.Remove(out.path)
-		return nil
+		return
 	}
 	old := s.path
 	q.stats.Bytes += out.size - s.size
@@ -123,7 +138,6 @@ func (q *Queue) compactOne(s *segment) error {
 		q.log.Error("cannot delete compacted raw segment", "segment", filepath.Base(old), "error", err)
 	}
 	q.log.Debug("segment compacted", "segment", filepath.Base(out.path), "records", kept, "bytes", out.size)
-	return nil
 }
 
 // rewrite writes records to a new compressed segment, streaming: a sealed

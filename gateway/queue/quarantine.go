@@ -37,6 +37,8 @@ func quarantine(dir, name string) (string, error) {
 	return dst, atomicfile.SyncDir(dir)
 }
 
+// quarantineFile moves the directory's file name to quarantine/, counts
+// and logs it.
 func (q *Queue) quarantineFile(name, reason string) {
 	dst, err := quarantine(q.o.Dir, name)
 	if err != nil {
@@ -82,6 +84,8 @@ func (q *Queue) trimQuarantine() {
 	}
 }
 
+// noteDamage counts and logs the damaged regions found in segment s, which
+// then goes to quarantine/ rather than being deleted when done.
 func (q *Queue) noteDamage(s *segment, dmg []damage) {
 	for _, d := range dmg {
 		q.stats.Damaged++

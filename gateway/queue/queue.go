@@ -81,6 +81,35 @@ type Options struct {
 	Logger      *slog.Logger
 }
 
+// withDefaults fills in the zero values.
+func (o Options) withDefaults() Options {
+	if o.MaxBytes <= 0 {
+		o.MaxBytes = DefaultMaxBytes
+	}
+	if o.SyncEvery <= 0 {
+		o.SyncEvery = DefaultSyncEvery
+	}
+	if o.SyncRecords <= 0 {
+		o.SyncRecords = DefaultSyncRecords
+	}
+	if o.SegmentBytes <= 0 {
+		o.SegmentBytes = DefaultSegmentBytes
+	}
+	if o.TailBytes <= 0 {
+		o.TailBytes = DefaultTailBytes
+	}
+	if o.QuarantineBytes <= 0 {
+		o.QuarantineBytes = DefaultQuarantineBytes
+	}
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+	if o.SyncAlways || o.WriteBehind < 0 {
+		o.WriteBehind = 0
+	}
+	return o
+}
+
 // Stats are the queue's counters; the gateway reports them in its status.
 type Stats struct {
 	Pending  uint64 // records not yet acknowledged by the broker
@@ -145,30 +174,7 @@ func Open(o Options) (*Queue, error) {
 	if o.Dir == "" {
 		return nil, errors.New("queue: no directory")
 	}
-	if o.MaxBytes <= 0 {
-		o.MaxBytes = DefaultMaxBytes
-	}
-	if o.SyncEvery <= 0 {
-		o.SyncEvery = DefaultSyncEvery
-	}
-	if o.SyncRecords <= 0 {
-		o.SyncRecords = DefaultSyncRecords
-	}
-	if o.SegmentBytes <= 0 {
-		o.SegmentBytes = DefaultSegmentBytes
-	}
-	if o.TailBytes <= 0 {
-		o.TailBytes = DefaultTailBytes
-	}
-	if o.QuarantineBytes <= 0 {
-		o.QuarantineBytes = DefaultQuarantineBytes
-	}
-	if o.Logger == nil {
-		o.Logger = slog.Default()
-	}
-	if o.SyncAlways || o.WriteBehind < 0 {
-		o.WriteBehind = 0
-	}
+	o = o.withDefaults()
 	if err := os.MkdirAll(o.Dir, 0o755); err != nil {
 		return nil, fmt.Errorf("queue: %w", err)
 	}
@@ -266,17 +272,13 @@ func (q *Queue) Ack(seq uint64) {
 		// changes, not even the cursor.
 		q.acked.add(seq, seq)
 		q.stats.Acked++
-		for len(q.tail) > 0 && q.acked.has(q.tail[0].Seq) {
-			q.popTail()
-		}
+		q.popAcked()
 		return
 	}
 	q.acked.add(seq, seq)
 	q.stats.Acked++
 	q.cursorDirty = true
-	for len(q.tail) > 0 && q.acked.has(q.tail[0].Seq) {
-		q.popTail()
-	}
+	q.popAcked()
 	if s.sealed && q.acked.covers(s.first, s.last) {
 		q.removeSegment(s)
 	}
@@ -306,7 +308,7 @@ func (q *Queue) FirstPending() uint64 {
 		}
 	}
 	// Write-behind: records in memory only.
-	for i := sort.Search(len(q.tail), func(i int) bool { return q.tail[i].Seq > q.flushed }); i < len(q.tail); i++ {
+	for i := q.firstUnflushed(); i < len(q.tail); i++ {
 		if !q.acked.has(q.tail[i].Seq) {
 			return q.tail[i].Seq
 		}

@@ -17,11 +17,35 @@ import (
 
 // load reads the directory: segments, cursor, foreign files.
 func (q *Queue) load(seqLost bool) error {
+	raws, zips, err := q.listSegments()
+	if err != nil {
+		return err
+	}
+	q.keepReadable(raws, zips)
+	for _, s := range q.segs {
+		q.stats.Bytes += s.size
+	}
+	q.restoreAcked()
+	q.restartSequence(seqLost)
+	// Segments whose records were all acknowledged before the restart.
+	for _, s := range slices.Clone(q.segs) {
+		if q.acked.covers(s.first, s.last) {
+			q.removeSegment(s)
+		}
+	}
+	if len(q.segs) > 0 {
+		q.signalCompact()
+	}
+	return nil
+}
+
+// listSegments finds the raw and compressed segment files, removes what our
+// own interrupted writes left and quarantines what is not a queue file.
+func (q *Queue) listSegments() (raws, zips []*segment, err error) {
 	entries, err := os.ReadDir(q.o.Dir)
 	if err != nil {
-		return fmt.Errorf("queue: %w", err)
+		return nil, nil, fmt.Errorf("queue: %w", err)
 	}
-	var raws, zips []*segment
 	for _, e := range entries {
 		name := e.Name()
 		switch {
@@ -42,7 +66,7 @@ func (q *Queue) load(seqLost bool) error {
 		}
 		info, err := e.Info()
 		if err != nil {
-			return fmt.Errorf("queue: %w", err)
+			return nil, nil, fmt.Errorf("queue: %w", err)
 		}
 		s := &segment{first: first, last: last, path: filepath.Join(q.o.Dir, name), size: info.Size(), compressed: compressed, sealed: true}
 		if compressed {
@@ -51,6 +75,11 @@ func (q *Queue) load(seqLost bool) error {
 			raws = append(raws, s)
 		}
 	}
+	return raws, zips, nil
+}
+
+// keepReadable puts the segments that can be used into q.segs, in order.
+func (q *Queue) keepReadable(raws, zips []*segment) {
 	// A compaction that crashed after its rename leaves both files: the
 	// compressed one is complete (it was fsynced before the rename).
 	for _, r := range raws {
@@ -76,9 +105,10 @@ func (q *Queue) load(seqLost bool) error {
 			i--
 		}
 	}
-	for _, s := range q.segs {
-		q.stats.Bytes += s.size
-	}
+}
+
+// restoreAcked adds the cursor's acknowledged numbers.
+func (q *Queue) restoreAcked() {
 	acked, err := loadCursor(q.o.Dir)
 	switch {
 	case errors.Is(err, errNoCursor):
@@ -91,6 +121,12 @@ func (q *Queue) load(seqLost bool) error {
 			q.acked.add(r.lo, r.hi)
 		}
 	}
+}
+
+// restartSequence moves the sequence a block above every number the queue
+// holds if the seq file was lost or is behind the data, so no number is
+// used twice.
+func (q *Queue) restartSequence(seqLost bool) {
 	var high uint64
 	if len(q.segs) > 0 {
 		high = q.segs[len(q.segs)-1].last
@@ -100,61 +136,21 @@ func (q *Queue) load(seqLost bool) error {
 		high = max(high, q.acked[n-1].hi)
 	}
 	if seqLost || q.seq.Last() < high {
-		// The seq file was lost or is behind the data: skip a block.
 		q.log.Warn("sequence restarted above the queued data", "from", high+seqBlock+1)
 		q.seq.atLeast(high + seqBlock)
 	}
-	// Segments whose records were all acknowledged before the restart.
-	for _, s := range slices.Clone(q.segs) {
-		if q.acked.covers(s.first, s.last) {
-			q.removeSegment(s)
-		}
-	}
-	if len(q.segs) > 0 {
-		q.signalCompact()
-	}
-	return nil
 }
 
 // loadRaw scans a raw segment left by a previous run. A clean one is kept as
 // it is; a damaged one is rewritten compressed from its good records, and
 // the original goes to quarantine/.
 func (q *Queue) loadRaw(s *segment) *segment {
-	data, err := os.ReadFile(s.path)
-	if err != nil {
-		q.quarantineFile(filepath.Base(s.path), err.Error())
+	data, ok := q.readRaw(s)
+	if !ok {
 		return nil
 	}
 	name := filepath.Base(s.path)
-	if len(data) < len(rawHeader) && strings.HasPrefix(rawHeader, string(data)) {
-		// Created, then the power went: nothing was in it.
-		os.Remove(s.path)
-		return nil
-	}
-	if !strings.HasPrefix(string(data), rawHeader) {
-		q.quarantineFile(name, "bad segment header")
-		return nil
-	}
-	var recs []Record
-	var dmg []damage
-	prev := s.first - 1
-	var settled []Record
-	scanRecords(data[len(rawHeader):], func(r Record, off int) {
-		if r.Seq <= prev && (len(recs) > 0 || len(settled) > 0) || r.Seq < s.first {
-			dmg = append(dmg, damage{int64(off + len(rawHeader)), 0, fmt.Sprintf("record seq %d out of order", r.Seq)})
-			return
-		}
-		if r.through != 0 {
-			// Acknowledged (or counted lost) before it was written.
-			settled = append(settled, r)
-			prev = r.through
-			return
-		}
-		recs = append(recs, r)
-		prev = r.Seq
-	}, func(from, to int, why string) {
-		dmg = append(dmg, damage{int64(from + len(rawHeader)), int64(to - from), why})
-	})
+	recs, settled, dmg := scanRaw(s.first, data)
 	for _, m := range settled {
 		q.acked.add(m.Seq, m.through)
 	}
@@ -182,10 +178,61 @@ func (q *Queue) loadRaw(s *segment) *segment {
 		s.damaged = true
 		return s
 	}
-	// Numbers missing between the good records are lost; acknowledging
-	// them lets the queue move past them.
+	q.stats.Lost += q.settleMissing(s.first, recs)
+	q.quarantineFile(name, fmt.Sprintf("%d damaged region(s); %d good records kept in %s", len(dmg), len(recs), filepath.Base(out.path)))
+	return out
+}
+
+// readRaw reads a raw segment whole; false if there is nothing to scan (the
+// file is empty, unreadable or not a raw segment).
+func (q *Queue) readRaw(s *segment) ([]byte, bool) {
+	data, err := os.ReadFile(s.path)
+	if err != nil {
+		q.quarantineFile(filepath.Base(s.path), err.Error())
+		return nil, false
+	}
+	if len(data) < len(rawHeader) && strings.HasPrefix(rawHeader, string(data)) {
+		// Created, then the power went: nothing was in it.
+		os.Remove(s.path)
+		return nil, false
+	}
+	if !strings.HasPrefix(string(data), rawHeader) {
+		q.quarantineFile(filepath.Base(s.path), "bad segment header")
+		return nil, false
+	}
+	return data, true
+}
+
+// scanRaw splits a raw segment's bytes (header included) into its records
+// in order, its settled-range markers, and its damaged regions; a record
+// out of order is damage.
+func scanRaw(first uint64, data []byte) (recs, settled []Record, dmg []damage) {
+	prev := first - 1
+	scanRecords(data[len(rawHeader):], func(r Record, off int) {
+		if r.Seq <= prev && (len(recs) > 0 || len(settled) > 0) || r.Seq < first {
+			dmg = append(dmg, damage{int64(off + len(rawHeader)), 0, fmt.Sprintf("record seq %d out of order", r.Seq)})
+			return
+		}
+		if r.through != 0 {
+			// Acknowledged (or counted lost) before it was written.
+			settled = append(settled, r)
+			prev = r.through
+			return
+		}
+		recs = append(recs, r)
+		prev = r.Seq
+	}, func(from, to int, why string) {
+		dmg = append(dmg, damage{int64(from + len(rawHeader)), int64(to - from), why})
+	})
+	return recs, settled, dmg
+}
+
+// settleMissing acknowledges the numbers missing from first up to the last
+// of recs, which lets the queue move past them, and returns how many of
+// them were not acknowledged already: those are lost.
+func (q *Queue) settleMissing(first uint64, recs []Record) uint64 {
 	var lost uint64
-	p := s.first - 1
+	p := first - 1
 	for _, r := range recs {
 		if r.Seq > p+1 {
 			n := r.Seq - p - 1 - q.acked.count(p+1, r.Seq-1)
@@ -194,9 +241,7 @@ func (q *Queue) loadRaw(s *segment) *segment {
 		}
 		p = r.Seq
 	}
-	q.stats.Lost += lost
-	q.quarantineFile(name, fmt.Sprintf("%d damaged region(s); %d good records kept in %s", len(dmg), len(recs), filepath.Base(out.path)))
-	return out
+	return lost
 }
 
 // checkZip reads a compressed segment's header only: reading every block of

@@ -2,6 +2,7 @@ package queue
 
 import (
 	"slices"
+	"sort"
 	"time"
 )
 
@@ -41,4 +42,18 @@ func (q *Queue) popTail() {
 	q.tailFirst = q.tail[0].Seq + 1
 	q.tail[0] = tailRec{} // let the payload go now, not when the array does
 	q.tail = q.tail[1:]
+}
+
+// popAcked drops the acknowledged records at the head of the tail; mu is
+// held.
+func (q *Queue) popAcked() {
+	for len(q.tail) > 0 && q.acked.has(q.tail[0].Seq) {
+		q.popTail()
+	}
+}
+
+// firstUnflushed is the index of the tail's first record above flushed:
+// from it on, records are in memory only (write-behind); mu is held.
+func (q *Queue) firstUnflushed() int {
+	return sort.Search(len(q.tail), func(i int) bool { return q.tail[i].Seq > q.flushed })
 }

@@ -1,7 +1,6 @@
 package queue
 
 import (
-	"sort"
 	"time"
 )
 
@@ -14,7 +13,7 @@ import (
 // appended at least minAge ago; mu is held. A record that cannot be
 // written is counted as lost.
 func (q *Queue) flushLocked(upTo uint64, minAge time.Duration) {
-	i := sort.Search(len(q.tail), func(i int) bool { return q.tail[i].Seq > q.flushed })
+	i := q.firstUnflushed()
 	now := time.Since(q.t0)
 	for ; i < len(q.tail); i++ {
 		r := &q.tail[i]
@@ -55,7 +54,7 @@ func (q *Queue) flush(minAge time.Duration) error {
 // (write-behind); mu is held.
 func (q *Queue) unwrittenLocked() uint64 {
 	var n uint64
-	for i := sort.Search(len(q.tail), func(i int) bool { return q.tail[i].Seq > q.flushed }); i < len(q.tail); i++ {
+	for i := q.firstUnflushed(); i < len(q.tail); i++ {
 		if !q.acked.has(q.tail[i].Seq) {
 			n++
 		}
