@@ -1,0 +1,201 @@
+package bus
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/goburrow/modbus"
+
+	"github.com/boilerwatch/boilerwatch/firmware-config/profile"
+)
+
+// The request loop: callers hand jobs to the one goroutine that owns the
+// connection (Run), which exchanges each request for its reply and decodes
+// the registers or bits.
+
+type job struct {
+	ctx      context.Context
+	unit     byte
+	register profile.RegisterType
+	start    int
+	count    int
+	timeout  time.Duration
+	dst      []uint16
+	done     chan result
+}
+
+// resultChans recycles the one-slot channels a read waits on: a poll
+// makes one read per request, and a channel per read was the bus's only
+// allocation of its own.
+var resultChans = sync.Pool{New: func() any { return make(chan result, 1) }}
+
+type result struct {
+	words []uint16
+	at    time.Time
+	err   error
+}
+
+// Run serves requests until ctx is done, then closes the connection. A
+// request in flight when ctx ends is cut short by closing the connection.
+func (b *Bus) Run(ctx context.Context) {
+	stop := context.AfterFunc(ctx, b.closeConn)
+	defer stop()
+	defer b.closeConn()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case j := <-b.jobs:
+			if err := j.ctx.Err(); err != nil {
+				j.done <- result{err: err}
+				continue
+			}
+			words, err := b.do(ctx, j)
+			j.done <- result{words: words, at: time.Now(), err: err}
+		}
+	}
+}
+
+// Read reads count registers (or bits, as 0/1 words) of the given type from
+// unit, and returns them with the time the response arrived. timeout 0
+// means the bus's default.
+func (b *Bus) Read(ctx context.Context, unit byte, register profile.RegisterType, start, count int, timeout time.Duration) ([]uint16, time.Time, error) {
+	return b.ReadInto(ctx, nil, unit, register, start, count, timeout)
+}
+
+// ReadInto is Read that decodes into dst when it has room, so a poller can
+// reuse one buffer per request.
+func (b *Bus) ReadInto(ctx context.Context, dst []uint16, unit byte, register profile.RegisterType, start, count int, timeout time.Duration) ([]uint16, time.Time, error) {
+	done := resultChans.Get().(chan result)
+	j := job{ctx: ctx, unit: unit, register: register, start: start, count: count, timeout: timeout, dst: dst, done: done}
+	select {
+	case b.jobs <- j:
+	case <-ctx.Done():
+		resultChans.Put(done)
+		return nil, time.Time{}, fmt.Errorf("%s unit %d %s %d+%d: %w", b.cfg.Key, unit, register, start, count, ctx.Err())
+	}
+	// The bus always answers a job it took (bounded by the request's
+	// deadline), so the result never outlives the caller's buffer, and the
+	// channel is empty again when it goes back to the pool.
+	r := <-done
+	resultChans.Put(done)
+	return r.words, r.at, r.err
+}
+
+func (b *Bus) do(runCtx context.Context, j job) ([]uint16, error) {
+	b.requests.Add(1)
+	words, err := b.exchange(runCtx, j)
+	if err != nil {
+		b.errs.Add(1)
+		var mbErr *modbus.ModbusError
+		if errors.As(err, &mbErr) {
+			if mbErr.FunctionCode == functionCode(j.register)|0x80 {
+				// An exception is a complete, valid frame: the stream is in step.
+				b.exceptions.Add(1)
+			} else {
+				// goburrow reports any unexpected function code as an
+				// exception; it is a garbled or foreign frame.
+				err = fmt.Errorf("%w: reply function code 0x%02X to a request with 0x%02X", ErrFrame, mbErr.FunctionCode, functionCode(j.register))
+				b.recover(err)
+			}
+		} else {
+			b.recover(err)
+		}
+		return nil, fmt.Errorf("%s unit %d %s %d+%d: %w", b.cfg.Key, j.unit, j.register, j.start, j.count, err)
+	}
+	return words, nil
+}
+
+func functionCode(r profile.RegisterType) byte {
+	switch r {
+	case profile.Coil:
+		return modbus.FuncCodeReadCoils
+	case profile.Discrete:
+		return modbus.FuncCodeReadDiscreteInputs
+	case profile.Holding:
+		return modbus.FuncCodeReadHoldingRegisters
+	}
+	return modbus.FuncCodeReadInputRegisters
+}
+
+func (b *Bus) exchange(runCtx context.Context, j job) ([]uint16, error) {
+	timeout := j.timeout
+	if timeout <= 0 {
+		timeout = b.timeout
+	}
+	deadline := time.Now().Add(timeout)
+	if d, ok := j.ctx.Deadline(); ok && d.Before(deadline) {
+		deadline = d
+	}
+	if err := b.connect(runCtx, j.ctx, deadline); err != nil {
+		return nil, err
+	}
+	if err := b.drain(); err != nil {
+		// The device closed an idle connection (or the port went away):
+		// redial now rather than lose this request to it.
+		b.log.Debug("reconnecting", "reason", err)
+		b.closeConn()
+		if err := b.connect(runCtx, j.ctx, deadline); err != nil {
+			return nil, err
+		}
+	}
+	if b.settle {
+		b.settle = false
+		if err := b.waitSilence(j.ctx, timeout, 3*timeout); err != nil {
+			return nil, fmt.Errorf("waiting for a silent line: %w", err)
+		}
+	}
+	if err := b.pause(j); err != nil {
+		return nil, err
+	}
+	defer func() { b.lastUnit, b.lastEnd = int(j.unit), time.Now() }()
+	// The deadline covers the whole exchange, and starts after the pauses.
+	deadline = time.Now().Add(timeout)
+	if d, ok := j.ctx.Deadline(); ok && d.Before(deadline) {
+		deadline = d
+	}
+	b.tr.deadline = deadline
+	b.pk.unit = j.unit
+	addr, qty := uint16(j.start), uint16(j.count)
+	var raw []byte
+	var err error
+	switch j.register {
+	case profile.Coil:
+		raw, err = b.client.ReadCoils(addr, qty)
+	case profile.Discrete:
+		raw, err = b.client.ReadDiscreteInputs(addr, qty)
+	case profile.Holding:
+		raw, err = b.client.ReadHoldingRegisters(addr, qty)
+	case profile.Input:
+		raw, err = b.client.ReadInputRegisters(addr, qty)
+	default:
+		return nil, fmt.Errorf("unknown register type %q", j.register)
+	}
+	if err != nil {
+		return nil, err
+	}
+	words := j.dst
+	if cap(words) < j.count {
+		words = make([]uint16, j.count)
+	}
+	words = words[:j.count]
+	if j.register.IsBit() {
+		if len(raw) != (j.count+7)/8 {
+			return nil, fmt.Errorf("%w: %d data bytes, want %d", ErrByteCount, len(raw), (j.count+7)/8)
+		}
+		for i := range words {
+			words[i] = uint16(raw[i/8]>>(i%8)) & 1
+		}
+		return words, nil
+	}
+	if len(raw) != 2*j.count {
+		return nil, fmt.Errorf("%w: %d data bytes, want %d", ErrByteCount, len(raw), 2*j.count)
+	}
+	for i := range words {
+		words[i] = uint16(raw[2*i])<<8 | uint16(raw[2*i+1])
+	}
+	return words, nil
+}

@@ -1,0 +1,138 @@
+package bus
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"time"
+
+	"github.com/goburrow/modbus"
+
+	fwconfig "github.com/boilerwatch/boilerwatch/firmware-config"
+)
+
+// Transports: how a bus reaches its devices. TCP carries MBAP frames over a
+// socket, RTU over TCP carries RTU frames over a socket, RTU carries them on
+// a serial port (serial_linux.go) with an inter-frame gap. Connecting,
+// closing, and the transporter that writes a request and reads its framed
+// reply.
+
+// interFrameGap is the silence RTU needs between frames: 3.5 character
+// times of 11 bits, fixed at 1.75 ms above 19200 baud (Modbus over Serial
+// Line v1.02, §2.5.1.1).
+func interFrameGap(c fwconfig.Bus) time.Duration {
+	if c.Baud <= 0 || c.Baud > 19200 {
+		return 1750 * time.Microsecond
+	}
+	return time.Duration(float64(time.Second) * 3.5 * 11 / float64(c.Baud))
+}
+
+// connect makes sure a stream is open, dialling or opening the port.
+func (b *Bus) connect(runCtx, ctx context.Context, deadline time.Time) error {
+	b.mu.Lock()
+	c := b.conn
+	b.mu.Unlock()
+	if c != nil {
+		return nil
+	}
+	if runCtx.Err() != nil {
+		return runCtx.Err()
+	}
+	var err error
+	switch b.cfg.Transport {
+	case fwconfig.RTU:
+		c, err = openSerial(b.cfg)
+	default:
+		dctx, cancel := context.WithDeadline(ctx, deadline)
+		var nc net.Conn
+		nc, err = (&net.Dialer{}).DialContext(dctx, "tcp", b.cfg.Address)
+		cancel()
+		if err == nil {
+			c = nc.(*net.TCPConn)
+		}
+	}
+	if err != nil {
+		return fmt.Errorf("%w: %w", ErrConnect, err)
+	}
+	b.mu.Lock()
+	if runCtx.Err() != nil {
+		b.mu.Unlock()
+		c.Close()
+		return runCtx.Err()
+	}
+	b.conn = c
+	b.mu.Unlock()
+	b.connects.Add(1)
+	b.log.Debug("connected")
+	// A device that needs a moment after accepting (many serial servers and
+	// PLC communication modules) gets it before the first request.
+	if b.cfg.ConnectPause > 0 {
+		if err := sleep(ctx, b.cfg.ConnectPause); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (b *Bus) closeConn() {
+	b.mu.Lock()
+	c := b.conn
+	b.conn = nil
+	b.mu.Unlock()
+	if c != nil {
+		c.Close()
+	}
+}
+
+// current is the open stream, or nil.
+func (b *Bus) current() stream {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.conn
+}
+
+// transporter implements modbus.Transporter over the bus's stream with our
+// own framing, so that NewClient2 can combine it with either packager.
+type transporter struct {
+	b        *Bus
+	rtu      bool
+	deadline time.Time
+	buf      [maxFrame]byte
+	drainBuf [512]byte
+}
+
+var _ modbus.Transporter = (*transporter)(nil)
+
+// Send writes one request ADU and reads its reply. The returned slice
+// aliases the transporter's buffer; the client decodes it before the next
+// Send.
+func (t *transporter) Send(adu []byte) ([]byte, error) {
+	c := t.b.current()
+	if c == nil {
+		return nil, net.ErrClosed
+	}
+	if err := c.SetDeadline(t.deadline); err != nil {
+		return nil, fmt.Errorf("set deadline: %w", err)
+	}
+	w, err := c.Write(adu)
+	t.b.bytesOut.Add(uint64(w))
+	if err != nil {
+		return nil, fmt.Errorf("write request: %w", err)
+	}
+	var frame []byte
+	if t.rtu {
+		frame, err = readRTU(c, adu, t.buf[:])
+	} else {
+		frame, err = readMBAP(c, t.buf[:])
+	}
+	t.b.bytesIn.Add(uint64(len(frame)))
+	if err != nil {
+		if errors.Is(err, os.ErrDeadlineExceeded) {
+			return nil, fmt.Errorf("no reply within the timeout: %w", err)
+		}
+		return nil, err
+	}
+	return frame, nil
+}
