@@ -30,7 +30,6 @@
 package bus
 
 import (
-	"fmt"
 	"log/slog"
 	"sync"
 	"sync/atomic"
@@ -113,23 +112,9 @@ func New(o Options) (*Bus, error) {
 		b.cfg.Key = string(b.cfg.Transport) + "://" + b.cfg.Address
 	}
 	b.log = o.Logger.With("bus", b.cfg.Key)
-	switch b.cfg.Transport {
-	case fwconfig.TCP, "":
-		b.cfg.Transport = fwconfig.TCP
-		b.pk = &packager{verify: modbus.NewTCPClientHandler(b.cfg.Address)}
-		b.tr = &transporter{b: b, rtu: false}
-	case fwconfig.RTUOverTCP, fwconfig.RTU:
-		// The RTU handler is used as a packager only: its serial transporter
-		// is never called.
-		b.pk = &packager{verify: modbus.NewRTUClientHandler(b.cfg.Address), rtu: true}
-		b.tr = &transporter{b: b, rtu: true}
-		if b.cfg.Transport == fwconfig.RTU {
-			b.minGap = interFrameGap(b.cfg)
-		}
-	default:
-		return nil, fmt.Errorf("bus %s: unknown transport %q", b.cfg.Key, b.cfg.Transport)
+	if err := b.setUpTransport(); err != nil {
+		return nil, err
 	}
-	b.client = modbus.NewClient2(b.pk, b.tr)
 	return b, nil
 }
 

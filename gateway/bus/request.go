@@ -121,17 +121,33 @@ func functionCode(r profile.RegisterType) byte {
 	return modbus.FuncCodeReadInputRegisters
 }
 
+// exchange sends one request and decodes its reply.
 func (b *Bus) exchange(runCtx context.Context, j job) ([]uint16, error) {
 	timeout := j.timeout
 	if timeout <= 0 {
 		timeout = b.timeout
 	}
-	deadline := time.Now().Add(timeout)
-	if d, ok := j.ctx.Deadline(); ok && d.Before(deadline) {
-		deadline = d
-	}
-	if err := b.connect(runCtx, j.ctx, deadline); err != nil {
+	if err := b.ready(runCtx, j, timeout); err != nil {
 		return nil, err
+	}
+	defer func() { b.lastUnit, b.lastEnd = int(j.unit), time.Now() }()
+	// The deadline covers the whole exchange, and starts after the pauses.
+	b.tr.deadline = j.deadline(timeout)
+	b.pk.unit = j.unit
+	raw, err := b.send(j)
+	if err != nil {
+		return nil, err
+	}
+	return decodeWords(j, raw)
+}
+
+// ready brings the bus to where j can be sent: connected (again, if the
+// device closed an idle connection), the stream drained, an unsettled RTU
+// line silent, and the gap since the previous request kept.
+func (b *Bus) ready(runCtx context.Context, j job, timeout time.Duration) error {
+	deadline := j.deadline(timeout)
+	if err := b.connect(runCtx, j.ctx, deadline); err != nil {
+		return err
 	}
 	if err := b.drain(); err != nil {
 		// The device closed an idle connection (or the port went away):
@@ -139,44 +155,47 @@ func (b *Bus) exchange(runCtx context.Context, j job) ([]uint16, error) {
 		b.log.Debug("reconnecting", "reason", err)
 		b.closeConn()
 		if err := b.connect(runCtx, j.ctx, deadline); err != nil {
-			return nil, err
+			return err
 		}
 	}
 	if b.settle {
 		b.settle = false
 		if err := b.waitSilence(j.ctx, timeout, 3*timeout); err != nil {
-			return nil, fmt.Errorf("waiting for a silent line: %w", err)
+			return fmt.Errorf("waiting for a silent line: %w", err)
 		}
 	}
-	if err := b.pause(j); err != nil {
-		return nil, err
+	return b.pause(j)
+}
+
+// deadline is timeout from now, or the caller's deadline if that is sooner.
+func (j job) deadline(timeout time.Duration) time.Time {
+	d := time.Now().Add(timeout)
+	if cd, ok := j.ctx.Deadline(); ok && cd.Before(d) {
+		return cd
 	}
-	defer func() { b.lastUnit, b.lastEnd = int(j.unit), time.Now() }()
-	// The deadline covers the whole exchange, and starts after the pauses.
-	deadline = time.Now().Add(timeout)
-	if d, ok := j.ctx.Deadline(); ok && d.Before(deadline) {
-		deadline = d
-	}
-	b.tr.deadline = deadline
-	b.pk.unit = j.unit
+	return d
+}
+
+// send has goburrow's client send the read request j and return the
+// reply's data bytes.
+func (b *Bus) send(j job) ([]byte, error) {
 	addr, qty := uint16(j.start), uint16(j.count)
-	var raw []byte
-	var err error
 	switch j.register {
 	case profile.Coil:
-		raw, err = b.client.ReadCoils(addr, qty)
+		return b.client.ReadCoils(addr, qty)
 	case profile.Discrete:
-		raw, err = b.client.ReadDiscreteInputs(addr, qty)
+		return b.client.ReadDiscreteInputs(addr, qty)
 	case profile.Holding:
-		raw, err = b.client.ReadHoldingRegisters(addr, qty)
+		return b.client.ReadHoldingRegisters(addr, qty)
 	case profile.Input:
-		raw, err = b.client.ReadInputRegisters(addr, qty)
-	default:
-		return nil, fmt.Errorf("unknown register type %q", j.register)
+		return b.client.ReadInputRegisters(addr, qty)
 	}
-	if err != nil {
-		return nil, err
-	}
+	return nil, fmt.Errorf("unknown register type %q", j.register)
+}
+
+// decodeWords unpacks a reply's data bytes into j.dst when it has room:
+// registers big-endian, bits as 0/1 words.
+func decodeWords(j job, raw []byte) ([]uint16, error) {
 	words := j.dst
 	if cap(words) < j.count {
 		words = make([]uint16, j.count)

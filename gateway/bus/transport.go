@@ -19,6 +19,30 @@ import (
 // closing, and the transporter that writes a request and reads its framed
 // reply.
 
+// setUpTransport frames requests for the bus's transport: MBAP for TCP, RTU
+// frames for RTU over TCP and for a serial port, which also keeps the
+// inter-frame gap.
+func (b *Bus) setUpTransport() error {
+	switch b.cfg.Transport {
+	case fwconfig.TCP, "":
+		b.cfg.Transport = fwconfig.TCP
+		b.pk = &packager{verify: modbus.NewTCPClientHandler(b.cfg.Address)}
+		b.tr = &transporter{b: b, rtu: false}
+	case fwconfig.RTUOverTCP, fwconfig.RTU:
+		// The RTU handler is used as a packager only: its serial transporter
+		// is never called.
+		b.pk = &packager{verify: modbus.NewRTUClientHandler(b.cfg.Address), rtu: true}
+		b.tr = &transporter{b: b, rtu: true}
+		if b.cfg.Transport == fwconfig.RTU {
+			b.minGap = interFrameGap(b.cfg)
+		}
+	default:
+		return fmt.Errorf("bus %s: unknown transport %q", b.cfg.Key, b.cfg.Transport)
+	}
+	b.client = modbus.NewClient2(b.pk, b.tr)
+	return nil
+}
+
 // interFrameGap is the silence RTU needs between frames: 3.5 character
 // times of 11 bits, fixed at 1.75 ms above 19200 baud (Modbus over Serial
 // Line v1.02, §2.5.1.1).
@@ -40,19 +64,7 @@ func (b *Bus) connect(runCtx, ctx context.Context, deadline time.Time) error {
 	if runCtx.Err() != nil {
 		return runCtx.Err()
 	}
-	var err error
-	switch b.cfg.Transport {
-	case fwconfig.RTU:
-		c, err = openSerial(b.cfg)
-	default:
-		dctx, cancel := context.WithDeadline(ctx, deadline)
-		var nc net.Conn
-		nc, err = (&net.Dialer{}).DialContext(dctx, "tcp", b.cfg.Address)
-		cancel()
-		if err == nil {
-			c = nc.(*net.TCPConn)
-		}
-	}
+	c, err := b.open(ctx, deadline)
 	if err != nil {
 		return fmt.Errorf("%w: %w", ErrConnect, err)
 	}
@@ -74,6 +86,20 @@ func (b *Bus) connect(runCtx, ctx context.Context, deadline time.Time) error {
 		}
 	}
 	return nil
+}
+
+// open dials the TCP address, or opens the serial port.
+func (b *Bus) open(ctx context.Context, deadline time.Time) (stream, error) {
+	if b.cfg.Transport == fwconfig.RTU {
+		return openSerial(b.cfg)
+	}
+	dctx, cancel := context.WithDeadline(ctx, deadline)
+	defer cancel()
+	nc, err := (&net.Dialer{}).DialContext(dctx, "tcp", b.cfg.Address)
+	if err != nil {
+		return nil, err
+	}
+	return nc.(*net.TCPConn), nil
 }
 
 func (b *Bus) closeConn() {
