@@ -82,7 +82,7 @@ func (f *Forwarder) Run(ctx context.Context, links <-chan Sender) {
 		case <-ctx.Done():
 			return
 		case l := <-links:
-			f.session(ctx, l)
+			f.newSession(l).run(ctx)
 		}
 	}
 }
@@ -94,183 +94,253 @@ type flight struct {
 	sent       time.Time
 }
 
-// session forwards over one connection until it is lost or ctx ends.
+// session is the forwarding over one connection, until it is lost or ctx
+// ends.
 //
 // What the queue held when the connection came up is the backlog: it is
 // sent in order, marked historical, at most ReplayRate per second. Records
-// appended since are live. Nothing new is sent while no collector listens. The two alternate, so a day of backlog neither
-// delays live data nor waits for it. A failed publish ends the session: the
-// next connection starts again from the oldest unacknowledged record, so
-// order within the backlog holds and nothing is skipped.
-func (f *Forwarder) session(ctx context.Context, l Sender) {
-	q := f.q
-	var interval time.Duration
+// appended since are live. The two alternate, so a day of backlog neither
+// delays live data nor waits for it. Nothing new is sent while no collector
+// listens. A failed publish ends the session: the next connection starts
+// again from the oldest unacknowledged record, so order within the backlog
+// holds and nothing is skipped.
+type session struct {
+	f        *Forwarder
+	q        *queue.Queue
+	l        Sender
+	interval time.Duration // between backlog sends (ReplayRate); 0: unpaced
+
+	// The replay started last (startReplay): records up to boundary are
+	// backlog, read by backlog; those above it are live.
+	boundary      uint64
+	backlog, live *queue.Reader
+	backlogDone   bool
+	start         time.Time // when the replay started
+	replayed      int       // backlog records sent since
+	nextBacklog   time.Time // pacing: earliest time of the next backlog send
+
+	inflight   []flight // publishes waiting for their PUBACK, in send order
+	preferLive bool     // the next send tries live before backlog
+	holding    bool     // no collector listening: nothing new is sent
+}
+
+func (f *Forwarder) newSession(l Sender) *session {
+	s := &session{f: f, q: f.q, l: l, preferLive: true}
 	if f.o.ReplayRate > 0 {
-		interval = time.Duration(float64(time.Second) / f.o.ReplayRate)
+		s.interval = time.Duration(float64(time.Second) / f.o.ReplayRate)
 	}
-	var (
-		boundary      uint64
-		backlog, live *queue.Reader
-		backlogDone   bool
-		start         time.Time
-		replayed      int
-		nextBacklog   time.Time // pacing: earliest time of the next backlog send
-	)
-	// startReplay takes what the queue holds now as the backlog: at the
-	// start of the session, and when a collector is heard again after none
-	// was (then the records that waited are backlog too, paced).
-	startReplay := func() {
-		if backlog != nil {
-			backlog.Close()
-			live.Close()
-		}
-		boundary = q.LastSeq()
-		first := q.FirstPending()
-		backlog, live = q.NewReader(first), q.NewReader(boundary+1)
-		backlogDone = first > boundary
-		start, replayed, nextBacklog = time.Now(), 0, time.Now()
-		if !backlogDone {
-			f.log.Info("replaying backlog", "records", q.Stats().Pending, "from", first, "to", boundary, "replay_rate", f.o.ReplayRate)
-		}
-	}
-	startReplay()
-	defer func() { backlog.Close(); live.Close() }()
-	var inflight []flight
-	preferLive := true
+	return s
+}
 
-	sendLive := func() bool {
-		rec, ok, err := live.Next(^uint64(0))
-		if err != nil {
-			f.log.Error("reading queue", "error", err)
-			return false
-		}
-		if !ok {
-			return false
-		}
-		inflight = append(inflight, flight{rec.Seq, l.Publish(rec.Payload), false, time.Now()})
-		return true
-	}
-	sendBacklog := func() bool {
-		if backlogDone || time.Now().Before(nextBacklog) {
-			return false
-		}
-		rec, ok, err := backlog.Next(boundary)
-		if err != nil {
-			f.log.Error("reading queue", "error", err)
-			return false
-		}
-		if !ok {
-			backlogDone = true
-			d := time.Since(start)
-			rate := float64(replayed) / max(d.Seconds(), 1e-3)
-			f.Stats.ReplayRate.Store(uint64(rate * 1000))
-			f.log.Info("backlog replayed", "records", replayed, "duration", d.Round(time.Millisecond), "rate_per_s", int(rate))
-			return false
-		}
-		inflight = append(inflight, flight{rec.Seq, l.Publish(historical(rec.Payload)), true, time.Now()})
-		replayed++
-		if interval > 0 {
-			// A bucket of one second: a pause (a slow PUBACK) may be made
-			// up, but never by more than a second's worth.
-			if floor := time.Now().Add(-time.Second); nextBacklog.Before(floor) {
-				nextBacklog = floor
-			}
-			nextBacklog = nextBacklog.Add(interval)
-		}
-		return true
-	}
-
+// run forwards until the connection is lost, a publish fails or is
+// overdue, or ctx ends.
+func (s *session) run(ctx context.Context) {
+	s.startReplay()
+	defer s.closeReaders()
 	timer := time.NewTimer(time.Hour)
 	defer timer.Stop()
-	holding := false
 	for {
-		listening := l.Listening()
-		switch {
-		case !listening && !holding:
-			f.log.Warn("no collector listening: records stay queued", "pending", q.Stats().Pending)
-		case listening && holding:
-			f.log.Info("collector listening: forwarding")
-			if len(inflight) == 0 {
-				startReplay()
-			}
-		}
-		holding = !listening
-		for listening && len(inflight) < f.o.Window {
-			var sent bool
-			if preferLive {
-				sent = sendLive()
-				preferLive = !sent
-				if !sent {
-					sent = sendBacklog()
-				}
-			} else {
-				sent = sendBacklog()
-				preferLive = sent
-				if !sent {
-					sent = sendLive()
-				}
-			}
-			if !sent {
-				break
-			}
+		if s.checkListening() {
+			s.fillWindow()
 		}
 		// Wake for the oldest PUBACK, its deadline, new records, or the
 		// next backlog slot.
 		var head <-chan struct{}
-		wake := time.Hour
-		if len(inflight) > 0 {
-			head = inflight[0].tok.Done()
-			wake = time.Until(inflight[0].sent.Add(f.o.AckTimeout))
+		if len(s.inflight) > 0 {
+			head = s.inflight[0].tok.Done()
 		}
-		if !backlogDone && len(inflight) < f.o.Window {
-			wake = min(wake, time.Until(nextBacklog))
-		}
-		if holding {
-			wake = min(wake, 250*time.Millisecond) // look for a heartbeat
-		}
-		timer.Reset(max(wake, time.Millisecond))
+		timer.Reset(s.wakeIn())
 		select {
 		case <-ctx.Done():
 			return
-		case <-l.Lost():
-			f.abandon(inflight)
+		case <-s.l.Lost():
+			s.f.abandon(s.inflight)
 			return
-		case <-q.Notify():
+		case <-s.q.Notify():
 		case <-timer.C:
-			if len(inflight) > 0 && time.Since(inflight[0].sent) >= f.o.AckTimeout {
-				f.log.Warn("PUBACK overdue: reconnecting", "seq", inflight[0].seq, "waited", f.o.AckTimeout)
-				f.abandon(inflight)
-				l.Close()
+			if s.overdue() {
 				return
 			}
 		case <-head:
-			// Settle every publish that has completed, in order.
-			for len(inflight) > 0 {
-				fl := inflight[0]
-				if !isDone(fl.tok) {
-					break
-				}
-				inflight = inflight[1:]
-				if err := fl.tok.Error(); err != nil {
-					f.log.Warn("publish failed; the record stays queued", "seq", fl.seq, "error", err)
-					f.Stats.Failed.Add(1)
-					f.abandon(inflight)
-					l.Close()
-					return
-				}
-				q.Ack(fl.seq)
-				if f.o.OnAck != nil {
-					f.o.OnAck(time.Since(fl.sent), fl.historical)
-				}
-				if fl.historical {
-					f.Stats.Historical.Add(1)
-				} else {
-					f.Stats.Live.Add(1)
-				}
-				f.log.Debug("published", "seq", fl.seq, "historical", fl.historical)
+			if !s.settle() {
+				return
 			}
 		}
 	}
+}
+
+// startReplay takes what the queue holds now as the backlog: at the start
+// of the session, and when a collector is heard again after none was (then
+// the records that waited are backlog too, paced).
+func (s *session) startReplay() {
+	s.closeReaders()
+	s.boundary = s.q.LastSeq()
+	first := s.q.FirstPending()
+	s.backlog, s.live = s.q.NewReader(first), s.q.NewReader(s.boundary+1)
+	s.backlogDone = first > s.boundary
+	s.start, s.replayed, s.nextBacklog = time.Now(), 0, time.Now()
+	if !s.backlogDone {
+		s.f.log.Info("replaying backlog", "records", s.q.Stats().Pending, "from", first, "to", s.boundary, "replay_rate", s.f.o.ReplayRate)
+	}
+}
+
+func (s *session) closeReaders() {
+	if s.backlog != nil {
+		s.backlog.Close()
+		s.live.Close()
+	}
+}
+
+// checkListening reports whether a collector listens, and logs when that
+// changes; when one is heard again with nothing in flight, the records
+// that waited are replayed as backlog.
+func (s *session) checkListening() bool {
+	listening := s.l.Listening()
+	switch {
+	case !listening && !s.holding:
+		s.f.log.Warn("no collector listening: records stay queued", "pending", s.q.Stats().Pending)
+	case listening && s.holding:
+		s.f.log.Info("collector listening: forwarding")
+		if len(s.inflight) == 0 {
+			s.startReplay()
+		}
+	}
+	s.holding = !listening
+	return listening
+}
+
+// fillWindow sends records until the window is full or none is ready,
+// alternating live and backlog while both have one.
+func (s *session) fillWindow() {
+	for len(s.inflight) < s.f.o.Window {
+		var sent bool
+		if s.preferLive {
+			sent = s.sendLive()
+			s.preferLive = !sent
+			if !sent {
+				sent = s.sendBacklog()
+			}
+		} else {
+			sent = s.sendBacklog()
+			s.preferLive = sent
+			if !sent {
+				sent = s.sendLive()
+			}
+		}
+		if !sent {
+			return
+		}
+	}
+}
+
+// sendLive publishes the next live record, if there is one.
+func (s *session) sendLive() bool {
+	rec, ok, err := s.live.Next(^uint64(0))
+	if err != nil {
+		s.f.log.Error("reading queue", "error", err)
+		return false
+	}
+	if !ok {
+		return false
+	}
+	s.inflight = append(s.inflight, flight{rec.Seq, s.l.Publish(rec.Payload), false, time.Now()})
+	return true
+}
+
+// sendBacklog publishes the next backlog record, marked historical, if
+// there is one and its pacing slot has come.
+func (s *session) sendBacklog() bool {
+	if s.backlogDone || time.Now().Before(s.nextBacklog) {
+		return false
+	}
+	rec, ok, err := s.backlog.Next(s.boundary)
+	if err != nil {
+		s.f.log.Error("reading queue", "error", err)
+		return false
+	}
+	if !ok {
+		s.finishReplay()
+		return false
+	}
+	s.inflight = append(s.inflight, flight{rec.Seq, s.l.Publish(historical(rec.Payload)), true, time.Now()})
+	s.replayed++
+	if s.interval > 0 {
+		// A bucket of one second: a pause (a slow PUBACK) may be made
+		// up, but never by more than a second's worth.
+		if floor := time.Now().Add(-time.Second); s.nextBacklog.Before(floor) {
+			s.nextBacklog = floor
+		}
+		s.nextBacklog = s.nextBacklog.Add(s.interval)
+	}
+	return true
+}
+
+// finishReplay records that the backlog was all sent, and at what rate.
+func (s *session) finishReplay() {
+	s.backlogDone = true
+	d := time.Since(s.start)
+	rate := float64(s.replayed) / max(d.Seconds(), 1e-3)
+	s.f.Stats.ReplayRate.Store(uint64(rate * 1000))
+	s.f.log.Info("backlog replayed", "records", s.replayed, "duration", d.Round(time.Millisecond), "rate_per_s", int(rate))
+}
+
+// wakeIn is how long the session may wait at most: until the oldest
+// publish is overdue, the next backlog slot, or a look for a collector's
+// heartbeat while none listens.
+func (s *session) wakeIn() time.Duration {
+	wake := time.Hour
+	if len(s.inflight) > 0 {
+		wake = time.Until(s.inflight[0].sent.Add(s.f.o.AckTimeout))
+	}
+	if !s.backlogDone && len(s.inflight) < s.f.o.Window {
+		wake = min(wake, time.Until(s.nextBacklog))
+	}
+	if s.holding {
+		wake = min(wake, 250*time.Millisecond)
+	}
+	return max(wake, time.Millisecond)
+}
+
+// overdue ends the connection if the oldest publish waited AckTimeout for
+// its PUBACK: the next one sends it again.
+func (s *session) overdue() bool {
+	if len(s.inflight) == 0 || time.Since(s.inflight[0].sent) < s.f.o.AckTimeout {
+		return false
+	}
+	s.f.log.Warn("PUBACK overdue: reconnecting", "seq", s.inflight[0].seq, "waited", s.f.o.AckTimeout)
+	s.f.abandon(s.inflight)
+	s.l.Close()
+	return true
+}
+
+// settle acknowledges, in order, every publish that has completed; false
+// if one failed, which ends the connection.
+func (s *session) settle() bool {
+	for len(s.inflight) > 0 {
+		fl := s.inflight[0]
+		if !isDone(fl.tok) {
+			break
+		}
+		s.inflight = s.inflight[1:]
+		if err := fl.tok.Error(); err != nil {
+			s.f.log.Warn("publish failed; the record stays queued", "seq", fl.seq, "error", err)
+			s.f.Stats.Failed.Add(1)
+			s.f.abandon(s.inflight)
+			s.l.Close()
+			return false
+		}
+		s.q.Ack(fl.seq)
+		if s.f.o.OnAck != nil {
+			s.f.o.OnAck(time.Since(fl.sent), fl.historical)
+		}
+		if fl.historical {
+			s.f.Stats.Historical.Add(1)
+		} else {
+			s.f.Stats.Live.Add(1)
+		}
+		s.f.log.Debug("published", "seq", fl.seq, "historical", fl.historical)
+	}
+	return true
 }
 
 func isDone(c Completion) bool {
