@@ -6,101 +6,26 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
 	fwconfig "github.com/boilerwatch/boilerwatch/firmware-config"
 	"github.com/boilerwatch/boilerwatch/firmware-config/profile"
 	"github.com/boilerwatch/boilerwatch/simulator/mbserver"
+	"github.com/boilerwatch/boilerwatch/simulator/mbserver/mbservertest"
 )
 
 var quiet = slog.New(slog.DiscardHandler)
 
-// faultServer is an mbserver on loopback whose next answers can be
-// replaced by a fault. Holding register i holds 1000+i, so every answer
-// shows which request it belongs to.
-type faultServer struct {
-	t      *testing.T
-	srv    *mbserver.Server
-	addr   string
-	serve  func(ctx context.Context, ln netListener) error
-	faults chan mbserver.Action // consumed one per request; empty = answer normally
-	seen   atomic.Int64
-	cancel context.CancelFunc
-	done   chan error
-}
-
-type netListener = net.Listener
-
-func errorf(format string, a ...any) error { return fmt.Errorf(format, a...) }
-
-// newFaultServer serves a fault bank with serve (nil: the caller serves it
-// some other way, e.g. on a serial port).
-func newFaultServer(t *testing.T, serve func(*mbserver.Server) func(context.Context, net.Listener) error) *faultServer {
+// newFaultServer serves, with framing, a pattern bank (holding register i
+// holds 1000+i, so every answer shows which request it belongs to) as
+// units 1 and 2; its Fault queue replaces the next answers.
+func newFaultServer(t *testing.T, framing mbservertest.Framing) *mbservertest.Server {
 	t.Helper()
-	fs := &faultServer{t: t, faults: make(chan mbserver.Action, 8)}
-	fs.srv = mbserver.NewServer(mbserver.Options{Hook: func(mbserver.Request) mbserver.Action {
-		fs.seen.Add(1)
-		select {
-		case a := <-fs.faults:
-			return a
-		default:
-			return mbserver.Action{}
-		}
-	}})
-	bank := mbserver.NewBank(mbserver.BankSize{HoldingRegisters: 1000, Coils: 100})
-	regs := make([]uint16, 1000)
-	for i := range regs {
-		regs[i] = uint16(1000 + i)
-	}
-	bank.SetRegisters(mbserver.HoldingRegisters, 0, regs)
-	bank.SetBits(mbserver.Coils, 0, []bool{true, false, true})
-	fs.srv.SetDevice(1, bank)
-	fs.srv.SetDevice(2, bank)
-	fs.serve = serve(fs.srv)
-	if fs.serve != nil {
-		fs.start("127.0.0.1:0")
-		t.Cleanup(fs.stop)
-	}
-	return fs
+	return mbservertest.Start(t, mbservertest.Options{Framing: framing, Devices: mbservertest.Units(mbservertest.PatternBank(), 1, 2)})
 }
-
-func (fs *faultServer) start(addr string) {
-	fs.t.Helper()
-	var ln net.Listener
-	var err error
-	// Rebinding a port just released can take a moment.
-	for range 50 {
-		if ln, err = net.Listen("tcp", addr); err == nil {
-			break
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	if err != nil {
-		fs.t.Fatal(err)
-	}
-	fs.addr = ln.Addr().String()
-	ctx, cancel := context.WithCancel(context.Background())
-	fs.cancel, fs.done = cancel, make(chan error, 1)
-	go func() { fs.done <- fs.serve(ctx, ln) }()
-}
-
-func (fs *faultServer) stop() {
-	if fs.cancel == nil {
-		return
-	}
-	fs.cancel()
-	if err := <-fs.done; err != nil {
-		fs.t.Errorf("serve: %v", err)
-	}
-	fs.cancel = nil
-}
-
-func serveTCP(s *mbserver.Server) func(context.Context, net.Listener) error { return s.Serve }
 
 // startBus runs a bus until the test ends.
 func startBus(t *testing.T, cfg fwconfig.Bus, timeout time.Duration) *Bus {
@@ -181,14 +106,14 @@ var mbapFaults = []struct {
 func TestTCPFaults(t *testing.T) {
 	for _, tt := range mbapFaults {
 		t.Run(tt.name, func(t *testing.T) {
-			fs := newFaultServer(t, serveTCP)
-			b := startBus(t, fwconfig.Bus{Transport: fwconfig.TCP, Address: fs.addr}, 150*time.Millisecond)
+			fs := newFaultServer(t, mbservertest.TCP)
+			b := startBus(t, fwconfig.Bus{Transport: fwconfig.TCP, Address: fs.Addr}, 150*time.Millisecond)
 			checkFault(t, b, fs, tt.act, tt.errHas, tt.reconnect)
 		})
 	}
 }
 
-func checkFault(t *testing.T, b *Bus, fs *faultServer, act mbserver.Action, errHas string, reconnect bool) {
+func checkFault(t *testing.T, b *Bus, fs *mbservertest.Server, act mbserver.Action, errHas string, reconnect bool) {
 	t.Helper()
 	ctx := context.Background()
 	// A first good read opens the connection.
@@ -196,7 +121,7 @@ func checkFault(t *testing.T, b *Bus, fs *faultServer, act mbserver.Action, errH
 		t.Fatalf("first read: %v %v", w, err)
 	}
 	before := b.Stats()
-	fs.faults <- act
+	fs.Fault(act)
 	_, _, err := b.Read(ctx, 1, profile.Holding, 10, 5, 0)
 	if err == nil || !strings.Contains(err.Error(), errHas) {
 		t.Fatalf("faulty read: err %v, want one containing %q", err, errHas)
@@ -227,14 +152,13 @@ func checkFault(t *testing.T, b *Bus, fs *faultServer, act mbserver.Action, errH
 // A refused connection fails fast and precisely; once the device listens
 // again, the next read works without any intervention.
 func TestTCPRefusedThenBack(t *testing.T) {
-	fs := newFaultServer(t, serveTCP)
-	b := startBus(t, fwconfig.Bus{Transport: fwconfig.TCP, Address: fs.addr}, 500*time.Millisecond)
+	fs := newFaultServer(t, mbservertest.TCP)
+	b := startBus(t, fwconfig.Bus{Transport: fwconfig.TCP, Address: fs.Addr}, 500*time.Millisecond)
 	ctx := context.Background()
 	if _, _, err := b.Read(ctx, 1, profile.Holding, 0, 1, 0); err != nil {
 		t.Fatal(err)
 	}
-	addr := fs.addr
-	fs.stop()
+	fs.Stop()
 	start := time.Now()
 	_, _, err := b.Read(ctx, 1, profile.Holding, 0, 1, 0)
 	if err == nil || !strings.Contains(err.Error(), "cannot connect") || !NoAnswer(err) {
@@ -243,7 +167,7 @@ func TestTCPRefusedThenBack(t *testing.T) {
 	if d := time.Since(start); d > 400*time.Millisecond {
 		t.Errorf("refused connection took %s", d)
 	}
-	fs.start(addr)
+	fs.Restart()
 	if w, _, err := b.Read(ctx, 1, profile.Holding, 5, 2, 0); err != nil || regsString(w) != wantRegs(5, 2) {
 		t.Fatalf("read after the device came back: %v %v", w, err)
 	}
@@ -252,14 +176,14 @@ func TestTCPRefusedThenBack(t *testing.T) {
 // A device that closed an idle connection costs no request: the bus sees
 // the close before writing and redials.
 func TestTCPPeerClosedBetweenRequests(t *testing.T) {
-	fs := newFaultServer(t, serveTCP)
-	b := startBus(t, fwconfig.Bus{Transport: fwconfig.TCP, Address: fs.addr}, 500*time.Millisecond)
+	fs := newFaultServer(t, mbservertest.TCP)
+	b := startBus(t, fwconfig.Bus{Transport: fwconfig.TCP, Address: fs.Addr}, 500*time.Millisecond)
 	ctx := context.Background()
-	fs.faults <- mbserver.Action{Close: true} // answers, then closes
+	fs.Fault(mbserver.Action{Close: true}) // answers, then closes
 	if _, _, err := b.Read(ctx, 1, profile.Holding, 0, 1, 0); err != nil {
 		t.Fatal(err)
 	}
-	time.Sleep(50 * time.Millisecond) // let the FIN arrive
+	fs.WaitClosed(1) // the FIN is in the bus's socket
 	if w, _, err := b.Read(ctx, 1, profile.Holding, 7, 1, 0); err != nil || regsString(w) != wantRegs(7, 1) {
 		t.Fatalf("read after the device closed: %v %v", w, err)
 	}
@@ -270,8 +194,8 @@ func TestTCPPeerClosedBetweenRequests(t *testing.T) {
 
 // Coils come back as 0/1 words.
 func TestReadBits(t *testing.T) {
-	fs := newFaultServer(t, serveTCP)
-	b := startBus(t, fwconfig.Bus{Transport: fwconfig.TCP, Address: fs.addr}, time.Second)
+	fs := newFaultServer(t, mbservertest.TCP)
+	b := startBus(t, fwconfig.Bus{Transport: fwconfig.TCP, Address: fs.Addr}, time.Second)
 	w, _, err := b.Read(context.Background(), 1, profile.Coil, 0, 3, 0)
 	if err != nil || fmt.Sprint(w) != "[1 0 1]" {
 		t.Fatalf("coils: %v %v", w, err)
@@ -283,24 +207,16 @@ func TestReadBits(t *testing.T) {
 func TestGaps(t *testing.T) {
 	var mu sync.Mutex
 	var at []time.Time
-	srv := mbserver.NewServer(mbserver.Options{Hook: func(mbserver.Request) mbserver.Action {
-		mu.Lock()
-		at = append(at, time.Now())
-		mu.Unlock()
-		return mbserver.Action{}
-	}})
-	srv.SetDevice(1, mbserver.NewBank(mbserver.BankSize{HoldingRegisters: 10}))
-	srv.SetDevice(2, mbserver.NewBank(mbserver.BankSize{HoldingRegisters: 10}))
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- srv.Serve(ctx, ln) }()
-	t.Cleanup(func() { cancel(); <-done })
-
-	b := startBus(t, fwconfig.Bus{Transport: fwconfig.TCP, Address: ln.Addr().String(),
+	srv := mbservertest.Start(t, mbservertest.Options{
+		Devices: mbservertest.Units(mbservertest.PatternBank(), 1, 2),
+		Hook: func(mbserver.Request) mbserver.Action {
+			mu.Lock()
+			at = append(at, time.Now())
+			mu.Unlock()
+			return mbserver.Action{}
+		},
+	})
+	b := startBus(t, fwconfig.Bus{Transport: fwconfig.TCP, Address: srv.Addr,
 		RequestGap: 30 * time.Millisecond, UnitGap: 120 * time.Millisecond, ConnectPause: 100 * time.Millisecond}, time.Second)
 	t0 := time.Now()
 	for _, unit := range []byte{1, 1, 2} {
@@ -331,9 +247,9 @@ func TestGaps(t *testing.T) {
 
 // A cancelled context ends a read promptly, and Run stops.
 func TestCancel(t *testing.T) {
-	fs := newFaultServer(t, serveTCP)
-	b := startBus(t, fwconfig.Bus{Transport: fwconfig.TCP, Address: fs.addr}, 5*time.Second)
-	fs.faults <- mbserver.Action{Drop: true}
+	fs := newFaultServer(t, mbservertest.TCP)
+	b := startBus(t, fwconfig.Bus{Transport: fwconfig.TCP, Address: fs.Addr}, 5*time.Second)
+	fs.Fault(mbserver.Action{Drop: true})
 	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
 	defer cancel()
 	start := time.Now()
@@ -349,14 +265,15 @@ func TestCancel(t *testing.T) {
 // A device that sends its answer twice leaves a stale frame in the socket;
 // it is drained before the next request, which gets its own answer.
 func TestStaleBytesDrained(t *testing.T) {
-	fs := newFaultServer(t, serveTCP)
-	b := startBus(t, fwconfig.Bus{Transport: fwconfig.TCP, Address: fs.addr}, time.Second)
+	fs := newFaultServer(t, mbservertest.TCP)
+	b := startBus(t, fwconfig.Bus{Transport: fwconfig.TCP, Address: fs.Addr}, time.Second)
 	ctx := context.Background()
-	fs.faults <- mbserver.Action{Rewrite: func(adu []byte) []byte { return append(adu, adu...) }}
+	fs.Fault(mbserver.Action{Rewrite: func(adu []byte) []byte { return append(adu, adu...) }})
 	if w, _, err := b.Read(ctx, 1, profile.Holding, 0, 2, 0); err != nil || regsString(w) != wantRegs(0, 2) {
 		t.Fatalf("read answered twice: %v %v", w, err)
 	}
-	time.Sleep(20 * time.Millisecond) // the duplicate is in flight with the first
+	// The duplicate left in the same write as the answer, so it is in
+	// the socket already.
 	if w, _, err := b.Read(ctx, 1, profile.Holding, 40, 2, 0); err != nil || regsString(w) != wantRegs(40, 2) {
 		t.Fatalf("read after a duplicate answer: %v %v", w, err)
 	}

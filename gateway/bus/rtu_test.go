@@ -2,6 +2,7 @@ package bus
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"strings"
 	"sync"
@@ -16,11 +17,8 @@ import (
 	fwconfig "github.com/boilerwatch/boilerwatch/firmware-config"
 	"github.com/boilerwatch/boilerwatch/firmware-config/profile"
 	"github.com/boilerwatch/boilerwatch/simulator/mbserver"
+	"github.com/boilerwatch/boilerwatch/simulator/mbserver/mbservertest"
 )
-
-func serveRTUOverTCP(s *mbserver.Server) func(ctx context.Context, ln netListener) error {
-	return s.ServeRTUOverTCP
-}
 
 // recrc rewrites an RTU answer's CRC after a change, so that only the
 // change is wrong.
@@ -80,8 +78,8 @@ func TestRTUOverTCPFaults(t *testing.T) {
 	)
 	for _, tt := range faults {
 		t.Run(tt.name, func(t *testing.T) {
-			fs := newFaultServer(t, serveRTUOverTCP)
-			b := startBus(t, fwconfig.Bus{Transport: fwconfig.RTUOverTCP, Address: fs.addr}, faultTimeout)
+			fs := newFaultServer(t, mbservertest.RTUOverTCP)
+			b := startBus(t, fwconfig.Bus{Transport: fwconfig.RTUOverTCP, Address: fs.Addr}, faultTimeout)
 			checkFault(t, b, fs, tt.act, tt.errHas, tt.socket)
 		})
 	}
@@ -90,24 +88,23 @@ func TestRTUOverTCPFaults(t *testing.T) {
 // An answer that trickles in byte by byte, as from a slow serial server,
 // is read whole.
 func TestRTUOverTCPSplitAnswer(t *testing.T) {
-	fs := newFaultServer(t, serveRTUOverTCP)
-	b := startBus(t, fwconfig.Bus{Transport: fwconfig.RTUOverTCP, Address: fs.addr}, time.Second)
-	fs.faults <- mbserver.Action{Split: 15, SplitGap: 5 * time.Millisecond}
+	fs := newFaultServer(t, mbservertest.RTUOverTCP)
+	b := startBus(t, fwconfig.Bus{Transport: fwconfig.RTUOverTCP, Address: fs.Addr}, time.Second)
+	fs.Fault(mbserver.Action{Split: 15, SplitGap: 5 * time.Millisecond})
 	if w, _, err := b.Read(context.Background(), 1, profile.Holding, 10, 5, 0); err != nil || regsString(w) != wantRegs(10, 5) {
 		t.Fatalf("split answer: %v %v", w, err)
 	}
 }
 
 func TestRTUOverTCPRefusedThenBack(t *testing.T) {
-	fs := newFaultServer(t, serveRTUOverTCP)
-	b := startBus(t, fwconfig.Bus{Transport: fwconfig.RTUOverTCP, Address: fs.addr}, 500*time.Millisecond)
-	addr := fs.addr
-	fs.stop()
+	fs := newFaultServer(t, mbservertest.RTUOverTCP)
+	b := startBus(t, fwconfig.Bus{Transport: fwconfig.RTUOverTCP, Address: fs.Addr}, 500*time.Millisecond)
+	fs.Stop()
 	_, _, err := b.Read(context.Background(), 1, profile.Holding, 0, 1, 0)
 	if err == nil || !strings.Contains(err.Error(), "connection refused") {
 		t.Fatalf("read with the listener closed: %v", err)
 	}
-	fs.start(addr)
+	fs.Restart()
 	if w, _, err := b.Read(context.Background(), 1, profile.Holding, 3, 2, 0); err != nil || regsString(w) != wantRegs(3, 2) {
 		t.Fatalf("read after the device came back: %v %v", w, err)
 	}
@@ -115,28 +112,20 @@ func TestRTUOverTCPRefusedThenBack(t *testing.T) {
 
 // newSerialFaultServer serves the fault bank with mbserver.ServeRTU on one
 // end of a pty pair and returns the other end's path for the bus.
-func newSerialFaultServer(t *testing.T) (*faultServer, string) {
+func newSerialFaultServer(t *testing.T) (*mbservertest.Server, string) {
 	t.Helper()
 	a, b := servicetest.PtyPair(t)
-	fs := newFaultServer(t, func(s *mbserver.Server) func(context.Context, netListener) error {
-		return nil
-	})
 	port, err := os.OpenFile(a, os.O_RDWR|syscall.O_NOCTTY, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
+	// Registered before the server's, so closed after it has stopped.
+	t.Cleanup(func() { port.Close() })
 	// A pty delivers each write at once: a small fixed frame gap.
-	go func() {
-		done <- fs.srv.ServeRTU(ctx, port, mbserver.RTUOptions{Baud: 9600, FrameGap: 3 * time.Millisecond, Name: a})
-	}()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("ServeRTU: %v", err)
-		}
-		port.Close()
+	fs := mbservertest.Start(t, mbservertest.Options{
+		Framing: mbservertest.Serial, Port: port,
+		RTU:     mbserver.RTUOptions{Baud: 9600, FrameGap: 3 * time.Millisecond, Name: a},
+		Devices: mbservertest.Units(mbservertest.PatternBank(), 1, 2),
 	})
 	return fs, b
 }
@@ -165,7 +154,7 @@ func TestRTUSerialUnitsInterleaved(t *testing.T) {
 			for i := range 20 {
 				w, _, err := b.Read(context.Background(), unit, profile.Holding, i*3, 3, 0)
 				if err == nil && regsString(w) != wantRegs(i*3, 3) {
-					err = errorf("unit %d read %d: %s", unit, i, regsString(w))
+					err = fmt.Errorf("unit %d read %d: %s", unit, i, regsString(w))
 				}
 				if err != nil {
 					errs <- err

@@ -17,9 +17,11 @@ import (
 	"github.com/boilerwatch/boilerwatch/gateway/telemetry"
 )
 
-// awayReader is a device that is away until back (fake time), failing each
-// request with fail, and then answers. It records when it was asked.
+// awayReader is a device that is away from gone (zero: from the start)
+// until back (fake time), failing each request with fail, and otherwise
+// answers. It records when it was asked.
 type awayReader struct {
+	gone time.Time
 	back time.Time
 	fail func() error
 	cost time.Duration // how long a failed request takes (a timeout)
@@ -33,7 +35,7 @@ func (r *awayReader) Read(ctx context.Context, unit byte, register profile.Regis
 	r.mu.Lock()
 	r.asked = append(r.asked, now)
 	r.mu.Unlock()
-	if now.Before(r.back) {
+	if !now.Before(r.gone) && now.Before(r.back) {
 		if r.cost > 0 {
 			time.Sleep(r.cost)
 		}

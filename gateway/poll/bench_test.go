@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -20,7 +19,7 @@ import (
 	fwconfig "github.com/boilerwatch/boilerwatch/firmware-config"
 	"github.com/boilerwatch/boilerwatch/firmware-config/profile"
 	"github.com/boilerwatch/boilerwatch/gateway/telemetry"
-	"github.com/boilerwatch/boilerwatch/simulator/mbserver"
+	"github.com/boilerwatch/boilerwatch/simulator/mbserver/mbservertest"
 )
 
 // The reference boiler room (docs/reference-site.md): 2 boilers, 2 O2
@@ -33,35 +32,22 @@ const referenceSite = "../testdata/reference-site.yaml"
 // the points per cycle.
 func serveSite(tb testing.TB, cfg *fwconfig.Gateway) (addrs map[string]string) {
 	tb.Helper()
-	type srv struct {
-		s    *mbserver.Server
-		addr string
-	}
-	servers := map[string]*srv{}
+	servers := map[string]*mbservertest.Server{}
 	addrs = map[string]string{}
 	for i := range cfg.Devices {
 		d := &cfg.Devices[i]
 		s := servers[d.Bus.Key]
 		if s == nil {
-			ms := mbserver.NewServer(mbserver.Options{})
-			ln, err := net.Listen("tcp", "127.0.0.1:0")
-			if err != nil {
-				tb.Fatal(err)
-			}
-			serve := ms.Serve
+			framing := mbservertest.TCP
 			if d.Bus.Transport == fwconfig.RTUOverTCP {
-				serve = ms.ServeRTUOverTCP
+				framing = mbservertest.RTUOverTCP
 			}
-			ctx, cancel := context.WithCancel(context.Background())
-			done := make(chan error, 1)
-			go func() { done <- serve(ctx, ln) }()
-			tb.Cleanup(func() { cancel(); <-done })
-			s = &srv{s: ms, addr: ln.Addr().String()}
+			s = mbservertest.Start(tb, mbservertest.Options{Framing: framing})
 			servers[d.Bus.Key] = s
-			addrs[d.Bus.Address] = s.addr
+			addrs[d.Bus.Address] = s.Addr
 		}
 		bank, _ := profileDevice(tb, d.Spec)
-		s.s.SetDevice(uint8(d.UnitID), bank)
+		s.SetDevice(uint8(d.UnitID), bank)
 	}
 	retarget(cfg, addrs)
 	return addrs

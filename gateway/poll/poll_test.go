@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-	"net"
 	"os"
 	"path/filepath"
 	"slices"
@@ -13,33 +12,17 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	fwconfig "github.com/boilerwatch/boilerwatch/firmware-config"
+	"github.com/boilerwatch/boilerwatch/firmware-config/profile"
 	"github.com/boilerwatch/boilerwatch/gateway/telemetry"
 	"github.com/boilerwatch/boilerwatch/simulator/mbserver"
+	"github.com/boilerwatch/boilerwatch/simulator/mbserver/mbservertest"
 )
 
 var quiet = slog.New(slog.DiscardHandler)
-
-// serve runs srv on a loopback port until the test ends.
-func serve(t testing.TB, srv *mbserver.Server) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- srv.Serve(ctx, ln) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("serve: %v", err)
-		}
-	})
-	return ln.Addr().String()
-}
 
 // loadSite parses a gateway config whose profile_dirs holds the given
 // profiles; devices is the YAML of the devices list.
@@ -123,9 +106,7 @@ func meterBank() *mbserver.Bank {
 // Each group's poll is one sample with the group's points only; a value
 // scaled by a decimal-point register is read with it in the same cycle.
 func TestGroupsAndScaleFrom(t *testing.T) {
-	srv := mbserver.NewServer(mbserver.Options{})
-	srv.SetDevice(1, meterBank())
-	addr := serve(t, srv)
+	addr := mbservertest.Start(t, mbservertest.Options{Devices: mbservertest.Units(meterBank(), 1)}).Addr
 	cfg := loadSite(t, map[string]string{"m": meterProfile}, fmt.Sprintf("  - {name: m1, profile: test-meter, address: %q, unit_id: 1}\n", addr))
 	site := NewSite(cfg, SiteOptions{}, quiet)
 	runBuses(t, site)
@@ -212,9 +193,7 @@ points:
 				bank.SetRegisters(mbserver.InputRegisters, uint16(i), []uint16{uint16(100 + i)})
 			}
 			dev := &holeDevice{Bank: bank, holes: tt.holes}
-			srv := mbserver.NewServer(mbserver.Options{})
-			srv.SetDevice(1, dev)
-			addr := serve(t, srv)
+			addr := mbservertest.Start(t, mbservertest.Options{Devices: mbservertest.Units(dev, 1)}).Addr
 			cfg := loadSite(t, map[string]string{"p": profile}, fmt.Sprintf("  - {name: x, profile: holey, address: %q, unit_id: 1}\n", addr))
 			site := NewSite(cfg, SiteOptions{}, quiet)
 			runBuses(t, site)
@@ -260,14 +239,15 @@ func TestBusyRetried(t *testing.T) {
 	}{{2, "dp=2 pf=-1 run=true"}, {10, "dp=bad pf=bad run=true"}} {
 		t.Run(fmt.Sprintf("busy %d times", tt.busy), func(t *testing.T) {
 			var n atomic.Int64
-			srv := mbserver.NewServer(mbserver.Options{Hook: func(r mbserver.Request) mbserver.Action {
-				if r.Function == 3 && n.Add(1) <= tt.busy {
-					return mbserver.Action{Exception: 6}
-				}
-				return mbserver.Action{}
-			}})
-			srv.SetDevice(1, meterBank())
-			addr := serve(t, srv)
+			addr := mbservertest.Start(t, mbservertest.Options{
+				Devices: mbservertest.Units(meterBank(), 1),
+				Hook: func(r mbserver.Request) mbserver.Action {
+					if r.Function == 3 && n.Add(1) <= tt.busy {
+						return mbserver.Action{Exception: 6}
+					}
+					return mbserver.Action{}
+				},
+			}).Addr
 			cfg := loadSite(t, map[string]string{"m": strings.Replace(meterProfile, "offset: -3", "offset: 0", 1)},
 				fmt.Sprintf("  - {name: m1, profile: test-meter, address: %q, unit_id: 1}\n", addr))
 			site := NewSite(cfg, SiteOptions{}, quiet)
@@ -288,14 +268,15 @@ func TestBusyRetried(t *testing.T) {
 func TestCounterReset(t *testing.T) {
 	bank := meterBank()
 	var fail atomic.Bool
-	srv := mbserver.NewServer(mbserver.Options{Hook: func(mbserver.Request) mbserver.Action {
-		if fail.Load() {
-			return mbserver.Action{Exception: 4}
-		}
-		return mbserver.Action{}
-	}})
-	srv.SetDevice(1, bank)
-	addr := serve(t, srv)
+	addr := mbservertest.Start(t, mbservertest.Options{
+		Devices: mbservertest.Units(bank, 1),
+		Hook: func(mbserver.Request) mbserver.Action {
+			if fail.Load() {
+				return mbserver.Action{Exception: 4}
+			}
+			return mbserver.Action{}
+		},
+	}).Addr
 	cfg := loadSite(t, map[string]string{"m": meterProfile}, fmt.Sprintf("  - {name: m1, profile: test-meter, address: %q, unit_id: 1}\n", addr))
 	site := NewSite(cfg, SiteOptions{}, quiet)
 	runBuses(t, site)
@@ -318,151 +299,232 @@ func TestCounterReset(t *testing.T) {
 // States: a device that stops answering goes degraded, then offline after
 // three silent polls, is probed less and less often, and is read again at
 // its next interval once a probe answers. Every change reaches
-// OnStateChange.
+// OnStateChange. Fake time: the device is away from 350 ms to 2.85 s.
 func TestStatesAndOfflineBackoff(t *testing.T) {
-	var off atomic.Bool
-	var mu sync.Mutex
-	var requests []time.Time
-	srv := mbserver.NewServer(mbserver.Options{Hook: func(r mbserver.Request) mbserver.Action {
-		mu.Lock()
-		requests = append(requests, time.Now())
-		mu.Unlock()
-		return mbserver.Action{Drop: off.Load()}
-	}})
-	srv.SetDevice(1, mbserver.NewBank(mbserver.BankSize{InputRegisters: 10}))
-	addr := serve(t, srv)
+	t.Parallel()
 	cfg := loadSite(t, map[string]string{"p": "name: one\nclass: o2_analyzer\nsource: test\npoints:\n  - {name: o2, register: input, address: 0, type: uint16}\n  - {name: t, register: input, address: 9, type: uint16}\n"},
-		fmt.Sprintf("  - {name: o2a, profile: one, address: %q, unit_id: 1, interval: 100ms, timeout: 30ms, offline_backoff: 800ms, max_gap: 0}\n", addr))
-	var changes []string
-	var chMu sync.Mutex
-	site := NewSite(cfg, SiteOptions{OnStateChange: func(dev string, st telemetry.DeviceState) {
-		chMu.Lock()
-		changes = append(changes, dev+":"+st.State)
-		chMu.Unlock()
-	}}, quiet)
-	var samples atomic.Int64
-	var lastGood atomic.Int64
-	runSite(t, site, func(s telemetry.Sample) {
-		samples.Add(1)
-		if s.Values["o2"].Q == telemetry.Good {
-			lastGood.Store(time.Now().UnixNano())
+		"  - {name: o2a, profile: one, address: '127.0.0.1:1', unit_id: 1, interval: 100ms, timeout: 30ms, offline_backoff: 800ms, max_gap: 0}\n")
+	synctest.Test(t, func(t *testing.T) {
+		start := time.Now()
+		r := &awayReader{gone: start.Add(350 * time.Millisecond), back: start.Add(2850 * time.Millisecond), fail: timedOut, cost: 30 * time.Millisecond}
+		d := NewDevice(cfg.Devices[0], r, quiet)
+		if n := len(d.Plan()); n != 2 {
+			t.Fatalf("setup: %d requests per poll, want 2", n)
+		}
+		var mu sync.Mutex
+		var changes []string
+		var awayPolls int
+		var firstGood time.Time
+		d.onState = func(dev string, st telemetry.DeviceState) {
+			mu.Lock()
+			changes = append(changes, dev+":"+st.State)
+			mu.Unlock()
+		}
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			d.Run(ctx, func(s telemetry.Sample) {
+				mu.Lock()
+				defer mu.Unlock()
+				at := time.UnixMilli(s.TS)
+				switch {
+				case at.After(r.gone) && at.Before(r.back):
+					awayPolls++
+				case !at.Before(r.back) && s.Values["o2"].Q == telemetry.Good && firstGood.IsZero():
+					firstGood = at
+				}
+			})
+		}()
+		time.Sleep(r.back.Sub(start))
+		// Without backoff: 25 polls. With it: 3 polls to go offline, then
+		// probes 100, 200, 400, 800 ms apart (at 0.4, 0.5, 0.6, 0.8, 1.1,
+		// 1.6 and 2.5 s).
+		r.mu.Lock()
+		awayRequests := 0
+		for _, at := range r.asked {
+			if !at.Before(r.gone) {
+				awayRequests++
+			}
+		}
+		r.mu.Unlock()
+		if awayRequests != 7 {
+			t.Errorf("%d requests in 2.5 s away, want 7 (backoff)", awayRequests)
+		}
+		mu.Lock()
+		// Only the first request of a silent poll is sent: the second one
+		// would cost another timeout.
+		if awayPolls != awayRequests {
+			t.Errorf("%d requests in %d polls while away, want one per poll", awayRequests, awayPolls)
+		}
+		mu.Unlock()
+		if st := d.State(); st.State != Offline || !strings.Contains(st.LastError, "no reply within the timeout") {
+			t.Errorf("state %+v, want offline with the timeout", st)
+		}
+		time.Sleep(2 * time.Second)
+		cancel()
+		<-done
+		mu.Lock()
+		defer mu.Unlock()
+		// The longest wait is one probe backoff (800 ms) plus one interval.
+		if d := firstGood.Sub(r.back); firstGood.IsZero() || d > 900*time.Millisecond {
+			t.Errorf("good value %s after the device answered again (at %s)", d, firstGood)
+		}
+		if got := strings.Join(slices.Compact(changes), " "); got != "o2a:online o2a:degraded o2a:offline o2a:online" {
+			t.Errorf("state changes %q", got)
 		}
 	})
-	time.Sleep(350 * time.Millisecond)
-	off.Store(true)
-	offAt := time.Now()
-	time.Sleep(2500 * time.Millisecond)
-	mu.Lock()
-	var offReqs []time.Time
-	for _, r := range requests {
-		if r.After(offAt) {
-			offReqs = append(offReqs, r)
+}
+
+// fakeBus is a Modbus bus in fake time (synctest): it serializes requests
+// as bus.Bus does, answers for its live units after one round trip, and
+// lets a request to any other unit cost its whole timeout, as a unit that
+// does not answer does. Make it inside the bubble.
+type fakeBus struct {
+	live map[byte]bool
+	rtt  time.Duration
+	// turn holds the bus; a channel, because a goroutine waiting on a
+	// mutex would keep the fake clock from advancing.
+	turn chan struct{}
+
+	mu    sync.Mutex
+	asked map[byte]int
+}
+
+func newFakeBus(rtt time.Duration, live ...byte) *fakeBus {
+	b := &fakeBus{live: map[byte]bool{}, rtt: rtt, turn: make(chan struct{}, 1), asked: map[byte]int{}}
+	for _, u := range live {
+		b.live[u] = true
+	}
+	return b
+}
+
+func (b *fakeBus) Read(ctx context.Context, unit byte, register profile.RegisterType, start, count int, timeout time.Duration) ([]uint16, time.Time, error) {
+	select {
+	case b.turn <- struct{}{}:
+	case <-ctx.Done():
+		return nil, time.Time{}, ctx.Err()
+	}
+	defer func() { <-b.turn }()
+	b.mu.Lock()
+	b.asked[unit]++
+	b.mu.Unlock()
+	if !b.live[unit] {
+		if err := sleep(ctx, timeout); err != nil {
+			return nil, time.Time{}, err
 		}
+		return nil, time.Time{}, fmt.Errorf("unit %d %s %d+%d: no reply within the timeout: %w", unit, register, start, count, os.ErrDeadlineExceeded)
 	}
-	mu.Unlock()
-	// Without backoff: 25 polls × 1 request. With it: 3 polls to go
-	// offline, then probes 100, 200, 400, 800, 800 ms apart.
-	if n := len(offReqs); n < 5 || n > 10 {
-		t.Errorf("%d requests in 2.5 s offline, want 5..10 (backoff)", n)
+	if err := sleep(ctx, b.rtt); err != nil {
+		return nil, time.Time{}, err
 	}
-	// Only the first request of a silent poll is sent: the second one
-	// would cost another timeout.
-	if st := site.Devices[0].State(); st.State != Offline || !strings.Contains(st.LastError, "no reply within the timeout") {
-		t.Errorf("state %+v, want offline with the timeout", st)
+	return make([]uint16, count), time.Now(), nil
+}
+
+// Asked is the number of requests unit was sent.
+func (b *fakeBus) Asked(unit byte) int {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.asked[unit]
+}
+
+// fakeSite is the site of cfg with each device on the reader of its name.
+func fakeSite(cfg *fwconfig.Gateway, readers map[string]Reader) *Site {
+	s := &Site{}
+	for _, d := range cfg.Devices {
+		s.Devices = append(s.Devices, NewDevice(d, readers[d.Name], quiet))
 	}
-	off.Store(false)
-	back := time.Now()
-	deadline := back.Add(2 * time.Second)
-	for time.Now().Before(deadline) && time.Unix(0, lastGood.Load()).Before(back) {
-		time.Sleep(20 * time.Millisecond)
-	}
-	// The longest wait is one probe backoff (800 ms) plus one interval.
-	if d := time.Unix(0, lastGood.Load()).Sub(back); d < 0 || d > 1100*time.Millisecond {
-		t.Errorf("good value %s after the device answered again", d)
-	}
-	time.Sleep(150 * time.Millisecond)
-	chMu.Lock()
-	got := strings.Join(slices.Compact(changes), " ")
-	chMu.Unlock()
-	if got != "o2a:online o2a:degraded o2a:offline o2a:online" {
-		t.Errorf("state changes %q", got)
-	}
+	return s
 }
 
 // Buses are independent: a device that never answers slows only its own
-// bus; a device on another bus keeps its interval.
+// bus; a device on another bus keeps its interval. Fake time.
 func TestDeadBusDoesNotDelayAnother(t *testing.T) {
-	dead := mbserver.NewServer(mbserver.Options{Hook: func(mbserver.Request) mbserver.Action { return mbserver.Action{Drop: true} }})
-	dead.SetDevice(1, meterBank())
-	alive := mbserver.NewServer(mbserver.Options{})
-	alive.SetDevice(1, meterBank())
-	alive.SetDevice(2, meterBank())
-	deadAddr, aliveAddr := serve(t, dead), serve(t, alive)
+	t.Parallel()
 	p := strings.ReplaceAll(meterProfile, "group: fast", "")
 	p = strings.ReplaceAll(p, "group: totals", "")
-	cfg := loadSite(t, map[string]string{"m": p}, fmt.Sprintf(`  - {name: dead, profile: test-meter, address: %q, unit_id: 1, interval: 100ms, timeout: 900ms}
-  - {name: alive, profile: test-meter, address: %q, unit_id: 1, interval: 100ms, timeout: 100ms}
-`, deadAddr, aliveAddr))
-	site := NewSite(cfg, SiteOptions{}, quiet)
-	var mu sync.Mutex
-	var ts []int64
-	runSite(t, site, func(s telemetry.Sample) {
-		if s.Device == "alive" && s.Values["pf"].Q == telemetry.Good {
-			mu.Lock()
-			ts = append(ts, s.TS)
-			mu.Unlock()
+	cfg := loadSite(t, map[string]string{"m": p}, `  - {name: dead, profile: test-meter, address: '127.0.0.1:1', unit_id: 1, interval: 100ms, timeout: 900ms}
+  - {name: alive, profile: test-meter, address: '127.0.0.1:2', unit_id: 1, interval: 100ms, timeout: 100ms}
+`)
+	if n := NewSite(cfg, SiteOptions{}, quiet).Buses(); n != 2 {
+		t.Fatalf("%d buses for two addresses, want 2", n)
+	}
+	synctest.Test(t, func(t *testing.T) {
+		site := fakeSite(cfg, map[string]Reader{"dead": newFakeBus(5 * time.Millisecond), "alive": newFakeBus(5*time.Millisecond, 1)})
+		var mu sync.Mutex
+		var ts []int64
+		runSite(t, site, func(s telemetry.Sample) {
+			if s.Device == "alive" && s.Values["pf"].Q == telemetry.Good {
+				mu.Lock()
+				ts = append(ts, s.TS)
+				mu.Unlock()
+			}
+		})
+		time.Sleep(1550 * time.Millisecond)
+		mu.Lock()
+		defer mu.Unlock()
+		if len(ts) != 15 {
+			t.Fatalf("alive device: %d good samples in 1.55 s at 100 ms, want 15", len(ts))
+		}
+		for i := 1; i < len(ts); i++ {
+			if gap := ts[i] - ts[i-1]; gap != 100 {
+				t.Errorf("alive device: %d ms between samples %d and %d, want 100", gap, i-1, i)
+			}
 		}
 	})
-	time.Sleep(1550 * time.Millisecond)
-	mu.Lock()
-	defer mu.Unlock()
-	if len(ts) < 13 {
-		t.Fatalf("alive device: %d good samples in 1.55 s at 100 ms, want at least 13", len(ts))
-	}
-	for i := 1; i < len(ts); i++ {
-		if gap := ts[i] - ts[i-1]; gap > 250 {
-			t.Errorf("alive device: %d ms between samples %d and %d", gap, i-1, i)
-		}
-	}
 }
 
 // On a shared bus, a dead device costs one timeout per poll, not one per
 // request, so its neighbour keeps its interval as long as the timeout
-// leaves room.
+// leaves room. Fake time: deterministic where real time on a loaded
+// machine was not.
 func TestDeadDeviceOnSharedBus(t *testing.T) {
-	srv := mbserver.NewServer(mbserver.Options{})
-	srv.SetDevice(2, meterBank()) // unit 1 has no device: no answer, as on RS-485
-	addr := serve(t, srv)
+	t.Parallel()
 	p := strings.ReplaceAll(meterProfile, "group: fast", "")
 	p = strings.ReplaceAll(p, "group: totals", "")
-	cfg := loadSite(t, map[string]string{"m": p}, fmt.Sprintf(`  - {name: dead, profile: test-meter, address: %q, unit_id: 1, interval: 500ms, timeout: 150ms, max_gap: 0}
-  - {name: alive, profile: test-meter, address: %q, unit_id: 2, interval: 100ms}
-`, addr, addr))
-	site := NewSite(cfg, SiteOptions{}, quiet)
-	if n := len(site.Devices[0].Plan()); n < 3 {
-		t.Fatalf("setup: dead device has %d requests, want several", n)
+	cfg := loadSite(t, map[string]string{"m": p}, `  - {name: dead, profile: test-meter, address: '127.0.0.1:1', unit_id: 1, interval: 500ms, timeout: 150ms, max_gap: 0}
+  - {name: alive, profile: test-meter, address: '127.0.0.1:1', unit_id: 2, interval: 100ms}
+`)
+	if n := NewSite(cfg, SiteOptions{}, quiet).Buses(); n != 1 {
+		t.Fatalf("%d buses for one address, want 1 shared", n)
 	}
-	var alive, deadPolls atomic.Int64
-	var deadErr atomic.Value
-	runSite(t, site, func(s telemetry.Sample) {
-		switch s.Device {
-		case "alive":
-			if s.Values["pf"].Q == telemetry.Good {
-				alive.Add(1)
+	synctest.Test(t, func(t *testing.T) {
+		// Unit 1 does not answer, as a dead unit on RS-485.
+		shared := newFakeBus(5*time.Millisecond, 2)
+		site := fakeSite(cfg, map[string]Reader{"dead": shared, "alive": shared})
+		if n := len(site.Devices[0].Plan()); n < 3 {
+			t.Fatalf("setup: dead device has %d requests, want several", n)
+		}
+		var mu sync.Mutex
+		alive, deadPolls := 0, 0
+		var deadErr string
+		runSite(t, site, func(s telemetry.Sample) {
+			mu.Lock()
+			defer mu.Unlock()
+			switch s.Device {
+			case "alive":
+				if s.Values["pf"].Q == telemetry.Good {
+					alive++
+				}
+			case "dead":
+				deadPolls++
+				deadErr = s.Values["run"].Err
 			}
-		case "dead":
-			deadPolls.Add(1)
-			deadErr.Store(s.Values["run"].Err)
+		})
+		// Before the dead device's fourth poll (2 s) begins.
+		time.Sleep(1950 * time.Millisecond)
+		mu.Lock()
+		defer mu.Unlock()
+		// 19 polls; each of the dead device's 3 polls may hold the bus
+		// when the alive device's poll is due, which then misses the next.
+		if alive < 16 {
+			t.Errorf("alive device: %d good samples in 1.95 s at 100 ms, want at least 16", alive)
+		}
+		if deadPolls != 3 || shared.Asked(1) != deadPolls {
+			t.Errorf("dead device: %d requests in %d polls, want one in each of 3", shared.Asked(1), deadPolls)
+		}
+		if !strings.Contains(deadErr, "not read") && !strings.Contains(deadErr, "no reply") {
+			t.Errorf("dead device's reason: %q", deadErr)
 		}
 	})
-	time.Sleep(2050 * time.Millisecond)
-	if n := alive.Load(); n < 16 {
-		t.Errorf("alive device: %d good samples in 2 s at 100 ms, want at least 16", n)
-	}
-	if e, _ := deadErr.Load().(string); !strings.Contains(e, "not read") && !strings.Contains(e, "no reply") {
-		t.Errorf("dead device's reason: %q", e)
-	}
-	if s := site.BusStats(); len(s) != 1 {
-		t.Errorf("%d buses, want 1 shared", len(s))
-	}
 }

@@ -13,6 +13,7 @@ import (
 	"github.com/boilerwatch/boilerwatch/firmware-config/profile"
 	"github.com/boilerwatch/boilerwatch/gateway/telemetry"
 	"github.com/boilerwatch/boilerwatch/simulator/mbserver"
+	"github.com/boilerwatch/boilerwatch/simulator/mbserver/mbservertest"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files in testdata")
@@ -124,9 +125,7 @@ func TestProfileLibraryEndToEnd(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			prof := lib[name]
 			bank, want := profileDevice(t, prof)
-			srv := mbserver.NewServer(mbserver.Options{})
-			srv.SetDevice(7, bank)
-			addr := serve(t, srv)
+			addr := mbservertest.Start(t, mbservertest.Options{Devices: mbservertest.Units(bank, 7)}).Addr
 			cfg := loadSite(t, nil, fmt.Sprintf("  - {name: dev, profile: %s, address: %q, unit_id: 7, timeout: 2s}\n", name, addr))
 			site := NewSite(cfg, SiteOptions{}, quiet)
 			runBuses(t, site)

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/boilerwatch/boilerwatch/collector/servicetest"
+	"github.com/boilerwatch/boilerwatch/simulator/mbserver/mbservertest"
 	"github.com/boilerwatch/boilerwatch/simulator/sim"
 )
 
@@ -262,31 +263,11 @@ func TestScanBounded(t *testing.T) {
 		t.Errorf("scan of a closed port: exit %d in %s\n%s%s", code, took, out, errs)
 	}
 
-	// A listener that reads and never answers: every unit costs its timeout.
-	mute, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer mute.Close()
-	go func() {
-		for {
-			c, err := mute.Accept()
-			if err != nil {
-				return
-			}
-			go func() {
-				buf := make([]byte, 256)
-				for {
-					if _, err := c.Read(buf); err != nil {
-						c.Close()
-						return
-					}
-				}
-			}()
-		}
-	}()
+	// A device without units takes every request and never answers: every
+	// unit costs its timeout.
+	mute := mbservertest.Start(t, mbservertest.Options{})
 	start = time.Now()
-	code, out, errs = runCmd(t, scanCmd, "-address", mute.Addr().String(), "-units", "1-6", "-timeout", "100ms")
+	code, out, errs = runCmd(t, scanCmd, "-address", mute.Addr, "-units", "1-6", "-timeout", "100ms")
 	took := time.Since(start)
 	if code != 1 || !strings.Contains(out, "no answer: units 1-6") || !strings.Contains(errs, "no unit id answered") {
 		t.Errorf("scan of a mute device: exit %d\n%s%s", code, out, errs)
