@@ -80,7 +80,16 @@ devices:
 `, queueDir)), 0o644)
 
 	first, _ := startGatewayProcess(t, bin, config)
-	seq, _ := os.ReadFile(filepath.Join(queueDir, "seq"))
+	// The first sample (within the 1 s interval) reserves the first
+	// block; compared before that, the first gateway's own reservation
+	// would look like the second's.
+	var seq []byte
+	for deadline := time.Now().Add(10 * time.Second); len(seq) == 0; time.Sleep(20 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the first gateway reserved no sequence numbers within 10 s")
+		}
+		seq, _ = os.ReadFile(filepath.Join(queueDir, "seq"))
+	}
 
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
