@@ -649,8 +649,15 @@ func testReport(t *testing.T, f *fixture, c *http.Client) {
 		lang string
 		want []string
 	}{
-		{"zh-CN", []string{"月度能效审计报告", "2026-01", "测试电厂", "boiler1", "power-b1", "低于 90%", "审核人签字", "size: A4", "本月尚未结束：效率为已结束的 14 天的汇总", "<td>电</td>"}},
-		{"en", []string{"Monthly energy audit report", "Data-quality statement", "power-b1 fell below 90 %"}},
+		{"zh-CN", []string{"月度能效审计报告", "2026-01", "测试电厂", "boiler1", "power-b1", "低于 90%", "审核人签字", "size: A4", "本月尚未结束：效率为已结束的 14 天的汇总", "<td>电</td>",
+			// The fixture's alert of each day, 10:00–13:00; today's not over
+			// (no end recorded): 15 days of January, none of December.
+			"有低于限定值告警的天数", `<td class="n episode-days">15</td>`, `<table class="data" id="report-episodes">`,
+			`<tr><td>boiler1</td><td>2026-01-01</td><td>10:00–13:00</td><td class="n">3</td></tr>`,
+			`<tr><td>boiler1</td><td>2026-01-14</td><td>10:00–13:00</td><td class="n">3</td></tr>`,
+			`<tr><td>boiler1</td><td>2026-01-15</td><td>10:00–未记录结束</td><td class="n">≥ 0</td></tr>`}},
+		{"en", []string{"Monthly energy audit report", "Data-quality statement", "power-b1 fell below 90 %",
+			"Days alerted below limit", "Below-limit episodes", "10:00–no end recorded"}},
 	} {
 		code, _, body := get(t, c, f.srv.URL+"/report?site="+testSite+"&month=2026-01&lang="+tc.lang)
 		if code != http.StatusOK {
@@ -662,6 +669,9 @@ func testReport(t *testing.T, f *fixture, c *http.Client) {
 			if !strings.Contains(page, w) {
 				t.Errorf("%s report lacks %q", tc.lang, w)
 			}
+		}
+		if n := strings.Count(page, "<tr><td>boiler1</td><td>2026-"); n != 15 {
+			t.Errorf("%s report: %d below-limit episode rows, want 15 (January's)", tc.lang, n)
 		}
 	}
 }

@@ -21,7 +21,7 @@ var derivedFields = map[string][]string{
 		"coefficient_minutes", "last_known_minutes", "estimated"},
 	"energy_intensity": {"kgce", "product", "product_unit", "kgce_per_unit"},
 	"data_quality":     {"reason", "direct_ok", "indirect_ok", "received", "expected", "completeness", "flagged", "estimated"},
-	"events":           {"message", "value", "limit", "confirmed_at"},
+	"events":           {"message", "value", "limit", "confirmed_at", "ended_at"},
 }
 
 // DerivedFields returns the derived measurements and the fields the

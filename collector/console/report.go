@@ -20,7 +20,7 @@ var texts = map[string]map[string]string{
 		"generated": "生成时间", "by": "生成人", "tz": "时区", "boilers": "锅炉热效率", "boiler": "锅炉",
 		"rated": "额定蒸发量 (t/h)", "method": "考核方法", "direct": "正平衡效率 (%)", "indirect": "反平衡效率 (%)",
 		"limit": "GB 24500-2020 三级限定值 (%)", "grade": "能效等级", "verdict": "结论", "pass": "达标", "fail": "低于限定值",
-		"unknown": "无数据", "days_below": "低于限定值的天数", "losses": "热损失 q2/q3/q4/q5/q6 (%)",
+		"unknown": "无数据", "days_below": "日效率低于限定值的天数", "episode_days": "有低于限定值告警的天数", "losses": "热损失 q2/q3/q4/q5/q6 (%)",
 		"energy": "能源消耗", "meter": "计量器具", "energy_type": "能源种类", "native": "实物量", "unit": "单位",
 		"kgce": "折标准煤 (kgce)", "total": "合计", "unit_consumption": "单位产品能耗 (kgce/t 蒸汽)",
 		"quality": "数据质量", "completeness": "数据完整率 (%)", "days_ok": "完整率 ≥ 90% 的天数", "gaps": "数据中断次数",
@@ -44,6 +44,9 @@ var texts = map[string]map[string]string{
 		"rated_pct": "额定负荷效率 (%)", "rated_hours": "额定负荷小时数", "verdict_ind": "结论（运行指示）",
 		"rated_note":  "GB 24500 限定值适用于额定负荷下的测试：全部小时（及逐时、逐日）效率与限定值的比较只是运行指示。额定负荷效率为平均负荷不低于额定出力一定比例（rated_load_share，默认 70%）的小时按考核方法计算的效率（Σ 输出热量 / Σ 输入热量），是更接近限定值条件的比较。",
 		"rated_share": "%s：额定负荷小时指负荷 ≥ %.0f%% 的小时",
+		"episodes":    "低于限定值的运行时段（告警 efficiency_below_limit）", "ep_hours": "时段", "ep_len": "小时数", "ep_open": "未记录结束",
+		"ep_none": "本期没有低于限定值的告警。",
+		"ep_note": "日效率按一天全部小时计算，几个小时的异常很少使日效率低于限定值；此表列出逐时效率连续低于限定值达到告警时长（below_limit_for，默认只计额定负荷小时）的时段，按日期拆分，与告警一致，属运行指示。“未记录结束”的时段计至报告生成前最后一个整点、该锅炉下一次告警或月末，小时数为下限。",
 	},
 	"en": {
 		"title": "BoilerWatch audit console", "login": "Log in", "user": "User", "password": "Password",
@@ -51,7 +54,7 @@ var texts = map[string]map[string]string{
 		"generated": "Generated", "by": "By", "tz": "Time zone", "boilers": "Boiler efficiency", "boiler": "Boiler",
 		"rated": "Rated output (t/h)", "method": "Method", "direct": "Direct (%)", "indirect": "Indirect (%)",
 		"limit": "GB 24500-2020 grade-3 limit (%)", "grade": "Grade", "verdict": "Verdict", "pass": "meets the limit", "fail": "below the limit",
-		"unknown": "no data", "days_below": "Days below the limit", "losses": "Losses q2/q3/q4/q5/q6 (%)",
+		"unknown": "no data", "days_below": "Days below the limit (daily efficiency)", "episode_days": "Days alerted below limit", "losses": "Losses q2/q3/q4/q5/q6 (%)",
 		"energy": "Energy consumption", "meter": "Meter", "energy_type": "Energy type", "native": "Amount", "unit": "Unit",
 		"kgce": "Standard coal (kgce)", "total": "Total", "unit_consumption": "Unit consumption (kgce/t steam)",
 		"quality": "Data quality", "completeness": "Completeness (%)", "days_ok": "Days with completeness ≥ 90 %", "gaps": "Gaps",
@@ -75,6 +78,9 @@ var texts = map[string]map[string]string{
 		"rated_pct": "Rated-load efficiency (%)", "rated_hours": "Rated-load hours", "verdict_ind": "Verdict (operating indication)",
 		"rated_note":  "GB 24500 limits are met in rated-load tests: the efficiency over all hours (and each hour's or day's) against the limit is an operating indication. The rated-load efficiency is the boiler's method over the hours whose mean load is at least a share of rated output (rated_load_share, default 70 %): Σ output / Σ input heat, the closer comparison.",
 		"rated_share": "%s: rated-load hours are hours at ≥ %.0f %% load",
+		"episodes":    "Below-limit episodes (alert efficiency_below_limit)", "ep_hours": "Hours", "ep_len": "h", "ep_open": "no end recorded",
+		"ep_none": "No below-limit alert in this period.",
+		"ep_note": "A day's efficiency is over all its hours, so an upset of a few hours seldom brings a day below the limit. This table lists the episodes in which the hourly efficiency stayed below the limit for the alert's duration (below_limit_for; by default rated-load hours only), split by day, as the alerts: an operating indication. An episode with no end recorded is counted until the last whole hour before the report, the boiler's next alert or the month's end: its hours are a lower bound.",
 	},
 }
 
@@ -113,6 +119,8 @@ type reportBoiler struct {
 	// (nil: none), RatedHours how many there were.
 	RatedPct   *float64
 	RatedHours float64
+	// EpisodeDays: days with part of an alerted below-limit episode.
+	EpisodeDays int
 }
 
 type reportMeter struct {
@@ -154,7 +162,9 @@ type reportData struct {
 	// Partial says the boiler figures sum up the month's days so far.
 	Partial string
 	Events  []event
-	Loc     *time.Location
+	// Episodes: the below-limit episodes by boiler and day.
+	Episodes []episodeDay
+	Loc      *time.Location
 	// The online-monitoring checks.
 	SumChecks          []sumCheck
 	SumPass, SumTold   bool
@@ -482,6 +492,7 @@ func (c *Console) reportData(ctx context.Context, site siteInfo, rng timeRange, 
 		d.Statement = fmt.Sprintf(t["stmt_bad"], len(d.Quality), strings.Join(below, ", "))
 	}
 	d.Events = collectEvents(evt)
+	reportEpisodes(d, evt, rng.Stop, c.now())
 	c.monitoringChecks(d, site, rng, eff, daily, monthly, dq)
 	return d, nil
 }

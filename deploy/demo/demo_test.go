@@ -167,6 +167,8 @@ func TestDemo(t *testing.T) {
 		t.Errorf("the highest direct efficiency is %.2f %%: the boiler should meet the limit outside the upset", max)
 	}
 
+	reportShowsUpset(t, c, consoleU, boiler, loc)
+
 	// The summary line: last hour's efficiency by both methods, today's kgce.
 	summaryRe := regexp.MustCompile(`η \d\d:\d\d–\d\d:\d\d direct [\d.]+ %, indirect [\d.]+ % .*today \d+ kgce used`)
 	for seen := false; !seen; {
@@ -218,6 +220,41 @@ func TestDemo(t *testing.T) {
 			syscall.Kill(pid, syscall.SIGKILL)
 		}
 	}
+}
+
+// reportShowsUpset: the monthly report of the upset's month lists its day
+// and hour among the below-limit episodes (the day's efficiency stays over
+// the limit), and counts the day for boiler1.
+func reportShowsUpset(t *testing.T, c *http.Client, base string, boiler apiAnswer, loc *time.Location) {
+	t.Helper()
+	var since time.Time
+	times := boiler.col("events", "time")
+	for i, k := range boiler.col("events", "kind") {
+		if sec, ok := times[i].(float64); ok && k == "efficiency_below_limit" {
+			since = time.Unix(int64(sec), 0).In(loc)
+		}
+	}
+	if since.IsZero() {
+		t.Fatalf("no time for the below-limit alert in the events frame: %.2000s", boiler.raw)
+	}
+	u := base + "report?site=" + site + "&month=" + since.Format("2006-01") + "&lang=en"
+	resp, err := c.Get(u)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("GET %s: %s %s", u, resp.Status, body)
+	}
+	page := string(body)
+	row := fmt.Sprintf("<tr><td>boiler1</td><td>%s</td><td>%s–", since.Format("2006-01-02"), since.Format("15:04"))
+	if !strings.Contains(page, `id="report-episodes"`) || !strings.Contains(page, row) || !strings.Contains(page, `<td class="n episode-days">1</td>`) {
+		i := max(0, strings.Index(page, "<h2>1."))
+		t.Errorf("the report of %s does not list the upset (%s) among the below-limit episodes (want %q and 1 day):\n%.4000s", since.Format("2006-01"), since.Format("2006-01-02 15:04"), row, page[i:])
+		return
+	}
+	t.Logf("the report lists the upset of %s among the below-limit episodes", since.Format("2006-01-02 15:04"))
 }
 
 // freeOffset finds a port offset at which every port of the demo is free.

@@ -202,14 +202,19 @@ func WriteDerived(ctx context.Context, w *Writer, d Derived) error {
 			}
 		}
 	}
-	// One alert a day at 10:00 local time.
+	// One alert a day for the episode 10:00–13:00 local time; one not
+	// over by d.To has no end yet.
 	for t := energy.Floor(d.From, energy.Day, d.Loc).Add(10 * time.Hour); t.Before(d.To); t = t.AddDate(0, 0, 1) {
 		if t.Before(d.From) {
 			continue
 		}
-		if err := w.Add(ctx, fmt.Sprintf("events,boiler=%s,kind=efficiency_below_limit,site=%s message=%q,value=%.1f,limit=%g,confirmed_at=%q %d",
+		ended := ""
+		if end := t.Add(3 * time.Hour); !end.After(d.To) {
+			ended = fmt.Sprintf(",ended_at=%q", end.Format(time.RFC3339))
+		}
+		if err := w.Add(ctx, fmt.Sprintf("events,boiler=%s,kind=efficiency_below_limit,site=%s message=%q,value=%.1f,limit=%g,confirmed_at=%q%s %d",
 			d.Boiler, d.Site, d.Boiler+": hourly direct-method efficiency below the GB 24500-2020 grade-3 limit", d.Limit-1.5, d.Limit,
-			t.Add(2*time.Hour).Format(time.RFC3339), t.Unix())); err != nil {
+			t.Add(2*time.Hour).Format(time.RFC3339), ended, t.Unix())); err != nil {
 			return err
 		}
 	}
