@@ -8,9 +8,8 @@ import (
 	"strings"
 	"time"
 
-	"gopkg.in/yaml.v3"
-
 	"github.com/boilerwatch/boilerwatch/collector/refdata"
+	"github.com/boilerwatch/boilerwatch/firmware-config/conf"
 	"github.com/boilerwatch/boilerwatch/firmware-config/profile"
 )
 
@@ -23,15 +22,15 @@ type Energy struct {
 	// midnight, e.g. Asia/Shanghai.
 	Timezone string `yaml:"timezone"`
 	// Every is how often (wall clock) the engine looks for closed windows.
-	Every Duration `yaml:"every"`
+	Every conf.Duration `yaml:"every"`
 	// Grace is how far (in data time) the newest sample of a boiler or meter
 	// must be past a window's end before the window is closed: it waits for
 	// devices that report a little later than others.
-	Grace Duration `yaml:"grace"`
+	Grace conf.Duration `yaml:"grace"`
 	// Idle closes the windows a boiler or meter has data for when no new
 	// sample has arrived for this long (wall clock), without waiting for
 	// the grace period; 0 disables.
-	Idle Duration `yaml:"idle"`
+	Idle conf.Duration `yaml:"idle"`
 	// Since is where the engine starts when nothing has been computed yet
 	// (RFC 3339 or a date); default: 24 h before the first run.
 	Since string `yaml:"since"`
@@ -55,35 +54,13 @@ type Energy struct {
 	Ref       *refdata.Data  `yaml:"-"`
 }
 
-// Duration is a time.Duration written as "90s", "15m", "2h".
-type Duration struct {
-	time.Duration
-	set bool
-}
-
-// UnmarshalYAML parses a Go duration string.
-func (d *Duration) UnmarshalYAML(n *yaml.Node) error {
-	v, err := time.ParseDuration(n.Value)
-	if err != nil || v < 0 {
-		return &yaml.TypeError{Errors: []string{fmt.Sprintf("line %d: %q is not a duration (write e.g. 30s, 15m, 2h)", n.Line, n.Value)}}
-	}
-	d.Duration, d.set = v, true
-	return nil
-}
-
-func (d *Duration) orDefault(v time.Duration) {
-	if !d.set {
-		d.Duration = v
-	}
-}
-
 // Alerts bounds the alerts the engine raises. Each alert is raised once per
 // episode: the condition must hold for the stated duration, and the episode
 // ends when it no longer holds.
 type Alerts struct {
 	// BelowLimitFor: the hourly efficiency stayed below the boiler's
 	// GB 24500-2020 grade-3 limit for this long (default 2h).
-	BelowLimitFor Duration `yaml:"below_limit_for"`
+	BelowLimitFor conf.Duration `yaml:"below_limit_for"`
 	// BelowLimitBasis says which hours count for BelowLimitFor:
 	// rated_load (default), only hours whose mean load is at least the
 	// boiler's rated_load_share (the GB 24500 limits are for rated-load
@@ -93,11 +70,11 @@ type Alerts struct {
 	// ExhaustMaxC and ExhaustFor: the 1-minute exhaust temperature stayed
 	// above ExhaustMaxC for ExhaustFor (default 30m). 0 disables. The
 	// monitoring limits of GB/T 15317 are [R], so no default bound.
-	ExhaustMaxC float64  `yaml:"exhaust_max_c"`
-	ExhaustFor  Duration `yaml:"exhaust_for"`
+	ExhaustMaxC float64       `yaml:"exhaust_max_c"`
+	ExhaustFor  conf.Duration `yaml:"exhaust_for"`
 	// ExcessAirMax and ExcessAirFor: α at the exhaust, likewise.
-	ExcessAirMax float64  `yaml:"excess_air_max"`
-	ExcessAirFor Duration `yaml:"excess_air_for"`
+	ExcessAirMax float64       `yaml:"excess_air_max"`
+	ExcessAirFor conf.Duration `yaml:"excess_air_for"`
 }
 
 // PointRef names a point of a device, as the gateway config does.
@@ -243,11 +220,11 @@ type Meter struct {
 	Unit string `yaml:"unit"`
 	// Interval is the expected time between samples in data time; it
 	// gives the expected count for completeness.
-	Interval Duration `yaml:"interval"`
+	Interval conf.Duration `yaml:"interval"`
 	// MaxGap: a delta across a longer silence is not spread over the gap
 	// but booked where the counter was read again, and flagged (default
 	// 10 × interval, at least 5 minutes).
-	MaxGap Duration `yaml:"max_gap"`
+	MaxGap conf.Duration `yaml:"max_gap"`
 	// LHV is the measured heating value by date (coal kJ/kg, gas kJ/m³);
 	// LHVFrom takes it from a boiler's coal instead.
 	LHV     []DatedLHV `yaml:"lhv"`
@@ -281,7 +258,7 @@ type SteamEnthalpy struct {
 	// converted with the last enthalpy difference metered at most this
 	// long before it, and counted as estimated; beyond it, by the
 	// reference coefficient (default 1h; 0s: straight to the coefficient).
-	EstimateWithin Duration `yaml:"estimate_within"`
+	EstimateWithin conf.Duration `yaml:"estimate_within"`
 }
 
 // Energy types and the native units each accepts, with the factor to the
@@ -340,121 +317,6 @@ func (p *BoilerPoints) Named() map[string]*PointRef {
 	return m
 }
 
-// UnmarshalYAML decodes and validates the energy section, reporting every
-// problem at its line; unknown fields are errors, as everywhere else.
-func (e *Energy) UnmarshalYAML(n *yaml.Node) error {
-	v := &nodeErrs{keyLine: map[*yaml.Node]int{}}
-	v.index(n)
-	checkKeys(v, n, reflect.TypeOf(*e))
-	type plain Energy
-	if err := n.Decode((*plain)(e)); err != nil {
-		return err
-	}
-	e.validate(v, n)
-	if len(v.msgs) > 0 {
-		return &yaml.TypeError{Errors: v.msgs}
-	}
-	return nil
-}
-
-// nodeErrs collects "line N: message" errors, which yamlpos.ParseYAML
-// turns into file:line: field: message.
-type nodeErrs struct {
-	msgs []string
-	// keyLine is the line of the key of each mapping or sequence value: a
-	// problem with a whole block is reported at its key, not at its first
-	// entry.
-	keyLine map[*yaml.Node]int
-}
-
-func (v *nodeErrs) index(n *yaml.Node) {
-	for i, c := range n.Content {
-		if n.Kind == yaml.MappingNode && i%2 == 1 && (c.Kind == yaml.MappingNode || c.Kind == yaml.SequenceNode) {
-			v.keyLine[c] = n.Content[i-1].Line
-		}
-		v.index(c)
-	}
-}
-
-func (v *nodeErrs) at(n *yaml.Node, format string, a ...any) {
-	line := 0
-	if n != nil {
-		line = n.Line
-		if l, ok := v.keyLine[n]; ok {
-			line = l
-		}
-	}
-	v.msgs = append(v.msgs, fmt.Sprintf("line %d: %s", line, fmt.Sprintf(format, a...)))
-}
-
-// child returns the value node of key in mapping n, or n itself when the
-// key is absent (so a missing field is reported at its parent).
-func child(n *yaml.Node, path ...any) *yaml.Node {
-	for _, p := range path {
-		if n == nil {
-			return nil
-		}
-		switch k := p.(type) {
-		case string:
-			if n.Kind != yaml.MappingNode {
-				return n
-			}
-			found := false
-			for i := 0; i+1 < len(n.Content); i += 2 {
-				if n.Content[i].Value == k {
-					n, found = n.Content[i+1], true
-					break
-				}
-			}
-			if !found {
-				return n
-			}
-		case int:
-			if n.Kind != yaml.SequenceNode || k >= len(n.Content) {
-				return n
-			}
-			n = n.Content[k]
-		}
-	}
-	return n
-}
-
-// checkKeys reports mapping keys that name no field of t, recursively:
-// yaml.v3's Node.Decode does not apply KnownFields.
-func checkKeys(v *nodeErrs, n *yaml.Node, t reflect.Type) {
-	for t.Kind() == reflect.Pointer {
-		t = t.Elem()
-	}
-	switch {
-	case n.Kind == yaml.SequenceNode && t.Kind() == reflect.Slice:
-		for _, c := range n.Content {
-			checkKeys(v, c, t.Elem())
-		}
-	case n.Kind == yaml.MappingNode && t.Kind() == reflect.Struct && t != reflect.TypeOf(Duration{}):
-		fields := map[string]reflect.Type{}
-		for i := 0; i < t.NumField(); i++ {
-			tag := strings.Split(t.Field(i).Tag.Get("yaml"), ",")[0]
-			if tag != "" && tag != "-" {
-				fields[tag] = t.Field(i).Type
-			}
-		}
-		for i := 0; i+1 < len(n.Content); i += 2 {
-			k := n.Content[i]
-			ft, ok := fields[k.Value]
-			if !ok {
-				names := make([]string, 0, len(fields))
-				for f := range fields {
-					names = append(names, f)
-				}
-				sort.Strings(names)
-				v.at(k, "unknown field %q (known: %s)", k.Value, strings.Join(names, ", "))
-				continue
-			}
-			checkKeys(v, n.Content[i+1], ft)
-		}
-	}
-}
-
 // parseDate reads "2026-01-15" as local midnight in loc, or an RFC 3339 time.
 // MaxSinceAhead is how far in the future energy.since may be: enough to
 // start a new installation at tomorrow's local midnight. The engine waits
@@ -472,34 +334,34 @@ func parseDate(s string, loc *time.Location) (time.Time, error) {
 	return time.Parse(time.RFC3339, s)
 }
 
-func (e *Energy) validate(v *nodeErrs, n *yaml.Node) {
+func (e *Energy) validate(d *conf.Document, at string) {
 	ref, err := refdata.Load()
 	if err != nil {
-		v.at(n, "%v", err)
+		d.Errorf(at, "%v", err)
 		return
 	}
 	e.Ref = ref
 	if e.Timezone == "" {
-		v.at(n, "timezone: missing; periods align to local midnight, write e.g. timezone: Asia/Shanghai")
+		d.Errorf(at+".timezone", "missing; periods align to local midnight, write e.g. timezone: Asia/Shanghai")
 	} else if loc, err := time.LoadLocation(e.Timezone); err != nil {
-		v.at(child(n, "timezone"), "%q is not a time zone (e.g. Asia/Shanghai): %v", e.Timezone, err)
+		d.Errorf(at+".timezone", "%q is not a time zone (e.g. Asia/Shanghai): %v", e.Timezone, err)
 	} else {
 		e.Location = loc
 	}
 	if e.Location == nil {
 		e.Location = time.UTC
 	}
-	e.Every.orDefault(10 * time.Second)
-	e.Grace.orDefault(2 * time.Minute)
-	e.Idle.orDefault(10 * time.Minute)
+	e.Every.Default(10 * time.Second)
+	e.Grace.Default(2 * time.Minute)
+	e.Idle.Default(10 * time.Minute)
 	if e.Every.Duration <= 0 {
-		v.at(child(n, "every"), "must be positive")
+		d.Errorf(at+".every", "must be positive")
 	}
 	if e.Since != "" {
 		t, err := parseDate(e.Since, e.Location)
 		switch {
 		case err != nil:
-			v.at(child(n, "since"), "%q: want a date (2026-01-15) or an RFC 3339 time", e.Since)
+			d.Errorf(at+".since", "%q: want a date (2026-01-15) or an RFC 3339 time", e.Since)
 		case t.Sub(sinceClock()) > MaxSinceAhead:
 			// Further ahead is a typo (a wrong year), not a plan: the
 			// engine would sit idle until then.
@@ -507,7 +369,7 @@ func (e *Energy) validate(v *nodeErrs, n *yaml.Node) {
 			if t.Sub(sinceClock()) > 72*time.Hour {
 				ahead = fmt.Sprintf("%.0f days", t.Sub(sinceClock()).Hours()/24)
 			}
-			v.at(child(n, "since"), "%q is %s in the future; the engine would compute nothing until then (at most %.0f h ahead)",
+			d.Errorf(at+".since", "%q is %s in the future; the engine would compute nothing until then (at most %.0f h ahead)",
 				e.Since, ahead, MaxSinceAhead.Hours())
 		}
 		e.SinceTime = t
@@ -515,200 +377,188 @@ func (e *Energy) validate(v *nodeErrs, n *yaml.Node) {
 	if e.MinCoverage == 0 {
 		e.MinCoverage = 0.9
 	} else if !(e.MinCoverage > 0 && e.MinCoverage <= 1) {
-		v.at(child(n, "min_coverage"), "%g: want a fraction in (0, 1]", e.MinCoverage)
+		d.Errorf(at+".min_coverage", "%g: want a fraction in (0, 1]", e.MinCoverage)
 	}
 	for i := range e.ElectricityPrimary {
 		f := &e.ElectricityPrimary[i]
-		at := child(n, "electricity_primary", i)
-		f.FromTime = e.date(v, at, f.From)
+		fp := fmt.Sprintf("%s.electricity_primary[%d]", at, i)
+		f.FromTime = e.date(d, fp, f.From)
 		if !(f.KgcePerKWh > 0 && f.KgcePerKWh < 1) {
-			v.at(at, "kgce_per_kwh: %g: want the year's factor, about 0.3", f.KgcePerKWh)
+			d.Errorf(fp+".kgce_per_kwh", "%g: want the year's factor, about 0.3", f.KgcePerKWh)
 		}
 	}
 	if e.RatedLoadShare == 0 {
 		e.RatedLoadShare = 0.7
 	} else if !(e.RatedLoadShare > 0 && e.RatedLoadShare <= 1) {
-		v.at(child(n, "rated_load_share"), "rated_load_share: %g: want a share of rated output in (0, 1], e.g. 0.7", e.RatedLoadShare)
+		d.Errorf(at+".rated_load_share", "%g: want a share of rated output in (0, 1], e.g. 0.7", e.RatedLoadShare)
 	}
 	switch e.Alerts.BelowLimitBasis {
 	case "":
 		e.Alerts.BelowLimitBasis = "rated_load"
 	case "rated_load", "all_hours":
 	default:
-		v.at(child(n, "alerts", "below_limit_basis"), "below_limit_basis: %q: want rated_load or all_hours", e.Alerts.BelowLimitBasis)
+		d.Errorf(at+".alerts.below_limit_basis", "%q: want rated_load or all_hours", e.Alerts.BelowLimitBasis)
 	}
-	e.Alerts.BelowLimitFor.orDefault(2 * time.Hour)
-	e.Alerts.ExhaustFor.orDefault(30 * time.Minute)
-	e.Alerts.ExcessAirFor.orDefault(30 * time.Minute)
+	e.Alerts.BelowLimitFor.Default(2 * time.Hour)
+	e.Alerts.ExhaustFor.Default(30 * time.Minute)
+	e.Alerts.ExcessAirFor.Default(30 * time.Minute)
 	if e.Alerts.BelowLimitFor.Duration < time.Hour || e.Alerts.BelowLimitFor.Duration%time.Hour != 0 {
-		v.at(child(n, "alerts", "below_limit_for"), "%s: want whole hours (it counts hourly values)", e.Alerts.BelowLimitFor.Duration)
+		d.Errorf(at+".alerts.below_limit_for", "%s: want whole hours (it counts hourly values)", e.Alerts.BelowLimitFor.Duration)
 	}
 	if e.Alerts.ExhaustMaxC < 0 || e.Alerts.ExcessAirMax < 0 || (e.Alerts.ExcessAirMax > 0 && e.Alerts.ExcessAirMax < 1) {
-		v.at(child(n, "alerts"), "exhaust_max_c must be ≥ 0 and excess_air_max 0 (off) or ≥ 1")
+		d.Errorf(at+".alerts", "exhaust_max_c must be ≥ 0 and excess_air_max 0 (off) or ≥ 1")
 	}
 
 	boilers := map[string]*Boiler{}
+	boilerNames := conf.Unique{What: "boiler name"}
 	for i := range e.Boilers {
 		b := &e.Boilers[i]
-		bn := child(n, "boilers", i)
-		if !validName(b.Name) || boilers[b.Name] != nil {
-			v.at(child(bn, "name"), "name: %q missing, duplicate or not letters, digits, - _ .", b.Name)
+		bn := fmt.Sprintf("%s.boilers[%d]", at, i)
+		if boilerNames.Check(d, bn, "name", b.Name) {
+			boilers[b.Name] = b
 		}
-		boilers[b.Name] = b
-		e.validateBoiler(v, bn, b)
+		e.validateBoiler(d, bn, b)
 	}
 	meters := map[string]*Meter{}
+	meterNames := conf.Unique{What: "meter name"}
 	for i := range e.Meters {
 		m := &e.Meters[i]
-		mn := child(n, "meters", i)
-		if !validName(m.Name) || meters[m.Name] != nil {
-			v.at(child(mn, "name"), "name: %q missing, duplicate or not letters, digits, - _ .", m.Name)
+		mn := fmt.Sprintf("%s.meters[%d]", at, i)
+		if meterNames.Check(d, mn, "name", m.Name) {
+			meters[m.Name] = m
 		}
-		meters[m.Name] = m
-		e.validateMeter(v, mn, m, boilers)
+		e.validateMeter(d, mn, m, boilers)
 	}
 	for i := range e.Boilers {
 		b := &e.Boilers[i]
 		if b.UnitConsumption == nil {
 			continue
 		}
-		un := child(n, "boilers", i, "unit_consumption")
+		un := fmt.Sprintf("%s.boilers[%d].unit_consumption", at, i)
 		for _, name := range append(append([]string{}, b.UnitConsumption.Energy...), b.UnitConsumption.Product) {
 			if meters[name] == nil {
-				v.at(un, "meter %q is not in meters", name)
+				d.Errorf(un, "meter %q is not in meters", name)
 			}
 		}
 	}
 }
 
-func (e *Energy) date(v *nodeErrs, n *yaml.Node, s string) time.Time {
+func (e *Energy) date(d *conf.Document, at string, s string) time.Time {
 	t, err := parseDate(s, e.Location)
 	if err != nil {
-		v.at(child(n, "from"), "from: %q: want a date (2026-01-15) or an RFC 3339 time", s)
+		d.Errorf(at+".from", "%q: want a date (2026-01-15) or an RFC 3339 time", s)
 	}
 	return t
 }
 
-func validName(s string) bool {
-	if s == "" || len(s) > 64 {
-		return false
-	}
-	for _, r := range s {
-		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '_' || r == '.') {
-			return false
-		}
-	}
-	return true
-}
-
 func positive(x float64) bool { return x > 0 && !math.IsInf(x, 0) }
 
-func (e *Energy) validateBoiler(v *nodeErrs, n *yaml.Node, b *Boiler) {
-	if !validName(b.Site) {
-		v.at(child(n, "site"), "site: %q missing or not a valid site id", b.Site)
+func (e *Energy) validateBoiler(d *conf.Document, at string, b *Boiler) {
+	if !conf.ValidName(b.Site) {
+		d.Errorf(at+".site", "%q missing or not a valid site id", b.Site)
 	}
 	if !positive(b.RatedSteam) {
-		v.at(child(n, "rated_steam"), "rated_steam: want the rated output in t/h, > 0")
+		d.Errorf(at+".rated_steam", "want the rated output in t/h, > 0")
 	}
 	switch b.Output {
 	case "":
 		b.Output = "saturated_steam"
 	case "saturated_steam", "superheated_steam":
 	default:
-		v.at(child(n, "output"), "%q: want saturated_steam or superheated_steam", b.Output)
+		d.Errorf(at+".output", "%q: want saturated_steam or superheated_steam", b.Output)
 	}
 	switch b.Method {
 	case "":
 		b.Method = "direct"
 	case "direct", "indirect":
 	default:
-		v.at(child(n, "method"), "%q: want direct or indirect", b.Method)
+		d.Errorf(at+".method", "%q: want direct or indirect", b.Method)
 	}
 	if _, err := e.Ref.Limits.Lookup(b.Firing, b.Fuel, b.RatedSteam); err != nil {
-		v.at(child(n, "fuel"), "firing/fuel: %v", err)
+		d.Errorf(at+".fuel", "firing/fuel: %v", err)
 	}
-	pn := child(n, "points")
+	pn := at + ".points"
 	named := b.Points.Named()
 	for name, ref := range named {
-		rn := child(pn, name)
+		rn := pn + "." + name
 		if ref.Device == "" || ref.Point == "" {
-			v.at(rn, "%s: want {device: ..., point: ...}", name)
+			d.Errorf(rn, "want {device: ..., point: ...}")
 		}
 		if _, ok := PointUnitFactor(BoilerPointKinds[name], ref.Unit); !ok {
-			v.at(rn, "%s: unit %q not accepted; use one of %v", name, ref.Unit, keys(pointUnits[BoilerPointKinds[name]]))
+			d.Errorf(rn+".unit", "%q not accepted for %s; use one of %v", ref.Unit, name, keys(pointUnits[BoilerPointKinds[name]]))
 		}
 	}
 	p := b.Points
 	hasSteam := p.SteamFlow != nil || p.SteamTotal != nil
 	if !hasSteam {
-		v.at(pn, "points: steam_flow or steam_total is required (load, output heat)")
+		d.Errorf(pn, "points: steam_flow or steam_total is required (load, output heat)")
 	}
 	if p.SteamFlow != nil && p.SteamTotal != nil {
-		v.at(pn, "points: steam_flow and steam_total both set: configure one")
+		d.Errorf(pn, "points: steam_flow and steam_total both set: configure one")
 	}
 	if p.CoalFeed != nil && p.CoalTotal != nil {
-		v.at(pn, "points: coal_feed and coal_total both set: configure one")
+		d.Errorf(pn, "points: coal_feed and coal_total both set: configure one")
 	}
 	if p.SteamPressure == nil {
-		v.at(pn, "points: steam_pressure is required (steam enthalpy)")
+		d.Errorf(pn, "points: steam_pressure is required (steam enthalpy)")
 	}
 	if b.Output == "superheated_steam" && p.SteamTemp == nil {
-		v.at(pn, "points: steam_temp is required for superheated steam")
+		d.Errorf(pn, "points: steam_temp is required for superheated steam")
 	}
 	if p.FeedwaterTemp == nil && b.FeedwaterC == nil {
-		v.at(n, "feedwater_c: set it, or points.feedwater_temp")
+		d.Errorf(at, "feedwater_c: set it, or points.feedwater_temp")
 	}
 	if p.ColdAirTemp == nil && b.ColdAirC == nil {
-		v.at(n, "cold_air_c: set it, or points.cold_air_temp")
+		d.Errorf(at, "cold_air_c: set it, or points.cold_air_temp")
 	}
-	cn := child(n, "coal")
+	cn := at + ".coal"
 	if !(b.Coal.Ash >= 0 && b.Coal.Ash < 100) {
-		v.at(child(cn, "ash"), "ash: %g: want A_ar in [0, 100) %%", b.Coal.Ash)
+		d.Errorf(cn+".ash", "%g: want A_ar in [0, 100) %%", b.Coal.Ash)
 	}
 	if len(b.Coal.LHV) == 0 {
-		v.at(cn, "coal.lhv: at least one measured LHV {from: date, lhv: kJ/kg} is required")
+		d.Errorf(cn, "coal.lhv: at least one measured LHV {from: date, lhv: kJ/kg} is required")
 	}
-	e.checkLHV(v, child(cn, "lhv"), b.Coal.LHV)
+	e.checkLHV(d, cn+".lhv", b.Coal.LHV)
 	// The GB 24500 coal class (hence the limit) follows the coal's LHV
 	// (why an error: see validateSteamExtras).
 	for i, l := range b.Coal.LHV {
 		if err := e.Ref.Limits.CheckFuelLHV(b.Fuel, l.LHV); positive(l.LHV) && err != nil {
-			v.at(child(cn, "lhv", i, "lhv"), "lhv: %v: set fuel accordingly", err)
+			d.Errorf(fmt.Sprintf("%s.lhv[%d].lhv", cn, i), "%v: set fuel accordingly", err)
 		}
 	}
-	e.validateSteamExtras(v, n, b)
+	e.validateSteamExtras(d, at, b)
 	l := &b.Losses
-	ln := child(n, "losses")
+	ln := at + ".losses"
 	for name, x := range map[string]float64{"m": l.M, "n": l.N, "q3_coef": l.Q3Coef, "carbon_heat": l.CarbonHeat, "slag_heat": l.SlagHeat} {
 		if !positive(x) {
-			v.at(child(ln, name), "losses.%s: required, > 0 (see the reference, §1)", name)
+			d.Errorf(ln+"."+name, "required, > 0 (see the reference, §1)")
 		}
 	}
 	if s := l.SlagFraction + l.FlyAshFraction + l.SiftingsFraction; math.Abs(s-1) > 1e-3 {
-		v.at(ln, "losses: slag_fraction + fly_ash_fraction + siftings_fraction = %g, must be 1", s)
+		d.Errorf(ln, "losses: slag_fraction + fly_ash_fraction + siftings_fraction = %g, must be 1", s)
 	}
 	if l.Q5Rated == 0 {
 		if _, err := e.Ref.Q5.Q5(b.RatedSteam); err != nil {
-			v.at(ln, "losses.q5_rated: %v", err)
+			d.Errorf(ln, "losses.q5_rated: %v", err)
 		}
 	} else if !positive(l.Q5Rated) {
-		v.at(child(ln, "q5_rated"), "q5_rated: want > 0 %%")
+		d.Errorf(ln+".q5_rated", "want > 0 %%")
 	}
 	if len(l.Carbon) == 0 {
-		v.at(ln, "losses.carbon: at least one lab value {from: date, slag: %%, fly_ash: %%} is required for q4")
+		d.Errorf(ln, "losses.carbon: at least one lab value {from: date, slag: %%, fly_ash: %%} is required for q4")
 	}
 	var prev time.Time
 	for i := range l.Carbon {
 		c := &l.Carbon[i]
-		at := child(ln, "carbon", i)
-		c.FromTime = e.date(v, at, c.From)
+		at := fmt.Sprintf("%s.carbon[%d]", ln, i)
+		c.FromTime = e.date(d, at, c.From)
 		if c.FromTime.Before(prev) {
-			v.at(at, "carbon: dates must ascend")
+			d.Errorf(at, "carbon: dates must ascend")
 		}
 		prev = c.FromTime
 		for _, x := range []float64{c.Slag, c.FlyAsh, c.Siftings} {
 			if !(x >= 0 && x < 100) {
-				v.at(at, "carbon: contents must be in [0, 100) %%")
+				d.Errorf(at, "carbon: contents must be in [0, 100) %%")
 			}
 		}
 	}
@@ -720,45 +570,45 @@ func (e *Energy) validateBoiler(v *nodeErrs, n *yaml.Node, b *Boiler) {
 // no channel for warnings that an operator would see; the bounds are the
 // [S] transcription's, kept as data in refdata/gb24500-2020.yaml, so a
 // corrected bound is a data change.
-func (e *Energy) validateSteamExtras(v *nodeErrs, n *yaml.Node, b *Boiler) {
+func (e *Energy) validateSteamExtras(d *conf.Document, at string, b *Boiler) {
 	if w := b.SteamWetness; w != nil {
 		if !(*w >= 0 && *w < 20) {
-			v.at(child(n, "steam_wetness"), "steam_wetness: %g: want ω in [0, 20) %% (a drum's steam is a few %% wet at most)", *w)
+			d.Errorf(at+".steam_wetness", "%g: want ω in [0, 20) %% (a drum's steam is a few %% wet at most)", *w)
 		}
 		if b.Points.SteamWetness != nil {
-			v.at(n, "steam_wetness and points.steam_wetness both set: configure one")
+			d.Errorf(at, "steam_wetness and points.steam_wetness both set: configure one")
 		}
 	}
 	if (b.SteamWetness != nil || b.Points.SteamWetness != nil) && b.Output != "saturated_steam" {
-		v.at(n, "steam_wetness: only for saturated_steam output (superheated steam is dry)")
+		d.Errorf(at, "steam_wetness: only for saturated_steam output (superheated steam is dry)")
 	}
 	if r := b.BlowdownRate; r != nil {
 		if !(*r >= 0 && *r < 50) {
-			v.at(child(n, "blowdown_rate"), "blowdown_rate: %g: want the blowdown in %% of the steam flow, [0, 50)", *r)
+			d.Errorf(at+".blowdown_rate", "%g: want the blowdown in %% of the steam flow, [0, 50)", *r)
 		}
 		if b.Points.BlowdownFlow != nil {
-			v.at(n, "blowdown_rate and points.blowdown_flow both set: configure one")
+			d.Errorf(at, "blowdown_rate and points.blowdown_flow both set: configure one")
 		}
 	}
 	if b.RatedLoadShare == 0 {
 		b.RatedLoadShare = e.RatedLoadShare
 	} else if !(b.RatedLoadShare > 0 && b.RatedLoadShare <= 1) {
-		v.at(child(n, "rated_load_share"), "rated_load_share: %g: want a share of rated_steam in (0, 1], e.g. 0.7", b.RatedLoadShare)
+		d.Errorf(at+".rated_load_share", "%g: want a share of rated_steam in (0, 1], e.g. 0.7", b.RatedLoadShare)
 	}
 }
 
-func (e *Energy) checkLHV(v *nodeErrs, n *yaml.Node, ls []DatedLHV) {
+func (e *Energy) checkLHV(d *conf.Document, at string, ls []DatedLHV) {
 	var prev time.Time
 	for i := range ls {
 		l := &ls[i]
-		at := child(n, i)
-		l.FromTime = e.date(v, at, l.From)
+		at := fmt.Sprintf("%s[%d]", at, i)
+		l.FromTime = e.date(d, at, l.From)
 		if l.FromTime.Before(prev) {
-			v.at(at, "lhv: dates must ascend")
+			d.Errorf(at, "lhv: dates must ascend")
 		}
 		prev = l.FromTime
 		if !positive(l.LHV) {
-			v.at(at, "lhv: %g: want kJ/kg (or kJ/m³), > 0", l.LHV)
+			d.Errorf(at, "lhv: %g: want kJ/kg (or kJ/m³), > 0", l.LHV)
 		}
 	}
 }
@@ -772,64 +622,64 @@ func keys[T any](m map[string]T) []string {
 	return out
 }
 
-func (e *Energy) validateMeter(v *nodeErrs, n *yaml.Node, m *Meter, boilers map[string]*Boiler) {
-	if !validName(m.Site) {
-		v.at(child(n, "site"), "site: %q missing or not a valid site id", m.Site)
+func (e *Energy) validateMeter(d *conf.Document, at string, m *Meter, boilers map[string]*Boiler) {
+	if !conf.ValidName(m.Site) {
+		d.Errorf(at+".site", "%q missing or not a valid site id", m.Site)
 	}
 	if m.Device == "" || m.Point == "" {
-		v.at(n, "device and point are required")
+		d.Errorf(at, "device and point are required")
 	}
 	units, ok := energyUnits[m.EnergyType]
 	if !ok {
-		v.at(child(n, "energy_type"), "energy_type: %q: want one of %v", m.EnergyType, keys(energyUnits))
+		d.Errorf(at+".energy_type", "%q: want one of %v", m.EnergyType, keys(energyUnits))
 	} else if _, ok := units[m.Unit]; !ok {
-		v.at(child(n, "unit"), "unit: %q: a %s counter is in one of %v", m.Unit, m.EnergyType, keys(units))
+		d.Errorf(at+".unit", "%q: a %s counter is in one of %v", m.Unit, m.EnergyType, keys(units))
 	}
 	if m.Interval.Duration <= 0 {
-		v.at(child(n, "interval"), "interval: required, the expected time between samples (e.g. 1m)")
+		d.Errorf(at+".interval", "required, the expected time between samples (e.g. 1m)")
 	}
-	m.MaxGap.orDefault(max(10*m.Interval.Duration, 5*time.Minute))
-	e.checkLHV(v, child(n, "lhv"), m.LHV)
+	m.MaxGap.Default(max(10*m.Interval.Duration, 5*time.Minute))
+	e.checkLHV(d, at+".lhv", m.LHV)
 	if m.LHVFrom != "" {
 		if boilers[m.LHVFrom] == nil {
-			v.at(child(n, "lhv_from"), "lhv_from: %q is not a boiler", m.LHVFrom)
+			d.Errorf(at+".lhv_from", "%q is not a boiler", m.LHVFrom)
 		}
 		if len(m.LHV) > 0 {
-			v.at(n, "lhv and lhv_from both set: configure one")
+			d.Errorf(at, "lhv and lhv_from both set: configure one")
 		}
 	}
 	if (len(m.LHV) > 0 || m.LHVFrom != "") && m.EnergyType != "coal" && m.EnergyType != "natural_gas" {
-		v.at(n, "lhv: only coal and natural_gas are converted by heating value")
+		d.Errorf(at, "lhv: only coal and natural_gas are converted by heating value")
 	}
 	if m.Coefficient != "" {
 		c, ok := e.Ref.Coal.Coefficients[m.Coefficient]
 		if !ok {
-			v.at(child(n, "coefficient"), "coefficient: %q is not in refdata (known: %v)", m.Coefficient, keys(e.Ref.Coal.Coefficients))
+			d.Errorf(at+".coefficient", "%q is not in refdata (known: %v)", m.Coefficient, keys(e.Ref.Coal.Coefficients))
 		} else if _, ok := CoefficientFactor(m.EnergyType, m.Unit, c.Unit); !ok {
-			v.at(child(n, "coefficient"), "coefficient: %q is per %s, which a %s counter in %s cannot be converted to", m.Coefficient, c.Unit, m.EnergyType, m.Unit)
+			d.Errorf(at+".coefficient", "%q is per %s, which a %s counter in %s cannot be converted to", m.Coefficient, c.Unit, m.EnergyType, m.Unit)
 		}
 	}
 	// Absent is 0 (unknown); written, each must be a positive number.
-	if mn := child(n, "modulus"); mn != n && !positive(m.Modulus) {
-		v.at(mn, "modulus: %g: want the value at which the counter rolls over to 0, in %s, > 0", m.Modulus, m.Unit)
+	if mn := at + ".modulus"; d.Has(mn) && !positive(m.Modulus) {
+		d.Errorf(mn, "%g: want the value at which the counter rolls over to 0, in %s, > 0", m.Modulus, m.Unit)
 	}
-	if rn := child(n, "max_rate"); rn != n && !positive(m.MaxRate) {
-		v.at(rn, "max_rate: %g: want the most the meter can count per hour, in %s, > 0", m.MaxRate, m.Unit)
+	if rn := at + ".max_rate"; d.Has(rn) && !positive(m.MaxRate) {
+		d.Errorf(rn, "%g: want the most the meter can count per hour, in %s, > 0", m.MaxRate, m.Unit)
 	}
 	if m.Steam != nil {
-		sn := child(n, "steam")
+		sn := at + ".steam"
 		if m.EnergyType != "steam" {
-			v.at(sn, "steam: only for energy_type steam")
+			d.Errorf(sn, "steam: only for energy_type steam")
 		}
 		if m.Steam.Pressure == nil || m.Steam.Pressure.Device == "" || m.Steam.Pressure.Point == "" {
-			v.at(sn, "steam.pressure: {device, point} required")
+			d.Errorf(sn+".pressure", "{device, point} required")
 		}
 		if m.Steam.ReferenceC == nil {
-			v.at(sn, "steam.reference_c: required, the feedwater or condensate temperature the heat is counted from")
+			d.Errorf(sn+".reference_c", "required, the feedwater or condensate temperature the heat is counted from")
 		}
-		m.Steam.EstimateWithin.orDefault(time.Hour)
+		m.Steam.EstimateWithin.Default(time.Hour)
 		if w := m.Steam.EstimateWithin.Duration; w > 24*time.Hour {
-			v.at(child(sn, "estimate_within"), "steam.estimate_within: %s: a pressure older than a day is no estimate of this minute's; want at most 24h", w)
+			d.Errorf(sn+".estimate_within", "%s: a pressure older than a day is no estimate of this minute's; want at most 24h", w)
 		}
 	}
 }
@@ -837,7 +687,7 @@ func (e *Energy) validateMeter(v *nodeErrs, n *yaml.Node, m *Meter, boilers map[
 // ApplyProfiles checks each meter's profile (meters[].profile) in lib and
 // takes the counter's modulus from the profile's point unless the meter
 // sets its own. Parse calls it once the profile library is loaded; errorf
-// reports at a field path (yamlpos.Document.Errorf).
+// reports at a field path (conf.Document.Errorf).
 func (e *Energy) ApplyProfiles(lib profile.Library, errorf func(path, format string, a ...any)) {
 	for i := range e.Meters {
 		m := &e.Meters[i]

@@ -8,7 +8,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/boilerwatch/boilerwatch/firmware-config/yamlpos"
+	"github.com/boilerwatch/boilerwatch/firmware-config/conf"
 )
 
 // Collector is the collector's configuration.
@@ -63,10 +63,8 @@ type InfluxDB struct {
 
 // Batch bounds how many points one write carries and how long they wait.
 type Batch struct {
-	MaxPoints int    `yaml:"max_points"`
-	FlushRaw  string `yaml:"flush"`
-
-	Flush time.Duration `yaml:"-"`
+	MaxPoints int           `yaml:"max_points"`
+	Flush     conf.Duration `yaml:"flush"` // default 200ms
 }
 
 // HTTP is the collector's own HTTP endpoint (health).
@@ -86,7 +84,7 @@ func Load(path string) (*Collector, error) {
 // Parse validates a collector config; errors name file, line and field.
 func Parse(file string, data []byte) (*Collector, error) {
 	var c Collector
-	d, err := yamlpos.ParseYAML(file, data, &c)
+	d, err := conf.Decode(file, data, &c)
 	if err != nil {
 		return nil, err
 	}
@@ -100,7 +98,7 @@ func Parse(file string, data []byte) (*Collector, error) {
 	}
 	if c.MQTT.Broker == "" {
 		d.Errorf("mqtt.broker", "missing: set mqtt.embedded to run the embedded broker, or mqtt.broker to use another")
-	} else if !strings.HasPrefix(c.MQTT.Broker, "tcp://") && !strings.HasPrefix(c.MQTT.Broker, "ssl://") && !strings.HasPrefix(c.MQTT.Broker, "tls://") {
+	} else if !strings.HasPrefix(c.MQTT.Broker, "tcp://") && !conf.SecureBroker(c.MQTT.Broker) {
 		d.Errorf("mqtt.broker", "%q: want tcp://host:port or ssl://host:port", c.MQTT.Broker)
 	}
 	if c.MQTT.ClientID == "" {
@@ -119,15 +117,14 @@ func Parse(file string, data []byte) (*Collector, error) {
 	} else if c.Batch.MaxPoints < 1 || c.Batch.MaxPoints > 100000 {
 		d.Errorf("batch.max_points", "%d is outside 1..100000", c.Batch.MaxPoints)
 	}
-	c.Batch.Flush = 200 * time.Millisecond
-	if c.Batch.FlushRaw != "" {
-		v, err := time.ParseDuration(c.Batch.FlushRaw)
-		if err != nil || v <= 0 {
-			d.Errorf("batch.flush", "%q is not a positive duration (e.g. 200ms)", c.Batch.FlushRaw)
-		} else {
-			c.Batch.Flush = v
-		}
+	c.Batch.Flush.Default(200 * time.Millisecond)
+	if c.Batch.Flush.Duration <= 0 {
+		d.Errorf("batch.flush", "%s: want a positive duration (e.g. 200ms)", c.Batch.Flush.Duration)
 	}
+	if c.Energy != nil {
+		c.Energy.validate(d, "energy")
+	}
+	c.Console.validate(d, "console")
 	c.Ingest.parse(d, file)
 	c.validateGateways(d)
 	if c.Energy != nil && c.Ingest.Library != nil {

@@ -17,7 +17,7 @@ func TestReadmeExample(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c.MQTT.Broker != "tcp://127.0.0.1:1883" || c.Batch.Flush != 200*time.Millisecond || c.InfluxDB.Bucket != "boilerwatch/autogen" {
+	if c.MQTT.Broker != "tcp://127.0.0.1:1883" || c.Batch.Flush.Duration != 200*time.Millisecond || c.InfluxDB.Bucket != "boilerwatch/autogen" {
 		t.Errorf("parsed %+v", c)
 	}
 }
@@ -29,14 +29,14 @@ func TestParse(t *testing.T) {
 		{"embedded default broker", "mqtt: {embedded: \"127.0.0.1:1883\"}\ninfluxdb: {url: \"http://x:8086\", bucket: db/rp}\n", ""},
 		{"no broker", "influxdb: {url: \"http://x:8086\", bucket: db/rp}\n", "c.yaml:1: mqtt.broker: missing"},
 		{"bad url", "mqtt: {broker: \"tcp://b:1\"}\ninfluxdb:\n  url: x:8086\n  bucket: db/rp\n", "c.yaml:3: influxdb.url: \"x:8086\": want http:// or https://"},
-		{"bad flush", "mqtt: {broker: \"tcp://b:1\"}\ninfluxdb: {url: \"http://x\", bucket: b}\nbatch:\n  flush: soon\n", "c.yaml:4: batch.flush: \"soon\" is not a positive duration"},
-		{"unknown field", "mqtt: {broker: \"tcp://b:1\"}\ninfluxdb: {url: \"http://x\", bucket: b, token: secret}\n", "c.yaml:2: influxdb: unknown field \"token\""},
+		{"bad flush", "mqtt: {broker: \"tcp://b:1\"}\ninfluxdb: {url: \"http://x\", bucket: b}\nbatch:\n  flush: soon\n", "c.yaml:4: batch.flush: \"soon\" is not a duration (write e.g. 1s, 500ms, 1m)"},
+		{"unknown field", "mqtt: {broker: \"tcp://b:1\"}\ninfluxdb: {url: \"http://x\", bucket: b, token: secret}\n", "c.yaml:2: influxdb.token: unknown field \"token\" (check its spelling and indentation; known: bucket, create_database, org, token_env, url)"},
 		{"ingest", "mqtt: {broker: \"tcp://b:1\"}\ninfluxdb: {url: \"http://x\", bucket: b}\ningest:\n  data_dir: data\n  max_future: 2m\n  classes: [flare_stack]\n  dead_letters_max: 1GB\n", ""},
 		{"reserved class", "mqtt: {broker: \"tcp://b:1\"}\ninfluxdb: {url: \"http://x\", bucket: b}\ningest:\n  classes: [flare_stack, energy]\n", "c.yaml:4: ingest.classes[1]: \"energy\" is a measurement the collector writes itself"},
 		{"invalid class", "mqtt: {broker: \"tcp://b:1\"}\ninfluxdb: {url: \"http://x\", bucket: b}\ningest:\n  classes: [\"a b\"]\n", "c.yaml:4: ingest.classes[0]: \"a b\" is not a valid class name"},
-		{"twice", "mqtt: {broker: \"tcp://b:1\"}\ninfluxdb: {url: \"http://x\", bucket: b}\ningest:\n  classes: [x, x]\n", "c.yaml:4: ingest.classes[1]: \"x\" is listed twice"},
+		{"twice", "mqtt: {broker: \"tcp://b:1\"}\ninfluxdb: {url: \"http://x\", bucket: b}\ningest:\n  classes: [x, x]\n", "c.yaml:4: ingest.classes[1]: duplicate class name \"x\" (also ingest.classes[0])"},
 		{"bad max_future", "mqtt: {broker: \"tcp://b:1\"}\ninfluxdb: {url: \"http://x\", bucket: b}\ningest:\n  max_future: later\n", "c.yaml:4: ingest.max_future: \"later\" is not a duration"},
-		{"small dead_letters_max", "mqtt: {broker: \"tcp://b:1\"}\ninfluxdb: {url: \"http://x\", bucket: b}\ningest:\n  dead_letters_max: 10kB\n", "c.yaml:4: ingest.dead_letters_max: \"10kB\" is not a size of at least 1MB"},
+		{"small dead_letters_max", "mqtt: {broker: \"tcp://b:1\"}\ninfluxdb: {url: \"http://x\", bucket: b}\ningest:\n  dead_letters_max: 10kB\n", "c.yaml:4: ingest.dead_letters_max: 10kB is below the minimum 1MB"},
 		{"missing profile dir", "mqtt: {broker: \"tcp://b:1\"}\ninfluxdb: {url: \"http://x\", bucket: b}\ningest:\n  profile_dirs: [/nonexistent/profiles]\n", "c.yaml:4: ingest.profile_dirs[0]: /nonexistent/profiles is not a folder of profiles"},
 	}
 	for _, tt := range tests {

@@ -1,16 +1,13 @@
 package config
 
 import (
+	"fmt"
 	"net/netip"
 	"net/url"
-	"reflect"
 	"time"
 
-	"gopkg.in/yaml.v3"
-
 	"github.com/boilerwatch/boilerwatch/collector/console/password"
-	fwconfig "github.com/boilerwatch/boilerwatch/firmware-config"
-	"github.com/boilerwatch/boilerwatch/gateway/telemetry"
+	"github.com/boilerwatch/boilerwatch/firmware-config/conf"
 )
 
 // Console is the auditor console: the web pages and JSON API served on
@@ -25,7 +22,7 @@ type Console struct {
 	// never.
 	SecureCookie string `yaml:"secure_cookie"`
 	// SessionTTL is how long a login lasts (default 12h).
-	SessionTTL Duration `yaml:"session_ttl"`
+	SessionTTL conf.Duration `yaml:"session_ttl"`
 	// Timezone is the sites' default time zone (default: energy.timezone,
 	// else Asia/Shanghai); days and months are local to it.
 	Timezone string `yaml:"timezone"`
@@ -72,7 +69,7 @@ type ConsoleLogin struct {
 	// MaxDelay caps the delay (default 5m, 1s … 1h). It also bounds how
 	// long someone who guesses a user's password wrong on purpose can
 	// lock that user out.
-	MaxDelay Duration `yaml:"max_delay"`
+	MaxDelay conf.Duration `yaml:"max_delay"`
 	// Hashes bounds the password hashes computed at once (default 2; each
 	// costs about 0.1 s of one core); an attempt that cannot start one
 	// within a second is answered 503 with Retry-After.
@@ -95,15 +92,13 @@ type ConsoleFleet struct {
 	// nothing (status or telemetry) was heard from it for this long, and
 	// alerted once per episode (default 5m; 90s … 24h: the gateway
 	// publishes its status every 60 s).
-	SilentAfter Duration `yaml:"silent_after"`
+	SilentAfter conf.Duration `yaml:"silent_after"`
 	// QueuePending and QueueBytes alert once per episode when a gateway's
 	// queue holds more unsent records, or more bytes, than this (defaults
 	// 100000 records and 100MB; "0" turns the bound off).
-	QueuePending  *int64 `yaml:"queue_pending"`
-	QueueBytesRaw string `yaml:"queue_bytes"`
+	QueuePending *int64        `yaml:"queue_pending"`
+	QueueBytes   conf.ByteSize `yaml:"queue_bytes"`
 
-	// QueueBytes is QueueBytesRaw parsed; 0: off.
-	QueueBytes int64 `yaml:"-"`
 	// QueueRecords is QueuePending resolved; 0: off.
 	QueueRecords int64 `yaml:"-"`
 }
@@ -141,56 +136,31 @@ type ConsoleSite struct {
 // Enabled reports whether the console is served.
 func (c *Console) Enabled() bool { return len(c.Users) > 0 }
 
-// UnmarshalYAML decodes and validates the console section with line
-// numbers; unknown fields are errors, as everywhere else.
-func (c *Console) UnmarshalYAML(n *yaml.Node) error {
-	v := &nodeErrs{keyLine: map[*yaml.Node]int{}}
-	v.index(n)
-	checkKeys(v, n, reflect.TypeOf(*c))
-	type plain Console
-	if err := n.Decode((*plain)(c)); err != nil {
-		return err
-	}
-	c.validate(v, n)
-	if len(v.msgs) > 0 {
-		return &yaml.TypeError{Errors: v.msgs}
-	}
-	return nil
-}
-
-func (c *Console) validate(v *nodeErrs, n *yaml.Node) {
-	seen := map[string]bool{}
+func (c *Console) validate(d *conf.Document, at string) {
+	users := conf.Unique{What: "user name"}
 	for i := range c.Users {
 		u := &c.Users[i]
-		un := child(n, "users", i)
-		if !validName(u.Name) || seen[u.Name] {
-			v.at(child(un, "name"), "name: %q missing, duplicate or not letters, digits, - _ .", u.Name)
-		}
-		seen[u.Name] = true
+		un := fmt.Sprintf("%s.users[%d]", at, i)
+		users.Check(d, un, "name", u.Name)
 		switch u.Role {
 		case "auditor", "admin":
 		case "":
-			v.at(un, "role: missing; write auditor (read-only) or admin")
+			d.Errorf(un+".role", "missing; write auditor (read-only) or admin")
 		default:
-			v.at(child(un, "role"), "role: %q: want auditor or admin", u.Role)
+			d.Errorf(un+".role", "%q: want auditor or admin", u.Role)
 		}
 		if _, err := password.Parse(u.PasswordHash); err != nil {
-			v.at(child(un, "password_hash"), "%v", err)
+			d.Errorf(un+".password_hash", "%v", err)
 		}
-		if sn := child(un, "sites"); sn != un && len(u.Sites) == 0 {
+		if sn := un + ".sites"; d.Has(sn) && len(u.Sites) == 0 {
 			// An empty (or null) list would show nothing at all, or,
 			// read as "no list", everything; leaving the field out is
 			// how a user sees every site.
-			v.at(child(un, "sites"), "sites: empty; leave sites out for a user who sees every site, or list the user's sites")
+			d.Errorf(un+".sites", "empty; leave sites out for a user who sees every site, or list the user's sites")
 		}
-		userSites := map[string]bool{}
+		userSites := conf.Unique{What: "site id"}
 		for j, s := range u.Sites {
-			if !telemetry.ValidName(s) {
-				v.at(child(un, "sites", j), "sites[%d]: %q is not a site id: 1 to 64 of A-Z a-z 0-9 _ - . (not starting with _)", j, s)
-			} else if userSites[s] {
-				v.at(child(un, "sites", j), "sites[%d]: %q is listed twice", j, s)
-			}
-			userSites[s] = true
+			userSites.Check(d, fmt.Sprintf("%s.sites[%d]", un, j), "", s)
 		}
 	}
 	switch c.SecureCookie {
@@ -198,31 +168,28 @@ func (c *Console) validate(v *nodeErrs, n *yaml.Node) {
 		c.SecureCookie = "auto"
 	case "auto", "always", "never":
 	default:
-		v.at(child(n, "secure_cookie"), "secure_cookie: %q: want auto, always or never", c.SecureCookie)
+		d.Errorf(at+".secure_cookie", "%q: want auto, always or never", c.SecureCookie)
 	}
-	c.SessionTTL.orDefault(12 * time.Hour)
+	c.SessionTTL.Default(12 * time.Hour)
 	if c.SessionTTL.Duration < time.Minute || c.SessionTTL.Duration > 30*24*time.Hour {
-		v.at(child(n, "session_ttl"), "session_ttl: %s: want 1m to 720h", c.SessionTTL.Duration)
+		d.Errorf(at+".session_ttl", "%s: want 1m to 720h", c.SessionTTL.Duration)
 	}
 	if c.Timezone != "" {
 		loc, err := time.LoadLocation(c.Timezone)
 		if err != nil {
-			v.at(child(n, "timezone"), "timezone: %q is not a time zone (e.g. Asia/Shanghai)", c.Timezone)
+			d.Errorf(at+".timezone", "%q is not a time zone (e.g. Asia/Shanghai)", c.Timezone)
 		}
 		c.Location = loc
 	}
-	sites := map[string]bool{}
+	sites := conf.Unique{What: "site id"}
 	for i := range c.Sites {
 		s := &c.Sites[i]
-		sn := child(n, "sites", i)
-		if !validName(s.ID) || sites[s.ID] {
-			v.at(child(sn, "id"), "id: %q missing, duplicate or not a valid site id", s.ID)
-		}
-		sites[s.ID] = true
+		sn := fmt.Sprintf("%s.sites[%d]", at, i)
+		sites.Check(d, sn, "id", s.ID)
 		if s.Timezone != "" {
 			loc, err := time.LoadLocation(s.Timezone)
 			if err != nil {
-				v.at(child(sn, "timezone"), "timezone: %q is not a time zone (e.g. Asia/Shanghai)", s.Timezone)
+				d.Errorf(sn+".timezone", "%q is not a time zone (e.g. Asia/Shanghai)", s.Timezone)
 			}
 			s.Location = loc
 		}
@@ -230,7 +197,7 @@ func (c *Console) validate(v *nodeErrs, n *yaml.Node) {
 	for i, o := range c.TrustedOrigins {
 		u, err := url.Parse(o)
 		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || (u.Path != "" && u.Path != "/") {
-			v.at(child(n, "trusted_origins", i), "trusted_origins: %q: want scheme://host[:port], e.g. https://boilerwatch.example.com", o)
+			d.Errorf(fmt.Sprintf("%s.trusted_origins[%d]", at, i), "%q: want scheme://host[:port], e.g. https://boilerwatch.example.com", o)
 		}
 	}
 	c.Proxies = nil
@@ -239,7 +206,7 @@ func (c *Console) validate(v *nodeErrs, n *yaml.Node) {
 		if err != nil {
 			a, aerr := netip.ParseAddr(p)
 			if aerr != nil || a.Zone() != "" {
-				v.at(child(n, "trusted_proxies", i), "trusted_proxies: %q: want an address or CIDR, e.g. 127.0.0.1 or 10.0.0.0/8", p)
+				d.Errorf(fmt.Sprintf("%s.trusted_proxies[%d]", at, i), "%q: want an address or CIDR, e.g. 127.0.0.1 or 10.0.0.0/8", p)
 				continue
 			}
 			pfx = netip.PrefixFrom(a, a.BitLen())
@@ -247,50 +214,43 @@ func (c *Console) validate(v *nodeErrs, n *yaml.Node) {
 		c.Proxies = append(c.Proxies, pfx.Masked())
 	}
 	l := &c.Login
-	ln := child(n, "login")
+	ln := at + ".login"
 	if l.UserFailures == 0 {
 		l.UserFailures = DefaultLoginUserFailures
 	} else if l.UserFailures < 1 || l.UserFailures > 100 {
-		v.at(child(ln, "user_failures"), "login.user_failures: %d: want 1 to 100", l.UserFailures)
+		d.Errorf(ln+".user_failures", "%d: want 1 to 100", l.UserFailures)
 	}
 	if l.AddressFailures == 0 {
 		l.AddressFailures = DefaultLoginAddressFailures
 	} else if l.AddressFailures < 1 || l.AddressFailures > 1000 {
-		v.at(child(ln, "address_failures"), "login.address_failures: %d: want 1 to 1000", l.AddressFailures)
+		d.Errorf(ln+".address_failures", "%d: want 1 to 1000", l.AddressFailures)
 	}
-	l.MaxDelay.orDefault(DefaultLoginMaxDelay)
+	l.MaxDelay.Default(DefaultLoginMaxDelay)
 	if l.MaxDelay.Duration < time.Second || l.MaxDelay.Duration > time.Hour {
-		v.at(child(ln, "max_delay"), "login.max_delay: %s: want 1s to 1h", l.MaxDelay.Duration)
+		d.Errorf(ln+".max_delay", "%s: want 1s to 1h", l.MaxDelay.Duration)
 	}
 	if l.Hashes == 0 {
 		l.Hashes = DefaultLoginHashes
 	} else if l.Hashes < 1 || l.Hashes > 64 {
-		v.at(child(ln, "hashes"), "login.hashes: %d: want 1 to 64", l.Hashes)
+		d.Errorf(ln+".hashes", "%d: want 1 to 64", l.Hashes)
 	}
 	f := &c.Fleet
-	fn := child(n, "fleet")
-	f.SilentAfter.orDefault(DefaultFleetSilentAfter)
+	fn := at + ".fleet"
+	f.SilentAfter.Default(DefaultFleetSilentAfter)
 	if f.SilentAfter.Duration < 90*time.Second || f.SilentAfter.Duration > 24*time.Hour {
-		v.at(child(fn, "silent_after"), "fleet.silent_after: %s: want 90s to 24h (a gateway publishes its status every 60 s)", f.SilentAfter.Duration)
+		d.Errorf(fn+".silent_after", "%s: want 90s to 24h (a gateway publishes its status every 60 s)", f.SilentAfter.Duration)
 	}
 	f.QueueRecords = DefaultFleetQueuePending
 	if f.QueuePending != nil {
 		f.QueueRecords = *f.QueuePending
 		if f.QueueRecords < 0 {
-			v.at(child(fn, "queue_pending"), "fleet.queue_pending: %d: want a number of records, or 0 for no bound", f.QueueRecords)
+			d.Errorf(fn+".queue_pending", "%d: want a number of records, or 0 for no bound", f.QueueRecords)
 		}
 	}
-	f.QueueBytes = DefaultFleetQueueBytes
-	if f.QueueBytesRaw != "" {
-		b, err := fwconfig.ParseBytes(f.QueueBytesRaw)
-		if err != nil || b < 0 {
-			v.at(child(fn, "queue_bytes"), "fleet.queue_bytes: %q: want a size such as 100MB, or 0 for no bound", f.QueueBytesRaw)
-		}
-		f.QueueBytes = b
-	}
+	f.QueueBytes.Default(DefaultFleetQueueBytes)
 	if c.MaxGateways == 0 {
 		c.MaxGateways = DefaultMaxGateways
 	} else if c.MaxGateways < 1 || c.MaxGateways > 100000 {
-		v.at(child(n, "max_gateways"), "max_gateways: %d: want 1 to 100000", c.MaxGateways)
+		d.Errorf(at+".max_gateways", "%d: want 1 to 100000", c.MaxGateways)
 	}
 }

@@ -1,6 +1,10 @@
 package config
 
-import "time"
+import (
+	"time"
+
+	"github.com/boilerwatch/boilerwatch/firmware-config/conf"
+)
 
 // Gaps configures the detection of missing telemetry: every gateway numbers
 // its messages (seq, per boot), and a gap that replayed backlog has not
@@ -11,7 +15,7 @@ type Gaps struct {
 	// replaying an outage's backlog fills gaps late, so this should exceed
 	// the longest replay you expect to see reported as a gap rather than
 	// not at all; it only delays the report, never loses it.
-	FillWithin Duration `yaml:"fill_within"`
+	FillWithin conf.Duration `yaml:"fill_within"`
 }
 
 // DefaultFillWithin is gaps.fill_within when not set.
@@ -19,7 +23,7 @@ const DefaultFillWithin = 5 * time.Minute
 
 // Window is the configured fill_within, or the default.
 func (g Gaps) Window() time.Duration {
-	if !g.FillWithin.set || g.FillWithin.Duration <= 0 {
+	if !g.FillWithin.IsSet() || g.FillWithin.Duration <= 0 {
 		return DefaultFillWithin
 	}
 	return g.FillWithin.Duration

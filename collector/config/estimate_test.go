@@ -37,7 +37,7 @@ func TestSteamEstimateWithin(t *testing.T) {
 	}{
 		{"30m", 30 * time.Minute, ""},
 		{"0s", 0, ""},
-		{"48h", 0, "energy.meters[2].steam.estimate_within: steam.estimate_within: 48h0m0s: a pressure older than a day is no estimate of this minute's; want at most 24h"},
+		{"48h", 0, "energy.meters[2].steam.estimate_within: 48h0m0s: a pressure older than a day is no estimate of this minute's; want at most 24h"},
 		{"soon", 0, "energy.meters[2].steam.estimate_within: \"soon\" is not a duration"},
 	} {
 		doc := strings.Replace(base, ref, ref+"\n        estimate_within: "+tc.set, 1)

@@ -8,8 +8,7 @@ import (
 	"strings"
 
 	"github.com/boilerwatch/boilerwatch/collector/console/password"
-	"github.com/boilerwatch/boilerwatch/firmware-config/yamlpos"
-	"github.com/boilerwatch/boilerwatch/gateway/telemetry"
+	"github.com/boilerwatch/boilerwatch/firmware-config/conf"
 )
 
 // Gateway is one entry of the gateway registry (the config's gateways
@@ -83,15 +82,15 @@ func (c *Collector) EmbeddedAuth() bool {
 // validateGateways checks the gateway registry and the embedded broker's
 // accounts, and refuses an embedded broker that listens beyond this
 // machine without authentication. Parse calls it.
-func (c *Collector) validateGateways(d *yamlpos.Document) {
+func (c *Collector) validateGateways(d *conf.Document) {
 	seen := map[string]bool{}
 	for i, g := range c.Gateways {
 		p := fmt.Sprintf("gateways[%d]", i)
-		if !telemetry.ValidName(g.Site) {
-			d.Errorf(p+".site", "%q missing or not a valid site id (letters, digits, - _ ., at most 64)", g.Site)
+		if !conf.ValidName(g.Site) {
+			d.Errorf(p+".site", "%q missing or not a valid site id (%s)", g.Site, conf.NameRule)
 		}
-		if !telemetry.ValidName(g.Gateway) {
-			d.Errorf(p+".gateway", "%q missing or not a valid gateway id (letters, digits, - _ ., at most 64)", g.Gateway)
+		if !conf.ValidName(g.Gateway) {
+			d.Errorf(p+".gateway", "%q missing or not a valid gateway id (%s)", g.Gateway, conf.NameRule)
 		}
 		if seen[g.Identity()] {
 			d.Errorf(p, "%s is listed twice", g.Identity())
@@ -103,15 +102,12 @@ func (c *Collector) validateGateways(d *yamlpos.Document) {
 			}
 		}
 	}
-	users := map[string]bool{}
+	users := conf.Unique{What: "username"}
 	for i, u := range c.MQTT.EmbeddedUsers {
 		p := fmt.Sprintf("mqtt.embedded_users[%d]", i)
 		// A gateway's name has a slash; these never do, so the two
 		// kinds of account cannot be confused.
-		if !validName(u.Username) || users[u.Username] {
-			d.Errorf(p+".username", "%q missing, duplicate or not letters, digits, - _ .", u.Username)
-		}
-		users[u.Username] = true
+		users.Check(d, p, "username", u.Username)
 		switch u.Role {
 		case RoleCollector, RoleOperator:
 		case "":

@@ -7,10 +7,8 @@ import (
 	"slices"
 	"time"
 
-	fwconfig "github.com/boilerwatch/boilerwatch/firmware-config"
+	"github.com/boilerwatch/boilerwatch/firmware-config/conf"
 	"github.com/boilerwatch/boilerwatch/firmware-config/profile"
-	"github.com/boilerwatch/boilerwatch/firmware-config/yamlpos"
-	"github.com/boilerwatch/boilerwatch/gateway/telemetry"
 )
 
 // Ingest says what the collector accepts from gateways and where it keeps
@@ -23,17 +21,16 @@ type Ingest struct {
 	DataDir string `yaml:"data_dir"`
 	// MaxFuture refuses samples stamped further ahead of the collector's
 	// clock (a broken gateway clock would fix next week's field types).
-	MaxFuture Duration `yaml:"max_future"`
+	MaxFuture conf.Duration `yaml:"max_future"`
 	// Classes are device classes beyond the profile library's.
 	Classes []string `yaml:"classes"`
 	// ProfileDirs are the gateways' own profile folders (relative to this
 	// file), so their classes and value types are known in advance.
 	ProfileDirs []string `yaml:"profile_dirs"`
-	// DeadLettersMaxRaw bounds the dead-letter store on disk ("256MB").
-	DeadLettersMaxRaw string `yaml:"dead_letters_max"`
+	// DeadLettersMax bounds the dead-letter store on disk ("256MB").
+	DeadLettersMax conf.ByteSize `yaml:"dead_letters_max"`
 
-	DeadLettersMax int64           `yaml:"-"`
-	Library        profile.Library `yaml:"-"`
+	Library profile.Library `yaml:"-"`
 }
 
 // Defaults of the ingest section.
@@ -50,31 +47,23 @@ var ReservedClasses = []string{
 }
 
 // parseIngest fills defaults and validates; file locates relative folders.
-func (in *Ingest) parse(d *yamlpos.Document, file string) {
+func (in *Ingest) parse(d *conf.Document, file string) {
 	if in.DataDir == "" {
 		in.DataDir = DefaultDataDir
 	} else if !filepath.IsAbs(in.DataDir) {
 		in.DataDir = filepath.Join(filepath.Dir(file), in.DataDir)
 	}
-	in.MaxFuture.orDefault(DefaultMaxFuture)
-	in.DeadLettersMax = DefaultDeadLettersMax
-	if in.DeadLettersMaxRaw != "" {
-		n, err := fwconfig.ParseBytes(in.DeadLettersMaxRaw)
-		if err != nil || n < 1<<20 {
-			d.Errorf("ingest.dead_letters_max", "%q is not a size of at least 1MB (write e.g. 256MB)", in.DeadLettersMaxRaw)
-		} else {
-			in.DeadLettersMax = n
-		}
+	in.MaxFuture.Default(DefaultMaxFuture)
+	in.DeadLettersMax.Default(DefaultDeadLettersMax)
+	if in.DeadLettersMax.Bytes < 1<<20 {
+		raw, _ := d.Raw("ingest.dead_letters_max")
+		d.Errorf("ingest.dead_letters_max", "%s is below the minimum 1MB (write e.g. 256MB)", raw)
 	}
+	classes := conf.Unique{What: "class name"}
 	for i, c := range in.Classes {
 		at := fmt.Sprintf("ingest.classes[%d]", i)
-		switch {
-		case !telemetry.ValidName(c):
-			d.Errorf(at, "%q is not a valid class name (letters, digits, - _ ., not starting with _)", c)
-		case slices.Contains(ReservedClasses, c):
+		if classes.Check(d, at, "", c) && slices.Contains(ReservedClasses, c) {
 			d.Errorf(at, "%q is a measurement the collector writes itself (reserved: %v)", c, ReservedClasses)
-		case slices.Contains(in.Classes[:i], c):
-			d.Errorf(at, "%q is listed twice", c)
 		}
 	}
 	dirs := make([]string, len(in.ProfileDirs))

@@ -2,18 +2,14 @@ package config
 
 import (
 	"crypto/tls"
-	"strings"
 
-	fwconfig "github.com/boilerwatch/boilerwatch/firmware-config"
+	"github.com/boilerwatch/boilerwatch/firmware-config/conf"
 )
 
 // TLS is the TLS config of the collector's MQTT clients: nil for a tcp://
 // broker, otherwise the broker verified against CAFile (system roots when
-// empty) and the client certificate, if one is set. The gateway builds its
-// own the same way (fwconfig.ClientTLS), so both ends agree on the rules.
+// empty) and the client certificate, if one is set (conf.ClientTLS, as the
+// gateway's).
 func (m MQTT) TLS() (*tls.Config, error) {
-	if !strings.HasPrefix(m.Broker, "ssl://") && !strings.HasPrefix(m.Broker, "tls://") {
-		return nil, nil
-	}
-	return fwconfig.ClientTLS(m.CAFile, m.CertFile, m.KeyFile)
+	return conf.ClientTLS(m.Broker, m.CAFile, m.CertFile, m.KeyFile)
 }

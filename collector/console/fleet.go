@@ -101,9 +101,7 @@ func (c *Console) fleetConfig() config.ConsoleFleet {
 	if f.QueuePending == nil && f.QueueRecords == 0 {
 		f.QueueRecords = config.DefaultFleetQueuePending
 	}
-	if f.QueueBytesRaw == "" && f.QueueBytes == 0 {
-		f.QueueBytes = config.DefaultFleetQueueBytes
-	}
+	f.QueueBytes.Default(config.DefaultFleetQueueBytes)
 	return f
 }
 
@@ -224,7 +222,7 @@ func (c *Console) apiFleet(w http.ResponseWriter, r *http.Request) {
 	}
 	writeJSON(w, map[string]any{
 		"now": c.now().Unix(), "silent_after_s": int64(f.SilentAfter.Duration / time.Second),
-		"queue_pending_bound": f.QueueRecords, "queue_bytes_bound": f.QueueBytes,
+		"queue_pending_bound": f.QueueRecords, "queue_bytes_bound": f.QueueBytes.Bytes,
 		"gateways": rows,
 	})
 }
@@ -359,9 +357,9 @@ func (c *Console) checkFleet(now time.Time) []FleetAlert {
 			case f.QueueRecords > 0 && int64(q.Pending) > f.QueueRecords:
 				cond(AlertQueueBacklog, g.Received, float64(q.Pending), float64(f.QueueRecords),
 					fmt.Sprintf("gateway %s/%s: %d records wait in its queue, more than %d", g.Site, g.Gateway, q.Pending, f.QueueRecords))
-			case f.QueueBytes > 0 && q.Bytes > f.QueueBytes:
-				cond(AlertQueueBacklog, g.Received, float64(q.Bytes), float64(f.QueueBytes),
-					fmt.Sprintf("gateway %s/%s: its queue takes %d bytes, more than %d", g.Site, g.Gateway, q.Bytes, f.QueueBytes))
+			case f.QueueBytes.Bytes > 0 && q.Bytes > f.QueueBytes.Bytes:
+				cond(AlertQueueBacklog, g.Received, float64(q.Bytes), float64(f.QueueBytes.Bytes),
+					fmt.Sprintf("gateway %s/%s: its queue takes %d bytes, more than %d", g.Site, g.Gateway, q.Bytes, f.QueueBytes.Bytes))
 			}
 		}
 	}

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/boilerwatch/boilerwatch/collector/config"
+	"github.com/boilerwatch/boilerwatch/firmware-config/conf"
 	"github.com/boilerwatch/boilerwatch/gateway/telemetry"
 )
 
@@ -36,7 +37,7 @@ func TestFleet(t *testing.T) {
 	cfg := config.Console{
 		Users: []config.ConsoleUser{quickUser(t, "regulator"), quickUser(t, "plant-a-engineer", "plant-a")},
 		Sites: []config.ConsoleSite{{ID: "plant-a"}, {ID: "plant-b"}},
-		Fleet: config.ConsoleFleet{SilentAfter: config.Duration{Duration: 5 * time.Minute}, QueueRecords: 1000},
+		Fleet: config.ConsoleFleet{SilentAfter: conf.D(5 * time.Minute), QueueRecords: 1000},
 	}
 	o := newOffline(t, cfg, &tagStore{sites: []string{"plant-a", "plant-b"}})
 	t0 := o.clock.now()
@@ -117,7 +118,7 @@ func TestFleet(t *testing.T) {
 // site's alert topic; the episode ends when the gateway is heard again or
 // the queue shrinks, and the next one alerts again.
 func TestFleetAlerts(t *testing.T) {
-	cfg := config.Console{Fleet: config.ConsoleFleet{SilentAfter: config.Duration{Duration: 5 * time.Minute}, QueueRecords: 1000, QueueBytes: 1 << 30}}
+	cfg := config.Console{Fleet: config.ConsoleFleet{SilentAfter: conf.D(5 * time.Minute), QueueRecords: 1000, QueueBytes: conf.ByteSize{Bytes: 1 << 30}}}
 	o := newOffline(t, cfg, &tagStore{})
 	var published []string
 	o.con.alerts.setPublisher(func(topic string, payload []byte) error {

@@ -27,7 +27,7 @@ func openIngest(cfg *config.Collector) (*ingest.Schema, *ingest.DeadLetters, err
 	if err != nil {
 		return nil, nil, err
 	}
-	dl, err := ingest.OpenDeadLetters(filepath.Join(in.DataDir, "dead-letters"), in.DeadLettersMax)
+	dl, err := ingest.OpenDeadLetters(filepath.Join(in.DataDir, "dead-letters"), in.DeadLettersMax.Bytes)
 	if err != nil {
 		return nil, nil, err
 	}

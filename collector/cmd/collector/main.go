@@ -161,7 +161,7 @@ func run(ctx context.Context, cfg *config.Collector, log *slog.Logger, level *sl
 	cons := ingest.New(ingest.Options{
 		Broker: cfg.MQTT.Broker, ClientID: cfg.MQTT.ClientID, Username: cfg.MQTT.Username,
 		Password: os.Getenv(cfg.MQTT.PasswordEnv), ShareGroup: cfg.MQTT.ShareGroup, TLS: mqttTLS,
-		MaxPoints: cfg.Batch.MaxPoints, Flush: cfg.Batch.Flush, Observe: late.observe(observe), Logger: log,
+		MaxPoints: cfg.Batch.MaxPoints, Flush: cfg.Batch.Flush.Duration, Observe: late.observe(observe), Logger: log,
 		Schema: schema, DeadLetters: dead, Known: cfg.KnownGateway,
 	}, w)
 	m.reg.MustRegister(&counters{c: cons, gaps: gaps, deadLetters: dead})
