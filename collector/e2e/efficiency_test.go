@@ -99,7 +99,7 @@ func TestEfficiencyDay(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	start, loc := loaded.Start, mustLoc(t, "Asia/Shanghai")
+	start, loc := loaded.Start.Time, mustLoc(t, "Asia/Shanghai")
 	if loaded.Acceleration != rate || !start.Equal(time.Date(2026, 1, 15, 0, 0, 0, 0, loc)) {
 		t.Fatalf("scenario: acceleration %g, start %s; the test expects ×%d from local midnight", loaded.Acceleration, start, rate)
 	}

@@ -55,7 +55,7 @@ func TestControlAPI(t *testing.T) {
 	}
 
 	var st FaultStatus
-	if code := call(t, "POST", u+"/devices/meter/faults", `{"kind":"delay","delay":"2s"}`, &st); code != 201 || !st.Active || st.Kind != "delay" || st.Delay != "2s" {
+	if code := call(t, "POST", u+"/devices/meter/faults", `{"kind":"delay","delay":"2s"}`, &st); code != 201 || !st.Active || st.Kind != "delay" || st.Delay.Duration != 2*time.Second {
 		t.Fatalf("POST delay: %d, %+v", code, st)
 	}
 	// The same kind again replaces it.
@@ -65,7 +65,7 @@ func TestControlAPI(t *testing.T) {
 	}
 	var d DeviceStatus
 	if code := call(t, "GET", u+"/devices/meter", "", &d); code != 200 || len(d.Faults) != 2 ||
-		d.Faults[0].Delay != "1s" || d.Faults[0].Until.IsZero() || d.Faults[1].Code != 2 {
+		d.Faults[0].Delay.Duration != time.Second || d.Faults[0].Until.IsZero() || d.Faults[1].Code != 2 {
 		t.Fatalf("GET /devices/meter: %d, %+v", code, d)
 	}
 

@@ -10,6 +10,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/boilerwatch/boilerwatch/firmware-config/conf"
 	"github.com/boilerwatch/boilerwatch/firmware-config/profile"
 	"github.com/boilerwatch/boilerwatch/gateway/crc16"
 
@@ -45,24 +46,24 @@ var FaultKinds = []string{
 }
 
 // FaultSpec is one fault as written in a scenario (a device's faults:) or
-// posted to the control API. Durations are strings such as "500ms" or "2m".
+// posted to the control API. Durations are written such as "500ms" or "2m".
 type FaultSpec struct {
 	Kind string `yaml:"kind" json:"kind"`
 	// Start and Stop are offsets in real time from when the fault is set:
-	// the simulator's start for a scenario, the request for the API. Empty
-	// Start is at once; empty Stop is never.
-	Start string `yaml:"start" json:"start,omitempty"`
-	Stop  string `yaml:"stop" json:"stop,omitempty"`
+	// the simulator's start for a scenario, the request for the API. Unset
+	// Start is at once; unset Stop is never.
+	Start conf.Duration `yaml:"start" json:"start,omitzero"`
+	Stop  conf.Duration `yaml:"stop" json:"stop,omitzero"`
 	// Count limits a wire fault to this many requests; 0 is unlimited.
 	Count int `yaml:"count" json:"count,omitempty"`
 	// Probability makes a wire fault hit this share of requests (0..1);
 	// 0 means 1.
-	Probability float64 `yaml:"probability" json:"probability,omitempty"`
-	Delay       string  `yaml:"delay" json:"delay,omitempty"`       // delay
-	Code        int     `yaml:"code" json:"code,omitempty"`         // exception: 1..11
-	Pieces      int     `yaml:"pieces" json:"pieces,omitempty"`     // split: default 3
-	Gap         string  `yaml:"gap" json:"gap,omitempty"`           // split: default 20ms
-	Duration    string  `yaml:"duration" json:"duration,omitempty"` // power_cycle: default 10s
+	Probability float64       `yaml:"probability" json:"probability,omitempty"`
+	Delay       conf.Duration `yaml:"delay" json:"delay,omitzero"`       // delay
+	Code        int           `yaml:"code" json:"code,omitempty"`        // exception: 1..11
+	Pieces      int           `yaml:"pieces" json:"pieces,omitempty"`    // split: default 3
+	Gap         conf.Duration `yaml:"gap" json:"gap,omitzero"`           // split: default 20ms
+	Duration    conf.Duration `yaml:"duration" json:"duration,omitzero"` // power_cycle: default 10s
 	// Below is how far under its modulus counter_wrap puts each counter,
 	// in the point's unit (default 0.01 % of the modulus).
 	Below float64 `yaml:"below" json:"below,omitempty"`
@@ -83,28 +84,12 @@ type fault struct {
 	duration    time.Duration
 }
 
-func parseDur(field, s string, def time.Duration) (time.Duration, error) {
-	if s == "" {
-		return def, nil
-	}
-	d, err := time.ParseDuration(s)
-	if err != nil || d < 0 {
-		return 0, fmt.Errorf("%s: %q is not a duration (write e.g. 500ms, 2s, 1m)", field, s)
-	}
-	return d, nil
-}
-
 // parse validates a spec for a device on a server speaking protocol.
 func (fs FaultSpec) parse(protocol string) (fault, error) {
 	f := fault{spec: fs, count: int64(fs.Count), probability: fs.Probability, code: byte(fs.Code), pieces: fs.Pieces}
 	var err error
-	if f.start, err = parseDur("start", fs.Start, 0); err != nil {
-		return f, err
-	}
-	if f.stop, err = parseDur("stop", fs.Stop, 0); err != nil {
-		return f, err
-	}
-	if fs.Stop != "" && f.stop <= f.start {
+	f.start, f.stop = fs.Start.Duration, fs.Stop.Duration
+	if fs.Stop.IsSet() && f.stop <= f.start {
 		return f, fmt.Errorf("stop %s is not after start %s", fs.Stop, fs.Start)
 	}
 	if fs.Count < 0 {
@@ -119,7 +104,7 @@ func (fs FaultSpec) parse(protocol string) (fault, error) {
 	wire := true
 	// only lists the fields a kind takes besides start and stop.
 	only := func(fields ...string) error {
-		set := map[string]bool{"delay": fs.Delay != "", "code": fs.Code != 0, "pieces": fs.Pieces != 0, "gap": fs.Gap != "", "duration": fs.Duration != "",
+		set := map[string]bool{"delay": fs.Delay.IsSet(), "code": fs.Code != 0, "pieces": fs.Pieces != 0, "gap": fs.Gap.IsSet(), "duration": fs.Duration.IsSet(),
 			"below": fs.Below != 0, "value": fs.Value != nil}
 		if !wire {
 			set["count"], set["probability"] = fs.Count != 0, fs.Probability != 0
@@ -142,9 +127,7 @@ func (fs FaultSpec) parse(protocol string) (fault, error) {
 	}
 	switch fs.Kind {
 	case FaultDelay:
-		if f.delay, err = parseDur("delay", fs.Delay, 0); err != nil {
-			return f, err
-		}
+		f.delay = fs.Delay.Duration
 		if f.delay <= 0 {
 			return f, fmt.Errorf("delay: how long? (e.g. delay: 2s)")
 		}
@@ -170,8 +153,9 @@ func (fs FaultSpec) parse(protocol string) (fault, error) {
 		if f.pieces < 2 || f.pieces > 256 {
 			return f, fmt.Errorf("pieces %d: want 2..256", fs.Pieces)
 		}
-		if f.gap, err = parseDur("gap", fs.Gap, 20*time.Millisecond); err != nil {
-			return f, err
+		f.gap = 20 * time.Millisecond
+		if fs.Gap.IsSet() {
+			f.gap = fs.Gap.Duration
 		}
 		err = only("pieces", "gap")
 	case FaultReset:
@@ -185,20 +169,21 @@ func (fs FaultSpec) parse(protocol string) (fault, error) {
 		}
 	case FaultPowerCycle:
 		wire = false
-		if f.duration, err = parseDur("duration", fs.Duration, 10*time.Second); err != nil {
-			return f, err
+		f.duration = 10 * time.Second
+		if fs.Duration.IsSet() {
+			f.duration = fs.Duration.Duration
 		}
 		if f.duration <= 0 {
 			return f, fmt.Errorf("duration: want a positive duration")
 		}
-		if fs.Stop != "" {
+		if fs.Stop.IsSet() {
 			return f, fmt.Errorf("stop does not apply to kind power_cycle: it ends after duration")
 		}
 		f.stop = f.start + f.duration
 		err = only("duration")
 	case FaultMeterReplacement:
 		wire = false
-		if fs.Stop != "" {
+		if fs.Stop.IsSet() {
 			return f, fmt.Errorf("stop does not apply to kind meter_replacement: it happens once, at start")
 		}
 		err = only()
@@ -207,7 +192,7 @@ func (fs FaultSpec) parse(protocol string) (fault, error) {
 		err = only()
 	case FaultCounterWrap, FaultCounterReset:
 		wire = false
-		if fs.Stop != "" {
+		if fs.Stop.IsSet() {
 			return f, fmt.Errorf("stop does not apply to kind %s: it happens once, at start", fs.Kind)
 		}
 		if fs.Below < 0 || math.IsNaN(fs.Below) || math.IsInf(fs.Below, 0) {
@@ -478,12 +463,9 @@ func (in *injected) status(now time.Time) FaultStatus {
 func (in *injected) logAttrs() []any {
 	s := in.f.spec
 	attrs := []any{"fault", s.Kind}
-	add := func(k, v string) {
-		if v != "" {
-			attrs = append(attrs, k, v)
-		}
+	if s.Delay.IsSet() {
+		attrs = append(attrs, "delay", s.Delay.Duration)
 	}
-	add("delay", s.Delay)
 	if s.Code != 0 {
 		attrs = append(attrs, "code", s.Code)
 	}

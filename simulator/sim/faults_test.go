@@ -11,6 +11,7 @@ import (
 	"time"
 
 	fwconfig "github.com/boilerwatch/boilerwatch/firmware-config"
+	"github.com/boilerwatch/boilerwatch/firmware-config/conf"
 	"github.com/boilerwatch/boilerwatch/firmware-config/profile"
 	"github.com/boilerwatch/boilerwatch/gateway/bus"
 )
@@ -142,14 +143,14 @@ func TestFaultsSeenByGateway(t *testing.T) {
 		{"exception 6 on rtu-over-tcp", "plc-rtu", FaultSpec{Kind: FaultException, Code: 6, Count: 1}, func(t *testing.T) {
 			wantFailThenRecover(t, f.rtu, plc, exceptionCode(6), false)
 		}},
-		{"delay beyond the timeout", "plc", FaultSpec{Kind: FaultDelay, Delay: "600ms", Count: 1}, func(t *testing.T) {
+		{"delay beyond the timeout", "plc", FaultSpec{Kind: FaultDelay, Delay: conf.D(600 * time.Millisecond), Count: 1}, func(t *testing.T) {
 			start := time.Now()
 			wantFailThenRecover(t, f.tcp, plc, noAnswer, true)
 			if d := time.Since(start); d > 3*busTimeout+600*time.Millisecond {
 				t.Errorf("timeout and recovery took %v", d)
 			}
 		}},
-		{"delay within the timeout", "plc", FaultSpec{Kind: FaultDelay, Delay: "120ms"}, func(t *testing.T) {
+		{"delay within the timeout", "plc", FaultSpec{Kind: FaultDelay, Delay: conf.D(120 * time.Millisecond)}, func(t *testing.T) {
 			start := time.Now()
 			_, err := plc(f.tcp)
 			mustOK(t, "slow read", err)
@@ -178,7 +179,7 @@ func TestFaultsSeenByGateway(t *testing.T) {
 		{"bad CRC", "plc-rtu", FaultSpec{Kind: FaultBadCRC, Count: 1}, func(t *testing.T) {
 			wantFailThenRecover(t, f.rtu, plc, errContains("crc"), true)
 		}},
-		{"reply split in pieces", "plc", FaultSpec{Kind: FaultSplit, Pieces: 4, Gap: "40ms"}, func(t *testing.T) {
+		{"reply split in pieces", "plc", FaultSpec{Kind: FaultSplit, Pieces: 4, Gap: conf.D(40 * time.Millisecond)}, func(t *testing.T) {
 			start := time.Now()
 			w, err := plc(f.tcp)
 			mustOK(t, "split read", err)
@@ -186,17 +187,17 @@ func TestFaultsSeenByGateway(t *testing.T) {
 				t.Errorf("answer in 4 pieces 40 ms apart: %d words after %v", len(w), d)
 			}
 		}},
-		{"reply split in pieces on rtu-over-tcp", "plc-rtu", FaultSpec{Kind: FaultSplit, Pieces: 5, Gap: "20ms"}, func(t *testing.T) {
+		{"reply split in pieces on rtu-over-tcp", "plc-rtu", FaultSpec{Kind: FaultSplit, Pieces: 5, Gap: conf.D(20 * time.Millisecond)}, func(t *testing.T) {
 			_, err := plc(f.rtu)
 			mustOK(t, "split read", err)
 		}},
-		{"reply split slower than the timeout", "plc", FaultSpec{Kind: FaultSplit, Pieces: 3, Gap: "250ms", Count: 1}, func(t *testing.T) {
+		{"reply split slower than the timeout", "plc", FaultSpec{Kind: FaultSplit, Pieces: 3, Gap: conf.D(250 * time.Millisecond), Count: 1}, func(t *testing.T) {
 			wantFailThenRecover(t, f.tcp, plc, noAnswer, true)
 		}},
 		{"connection reset", "plc", FaultSpec{Kind: FaultReset, Count: 1}, func(t *testing.T) {
 			wantFailThenRecover(t, f.tcp, plc, notException, true)
 		}},
-		{"connections refused", "meter", FaultSpec{Kind: FaultRefuse, Stop: "500ms"}, func(t *testing.T) {
+		{"connections refused", "meter", FaultSpec{Kind: FaultRefuse, Stop: conf.D(500 * time.Millisecond)}, func(t *testing.T) {
 			// The port refuses: the other unit behind it fails too.
 			if _, err := plc(f.tcp); err == nil {
 				t.Fatal("read succeeded on a refusing port")
@@ -205,7 +206,7 @@ func TestFaultsSeenByGateway(t *testing.T) {
 			}
 			waitOK(t, func() error { _, err := plc(f.tcp); return err })
 		}},
-		{"power cycle", "meter", FaultSpec{Kind: FaultPowerCycle, Duration: "800ms", Start: "100ms"}, func(t *testing.T) {
+		{"power cycle", "meter", FaultSpec{Kind: FaultPowerCycle, Duration: conf.D(800 * time.Millisecond), Start: conf.D(100 * time.Millisecond)}, func(t *testing.T) {
 			e0, err := f.energy(t)
 			mustOK(t, "read before the power cut", err)
 			m0 := f.model("meter", "energy_import")
@@ -224,7 +225,7 @@ func TestFaultsSeenByGateway(t *testing.T) {
 			}
 			t.Logf("energy %.3f → %.3f kWh across the cycle; model +%.3f kWh", e0, e1, m1-m0)
 		}},
-		{"meter replacement", "meter", FaultSpec{Kind: FaultMeterReplacement, Start: "200ms"}, func(t *testing.T) {
+		{"meter replacement", "meter", FaultSpec{Kind: FaultMeterReplacement, Start: conf.D(200 * time.Millisecond)}, func(t *testing.T) {
 			e0, err := f.energy(t)
 			mustOK(t, "read before", err)
 			time.Sleep(300 * time.Millisecond)
@@ -472,16 +473,16 @@ func TestCounterFaultSpecs(t *testing.T) {
 		err  string
 	}{
 		{FaultSpec{Kind: FaultCounterWrap}, ""},
-		{FaultSpec{Kind: FaultCounterWrap, Below: 10, Start: "1s"}, ""},
+		{FaultSpec{Kind: FaultCounterWrap, Below: 10, Start: conf.D(1 * time.Second)}, ""},
 		{FaultSpec{Kind: FaultCounterReset, Value: ptr(0.0)}, ""},
-		{FaultSpec{Kind: FaultCounterWrap, Stop: "1m"}, "stop does not apply to kind counter_wrap"},
-		{FaultSpec{Kind: FaultCounterReset, Stop: "1m"}, "stop does not apply to kind counter_reset"},
+		{FaultSpec{Kind: FaultCounterWrap, Stop: conf.D(1 * time.Minute)}, "stop does not apply to kind counter_wrap"},
+		{FaultSpec{Kind: FaultCounterReset, Stop: conf.D(1 * time.Minute)}, "stop does not apply to kind counter_reset"},
 		{FaultSpec{Kind: FaultCounterWrap, Below: -1}, "below -1"},
 		{FaultSpec{Kind: FaultCounterReset, Value: ptr(-5.0)}, "value -5"},
 		{FaultSpec{Kind: FaultCounterWrap, Value: ptr(5.0)}, "value does not apply to kind counter_wrap"},
 		{FaultSpec{Kind: FaultCounterReset, Below: 5}, "below does not apply to kind counter_reset"},
 		{FaultSpec{Kind: FaultCounterReset, Count: 2}, "count does not apply to kind counter_reset"},
-		{FaultSpec{Kind: FaultDelay, Delay: "1s", Below: 5}, "below does not apply to kind delay"},
+		{FaultSpec{Kind: FaultDelay, Delay: conf.D(1 * time.Second), Below: 5}, "below does not apply to kind delay"},
 	}
 	for _, tt := range tests {
 		name := fmt.Sprintf("%s below %g stop %q count %d", tt.spec.Kind, tt.spec.Below, tt.spec.Stop, tt.spec.Count)

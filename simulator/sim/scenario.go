@@ -12,8 +12,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/boilerwatch/boilerwatch/firmware-config/conf"
 	"github.com/boilerwatch/boilerwatch/firmware-config/profile"
-	"github.com/boilerwatch/boilerwatch/firmware-config/yamlpos"
 	"github.com/boilerwatch/boilerwatch/simulator/mbserver"
 	"github.com/boilerwatch/boilerwatch/simulator/model"
 )
@@ -24,15 +24,14 @@ type Scenario struct {
 	Seed uint64 `yaml:"seed"`
 	// Acceleration is simulated seconds per real second (1 = real time).
 	Acceleration float64 `yaml:"acceleration"`
-	// Start is the simulated start time (RFC 3339); empty means now.
-	StartRaw string `yaml:"start"`
-	// Update is how often (real time) the models step and registers change.
-	UpdateRaw   string          `yaml:"update"`
+	// Start is the simulated start time; unset means now.
+	Start conf.Time `yaml:"start"`
+	// Update is how often (real time) the models step and registers
+	// change (default 200ms).
+	Update      conf.Duration   `yaml:"update"`
 	ProfileDirs []string        `yaml:"profile_dirs"`
 	Boilers     []Boiler        `yaml:"boilers"`
 	Servers     []Server        `yaml:"servers"`
-	Start       time.Time       `yaml:"-"`
-	Update      time.Duration   `yaml:"-"`
 	Library     profile.Library `yaml:"-"`
 }
 
@@ -70,21 +69,18 @@ type Load struct {
 // CoalStep is a coal delivery: from this simulated time on, the coal has
 // this LHV.
 type CoalStep struct {
-	FromRaw string    `yaml:"from"`
-	LHV     float64   `yaml:"lhv"` // kJ/kg
-	From    time.Time `yaml:"-"`
+	From conf.Time `yaml:"from"`
+	LHV  float64   `yaml:"lhv"` // kJ/kg
 }
 
 // UpsetSpec is an episode of bad combustion: from..to (simulated time,
 // RFC 3339) the flue O2 is o2 percentage points and the exhaust exhaust K
 // higher (excess air, fouling).
 type UpsetSpec struct {
-	FromRaw string    `yaml:"from"`
-	ToRaw   string    `yaml:"to"`
+	From    conf.Time `yaml:"from"`
+	To      conf.Time `yaml:"to"`
 	O2      float64   `yaml:"o2"`
 	Exhaust float64   `yaml:"exhaust"`
-	From    time.Time `yaml:"-"`
-	To      time.Time `yaml:"-"`
 }
 
 // Protocols a server speaks.
@@ -109,14 +105,13 @@ type Server struct {
 	Parity string `yaml:"parity"`
 	// FrameGap overrides the silence that ends an RTU frame (3.5 characters
 	// at Baud); a pseudo-terminal wants a small fixed gap such as 2ms.
-	FrameGapRaw string `yaml:"frame_gap"`
+	FrameGap conf.Duration `yaml:"frame_gap"`
 	// Count > 1 makes that many servers on consecutive ports (all on port
 	// 0, i.e. ephemeral, if the port is 0).
 	Count   int      `yaml:"count"`
 	Devices []Device `yaml:"devices"`
 
-	FrameGap time.Duration `yaml:"-"`
-	at       string        // field path in the file, for errors
+	at string // field path in the file, for errors
 }
 
 // Holes values: how a device answers a read touching addresses that no
@@ -166,7 +161,7 @@ func LoadScenario(path string) (*Scenario, error) {
 		return nil, fmt.Errorf("scenario: %w", err)
 	}
 	var s Scenario
-	d, err := yamlpos.ParseYAML(path, data, &s)
+	d, err := conf.Decode(path, data, &s)
 	if err != nil {
 		return nil, err
 	}
@@ -180,37 +175,29 @@ func LoadScenario(path string) (*Scenario, error) {
 	} else if s.Acceleration < 0 || s.Acceleration > 100000 {
 		d.Errorf("acceleration", "%g is outside (0, 100000]", s.Acceleration)
 	}
-	s.Start = time.Now()
-	if s.StartRaw != "" {
-		if s.Start, err = time.Parse(time.RFC3339, s.StartRaw); err != nil {
-			d.Errorf("start", "%q is not an RFC 3339 time (e.g. 2026-01-15T00:00:00+08:00)", s.StartRaw)
-		}
+	if !s.Start.IsSet() {
+		s.Start.Time = time.Now()
 	}
-	s.Update = 200 * time.Millisecond
-	if s.UpdateRaw != "" {
-		if s.Update, err = time.ParseDuration(s.UpdateRaw); err != nil || s.Update < 10*time.Millisecond {
-			d.Errorf("update", "%q: want a duration of at least 10ms", s.UpdateRaw)
-		}
+	s.Update.Default(200 * time.Millisecond)
+	if s.Update.Duration < 10*time.Millisecond {
+		d.Errorf("update", "%s: want a duration of at least 10ms", s.Update.Duration)
 	}
 	s.Boilers = expandBoilers(d, s.Boilers)
-	boilers := map[string]bool{}
+	boilers := conf.Unique{What: "boiler name", AnyName: true}
 	for i := range s.Boilers {
 		b := &s.Boilers[i]
 		at := fmt.Sprintf("boilers[%d]", i)
-		if b.Name == "" || boilers[b.Name] {
-			d.Errorf(at+".name", "missing or duplicate boiler name %q", b.Name)
-		}
-		boilers[b.Name] = true
+		boilers.Check(d, at, "name", b.Name)
 		if b.Load != nil {
 			checkLoad(d, at+".load", b.Load)
 		}
 		for j := range b.Coal {
 			c := &b.Coal[j]
 			cat := fmt.Sprintf("%s.coal[%d]", at, j)
-			if c.From, err = time.Parse(time.RFC3339, c.FromRaw); err != nil {
-				d.Errorf(cat+".from", "%q is not an RFC 3339 time (e.g. 2026-01-15T00:00:00+08:00)", c.FromRaw)
-			} else if j > 0 && !c.From.After(b.Coal[j-1].From) {
-				d.Errorf(cat+".from", "%s is not after the previous change; list coal changes in date order", c.FromRaw)
+			if !c.From.IsSet() {
+				d.Errorf(cat+".from", "missing; %s", conf.TimeHint)
+			} else if j > 0 && !c.From.After(b.Coal[j-1].From.Time) {
+				d.Errorf(cat+".from", "%s is not after the previous change; list coal changes in date order", c.From.Format(time.RFC3339))
 			}
 			if c.LHV < 5000 || c.LHV > 35000 {
 				d.Errorf(cat+".lhv", "%g kJ/kg is not a coal's LHV (5000..35000)", c.LHV)
@@ -219,15 +206,14 @@ func LoadScenario(path string) (*Scenario, error) {
 		for j := range b.Upsets {
 			u := &b.Upsets[j]
 			uat := fmt.Sprintf("%s.upsets[%d]", at, j)
-			var err1, err2 error
-			if u.From, err1 = time.Parse(time.RFC3339, u.FromRaw); err1 != nil {
-				d.Errorf(uat+".from", "%q is not an RFC 3339 time (e.g. 2026-01-15T14:00:00+08:00)", u.FromRaw)
+			if !u.From.IsSet() {
+				d.Errorf(uat+".from", "missing; %s", conf.TimeHint)
 			}
-			if u.To, err2 = time.Parse(time.RFC3339, u.ToRaw); err2 != nil {
-				d.Errorf(uat+".to", "%q is not an RFC 3339 time (e.g. 2026-01-15T15:00:00+08:00)", u.ToRaw)
+			if !u.To.IsSet() {
+				d.Errorf(uat+".to", "missing; %s", conf.TimeHint)
 			}
-			if err1 == nil && err2 == nil && !u.To.After(u.From) {
-				d.Errorf(uat+".to", "%s is not after from", u.ToRaw)
+			if u.From.IsSet() && u.To.IsSet() && !u.To.After(u.From.Time) {
+				d.Errorf(uat+".to", "%s is not after from", u.To.Format(time.RFC3339))
 			}
 			if u.O2 < 0 || u.O2 > 10 {
 				d.Errorf(uat+".o2", "%g: want 0..10 percentage points more flue O2", u.O2)
@@ -244,7 +230,7 @@ func LoadScenario(path string) (*Scenario, error) {
 		d.Errorf("servers", "a scenario needs at least one server")
 	}
 	s.Servers = expandServers(d, s.Servers)
-	names := map[string]bool{}
+	names := conf.Unique{What: "device name", AnyName: true}
 	endpoints := map[string]string{}
 	for i := range s.Servers {
 		srv := &s.Servers[i]
@@ -277,17 +263,15 @@ func LoadScenario(path string) (*Scenario, error) {
 			default:
 				d.Errorf(at+".parity", "%q: want none, even or odd", srv.Parity)
 			}
-			if srv.FrameGapRaw != "" {
-				if srv.FrameGap, err = time.ParseDuration(srv.FrameGapRaw); err != nil || srv.FrameGap <= 0 || srv.FrameGap > time.Second {
-					d.Errorf(at+".frame_gap", "%q: want a duration up to 1s, e.g. 2ms", srv.FrameGapRaw)
-				}
+			if g := srv.FrameGap; g.IsSet() && (g.Duration <= 0 || g.Duration > time.Second) {
+				d.Errorf(at+".frame_gap", "%s: want a duration up to 1s, e.g. 2ms", g.Duration)
 			}
 			if prev, dup := endpoints[srv.Device]; dup {
 				d.Errorf(at+".device", "%s is already served by %s", srv.Device, prev)
 			}
 			endpoints[srv.Device] = at
 		} else {
-			if srv.Device != "" || srv.Baud != 0 || srv.Parity != "" || srv.FrameGapRaw != "" {
+			if srv.Device != "" || srv.Baud != 0 || srv.Parity != "" || srv.FrameGap.IsSet() {
 				d.Errorf(at+".device", "device, baud, parity and frame_gap apply to protocol: rtu only")
 			}
 			if _, port, err := net.SplitHostPort(srv.Listen); err != nil {
@@ -301,15 +285,12 @@ func LoadScenario(path string) (*Scenario, error) {
 		for j := range srv.Devices {
 			dev := &srv.Devices[j]
 			dat := dev.at
-			if dev.Name == "" || names[dev.Name] {
-				d.Errorf(dat+".name", "missing or duplicate device name %q", dev.Name)
-			}
-			names[dev.Name] = true
+			names.Check(d, dat, "name", dev.Name)
 			if dev.UnitID < 1 || dev.UnitID > 247 || units[dev.UnitID] {
 				d.Errorf(dat+".unit_id", "%d: want a unit id 1..247, unique on this server", dev.UnitID)
 			}
 			units[dev.UnitID] = true
-			if dev.Boiler != "" && !boilers[dev.Boiler] {
+			if dev.Boiler != "" && !boilers.Seen(dev.Boiler) {
 				d.Errorf(dat+".boiler", "unknown boiler %q", dev.Boiler)
 			}
 			dev.Spec = lib[dev.Profile]
@@ -354,7 +335,7 @@ func LoadScenario(path string) (*Scenario, error) {
 	return &s, nil
 }
 
-func checkLoad(d *yamlpos.Document, at string, l *Load) {
+func checkLoad(d *conf.Document, at string, l *Load) {
 	if l.Base <= 0 || l.Base > 1.1 {
 		d.Errorf(at+".base", "%g: want a fraction of rated output in (0, 1.1]", l.Base)
 	}
@@ -367,7 +348,7 @@ func checkLoad(d *yamlpos.Document, at string, l *Load) {
 }
 
 // expandBoilers replaces each boiler with count > 1 by its copies.
-func expandBoilers(d *yamlpos.Document, in []Boiler) []Boiler {
+func expandBoilers(d *conf.Document, in []Boiler) []Boiler {
 	var out []Boiler
 	for i, b := range in {
 		if b.Count < 0 || b.Count > 1000 {
@@ -393,7 +374,7 @@ func expandBoilers(d *yamlpos.Document, in []Boiler) []Boiler {
 
 // expandServers replaces servers and devices with count > 1 by their copies
 // and resolves the {server} and {unit} placeholders.
-func expandServers(d *yamlpos.Document, in []Server) []Server {
+func expandServers(d *conf.Document, in []Server) []Server {
 	var out []Server
 	for i, srv := range in {
 		at := fmt.Sprintf("servers[%d]", i)
@@ -463,11 +444,11 @@ func (b Boiler) params() model.BoilerParams {
 		p.Load = model.DailyLoad{Base: b.Load.Base, Amplitude: b.Load.Amplitude, PeakHour: b.Load.PeakHour}
 	}
 	for _, c := range b.Coal {
-		p.CoalChanges = append(p.CoalChanges, model.CoalChange{From: c.From, LHV: c.LHV})
+		p.CoalChanges = append(p.CoalChanges, model.CoalChange{From: c.From.Time, LHV: c.LHV})
 	}
 	sort.Slice(p.CoalChanges, func(i, j int) bool { return p.CoalChanges[i].From.Before(p.CoalChanges[j].From) })
 	for _, u := range b.Upsets {
-		p.Upsets = append(p.Upsets, model.Upset{From: u.From, To: u.To, O2Pct: u.O2, ExhaustK: u.Exhaust})
+		p.Upsets = append(p.Upsets, model.Upset{From: u.From.Time, To: u.To.Time, O2Pct: u.O2, ExhaustK: u.Exhaust})
 	}
 	return p
 }

@@ -13,6 +13,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/boilerwatch/boilerwatch/firmware-config/conf"
 	"github.com/boilerwatch/boilerwatch/simulator/mbserver"
 	"github.com/boilerwatch/boilerwatch/simulator/model"
 )
@@ -61,7 +62,7 @@ type Simulator struct {
 func New(sc *Scenario, rec *Recorder, log *slog.Logger) (*Simulator, error) {
 	s := &Simulator{sc: sc, log: log, rec: rec, boilers: map[string]*model.Boiler{}, byName: map[string]*device{}}
 	for i, b := range sc.Boilers {
-		m, err := model.NewBoiler(b.params(), sc.Seed+uint64(i)*7919, sc.Start)
+		m, err := model.NewBoiler(b.params(), sc.Seed+uint64(i)*7919, sc.Start.Time)
 		if err != nil {
 			return nil, fmt.Errorf("boiler %s: %w", b.Name, err)
 		}
@@ -95,7 +96,7 @@ func New(sc *Scenario, rec *Recorder, log *slog.Logger) (*Simulator, error) {
 		}
 		s.servers = append(s.servers, srv)
 	}
-	s.step(sc.Start, time.Now())
+	s.step(sc.Start.Time, time.Now())
 	return s, nil
 }
 
@@ -117,7 +118,7 @@ func (s *Simulator) seed(name string) uint64 {
 // source picks the model behind a device by its profile's class.
 func (s *Simulator) source(dc Device) (model.Source, error) {
 	b := s.boilers[dc.Boiler] // nil without a boiler
-	p := model.MeterParams{Boiler: b, Rated: dc.Rated, Seed: s.seed(dc.Name), Start: s.sc.Start}
+	p := model.MeterParams{Boiler: b, Rated: dc.Rated, Seed: s.seed(dc.Name), Start: s.sc.Start.Time}
 	if dc.Load != nil {
 		p.Load = model.DailyLoad{Base: dc.Load.Base, Amplitude: dc.Load.Amplitude, PeakHour: dc.Load.PeakHour}
 	}
@@ -133,10 +134,10 @@ func (s *Simulator) source(dc Device) (model.Source, error) {
 	case class == "water_meter":
 		return model.NewWaterMeter(p), nil
 	case class == "o2_analyzer" && b != nil:
-		return model.NewO2Analyzer(b, p.Seed, s.sc.Start), nil
+		return model.NewO2Analyzer(b, p.Seed, s.sc.Start.Time), nil
 	case b != nil:
 		// boiler, plc, coal_scale: the boiler's own instruments.
-		return model.NewBoilerInstruments(b, p.Seed, s.sc.Start), nil
+		return model.NewBoilerInstruments(b, p.Seed, s.sc.Start.Time), nil
 	default:
 		return nil, fmt.Errorf("class %s needs a boiler", class)
 	}
@@ -195,7 +196,7 @@ func (s *Simulator) Describe(w io.Writer) {
 	for _, srv := range s.servers {
 		switch srv.cfg.Protocol {
 		case ProtocolRTU:
-			gap := srv.cfg.FrameGap
+			gap := srv.cfg.FrameGap.Duration
 			if gap == 0 {
 				gap = mbserver.FrameGap(srv.cfg.Baud)
 			}
@@ -219,15 +220,18 @@ func (s *Simulator) Describe(w io.Writer) {
 			}
 		}
 	}
-	fmt.Fprintf(w, "time: simulated start %s, acceleration ×%g, update every %s\n", s.sc.Start.Format(time.RFC3339), s.sc.Acceleration, s.sc.Update)
+	fmt.Fprintf(w, "time: simulated start %s, acceleration ×%g, update every %s\n", s.sc.Start.Format(time.RFC3339), s.sc.Acceleration, s.sc.Update.Duration)
 }
 
 func describeFault(f FaultSpec) string {
 	var b strings.Builder
 	b.WriteString(f.Kind)
-	for _, kv := range [][2]string{{"delay", f.Delay}, {"gap", f.Gap}, {"duration", f.Duration}} {
-		if kv[1] != "" {
-			fmt.Fprintf(&b, " %s %s", kv[0], kv[1])
+	for _, kv := range []struct {
+		name string
+		d    conf.Duration
+	}{{"delay", f.Delay}, {"gap", f.Gap}, {"duration", f.Duration}} {
+		if kv.d.IsSet() {
+			fmt.Fprintf(&b, " %s %s", kv.name, kv.d.Duration)
 		}
 	}
 	if f.Code != 0 {
@@ -242,13 +246,9 @@ func describeFault(f FaultSpec) string {
 	if f.Probability != 0 {
 		fmt.Fprintf(&b, ", probability %g", f.Probability)
 	}
-	start := f.Start
-	if start == "" {
-		start = "0s"
-	}
-	fmt.Fprintf(&b, ", from +%s", start)
-	if f.Stop != "" {
-		fmt.Fprintf(&b, " to +%s", f.Stop)
+	fmt.Fprintf(&b, ", from +%s", f.Start.Duration)
+	if f.Stop.IsSet() {
+		fmt.Fprintf(&b, " to +%s", f.Stop.Duration)
 	}
 	return b.String()
 }
@@ -268,7 +268,7 @@ func (s *Simulator) SetCatchUp(on bool) { s.catchUp = on }
 // SimTime maps a real time to simulated time (the start, before Run).
 func (s *Simulator) SimTime(real time.Time) time.Time {
 	if s.realT0.IsZero() {
-		return s.sc.Start
+		return s.sc.Start.Time
 	}
 	el := real.Sub(s.realT0)
 	t := s.sc.Start.Add(time.Duration(float64(el) * s.sc.Acceleration))
@@ -308,7 +308,7 @@ func (s *Simulator) Run(ctx context.Context) error {
 			var err error
 			switch srv.cfg.Protocol {
 			case ProtocolRTU:
-				err = srv.mb.ServeRTU(ctx, srv.port, mbserver.RTUOptions{Baud: srv.cfg.Baud, FrameGap: srv.cfg.FrameGap, Name: srv.cfg.Device})
+				err = srv.mb.ServeRTU(ctx, srv.port, mbserver.RTUOptions{Baud: srv.cfg.Baud, FrameGap: srv.cfg.FrameGap.Duration, Name: srv.cfg.Device})
 				srv.port.Close()
 			case ProtocolRTUOverTCP:
 				err = srv.mb.ServeRTUOverTCP(ctx, srv.ln)
@@ -320,7 +320,7 @@ func (s *Simulator) Run(ctx context.Context) error {
 			}
 		})
 	}
-	t := time.NewTicker(s.sc.Update)
+	t := time.NewTicker(s.sc.Update.Duration)
 	defer t.Stop()
 	flush := time.NewTicker(time.Second)
 	defer flush.Stop()

@@ -98,7 +98,7 @@ func (s *Simulator) SetTruth(t *Truth) {
 		t.boilers = append(t.boilers, truthBoiler{n, b})
 	}
 	seen := map[string]bool{}
-	start := s.sc.Start
+	start := s.sc.Start.Time
 	for _, d := range s.devices {
 		switch d.source.(type) {
 		case *model.Boiler, *model.BoilerInstruments:

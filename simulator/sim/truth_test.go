@@ -41,7 +41,7 @@ servers:
 	}
 	s.SetTruth(tr)
 	e0 := s.byName["meter1"].source.Quantities()["energy_import"].(float64)
-	for at := sc.Start; !at.After(sc.Start.Add(10 * time.Minute)); at = at.Add(37 * time.Second) {
+	for at := sc.Start.Time; !at.After(sc.Start.Add(10 * time.Minute)); at = at.Add(37 * time.Second) {
 		s.step(at, time.Now())
 	}
 	s.step(sc.Start.Add(10*time.Minute), time.Now())
