@@ -41,7 +41,7 @@ type Options struct {
 	// heartbeat is heard (telemetry.HeartbeatTopic); otherwise it stays in
 	// the queue on disk.
 	WaitForCollector bool
-	// TLS, when set, secures ssl:// and tls:// brokers (fwconfig.ClientTLS).
+	// TLS, when set, secures ssl:// and tls:// brokers (conf.ClientTLS).
 	TLS *tls.Config
 	// OnConnect, when set, runs on every new connection before it is used;
 	// the gateway subscribes to its config topic there. An error drops the

@@ -12,6 +12,8 @@ import (
 	"strings"
 	"time"
 	"unicode/utf8"
+
+	"github.com/boilerwatch/boilerwatch/firmware-config/conf"
 )
 
 // Version is the wire-format version carried in every message as "v".
@@ -150,19 +152,8 @@ func ParseTopic(topic string) (site, gateway, kind string, err error) {
 // InfluxDB tag value, measurement or field key, so it is plain ASCII (no
 // control, bidi or invisible character, nothing a tag would need escaped).
 // A point name must also pass ValidPointName.
-func ValidName(s string) bool {
-	if s == "" || len(s) > 64 || s[0] == '_' {
-		return false
-	}
-	for _, r := range s {
-		switch {
-		case r >= 'a' && r <= 'z', r >= 'A' && r <= 'Z', r >= '0' && r <= '9', r == '_', r == '-', r == '.':
-		default:
-			return false
-		}
-	}
-	return true
-}
+// The rule is conf.ValidName, the one every config file checks names with.
+func ValidName(s string) bool { return conf.ValidName(s) }
 
 // Errors from Decode, for counting rejects by reason.
 var (

@@ -12,6 +12,7 @@ import (
 	mqtt "github.com/eclipse/paho.mqtt.golang"
 
 	fwconfig "github.com/boilerwatch/boilerwatch/firmware-config"
+	"github.com/boilerwatch/boilerwatch/firmware-config/conf"
 	"github.com/boilerwatch/boilerwatch/gateway/telemetry"
 )
 
@@ -115,12 +116,12 @@ func push(args []string, stdout, stderr io.Writer) int {
 	}
 	opts := mqtt.NewClientOptions().AddBroker(*broker).SetClientID(fmt.Sprintf("bw-push-%d", time.Now().UnixNano())).
 		SetUsername(*user).SetPassword(os.Getenv(*passEnv)).SetConnectTimeout(10 * time.Second).SetAutoReconnect(false)
-	if *caFile != "" || *certFile != "" {
-		cfg, err := fwconfig.ClientTLS(*caFile, *certFile, *keyFile)
-		if err != nil {
-			fmt.Fprintln(stderr, "fwconfig push:", err)
-			return 1
-		}
+	cfg, err := conf.ClientTLS(*broker, *caFile, *certFile, *keyFile)
+	if err != nil {
+		fmt.Fprintln(stderr, "fwconfig push:", err)
+		return 1
+	}
+	if cfg != nil {
 		opts.SetTLSConfig(cfg)
 	}
 	c := mqtt.NewClient(opts)

@@ -18,6 +18,7 @@ import (
 	"time"
 
 	fwconfig "github.com/boilerwatch/boilerwatch/firmware-config"
+	"github.com/boilerwatch/boilerwatch/firmware-config/conf"
 	"github.com/boilerwatch/boilerwatch/gateway/dirlock"
 	"github.com/boilerwatch/boilerwatch/gateway/opshttp"
 	"github.com/boilerwatch/boilerwatch/gateway/plan"
@@ -167,9 +168,10 @@ func run(ctx context.Context, cfg *fwconfig.Gateway, siteOpts poll.SiteOptions, 
 	if err != nil {
 		return err
 	}
-	tlsConf, err := mqttTLS(cfg.MQTT)
+	mq := cfg.MQTT
+	tlsConf, err := conf.ClientTLS(mq.Broker, mq.CAFile, mq.CertFile, mq.KeyFile)
 	if err != nil {
-		return err
+		return fmt.Errorf("mqtt: %w", err)
 	}
 	var onConnect func(*publish.Link) error
 	if sites.Enabled() {
