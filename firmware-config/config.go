@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/boilerwatch/boilerwatch/firmware-config/conf"
 	"github.com/boilerwatch/boilerwatch/firmware-config/profile"
 	"github.com/boilerwatch/boilerwatch/firmware-config/yamlpos"
 )
@@ -209,10 +210,10 @@ func (g *Gateway) validate(d *yamlpos.Document, lib profile.Library) {
 	if g.Version < 0 {
 		d.Errorf("version", "must be 0 or more")
 	}
-	if !profile.ValidName(g.Site) {
+	if !conf.ValidName(g.Site) {
 		d.Errorf("site", "%q is not a valid name (letters, digits, - _ ., at most 64)", g.Site)
 	}
-	if !profile.ValidName(g.Gateway) {
+	if !conf.ValidName(g.Gateway) {
 		d.Errorf("gateway", "%q is not a valid name (letters, digits, - _ ., at most 64)", g.Gateway)
 	}
 	switch {
@@ -241,7 +242,7 @@ func (g *Gateway) validate(d *yamlpos.Document, lib profile.Library) {
 	for i := range g.Devices {
 		dev := &g.Devices[i]
 		at := fmt.Sprintf("devices[%d]", i)
-		if !profile.ValidName(dev.Name) {
+		if !conf.ValidName(dev.Name) {
 			d.Errorf(at+".name", "%q is not a valid device name", dev.Name)
 		} else if j, dup := names[dev.Name]; dup {
 			d.Errorf(at+".name", "duplicate device name %q (also devices[%d])", dev.Name, j)

@@ -24,6 +24,12 @@ func ValidName(s string) bool {
 	return true
 }
 
+// ValidPointName is the rule for a point name: a valid name that is not
+// "time", InfluxDB's timestamp column, under which a field is dropped
+// without an error while the rest of the point is written (the _ of the
+// collector's own fields, _seq and _bad, ValidName already refuses).
+func ValidPointName(s string) bool { return ValidName(s) && s != "time" }
+
 // Unique checks a list's names: each present, following ValidName (unless
 // AnyName) and not repeating an earlier one. The zero value is ready; What
 // names the kind of name in messages ("device name").

@@ -21,6 +21,14 @@ func TestValidName(t *testing.T) {
 	}
 }
 
+func TestValidPointName(t *testing.T) {
+	for name, ok := range map[string]bool{"o2": true, "Time": true, "time_s": true, "time": false, "_seq": false, "": false} {
+		if got := ValidPointName(name); got != ok {
+			t.Errorf("ValidPointName(%q) = %v, want %v", name, got, ok)
+		}
+	}
+}
+
 func TestUnique(t *testing.T) {
 	var c struct {
 		Devices []struct {

@@ -9,8 +9,6 @@ import (
 	"strconv"
 	"strings"
 	"unsafe"
-
-	"github.com/boilerwatch/boilerwatch/gateway/telemetry"
 )
 
 // byteOrder says how the bytes of a multi-register value sit on the wire,
@@ -82,29 +80,28 @@ func (o byteOrder) fromBigEndian(b []byte) []uint16 {
 	return regs
 }
 
-// Decode turns the point's registers into its engineering value, a good
-// telemetry value: a number (raw × scale + offset), a bool or a string. For
+// Decode turns the point's registers into its engineering value: a number (raw × scale + offset), a bool or a string. For
 // coils and discrete inputs regs holds one element, 0 or 1. A point with
 // scale_from needs DecodeWith.
-func (p *Point) Decode(regs []uint16) (telemetry.Value, error) {
+func (p *Point) Decode(regs []uint16) (Value, error) {
 	return p.DecodeWith(regs, 1)
 }
 
 // DecodeWith decodes with the scale multiplied by factor, the value of the
 // point's scale_from source mapped by ScaleFrom.Factor:
 // raw × scale × factor + offset.
-func (p *Point) DecodeWith(regs []uint16, factor float64) (telemetry.Value, error) {
+func (p *Point) DecodeWith(regs []uint16, factor float64) (Value, error) {
 	if len(regs) != p.Words() {
-		return telemetry.Value{}, fmt.Errorf("point %s: got %d registers, want %d", p.Name, len(regs), p.Words())
+		return Value{}, fmt.Errorf("point %s: got %d registers, want %d", p.Name, len(regs), p.Words())
 	}
 	if p.Register.IsBit() {
-		return telemetry.Boolean(regs[0] != 0), nil
+		return Value{Kind: KindBool, Bool: regs[0] != 0}, nil
 	}
 	if p.Type == Bool {
-		return telemetry.Boolean(regs[0]>>uint(*p.Bit)&1 == 1), nil
+		return Value{Kind: KindBool, Bool: regs[0]>>uint(*p.Bit)&1 == 1}, nil
 	}
 	if p.Type == String {
-		return telemetry.Text(strings.TrimRight(string(p.order.toBigEndian(regs)), "\x00 ")), nil
+		return Value{Kind: KindString, Str: strings.TrimRight(string(p.order.toBigEndian(regs)), "\x00 ")}, nil
 	}
 	var arr [8]byte
 	b := p.order.putBigEndian(arr[:2*len(regs)], regs)
@@ -125,52 +122,52 @@ func (p *Point) DecodeWith(regs []uint16, factor float64) (telemetry.Value, erro
 	case Uint64:
 		u := binary.BigEndian.Uint64(b)
 		if p.notAvailable(int64(u)) {
-			return telemetry.Value{}, fmt.Errorf("point %s: raw 0x%X: %w", p.Name, u, ErrNotAvailable)
+			return Value{}, fmt.Errorf("point %s: raw 0x%X: %w", p.Name, u, ErrNotAvailable)
 		}
 		return p.number(float64(u), factor)
 	case BCD16, BCD32:
 		v, err := fromBCD(b)
 		if err != nil {
-			return telemetry.Value{}, fmt.Errorf("point %s: %w", p.Name, err)
+			return Value{}, fmt.Errorf("point %s: %w", p.Name, err)
 		}
 		rawInt = v
 	case Float32:
 		isInt = false
 		bits := binary.BigEndian.Uint32(b)
 		if p.notAvailable(int64(bits)) {
-			return telemetry.Value{}, fmt.Errorf("point %s: raw 0x%08X: %w", p.Name, bits, ErrNotAvailable)
+			return Value{}, fmt.Errorf("point %s: raw 0x%08X: %w", p.Name, bits, ErrNotAvailable)
 		}
 		raw = decimal32(math.Float32frombits(bits))
 	case Float64:
 		isInt = false
 		bits := binary.BigEndian.Uint64(b)
 		if p.notAvailable(int64(bits)) {
-			return telemetry.Value{}, fmt.Errorf("point %s: raw 0x%016X: %w", p.Name, bits, ErrNotAvailable)
+			return Value{}, fmt.Errorf("point %s: raw 0x%016X: %w", p.Name, bits, ErrNotAvailable)
 		}
 		raw = math.Float64frombits(bits)
 	default:
-		return telemetry.Value{}, fmt.Errorf("point %s: unknown type %q", p.Name, p.Type)
+		return Value{}, fmt.Errorf("point %s: unknown type %q", p.Name, p.Type)
 	}
 	if isInt {
 		if p.notAvailable(rawInt) {
-			return telemetry.Value{}, fmt.Errorf("point %s: raw %d (0x%X): %w", p.Name, rawInt, uint64(rawInt)&rawMask(p.Type), ErrNotAvailable)
+			return Value{}, fmt.Errorf("point %s: raw %d (0x%X): %w", p.Name, rawInt, uint64(rawInt)&rawMask(p.Type), ErrNotAvailable)
 		}
 		raw = float64(rawInt)
 	}
 	if math.IsNaN(raw) || math.IsInf(raw, 0) {
-		return telemetry.Value{}, fmt.Errorf("point %s: raw %v: %w", p.Name, raw, ErrNotAvailable)
+		return Value{}, fmt.Errorf("point %s: raw %v: %w", p.Name, raw, ErrNotAvailable)
 	}
 	return p.number(raw, factor)
 }
 
 // number is the scaled reading; a scale that carries it past the range of
 // a float64 is an error, not an infinity on the wire.
-func (p *Point) number(raw, factor float64) (telemetry.Value, error) {
+func (p *Point) number(raw, factor float64) (Value, error) {
 	v := p.scaled(raw, factor)
 	if math.IsInf(v, 0) || math.IsNaN(v) {
-		return telemetry.Value{}, fmt.Errorf("point %s: raw %v × scale %v overflows", p.Name, raw, p.ScaleFactor()*factor)
+		return Value{}, fmt.Errorf("point %s: raw %v × scale %v overflows", p.Name, raw, p.ScaleFactor()*factor)
 	}
-	return telemetry.Number(v), nil
+	return Value{Kind: KindNumber, Num: v}, nil
 }
 
 // scaled applies scale, factor and offset. A decimal scale such as 0.1 is

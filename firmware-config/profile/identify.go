@@ -6,7 +6,6 @@ import (
 	"strings"
 
 	"github.com/boilerwatch/boilerwatch/firmware-config/yamlpos"
-	"github.com/boilerwatch/boilerwatch/gateway/telemetry"
 )
 
 // Identify is how gateway scan recognises a device of this model on a bus
@@ -45,19 +44,19 @@ type IdentifyMatch struct {
 }
 
 // Matches reports whether a decoded value is one of the expected values.
-func (m *IdentifyMatch) Matches(v telemetry.Value) bool {
+func (m *IdentifyMatch) Matches(v Value) bool {
 	for _, w := range m.Values {
 		switch x := w.(type) {
 		case string:
-			if v.Kind == telemetry.KindString && v.Str == x {
+			if v.Kind == KindString && v.Str == x {
 				return true
 			}
 		default:
 			f, ok := number(w)
-			if ok && v.Kind == telemetry.KindBool && (f == 1) == v.Bool && (f == 0 || f == 1) {
+			if ok && v.Kind == KindBool && (f == 1) == v.Bool && (f == 0 || f == 1) {
 				return true
 			}
-			if ok && v.Kind == telemetry.KindNumber && math.Abs(v.Num-f) <= 1e-9*math.Max(1, math.Abs(f)) {
+			if ok && v.Kind == KindNumber && math.Abs(v.Num-f) <= 1e-9*math.Max(1, math.Abs(f)) {
 				return true
 			}
 		}

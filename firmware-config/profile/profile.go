@@ -15,8 +15,8 @@ import (
 
 	"gopkg.in/yaml.v3"
 
+	"github.com/boilerwatch/boilerwatch/firmware-config/conf"
 	"github.com/boilerwatch/boilerwatch/firmware-config/yamlpos"
-	"github.com/boilerwatch/boilerwatch/gateway/telemetry"
 )
 
 // MinInterval is the shortest poll interval accepted, for a device or a
@@ -311,7 +311,7 @@ func ParseProfile(file string, data []byte) (*Profile, error) {
 }
 
 func (pr *Profile) validate(d *yamlpos.Document) {
-	if !ValidName(pr.Name) {
+	if !conf.ValidName(pr.Name) {
 		d.Errorf("name", "%q is not a valid profile name (letters, digits, - _ .)", pr.Name)
 	}
 	if !deviceClasses[pr.Class] {
@@ -333,7 +333,7 @@ func (pr *Profile) validate(d *yamlpos.Document) {
 	}
 	pr.GroupIntervals = map[string]time.Duration{}
 	for _, g := range sortedKeys(pr.Groups) {
-		if !ValidName(g) {
+		if !conf.ValidName(g) {
 			d.Errorf("groups."+g, "%q is not a valid group name (letters, digits, - _ .)", g)
 			continue
 		}
@@ -348,7 +348,7 @@ func (pr *Profile) validate(d *yamlpos.Document) {
 	for i := range pr.Points {
 		pt := &pr.Points[i]
 		at := fmt.Sprintf("points[%d]", i)
-		if !telemetry.ValidPointName(pt.Name) {
+		if !conf.ValidPointName(pt.Name) {
 			d.Errorf(at+".name", "%q is not a valid point name (letters, digits, - _ ., not starting with _, not \"time\")", pt.Name)
 		} else if j, dup := names[pt.Name]; dup {
 			d.Errorf(at+".name", "duplicate point name %q (also points[%d])", pt.Name, j)
@@ -605,11 +605,6 @@ func sortedKeys[V any](m map[string]V) []string {
 	sort.Strings(ks)
 	return ks
 }
-
-// ValidName is the rule for every point, device, group, site and gateway
-// name: each becomes a topic level, a JSON key and an InfluxDB tag or field,
-// so the wire contract's rule applies.
-func ValidName(s string) bool { return telemetry.ValidName(s) }
 
 func keys[V any](m map[string]V) string {
 	return strings.Join(sortedKeys(m), ", ")

@@ -13,7 +13,6 @@ import (
 	"github.com/boilerwatch/boilerwatch/firmware-config/profile"
 	"github.com/boilerwatch/boilerwatch/gateway/bus"
 	"github.com/boilerwatch/boilerwatch/gateway/plan"
-	"github.com/boilerwatch/boilerwatch/gateway/telemetry"
 )
 
 // StartBus makes and runs a bus until ctx ends.
@@ -75,10 +74,10 @@ func (rep *DeviceReport) WriteText(w io.Writer) {
 		r := &rd.Points[i]
 		p := r.Point
 		value, note := "-", ""
-		if r.Value.Q == telemetry.Good {
-			value = valueText(r.Value)
+		if r.Value.Kind != profile.KindNone {
+			value = r.valueText()
 		} else {
-			note = r.Value.Err
+			note = r.Reason
 		}
 		if r.Check != nil {
 			note = r.Check.Problem
@@ -142,10 +141,10 @@ func (rep *DeviceReport) WriteJSON(w io.Writer) error {
 		jp := jsonPoint{Name: p.Name, Register: string(p.Register), Address: p.Address, AddressHex: fmt.Sprintf("0x%04X", p.Address),
 			Type: string(p.Type), ByteOrder: p.ByteOrderName(), Raw: rawWords(r.Words, p.Register.IsBit()), Unit: p.Unit,
 			Quality: r.Quality(), Range: p.Range, Check: r.Check}
-		if r.Value.Q == telemetry.Good {
+		if r.Value.Kind != profile.KindNone {
 			jp.Value = r.Value.Any()
 		} else {
-			jp.Error = r.Value.Err
+			jp.Error = r.Reason
 		}
 		out.Points = append(out.Points, jp)
 	}
@@ -154,14 +153,21 @@ func (rep *DeviceReport) WriteJSON(w io.Writer) error {
 	return enc.Encode(out)
 }
 
-func valueText(v telemetry.Value) string {
-	switch v.Kind {
-	case telemetry.KindNumber:
+// valueText is the value for a report line: "bad: reason" when there is
+// none.
+func (r *PointResult) valueText() string {
+	switch v := r.Value; v.Kind {
+	case profile.KindNumber:
 		return Num(v.Num)
-	case telemetry.KindString:
+	case profile.KindString:
 		return fmt.Sprintf("%q", v.Str)
+	case profile.KindBool:
+		return v.String()
 	}
-	return v.String()
+	if r.Reason != "" {
+		return "bad: " + r.Reason
+	}
+	return "bad"
 }
 
 func rawWords(words []uint16, bits bool) []string {

@@ -32,8 +32,10 @@ type PointResult struct {
 	Point *profile.Point
 	// Words are the registers read (0/1 for bits); nil when not read.
 	Words []uint16
-	// Value is the decoded value, good or bad with the reason.
-	Value telemetry.Value
+	// Value is the decoded value; KindNone when the point could not be
+	// read or decoded, and Reason says why.
+	Value  profile.Value
+	Reason string
 	// Err is the read or decode error, if any.
 	Err error
 	// Check is set when the point declares a range and the reading lies
@@ -45,7 +47,7 @@ type PointResult struct {
 // point's range).
 func (r *PointResult) Quality() string {
 	switch {
-	case r.Value.Q != telemetry.Good:
+	case r.Value.Kind == profile.KindNone:
 		return "bad"
 	case r.Check != nil:
 		return "suspect"
@@ -149,7 +151,7 @@ func ReadPoints(ctx context.Context, r Reader, unit byte, points []*profile.Poin
 func (res *PointResult) decode(rd *Reading) {
 	p := res.Point
 	if res.Err != nil {
-		res.Value = telemetry.BadValue(ErrorText(res.Err))
+		res.Reason = ErrorText(res.Err)
 		return
 	}
 	factor, err := p.ScaleFrom.Factor(func(name string) (float64, error) {
@@ -157,20 +159,20 @@ func (res *PointResult) decode(rd *Reading) {
 		if src == nil {
 			return 0, fmt.Errorf("not read")
 		}
-		if src.Value.Q != telemetry.Good || src.Value.Kind != telemetry.KindNumber {
-			return 0, fmt.Errorf("bad: %s", src.Value.Err)
+		if src.Value.Kind != profile.KindNumber {
+			return 0, fmt.Errorf("bad: %s", src.Reason)
 		}
 		return src.Value.Num, nil
 	})
 	if err != nil {
 		res.Err = err
-		res.Value = telemetry.BadValue(err.Error())
+		res.Reason = err.Error()
 		return
 	}
 	v, err := p.DecodeWith(res.Words, factor)
 	if err != nil {
 		res.Err = err
-		res.Value = telemetry.BadValue(err.Error())
+		res.Reason = err.Error()
 	} else {
 		res.Value = v
 	}
@@ -181,11 +183,11 @@ func (res *PointResult) decode(rd *Reading) {
 // point has none or the value lies in it. Otherwise it tries the other
 // byte orders on the same registers and, failing those, a scale off by
 // powers of ten, and says which gives a plausible value.
-func Check(p *profile.Point, words []uint16, factor float64, v telemetry.Value, decodeErr error) *Finding {
+func Check(p *profile.Point, words []uint16, factor float64, v profile.Value, decodeErr error) *Finding {
 	if len(p.Range) != 2 || words == nil || p.Type == profile.Bool || p.Type == profile.String || p.Register.IsBit() {
 		return nil
 	}
-	if decodeErr == nil && v.Kind == telemetry.KindNumber && plausible(p, v.Num) {
+	if decodeErr == nil && v.Kind == profile.KindNumber && plausible(p, v.Num) {
 		return nil
 	}
 	f := &Finding{}
@@ -202,7 +204,7 @@ func Check(p *profile.Point, words []uint16, factor float64, v telemetry.Value, 
 			continue
 		}
 		w, err := q.DecodeWith(words, factor)
-		if err != nil || w.Kind != telemetry.KindNumber || !plausible(p, w.Num) {
+		if err != nil || w.Kind != profile.KindNumber || !plausible(p, w.Num) {
 			continue
 		}
 		if f.Order == "" {
@@ -275,7 +277,7 @@ func (rd *Reading) ByteOrderVerdict() *OrderVerdict {
 			continue
 		}
 		if r.Check == nil {
-			if r.Value.Q == telemetry.Good {
+			if r.Value.Kind != profile.KindNone {
 				plausible++
 			}
 			continue

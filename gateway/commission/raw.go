@@ -12,7 +12,6 @@ import (
 	"time"
 
 	"github.com/boilerwatch/boilerwatch/firmware-config/profile"
-	"github.com/boilerwatch/boilerwatch/gateway/telemetry"
 )
 
 // Orders are the four byte orders of a 32-bit value, in the order shown.
@@ -98,7 +97,7 @@ func (rep *RawReport) typed() []rawValue {
 			rv.Error = err.Error()
 		} else if v, err := p.Decode(rep.Words[i : i+n]); err != nil {
 			rv.Error = strings.TrimPrefix(err.Error(), "point raw: ")
-		} else if v.Kind == telemetry.KindString {
+		} else if v.Kind == profile.KindString {
 			rv.Value = v.Str
 		} else {
 			rv.Value = v.Num

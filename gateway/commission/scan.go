@@ -17,7 +17,6 @@ import (
 	"github.com/boilerwatch/boilerwatch/firmware-config/profile"
 	"github.com/boilerwatch/boilerwatch/gateway/bus"
 	"github.com/boilerwatch/boilerwatch/gateway/plan"
-	"github.com/boilerwatch/boilerwatch/gateway/telemetry"
 )
 
 // ParseUnits reads a unit id list: 1-247, or 1,2,5-9.
@@ -231,15 +230,15 @@ func judge(ctx context.Context, r Reader, unit int, p *profile.Profile, timeout 
 			got := rd.Get(m.Spec.Name)
 			label := cmp.Or(m.Description, m.Spec.Name)
 			where := fmt.Sprintf("%s 0x%04X", m.Spec.Register, m.Spec.Address)
-			if got.Value.Q != telemetry.Good {
-				c.Verdict = fmt.Sprintf("%s (%s): %s", label, where, got.Value.Err)
+			if got.Value.Kind == profile.KindNone {
+				c.Verdict = fmt.Sprintf("%s (%s): %s", label, where, got.Reason)
 				return c
 			}
 			if !m.Matches(got.Value) {
-				c.Verdict = fmt.Sprintf("%s (%s) is %s, not %s", label, where, valueText(got.Value), m.Expected())
+				c.Verdict = fmt.Sprintf("%s (%s) is %s, not %s", label, where, got.valueText(), m.Expected())
 				return c
 			}
-			c.Evidence = append(c.Evidence, fmt.Sprintf("%s = %s", label, valueText(got.Value)))
+			c.Evidence = append(c.Evidence, fmt.Sprintf("%s = %s", label, got.valueText()))
 		}
 		score += 1000
 	}
@@ -253,10 +252,10 @@ func judge(ctx context.Context, r Reader, unit int, p *profile.Profile, timeout 
 			where := fmt.Sprintf("%s 0x%04X", rp.Register, rp.Address)
 			switch {
 			case got.Words == nil:
-				c.Verdict = fmt.Sprintf("%s (%s): %s", rp.Name, where, got.Value.Err)
+				c.Verdict = fmt.Sprintf("%s (%s): %s", rp.Name, where, got.Reason)
 				return c
 			case got.Check == nil:
-				c.Evidence = append(c.Evidence, fmt.Sprintf("%s %s%s", rp.Name, valueText(got.Value), unitSuffix(rp.Unit)))
+				c.Evidence = append(c.Evidence, fmt.Sprintf("%s %s%s", rp.Name, got.valueText(), unitSuffix(rp.Unit)))
 				score += 10
 			case got.Check.Order != "":
 				orders[got.Check.Order]++

@@ -107,7 +107,7 @@ type group struct {
 type slot struct {
 	words []uint16
 	err   error
-	v     telemetry.Value // decoded once, on first use
+	v     profile.Value // decoded once, on first use
 	done  bool
 }
 
@@ -450,16 +450,16 @@ func (g *group) fail(r plan.Request, err error) {
 }
 
 // decode returns the point's value in this poll, decoding once.
-func (g *group) decode(p *profile.Point) (telemetry.Value, error) {
+func (g *group) decode(p *profile.Point) (profile.Value, error) {
 	i, ok := g.index[p]
 	if !ok {
-		return telemetry.Value{}, fmt.Errorf("point %s: %w", p.Name, errNotPlanned)
+		return profile.Value{}, fmt.Errorf("point %s: %w", p.Name, errNotPlanned)
 	}
 	sl := &g.slots[i]
 	if !sl.done {
-		return telemetry.Value{}, fmt.Errorf("point %s was not read", p.Name)
+		return profile.Value{}, fmt.Errorf("point %s was not read", p.Name)
 	}
-	if sl.err != nil || sl.v.Kind != telemetry.KindNone {
+	if sl.err != nil || sl.v.Kind != profile.KindNone {
 		return sl.v, sl.err
 	}
 	factor := 1.0
@@ -477,7 +477,7 @@ func (g *group) decode(p *profile.Point) (telemetry.Value, error) {
 		})
 		if err != nil {
 			sl.err = fmt.Errorf("point %s: %w", p.Name, err)
-			return telemetry.Value{}, sl.err
+			return profile.Value{}, sl.err
 		}
 		factor = f
 	}
@@ -487,10 +487,11 @@ func (g *group) decode(p *profile.Point) (telemetry.Value, error) {
 
 // value is the reported value of one of the group's points.
 func (g *group) value(d *Device, p *profile.Point) telemetry.Value {
-	v, err := g.decode(p)
+	r, err := g.decode(p)
 	if err != nil {
 		return telemetry.BadValue(errText(err))
 	}
+	v := wireValue(r)
 	if p.Counter && v.Kind == telemetry.KindNumber {
 		if prev, seen := g.last[p]; seen && v.Num < prev {
 			// A total that went down was reset or its meter replaced:
@@ -501,6 +502,19 @@ func (g *group) value(d *Device, p *profile.Point) telemetry.Value {
 		g.last[p] = v.Num
 	}
 	return v
+}
+
+// wireValue is a decoded reading as a good published value.
+func wireValue(r profile.Value) telemetry.Value {
+	switch r.Kind {
+	case profile.KindNumber:
+		return telemetry.Number(r.Num)
+	case profile.KindBool:
+		return telemetry.Boolean(r.Bool)
+	case profile.KindString:
+		return telemetry.Text(r.Str)
+	}
+	return telemetry.BadValue("no value decoded")
 }
 
 // errText is the reason a value is bad, as published: short, and the

@@ -55,7 +55,7 @@ func valueFor(p *profile.Point, i int) any {
 }
 
 // profileDevice serves one profile from a Bank filled through Encode.
-func profileDevice(t testing.TB, prof *profile.Profile) (*mbserver.Bank, map[string]telemetry.Value) {
+func profileDevice(t testing.TB, prof *profile.Profile) (*mbserver.Bank, map[string]profile.Value) {
 	t.Helper()
 	var size mbserver.BankSize
 	for _, p := range prof.Points {
@@ -78,7 +78,7 @@ func profileDevice(t testing.TB, prof *profile.Profile) (*mbserver.Bank, map[str
 	}
 	// What a correct poller must report: the served value as the registers
 	// can hold it (rounded to a raw step), scaled by the served factors.
-	want := map[string]telemetry.Value{}
+	want := map[string]profile.Value{}
 	for i := range prof.Points {
 		p := &prof.Points[i]
 		factor, err := p.ScaleFrom.Factor(func(name string) (float64, error) {
@@ -136,7 +136,7 @@ func TestProfileLibraryEndToEnd(t *testing.T) {
 			}
 			for _, p := range prof.Points {
 				v := s.Values[p.Name]
-				if v.Q != telemetry.Good || v != want[p.Name] {
+				if v.Q != telemetry.Good || v.Any() != want[p.Name].Any() || v.Reset {
 					t.Errorf("%s: got %+v, want %v", p.Name, v, want[p.Name])
 				}
 			}

@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"strings"
 	"unicode"
+
+	"github.com/boilerwatch/boilerwatch/firmware-config/conf"
 )
 
 // Field keys a point may not be named. The collector writes its own fields
@@ -26,8 +28,9 @@ func ReservedField(name string) bool {
 }
 
 // ValidPointName reports whether s can name a point: a valid name that is
-// not a reserved field key.
-func ValidPointName(s string) bool { return ValidName(s) && !ReservedField(s) }
+// not a reserved field key. The rule is conf.ValidPointName, the one the
+// profiles check their point names with.
+func ValidPointName(s string) bool { return conf.ValidPointName(s) }
 
 // MaxBoot and MaxErr bound a boot id and an err text, in bytes.
 const (
