@@ -84,15 +84,12 @@ func (r *Reader) Next(upTo uint64) (Record, bool, error) {
 		q.mu.Unlock()
 
 		if r.seg != s || r.sr == nil {
-			r.Close()
-			sr, err := openSegReader(path, compressed)
-			if err != nil {
+			if err := r.open(s, path, compressed); err != nil {
 				if isNotExist(err) {
 					continue // removed or compacted meanwhile: look again
 				}
 				return Record{}, false, err
 			}
-			r.seg, r.sr, r.srRaw, r.prev = s, sr, !compressed, s.first-1
 		}
 		limit := int64(-1)
 		if r.srRaw && !sealed {
@@ -108,47 +105,19 @@ func (r *Reader) Next(upTo uint64) (Record, bool, error) {
 			if !sealed {
 				return Record{}, false, nil
 			}
-			// The end of a sealed segment: whatever was not read is lost.
-			q.mu.Lock()
-			if r.prev < s.last {
-				q.markLost(s, r.prev+1, s.last, "unreadable")
-			}
-			q.mu.Unlock()
-			r.next = max(r.next, s.last+1)
-			r.Close()
+			r.endSegment(s)
 			continue
 		}
 		if err != nil {
 			return Record{}, false, err
 		}
 		if rec.through != 0 {
-			// Numbers acknowledged (or counted lost) before they were
-			// written: nothing to send, nothing lost.
-			if rec.Seq <= r.prev || rec.through > s.last && sealed {
-				q.mu.Lock()
-				q.noteDamage(s, []damage{{0, 0, "settled range out of order"}})
-				q.mu.Unlock()
-				continue
-			}
-			q.mu.Lock()
-			q.acked.add(rec.Seq, rec.through)
-			q.mu.Unlock()
-			r.prev = rec.through
-			r.next = max(r.next, rec.through+1)
+			r.settle(s, rec, sealed)
 			continue
 		}
-		if rec.Seq <= r.prev || rec.Seq > s.last && sealed {
-			q.mu.Lock()
-			q.noteDamage(s, []damage{{0, 0, "record out of order"}})
-			q.mu.Unlock()
+		if !r.follows(s, rec, sealed) {
 			continue
 		}
-		if rec.Seq > r.prev+1 {
-			q.mu.Lock()
-			q.markLost(s, r.prev+1, rec.Seq-1, "unreadable")
-			q.mu.Unlock()
-		}
-		r.prev = rec.Seq
 		if rec.Seq < r.next {
 			continue
 		}
@@ -163,6 +132,68 @@ func (r *Reader) Next(upTo uint64) (Record, bool, error) {
 		}
 		return rec, true, nil
 	}
+}
+
+// open starts reading segment s, whose file is at path.
+func (r *Reader) open(s *segment, path string, compressed bool) error {
+	r.Close()
+	sr, err := openSegReader(path, compressed)
+	if err != nil {
+		return err
+	}
+	r.seg, r.sr, r.srRaw, r.prev = s, sr, !compressed, s.first-1
+	return nil
+}
+
+// endSegment moves past the end of sealed segment s: whatever was not
+// read in it is lost.
+func (r *Reader) endSegment(s *segment) {
+	q := r.q
+	q.mu.Lock()
+	if r.prev < s.last {
+		q.markLost(s, r.prev+1, s.last, "unreadable")
+	}
+	q.mu.Unlock()
+	r.next = max(r.next, s.last+1)
+	r.Close()
+}
+
+// settle takes a settled-range marker read from segment s: numbers
+// acknowledged (or counted lost) before they were written, with nothing to
+// send and nothing lost.
+func (r *Reader) settle(s *segment, rec Record, sealed bool) {
+	q := r.q
+	if rec.Seq <= r.prev || rec.through > s.last && sealed {
+		q.mu.Lock()
+		q.noteDamage(s, []damage{{0, 0, "settled range out of order"}})
+		q.mu.Unlock()
+		return
+	}
+	q.mu.Lock()
+	q.acked.add(rec.Seq, rec.through)
+	q.mu.Unlock()
+	r.prev = rec.through
+	r.next = max(r.next, rec.through+1)
+}
+
+// follows reports whether record rec, read from segment s, comes after the
+// last one read, and counts the numbers skipped between them as lost; a
+// record out of order is damage.
+func (r *Reader) follows(s *segment, rec Record, sealed bool) bool {
+	q := r.q
+	if rec.Seq <= r.prev || rec.Seq > s.last && sealed {
+		q.mu.Lock()
+		q.noteDamage(s, []damage{{0, 0, "record out of order"}})
+		q.mu.Unlock()
+		return false
+	}
+	if rec.Seq > r.prev+1 {
+		q.mu.Lock()
+		q.markLost(s, r.prev+1, rec.Seq-1, "unreadable")
+		q.mu.Unlock()
+	}
+	r.prev = rec.Seq
+	return true
 }
 
 // fromTail serves from the in-memory records; q.mu is held.
