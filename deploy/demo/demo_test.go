@@ -237,17 +237,7 @@ func reportShowsUpset(t *testing.T, c *http.Client, base string, boiler apiAnswe
 	if since.IsZero() {
 		t.Fatalf("no time for the below-limit alert in the events frame: %.2000s", boiler.raw)
 	}
-	u := base + "report?site=" + site + "&month=" + since.Format("2006-01") + "&lang=en"
-	resp, err := c.Get(u)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	body, _ := io.ReadAll(resp.Body)
-	if resp.StatusCode != http.StatusOK {
-		t.Fatalf("GET %s: %s %s", u, resp.Status, body)
-	}
-	page := string(body)
+	page := string(getBody(t, c, base+"report?site="+site+"&month="+since.Format("2006-01")+"&lang=en"))
 	row := fmt.Sprintf("<tr><td>boiler1</td><td>%s</td><td>%s–", since.Format("2006-01-02"), since.Format("15:04"))
 	if !strings.Contains(page, `id="report-episodes"`) || !strings.Contains(page, row) || !strings.Contains(page, `<td class="n episode-days">1</td>`) {
 		i := max(0, strings.Index(page, "<h2>1."))
@@ -308,7 +298,8 @@ type apiAnswer struct {
 	raw  string
 }
 
-func getJSON(t *testing.T, c *http.Client, u string) apiAnswer {
+// getBody is the body of a 200 answer to GET u.
+func getBody(t *testing.T, c *http.Client, u string) []byte {
 	t.Helper()
 	resp, err := c.Get(u)
 	if err != nil {
@@ -319,6 +310,12 @@ func getJSON(t *testing.T, c *http.Client, u string) apiAnswer {
 	if resp.StatusCode != http.StatusOK {
 		t.Fatalf("GET %s: %s %s", u, resp.Status, body)
 	}
+	return body
+}
+
+func getJSON(t *testing.T, c *http.Client, u string) apiAnswer {
+	t.Helper()
+	body := getBody(t, c, u)
 	var a apiAnswer
 	if err := json.Unmarshal(body, &a); err != nil {
 		t.Fatalf("GET %s: %v", u, err)
