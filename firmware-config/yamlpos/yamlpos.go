@@ -1,3 +1,8 @@
+// Package yamlpos decodes a YAML file strictly and keeps the line of every
+// field path, so checks made after decoding still report file:line:
+// field: message (ParseYAML, Document, FieldErrors). The gateway config
+// (package fwconfig) and the profiles (package profile) use it until they
+// move to package conf, which replaces it.
 package yamlpos
 
 import (

@@ -1,5 +1,6 @@
-// Command fwconfig validates gateway configurations and device profiles and
-// lists the profile library.
+// Command fwconfig validates gateway configurations and device profiles,
+// lists the profile library, and makes signing keys, signs gateway configs
+// and pushes them to a gateway over MQTT (see the usage text below).
 package main
 
 import (
