@@ -200,7 +200,7 @@ func TestStartConfigLogins(t *testing.T) {
 		t.Fatalf("internal login: %v", err)
 	}
 	got := make(chan paho.Message, 4)
-	if tok := col.Subscribe(telemetry.TelemetryFilter, 1, func(_ paho.Client, m paho.Message) { got <- m }); !tok.WaitTimeout(5*time.Second) || tok.Error() != nil {
+	if tok := col.Subscribe(telemetry.SamplesFilter, 1, func(_ paho.Client, m paho.Message) { got <- m }); !tok.WaitTimeout(5*time.Second) || tok.Error() != nil {
 		t.Fatal(tok.Error())
 	}
 	// A gateway may not take over the collector's session by its id.
@@ -213,7 +213,7 @@ func TestStartConfigLogins(t *testing.T) {
 	}
 	// The largest payload the decoder takes passes; one byte more than
 	// the packet limit closes the connection.
-	if tok := gw.Publish(telemetry.TelemetryTopic("plant-a", "gw-01"), 1, false, make([]byte, telemetry.MaxPayload)); !tok.WaitTimeout(5*time.Second) || tok.Error() != nil {
+	if tok := gw.Publish(telemetry.SamplesTopic("plant-a", "gw-01"), 1, false, make([]byte, telemetry.MaxPayload)); !tok.WaitTimeout(5*time.Second) || tok.Error() != nil {
 		t.Fatalf("publish of MaxPayload bytes: %v", tok.Error())
 	}
 	select {
@@ -224,7 +224,7 @@ func TestStartConfigLogins(t *testing.T) {
 	case <-time.After(5 * time.Second):
 		t.Fatal("the collector did not get the gateway's telemetry")
 	}
-	gw.Publish(telemetry.TelemetryTopic("plant-a", "gw-01"), 1, false, make([]byte, MaxPacketSize)).WaitTimeout(5 * time.Second)
+	gw.Publish(telemetry.SamplesTopic("plant-a", "gw-01"), 1, false, make([]byte, MaxPacketSize)).WaitTimeout(5 * time.Second)
 	time.Sleep(200 * time.Millisecond)
 	if gw.IsConnectionOpen() {
 		t.Error("a packet over MaxPacketSize left the connection open")
@@ -239,7 +239,7 @@ func TestStartConfigLogins(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	gw2.Publish(telemetry.TelemetryTopic("plant-b", "gw-01"), 1, false, []byte("{}")).WaitTimeout(2 * time.Second)
+	gw2.Publish(telemetry.SamplesTopic("plant-b", "gw-01"), 1, false, []byte("{}")).WaitTimeout(2 * time.Second)
 	select {
 	case m := <-got:
 		t.Errorf("forged publish delivered on %s", m.Topic())

@@ -2,7 +2,6 @@ package console
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"net/http"
 	"slices"
@@ -12,7 +11,6 @@ import (
 	"time"
 
 	"github.com/boilerwatch/boilerwatch/collector/config"
-	"github.com/boilerwatch/boilerwatch/collector/derived"
 	"github.com/boilerwatch/boilerwatch/gateway/telemetry"
 )
 
@@ -21,13 +19,6 @@ const (
 	FleetOnline  = "online"
 	FleetSilent  = "silent"  // its status says online, but nothing was heard for longer than fleet.silent_after
 	FleetOffline = "offline" // its last status (or last will) says offline
-)
-
-// Fleet alert kinds.
-const (
-	AlertGatewaySilent  = "gateway_silent"
-	AlertGatewayOffline = "gateway_offline"
-	AlertQueueBacklog   = "queue_backlog"
 )
 
 // putMessage files a status from the broker. A live one was just sent: the
@@ -169,7 +160,7 @@ func (c *Console) fleet(ctx context.Context, site string, states map[string]bool
 				row.DevicesOnline++
 			}
 		}
-		for _, k := range []string{AlertGatewaySilent, AlertGatewayOffline, AlertQueueBacklog} {
+		for _, k := range telemetry.GatewayAlertKinds {
 			if _, ok := active[alertKey{g.Site, g.Gateway, k}]; ok {
 				row.Alerts = append(row.Alerts, k)
 			}
@@ -267,21 +258,6 @@ func fleetFrame(rows []fleetGateway) *Frame {
 	return fr
 }
 
-// FleetAlert is the payload published on a site's alert topic
-// (derived.AlertTopic) when a gateway falls silent or its queue grows past
-// its bound. Boiler alerts name a boiler; these name a gateway.
-type FleetAlert struct {
-	V       int     `json:"v"`
-	Site    string  `json:"site"`
-	Gateway string  `json:"gateway"`
-	Kind    string  `json:"kind"`
-	Since   string  `json:"since"` // RFC 3339: start of the episode
-	At      string  `json:"at"`    // RFC 3339: when the bound was passed
-	Value   float64 `json:"value"` // seconds silent, records or bytes queued
-	Limit   float64 `json:"limit"`
-	Message string  `json:"message"`
-}
-
 type alertKey struct{ site, gateway, kind string }
 
 // fleetAlerts keeps the open episodes: each alerted once, until its
@@ -312,9 +288,9 @@ func (c *Console) activeAlerts() map[alertKey]time.Time {
 // checkFleet raises the alerts whose condition holds at now and were not
 // raised in this episode, and closes the episodes whose condition
 // cleared. It returns the alerts raised.
-func (c *Console) checkFleet(now time.Time) []FleetAlert {
+func (c *Console) checkFleet(now time.Time) []telemetry.Alert {
 	f := c.fleetConfig()
-	var raised []FleetAlert
+	var raised []telemetry.Alert
 	holds := map[alertKey]bool{}
 	for _, g := range c.status.list("") {
 		heard := g.Heard
@@ -335,16 +311,16 @@ func (c *Console) checkFleet(now time.Time) []FleetAlert {
 			}
 			c.alerts.mu.Unlock()
 			if !open {
-				raised = append(raised, FleetAlert{V: 1, Site: g.Site, Gateway: g.Gateway, Kind: kind,
+				raised = append(raised, telemetry.Alert{V: telemetry.Version, Site: g.Site, Gateway: g.Gateway, Kind: kind,
 					Since: since.In(loc).Format(time.RFC3339), At: now.In(loc).Format(time.RFC3339),
 					Value: value, Limit: limit, Message: msg})
 			}
 		}
 		silent := now.Sub(heard)
 		if silent > f.SilentAfter.Duration {
-			kind, what := AlertGatewaySilent, "its status says online"
+			kind, what := telemetry.AlertGatewaySilent, "its status says online"
 			if g.State != "online" {
-				kind, what = AlertGatewayOffline, "its last status says offline"
+				kind, what = telemetry.AlertGatewayOffline, "its last status says offline"
 			}
 			cond(kind, heard, silent.Seconds(), f.SilentAfter.Seconds(),
 				fmt.Sprintf("gateway %s/%s not heard from for %s (since %s); %s", g.Site, g.Gateway,
@@ -355,10 +331,10 @@ func (c *Console) checkFleet(now time.Time) []FleetAlert {
 		if q := g.Queue; q != nil && g.State == "online" {
 			switch {
 			case f.QueueRecords > 0 && int64(q.Pending) > f.QueueRecords:
-				cond(AlertQueueBacklog, g.Received, float64(q.Pending), float64(f.QueueRecords),
+				cond(telemetry.AlertQueueBacklog, g.Received, float64(q.Pending), float64(f.QueueRecords),
 					fmt.Sprintf("gateway %s/%s: %d records wait in its queue, more than %d", g.Site, g.Gateway, q.Pending, f.QueueRecords))
 			case f.QueueBytes.Bytes > 0 && q.Bytes > f.QueueBytes.Bytes:
-				cond(AlertQueueBacklog, g.Received, float64(q.Bytes), float64(f.QueueBytes.Bytes),
+				cond(telemetry.AlertQueueBacklog, g.Received, float64(q.Bytes), float64(f.QueueBytes.Bytes),
 					fmt.Sprintf("gateway %s/%s: its queue takes %d bytes, more than %d", g.Site, g.Gateway, q.Bytes, f.QueueBytes.Bytes))
 			}
 		}
@@ -376,14 +352,17 @@ func (c *Console) checkFleet(now time.Time) []FleetAlert {
 	for _, k := range ended {
 		c.log.Info("fleet alert over", "site", k.site, "gateway", k.gateway, "kind", k.kind)
 	}
-	slices.SortFunc(raised, func(a, b FleetAlert) int {
+	slices.SortFunc(raised, func(a, b telemetry.Alert) int {
 		return strings.Compare(a.Site+"/"+a.Gateway+"/"+a.Kind, b.Site+"/"+b.Gateway+"/"+b.Kind)
 	})
 	for _, a := range raised {
 		c.log.Warn("fleet alert", "site", a.Site, "gateway", a.Gateway, "kind", a.Kind, "since", a.Since, "message", a.Message)
 		if publish != nil {
-			payload, _ := json.Marshal(a)
-			if err := publish(derived.AlertTopic(a.Site), payload); err != nil {
+			payload, err := a.Encode()
+			if err == nil {
+				err = publish(telemetry.AlertTopic(a.Site), payload)
+			}
+			if err != nil {
 				c.log.Error("fleet alert not published", "site", a.Site, "gateway", a.Gateway, "kind", a.Kind, "error", err)
 			}
 		}

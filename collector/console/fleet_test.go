@@ -122,7 +122,7 @@ func TestFleetAlerts(t *testing.T) {
 	o := newOffline(t, cfg, &tagStore{})
 	var published []string
 	o.con.alerts.setPublisher(func(topic string, payload []byte) error {
-		var a FleetAlert
+		var a telemetry.Alert
 		if err := json.Unmarshal(payload, &a); err != nil {
 			t.Error(err)
 		}

@@ -1,8 +1,8 @@
 // Package derived runs the efficiency and energy engine (package energy)
 // against InfluxDB: it reads the raw samples the collector wrote, computes
 // every window whose data is complete, writes boiler_efficiency, energy,
-// energy_intensity, data_quality and events, and publishes alerts on
-// boilerwatch/v1/{site}/alerts.
+// energy_intensity, data_quality and events, and publishes alerts
+// (telemetry.Alert on telemetry.AlertTopic).
 //
 // It works from the stored samples rather than from the live MQTT stream:
 // what it computes is exactly what InfluxDB holds, replayed (historical)
@@ -16,7 +16,6 @@ package derived
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"log/slog"
 	"sort"
@@ -29,6 +28,7 @@ import (
 
 	"github.com/boilerwatch/boilerwatch/collector/config"
 	"github.com/boilerwatch/boilerwatch/collector/energy"
+	"github.com/boilerwatch/boilerwatch/gateway/telemetry"
 )
 
 // Store is where samples come from and results go (collector/store).
@@ -423,22 +423,6 @@ func (r *Runner) write(ctx context.Context, pts []*write.Point) error {
 	return nil
 }
 
-// AlertTopic is where a site's alerts are published.
-func AlertTopic(site string) string { return "boilerwatch/v1/" + site + "/alerts" }
-
-// Alert is the JSON payload published on the alerts topic.
-type Alert struct {
-	V       int     `json:"v"`
-	Site    string  `json:"site"`
-	Boiler  string  `json:"boiler"`
-	Kind    string  `json:"kind"`
-	Since   string  `json:"since"` // RFC 3339: start of the episode
-	At      string  `json:"at"`    // RFC 3339: when its duration was reached
-	Value   float64 `json:"value"`
-	Limit   float64 `json:"limit"`
-	Message string  `json:"message"`
-}
-
 // alert publishes and records an event once per episode. The events
 // measurement is the record of episodes: an event at or before e.Since
 // that had not ended by e.Since is the same episode, seen from a later
@@ -460,10 +444,12 @@ func (r *Runner) alert(ctx context.Context, e *energy.Event) error {
 	key := sentAlert{e.Site, e.Boiler, e.Kind, e.Since.UnixMilli()}
 	if !r.sent[key] {
 		if r.o.Publisher != nil {
-			payload, _ := json.Marshal(Alert{V: 1, Site: e.Site, Boiler: e.Boiler, Kind: e.Kind,
-				Since: e.Since.In(loc).Format(time.RFC3339), At: e.At.In(loc).Format(time.RFC3339),
-				Value: e.Value, Limit: e.Limit, Message: e.Message})
-			if err := r.o.Publisher.Publish(ctx, AlertTopic(e.Site), payload); err != nil {
+			// An alert the contract refuses (a boiler name the energy
+			// configuration allows but a wire name does not) is logged
+			// and recorded, not published: sending it again cannot help.
+			if payload, err := alertPayload(e, loc); err != nil {
+				r.log.Error("alert not published", "site", e.Site, "boiler", e.Boiler, "kind", e.Kind, "error", err)
+			} else if err := r.o.Publisher.Publish(ctx, telemetry.AlertTopic(e.Site), payload); err != nil {
 				return fmt.Errorf("publish alert %s/%s: %w", e.Boiler, e.Kind, err)
 			}
 		}
@@ -497,6 +483,19 @@ func (r *Runner) end(ctx context.Context, end *energy.End) error {
 		return fmt.Errorf("write episode end: %w", err)
 	}
 	return nil
+}
+
+// alertPayload is the wire form of an alert (telemetry.Alert), its times
+// in the site's zone.
+func alertPayload(e *energy.Event, loc *time.Location) ([]byte, error) {
+	a := telemetry.Alert{V: telemetry.Version, Site: e.Site, Boiler: e.Boiler, Kind: e.Kind,
+		Since: e.Since.In(loc).Format(time.RFC3339), At: e.At.In(loc).Format(time.RFC3339),
+		Value: e.Value, Limit: e.Limit, Message: e.Message}
+	payload, err := a.Encode()
+	if err != nil {
+		return nil, fmt.Errorf("alert %s/%s since %s: %w", e.Boiler, e.Kind, a.Since, err)
+	}
+	return payload, nil
 }
 
 type episodeKey struct{ boiler, kind string }

@@ -2,7 +2,6 @@ package derived
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"sort"
 	"strings"
@@ -10,11 +9,15 @@ import (
 	"testing"
 	"time"
 
+	"github.com/santhosh-tekuri/jsonschema/v6"
+
 	"github.com/boilerwatch/boilerwatch/collector/config"
 	"github.com/boilerwatch/boilerwatch/collector/console/consoletest"
 	"github.com/boilerwatch/boilerwatch/collector/energy"
 	"github.com/boilerwatch/boilerwatch/collector/servicetest"
 	"github.com/boilerwatch/boilerwatch/collector/store"
+	"github.com/boilerwatch/boilerwatch/gateway/telemetry"
+	"github.com/boilerwatch/boilerwatch/gateway/telemetry/telemetrytest"
 )
 
 const testSite = "plant-t"
@@ -57,20 +60,35 @@ energy:
 	return c.Energy
 }
 
-// pubs records what was published.
+// pubs records what was published. Each alert must be one by the wire
+// contract (telemetry.DecodeAlert), fit its documented JSON Schema
+// (docs/alert.schema.json) and come on its site's alert topic, else the
+// engine's cycle fails with the error.
 type pubs struct {
 	mu  sync.Mutex
-	got []Alert
+	got []telemetry.Alert
 }
 
-func (p *pubs) Publish(_ context.Context, _ string, payload []byte) error {
-	var a Alert
-	if err := json.Unmarshal(payload, &a); err != nil {
+var alertSchema = sync.OnceValues(func() (*jsonschema.Schema, error) { return telemetrytest.Compile("alert.schema.json") })
+
+func (p *pubs) Publish(_ context.Context, topic string, payload []byte) error {
+	a, err := telemetry.DecodeAlert(payload)
+	if err != nil {
 		return err
+	}
+	s, err := alertSchema()
+	if err != nil {
+		return err
+	}
+	if err := telemetrytest.Check(s, payload); err != nil {
+		return fmt.Errorf("alert %s: %w", payload, err)
+	}
+	if want := telemetry.AlertTopic(a.Site); topic != want {
+		return fmt.Errorf("alert %s on %s, want %s", payload, topic, want)
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	p.got = append(p.got, a)
+	p.got = append(p.got, *a)
 	return nil
 }
 

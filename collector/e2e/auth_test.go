@@ -49,7 +49,7 @@ batch: {flush: 50ms}
 		Values: map[string]telemetry.Value{"steam_flow": telemetry.Number(7.25)},
 	}}}
 	payload, _ := json.Marshal(m)
-	if tok := c.Publish(telemetry.TelemetryTopic("plant-auth", "gw-auth"), 1, false, payload); !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
+	if tok := c.Publish(telemetry.SamplesTopic("plant-auth", "gw-auth"), 1, false, payload); !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
 		t.Fatal(tok.Error())
 	}
 

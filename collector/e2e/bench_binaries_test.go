@@ -201,7 +201,7 @@ func TestCollectorDrainBench(t *testing.T) {
 	}
 	for _, id := range sessions {
 		c := mqttClient(t, mq.URL, id, false, nil, false)
-		if tok := c.Subscribe(telemetry.TelemetryFilter, 1, nil); !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
+		if tok := c.Subscribe(telemetry.SamplesFilter, 1, nil); !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
 			t.Fatalf("subscribe: %v", tok.Error())
 		}
 		c.Disconnect(250)
@@ -214,7 +214,7 @@ func TestCollectorDrainBench(t *testing.T) {
 	for i := range drainN {
 		m := drainMsg(i)
 		payload, _ := json.Marshal(m)
-		toks[i] = pub.Publish(telemetry.TelemetryTopic(m.Site, m.Gateway), 1, false, payload)
+		toks[i] = pub.Publish(telemetry.SamplesTopic(m.Site, m.Gateway), 1, false, payload)
 		for _, p := range ingest.Points(&m) {
 			lines.WriteString(lp.PointToLineProtocol(p, time.Millisecond))
 		}
@@ -258,7 +258,7 @@ func TestCollectorDrainBench(t *testing.T) {
 		settle(t, services...)
 		host, port, _ := strings.Cut(mq.Addr, ":")
 		cmd := exec.CommandContext(ctx, mosquittoSub, "-h", host, "-p", port, "-i", "bench-bare-sub", "-c", "-q", "1",
-			"-t", telemetry.TelemetryFilter, "-C", strconv.Itoa(drainN))
+			"-t", telemetry.SamplesFilter, "-C", strconv.Itoa(drainN))
 		start = time.Now()
 		if out, err := cmd.CombinedOutput(); err != nil {
 			t.Fatalf("mosquitto_sub: %v\n%s", err, out)
@@ -455,7 +455,7 @@ func telegrafDrain(t *testing.T, ctx context.Context, bin, broker, influxURL, di
   bucket = "telegraf/autogen"
   organization = ""
   token = ""
-`, broker, telemetry.TelemetryFilter, influxURL))
+`, broker, telemetry.SamplesFilter, influxURL))
 	p := &servicetest.Process{Name: bin, Args: []string{"--config", cfg}, Log: filepath.Join(dir, "telegraf.log")}
 	start := time.Now()
 	if err := p.Start(); err != nil {

@@ -167,7 +167,7 @@ ingest: {data_dir: data}
 	// The payload names plant-b, the topic is plant-a's own: the collector
 	// refuses the mismatch (ingest), and nothing reaches plant-b.
 	if c, err := connectEmbedded(t, addr, "gw-a-payload", gwA); err == nil {
-		c.Publish(telemetry.TelemetryTopic("plant-a", "gw-01"), 1, false, steamSample("plant-b", "gw-01", 100, 666)).WaitTimeout(3 * time.Second)
+		c.Publish(telemetry.SamplesTopic("plant-a", "gw-01"), 1, false, steamSample("plant-b", "gw-01", 100, 666)).WaitTimeout(3 * time.Second)
 	}
 
 	// The operator sees statuses: none was left for an invented site or
@@ -191,7 +191,7 @@ ingest: {data_dir: data}
 		t.Fatal(err)
 	}
 	if big, err := connectEmbedded(t, addr, "gw-a-big", gwA); err == nil {
-		big.Publish(telemetry.TelemetryTopic("plant-a", "gw-01"), 1, false, make([]byte, 32<<20)).WaitTimeout(10 * time.Second)
+		big.Publish(telemetry.SamplesTopic("plant-a", "gw-01"), 1, false, make([]byte, 32<<20)).WaitTimeout(10 * time.Second)
 		time.Sleep(time.Second)
 		if big.IsConnectionOpen() {
 			t.Error("the broker kept the connection of a 32 MB publish open")
@@ -227,7 +227,7 @@ ingest: {data_dir: data}
 		if tok := c.Publish(telemetry.StatusTopic(g.site, "gw-01"), 1, true, []byte(`{"state":"online"}`)); !tok.WaitTimeout(5*time.Second) || tok.Error() != nil {
 			t.Fatalf("%s status: %v", g.l.user, tok.Error())
 		}
-		if tok := c.Publish(telemetry.TelemetryTopic(g.site, "gw-01"), 1, false, steamSample(g.site, "gw-01", 1, g.v)); !tok.WaitTimeout(5*time.Second) || tok.Error() != nil {
+		if tok := c.Publish(telemetry.SamplesTopic(g.site, "gw-01"), 1, false, steamSample(g.site, "gw-01", 1, g.v)); !tok.WaitTimeout(5*time.Second) || tok.Error() != nil {
 			t.Fatalf("%s telemetry: %v", g.l.user, tok.Error())
 		}
 	}

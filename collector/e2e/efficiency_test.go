@@ -2,7 +2,6 @@ package e2e
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"math"
 	"os"
@@ -15,11 +14,12 @@ import (
 
 	mqtt "github.com/eclipse/paho.mqtt.golang"
 
-	"github.com/boilerwatch/boilerwatch/collector/derived"
 	"github.com/boilerwatch/boilerwatch/collector/refdata"
 	"github.com/boilerwatch/boilerwatch/collector/servicetest"
 	"github.com/boilerwatch/boilerwatch/collector/steam"
 	"github.com/boilerwatch/boilerwatch/collector/store"
+	"github.com/boilerwatch/boilerwatch/gateway/telemetry"
+	"github.com/boilerwatch/boilerwatch/gateway/telemetry/telemetrytest"
 	"github.com/boilerwatch/boilerwatch/simulator/sim"
 )
 
@@ -185,31 +185,37 @@ func mustLoc(t *testing.T, name string) *time.Location {
 // alertLog collects what arrives on the alerts topic.
 type alertLog struct {
 	mu   sync.Mutex
-	msgs []derived.Alert
+	msgs []telemetry.Alert
 }
 
-func (a *alertLog) list() []derived.Alert {
+func (a *alertLog) list() []telemetry.Alert {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	return append([]derived.Alert(nil), a.msgs...)
+	return append([]telemetry.Alert(nil), a.msgs...)
 }
 
 func subscribeAlerts(t *testing.T, broker string) *alertLog {
 	t.Helper()
 	log := &alertLog{}
+	schema := telemetrytest.Schema(t, "alert.schema.json")
 	c := mqtt.NewClient(mqtt.NewClientOptions().AddBroker(broker).SetClientID("e2e-alerts").SetCleanSession(true))
 	if tok := c.Connect(); !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
 		t.Fatalf("alerts subscriber: connect: %v", tok.Error())
 	}
 	t.Cleanup(func() { c.Disconnect(200) })
-	tok := c.Subscribe(derived.AlertTopic(effSite), 1, func(_ mqtt.Client, m mqtt.Message) {
-		var a derived.Alert
-		if err := json.Unmarshal(m.Payload(), &a); err != nil {
+	tok := c.Subscribe(telemetry.AlertTopic(effSite), 1, func(_ mqtt.Client, m mqtt.Message) {
+		// A real alert, through the broker: the contract's, by its
+		// decoder and its documented schema.
+		a, err := telemetry.DecodeAlert(m.Payload())
+		if err == nil {
+			err = telemetrytest.Check(schema, m.Payload())
+		}
+		if err != nil {
 			t.Errorf("alert payload %q: %v", m.Payload(), err)
 			return
 		}
 		log.mu.Lock()
-		log.msgs = append(log.msgs, a)
+		log.msgs = append(log.msgs, *a)
 		log.mu.Unlock()
 	})
 	if !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
@@ -429,7 +435,7 @@ func checkAlert(t *testing.T, st *store.Store, truth []sim.TruthRecord, day time
 			t.Errorf("event since %s, want %s (truth: %.2f %% then %.2f %%)", at.In(loc), wantSince, eta[want], eta[want+1])
 		}
 	}
-	var below []derived.Alert
+	var below []telemetry.Alert
 	for _, a := range alerts.list() {
 		if a.Kind == "efficiency_below_limit" {
 			below = append(below, a)

@@ -71,7 +71,7 @@ func TestGatewayFlash(t *testing.T) {
 		t.Fatalf("subscriber: %v", tok.Error())
 	}
 	t.Cleanup(func() { sub.Disconnect(100) })
-	if tok := sub.Subscribe(telemetry.TelemetryTopic(site, "gw-flash"), 1, func(_ mqtt.Client, m mqtt.Message) {
+	if tok := sub.Subscribe(telemetry.SamplesTopic(site, "gw-flash"), 1, func(_ mqtt.Client, m mqtt.Message) {
 		if !strings.Contains(string(m.Payload()), `"historical":true`) {
 			msgs.Add(1)
 			msgBytes.Add(int64(len(m.Payload())))

@@ -163,7 +163,7 @@ metrics: {listen: %q}
 					Device: "boiler1", Profile: "szl-chain-grate-plc", Class: "boiler", TS: ts,
 					Values: map[string]telemetry.Value{"steam_flow": telemetry.Number(v)}}}}
 				payload, _ := json.Marshal(m)
-				if tok := c.Publish(telemetry.TelemetryTopic(h.site, h.gw), 1, false, payload); tok.WaitTimeout(10*time.Second) && tok.Error() == nil {
+				if tok := c.Publish(telemetry.SamplesTopic(h.site, h.gw), 1, false, payload); tok.WaitTimeout(10*time.Second) && tok.Error() == nil {
 					h.mu.Lock()
 					h.sent[ts] = v
 					h.mu.Unlock()
@@ -234,7 +234,7 @@ metrics: {listen: %q}
 		p, _ := json.Marshal(telemetry.Message{V: 1, Site: site, Gateway: gw, Seq: seq, Boot: "hostile", Samples: []telemetry.Sample{s}})
 		return p
 	}
-	own := telemetry.TelemetryTopic("plant-b", "gw-bad")
+	own := telemetry.SamplesTopic("plant-b", "gw-bad")
 	want := map[string]int{} // refusals by reason, all of plant-b/gw-bad unless the reason says
 	attempt := func(reason string, n int, payload func() []byte) {
 		for range n {
@@ -274,7 +274,7 @@ metrics: {listen: %q}
 	attempt("topic_mismatch", 5, func() []byte {
 		return msg("plant-a", "gw-01", func(s *telemetry.Sample) { s.Values["steam_flow"] = telemetry.Number(999) })
 	})
-	for _, topic := range []string{telemetry.TelemetryTopic("plant-a", "gw-01"), telemetry.TelemetryTopic("plant-a", "gw-bad"), "boilerwatch/v1/plant-a/gw-01/telemetry/x"} {
+	for _, topic := range []string{telemetry.SamplesTopic("plant-a", "gw-01"), telemetry.SamplesTopic("plant-a", "gw-bad"), "boilerwatch/v1/plant-a/gw-01/telemetry/x"} {
 		for range 5 {
 			publish(topic, msg("plant-a", "gw-01", func(s *telemetry.Sample) { s.Values["steam_flow"] = telemetry.Number(999) }), false)
 		}
@@ -290,7 +290,7 @@ metrics: {listen: %q}
 			t.Fatal(err)
 		}
 		for range 5 {
-			z.Publish(telemetry.TelemetryTopic(site, gw), 1, false, msg(site, gw, func(*telemetry.Sample) {})).WaitTimeout(10 * time.Second)
+			z.Publish(telemetry.SamplesTopic(site, gw), 1, false, msg(site, gw, func(*telemetry.Sample) {})).WaitTimeout(10 * time.Second)
 		}
 	}
 	arriving("right after the attack")

@@ -71,7 +71,7 @@ func TestGatewayKill9LossWindow(t *testing.T) {
 	}
 	var mu sync.Mutex
 	delivered := map[key]bool{}
-	topic := telemetry.TelemetryTopic(site, "gw-kill")
+	topic := telemetry.SamplesTopic(site, "gw-kill")
 	opts := mqtt.NewClientOptions().AddBroker(mq.URL).SetClientID("kill-sub").SetCleanSession(false).
 		SetAutoReconnect(true).SetMaxReconnectInterval(500 * time.Millisecond).SetConnectRetry(true)
 	opts.SetOnConnectHandler(func(c mqtt.Client) {

@@ -82,7 +82,7 @@ servers:
 				t.Fatalf("subscriber: %v", tok.Error())
 			}
 			defer sub.Disconnect(100)
-			if tok := sub.Subscribe(telemetry.TelemetryTopic(site, gwID), 1, func(_ mqtt.Client, m mqtt.Message) {
+			if tok := sub.Subscribe(telemetry.SamplesTopic(site, gwID), 1, func(_ mqtt.Client, m mqtt.Message) {
 				var msg telemetry.Message
 				if err := json.Unmarshal(m.Payload(), &msg); err != nil {
 					t.Errorf("message: %v", err)

@@ -106,7 +106,7 @@ func watch(t *testing.T, broker, gw string) (*watcher, mqtt.Client) {
 	}
 	t.Cleanup(func() { c.Disconnect(100) })
 	subs := map[string]mqtt.MessageHandler{
-		telemetry.TelemetryTopic(site, gw): func(_ mqtt.Client, m mqtt.Message) {
+		telemetry.SamplesTopic(site, gw): func(_ mqtt.Client, m mqtt.Message) {
 			var msg telemetry.Message
 			if err := json.Unmarshal(m.Payload(), &msg); err != nil {
 				t.Errorf("telemetry %q: %v", m.Payload(), err)

@@ -285,14 +285,14 @@ func TestBrokerPacketLimit(t *testing.T) {
 		t.Fatal(err)
 	}
 	sizes := make(chan int, 4)
-	if tok := collector.Subscribe(telemetry.TelemetryFilter, 1, func(_ mqtt.Client, m mqtt.Message) { sizes <- len(m.Payload()) }); !tok.WaitTimeout(5*time.Second) || tok.Error() != nil {
+	if tok := collector.Subscribe(telemetry.SamplesFilter, 1, func(_ mqtt.Client, m mqtt.Message) { sizes <- len(m.Payload()) }); !tok.WaitTimeout(5*time.Second) || tok.Error() != nil {
 		t.Fatal(tok.Error())
 	}
 	gw, err := tlsClient(t, mq.URL, "plant-a-gw-01", ca, ca.Valid(t, "plant-a/gw-01"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	topic := telemetry.TelemetryTopic("plant-a", "gw-01")
+	topic := telemetry.SamplesTopic("plant-a", "gw-01")
 	if tok := gw.Publish(topic, 1, false, make([]byte, telemetry.MaxPayload)); !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
 		t.Fatalf("publish of %d bytes: %v", telemetry.MaxPayload, tok.Error())
 	}

@@ -3,13 +3,16 @@ package energy
 import (
 	"fmt"
 	"time"
+
+	"github.com/boilerwatch/boilerwatch/gateway/telemetry"
 )
 
-// Alert kinds, the `kind` tag of the events measurement.
+// Alert kinds, the `kind` tag of the events measurement and the kind of
+// the alert published (the wire contract's).
 const (
-	KindBelowLimit    = "efficiency_below_limit"
-	KindExhaustHigh   = "exhaust_high"
-	KindExcessAirHigh = "excess_air_high"
+	KindBelowLimit    = telemetry.AlertBelowLimit
+	KindExhaustHigh   = telemetry.AlertExhaustHigh
+	KindExcessAirHigh = telemetry.AlertExcessAirHigh
 )
 
 // Event is an alert: raised once per episode, when its condition has held

@@ -63,7 +63,7 @@ func BenchmarkDrain(b *testing.B) {
 	// Persistent sessions for both consumers, then the backlog.
 	for _, id := range []string{"bench-collector", "bench-bare"} {
 		c := benchClient(b, mq.URL, id, false, nil)
-		if tok := c.Subscribe(telemetry.TelemetryFilter, 1, nil); !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
+		if tok := c.Subscribe(telemetry.SamplesFilter, 1, nil); !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
 			b.Fatalf("subscribe: %v", tok.Error())
 		}
 		c.Disconnect(250)
@@ -87,7 +87,7 @@ func BenchmarkDrain(b *testing.B) {
 	toks := make([]mqtt.Token, len(payloads))
 	for i, p := range payloads {
 		m := drainMessage(i)
-		toks[i] = pub.Publish(telemetry.TelemetryTopic(m.Site, m.Gateway), 1, false, p)
+		toks[i] = pub.Publish(telemetry.SamplesTopic(m.Site, m.Gateway), 1, false, p)
 	}
 	for i, tok := range toks {
 		if !tok.WaitTimeout(time.Minute) || tok.Error() != nil {

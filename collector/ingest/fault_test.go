@@ -66,7 +66,7 @@ func nothingAckedUnwritten(ctx context.Context, t *testing.T, url string, log *s
 	if tok := pre.Connect(); !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
 		t.Fatal(tok.Error())
 	}
-	if tok := pre.Subscribe(telemetry.TelemetryFilter, 1, nil); !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
+	if tok := pre.Subscribe(telemetry.SamplesFilter, 1, nil); !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
 		t.Fatal(tok.Error())
 	}
 	pre.Disconnect(100)
@@ -81,7 +81,7 @@ func nothingAckedUnwritten(ctx context.Context, t *testing.T, url string, log *s
 			Samples: []telemetry.Sample{{Device: "d", Profile: "p", Class: "boiler", TS: 1767225600000 + int64(i)*1000,
 				Values: map[string]telemetry.Value{"o2": telemetry.Number(float64(i) / 10)}}}}
 		payload, _ := json.Marshal(m)
-		if tok := pub.Publish(telemetry.TelemetryTopic("s1", "gw"), 1, false, payload); !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
+		if tok := pub.Publish(telemetry.SamplesTopic("s1", "gw"), 1, false, payload); !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
 			t.Fatalf("publish %d: %v", i, tok.Error())
 		}
 	}

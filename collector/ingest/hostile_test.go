@@ -80,7 +80,7 @@ func TestHostileGateway(t *testing.T) {
 	}
 	const consumerID = "bw-hostile-test"
 	pre := connect(t, mosq.URL, consumerID, false)
-	if tok := pre.Subscribe(telemetry.TelemetryFilter, 1, nil); !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
+	if tok := pre.Subscribe(telemetry.SamplesFilter, 1, nil); !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
 		t.Fatalf("subscribe: %v", tok.Error())
 	}
 	pre.Disconnect(250)
@@ -120,7 +120,7 @@ func TestHostileGateway(t *testing.T) {
 	p := connect(t, mosq.URL, "bw-hostile-publisher", true)
 	defer p.Disconnect(250)
 	publish := func(m *telemetry.Message) {
-		tok := p.Publish(telemetry.TelemetryTopic(m.Site, m.Gateway), 1, false, encode(m))
+		tok := p.Publish(telemetry.SamplesTopic(m.Site, m.Gateway), 1, false, encode(m))
 		if !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
 			t.Fatalf("publish: %v", tok.Error())
 		}

@@ -169,7 +169,7 @@ func New(o Options, w Writer) *Consumer {
 
 // Run consumes until ctx is done.
 func (c *Consumer) Run(ctx context.Context) error {
-	filter := telemetry.TelemetryFilter
+	filter := telemetry.SamplesFilter
 	if c.o.ShareGroup != "" {
 		filter = "$share/" + c.o.ShareGroup + "/" + filter
 	}

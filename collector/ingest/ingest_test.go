@@ -148,7 +148,7 @@ const (
 )
 
 var (
-	topic      = telemetry.TelemetryTopic(site, gw)
+	topic      = telemetry.SamplesTopic(site, gw)
 	devices    = []string{"boiler-0", "boiler-1", "boiler-2", "meter-0", "meter-1", "meter-2"}
 	classOf    = map[byte]string{'b': "boiler", 'm': "electricity_meter"}
 	profileOf  = map[byte]string{'b': "szl-chain-grate-plc", 'm': "chint-dtsu666"}
@@ -401,7 +401,7 @@ func TestConsumer(t *testing.T) {
 	// everything for it, whenever it connects.
 	const consumerID = "bw-ingest-test"
 	pre := connect(t, brokerURL, consumerID, false)
-	if tok := pre.Subscribe(telemetry.TelemetryFilter, 1, nil); !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
+	if tok := pre.Subscribe(telemetry.SamplesFilter, 1, nil); !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
 		t.Fatalf("subscribe: %v", tok.Error())
 	}
 	pre.Disconnect(250)

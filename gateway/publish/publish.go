@@ -263,7 +263,7 @@ func (p *Publisher) shutdown(l *Link) {
 }
 
 func (p *Publisher) connect(ctx context.Context) (*Link, error) {
-	l := &Link{p: p, topic: telemetry.TelemetryTopic(p.o.Site, p.o.Gateway), lost: make(chan struct{})}
+	l := &Link{p: p, topic: telemetry.SamplesTopic(p.o.Site, p.o.Gateway), lost: make(chan struct{})}
 	will, _ := json.Marshal(telemetry.Status{V: telemetry.Version, Gateway: p.o.Gateway, State: "offline", Boot: p.o.Boot})
 	opts := mqtt.NewClientOptions().
 		AddBroker(p.o.Broker).

@@ -102,16 +102,19 @@ type DeviceState struct {
 	LastError string `json:"last_error,omitempty"`
 }
 
-// Topic prefix: boilerwatch/v1/{site}/{gateway}.
-func prefix(site, gateway string) string {
-	return "boilerwatch/v1/" + site + "/" + gateway
-}
+// root starts every topic of wire version 1 (docs/wire-format.md): the
+// version changes together with the payloads' "v".
+const root = "boilerwatch/v1/"
 
-// TelemetryTopic is where a gateway publishes its samples.
-func TelemetryTopic(site, gateway string) string { return prefix(site, gateway) + "/telemetry" }
+// gatewayTopic is a gateway's topic of the given kind:
+// boilerwatch/v1/{site}/{gateway}/{kind}.
+func gatewayTopic(site, gateway, kind string) string { return root + site + "/" + gateway + "/" + kind }
+
+// SamplesTopic is where a gateway publishes its telemetry messages.
+func SamplesTopic(site, gateway string) string { return gatewayTopic(site, gateway, "telemetry") }
 
 // StatusTopic carries the retained birth and the last will.
-func StatusTopic(site, gateway string) string { return prefix(site, gateway) + "/status" }
+func StatusTopic(site, gateway string) string { return gatewayTopic(site, gateway, "status") }
 
 // HeartbeatTopic carries the collectors' heartbeat (QoS 0, not retained):
 // a collector publishes one every HeartbeatEvery while it is subscribed to
@@ -120,7 +123,7 @@ func StatusTopic(site, gateway string) string { return prefix(site, gateway) + "
 // restart Mosquitto 2.0 has forgotten shared subscriptions until the
 // collectors subscribe again). Four levels, so no telemetry or status
 // filter matches it.
-const HeartbeatTopic = "boilerwatch/v1/collectors/heartbeat"
+const HeartbeatTopic = root + "collectors/heartbeat"
 
 // HeartbeatEvery is how often collectors send a heartbeat; a gateway that
 // heard none for three times as long stops forwarding.
@@ -132,19 +135,20 @@ type Heartbeat struct {
 	TS        int64  `json:"ts"`        // Unix ms
 }
 
-// TelemetryFilter subscribes to every gateway's telemetry.
-const TelemetryFilter = "boilerwatch/v1/+/+/telemetry"
+// SamplesFilter subscribes to every gateway's telemetry.
+const SamplesFilter = root + "+/+/telemetry"
 
 // StatusFilter subscribes to every gateway's status.
-const StatusFilter = "boilerwatch/v1/+/+/status"
+const StatusFilter = root + "+/+/status"
 
 // ParseTopic splits a telemetry or status topic into site and gateway.
 func ParseTopic(topic string) (site, gateway, kind string, err error) {
-	parts := strings.Split(topic, "/")
-	if len(parts) != 5 || parts[0] != "boilerwatch" || parts[1] != "v1" || parts[2] == "" || parts[3] == "" {
-		return "", "", "", fmt.Errorf("topic %q: want boilerwatch/v1/{site}/{gateway}/{kind}", topic)
+	rest, ok := strings.CutPrefix(topic, root)
+	parts := strings.Split(rest, "/")
+	if !ok || len(parts) != 3 || parts[0] == "" || parts[1] == "" {
+		return "", "", "", fmt.Errorf("topic %q: want %s{site}/{gateway}/{kind}", topic, root)
 	}
-	return parts[2], parts[3], parts[4], nil
+	return parts[0], parts[1], parts[2], nil
 }
 
 // ValidName reports whether s can serve as a site, gateway, device,
@@ -302,10 +306,10 @@ func (m *Message) Validate() error {
 }
 
 // ConfigTopic carries the retained signed config for one gateway.
-func ConfigTopic(site, gateway string) string { return prefix(site, gateway) + "/config" }
+func ConfigTopic(site, gateway string) string { return gatewayTopic(site, gateway, "config") }
 
 // ConfigAckTopic carries the gateway's verdict on each pushed config.
-func ConfigAckTopic(site, gateway string) string { return prefix(site, gateway) + "/config/ack" }
+func ConfigAckTopic(site, gateway string) string { return gatewayTopic(site, gateway, "config/ack") }
 
 // Outcomes of a config push.
 const (

@@ -13,11 +13,11 @@ import (
 	"strconv"
 	"strings"
 	"testing"
-	"unicode/utf8"
 
 	"github.com/santhosh-tekuri/jsonschema/v6"
 
 	"github.com/boilerwatch/boilerwatch/gateway/telemetry"
+	"github.com/boilerwatch/boilerwatch/gateway/telemetry/telemetrytest"
 )
 
 // base is a valid message with one value of each kind; the cases below are
@@ -441,8 +441,8 @@ func TestDecodeContent(t *testing.T) {
 
 // TestTopics checks the topic layout the docs promise.
 func TestTopics(t *testing.T) {
-	if got := telemetry.TelemetryTopic("plant-1", "gw-1"); got != "boilerwatch/v1/plant-1/gw-1/telemetry" {
-		t.Errorf("TelemetryTopic = %q", got)
+	if got := telemetry.SamplesTopic("plant-1", "gw-1"); got != "boilerwatch/v1/plant-1/gw-1/telemetry" {
+		t.Errorf("SamplesTopic = %q", got)
 	}
 	if got := telemetry.StatusTopic("plant-1", "gw-1"); got != "boilerwatch/v1/plant-1/gw-1/status" {
 		t.Errorf("StatusTopic = %q", got)
@@ -462,54 +462,10 @@ func TestTopics(t *testing.T) {
 	}
 }
 
-// schemas compiles the two JSON Schemas in docs/.
+// schemas compiles the telemetry and status JSON Schemas in docs/.
 func schemas(t *testing.T) (msg, status *jsonschema.Schema) {
 	t.Helper()
-	c := jsonschema.NewCompiler()
-	c.DefaultDraft(jsonschema.Draft2020)
-	compile := func(file string) *jsonschema.Schema {
-		doc := readJSON(t, filepath.Join("..", "..", "docs", file))
-		url := "https://github.com/boilerwatch/boilerwatch/docs/" + file
-		if id, _ := doc.(map[string]any)["$id"].(string); id != url {
-			t.Fatalf("%s: $id %q, want %q", file, id, url)
-		}
-		if err := c.AddResource(url, doc); err != nil {
-			t.Fatalf("%s: %v", file, err)
-		}
-		s, err := c.Compile(url)
-		if err != nil {
-			t.Fatalf("%s: %v", file, err)
-		}
-		return s
-	}
-	return compile("wire-format.schema.json"), compile("status.schema.json")
-}
-
-func readJSON(t *testing.T, path string) any {
-	t.Helper()
-	f, err := os.Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	doc, err := jsonschema.UnmarshalJSON(f)
-	if err != nil {
-		t.Fatalf("%s: %v", path, err)
-	}
-	return doc
-}
-
-// schemaError is nil when payload is a JSON text (RFC 8259: UTF-8, one
-// value) that the schema accepts.
-func schemaError(s *jsonschema.Schema, payload []byte) error {
-	if !utf8.Valid(payload) {
-		return errors.New("not UTF-8")
-	}
-	doc, err := jsonschema.UnmarshalJSON(bytes.NewReader(payload))
-	if err != nil {
-		return err
-	}
-	return s.Validate(doc)
+	return telemetrytest.Schema(t, "wire-format.schema.json"), telemetrytest.Schema(t, "status.schema.json")
 }
 
 // TestSchemaAgreesWithDecode: the telemetry schema accepts what Decode
@@ -520,7 +476,7 @@ func TestSchemaAgreesWithDecode(t *testing.T) {
 	msgSchema, _ := schemas(t)
 	for _, c := range decodeCases() {
 		t.Run(c.name, func(t *testing.T) {
-			serr := schemaError(msgSchema, c.payload)
+			serr := telemetrytest.Check(msgSchema, c.payload)
 			decodes := c.want == nil
 			switch {
 			case c.gap == "" && decodes && serr != nil:
@@ -580,7 +536,7 @@ func TestSchemaAcceptsMarshalled(t *testing.T) {
 			if !reflect.DeepEqual(got, m) {
 				t.Errorf("round trip changed the message:\n got %#v\nwant %#v", got, m)
 			}
-			if err := schemaError(msgSchema, payload); err != nil {
+			if err := telemetrytest.Check(msgSchema, payload); err != nil {
 				t.Errorf("schema rejects %s: %v", payload, err)
 			}
 		})
@@ -592,7 +548,7 @@ func TestSchemaAcceptsMarshalled(t *testing.T) {
 	if _, err := telemetry.Decode(zero); err == nil {
 		t.Errorf("Decode accepts the zero message %s", zero)
 	}
-	if schemaError(msgSchema, zero) == nil {
+	if telemetrytest.Check(msgSchema, zero) == nil {
 		t.Errorf("schema accepts the zero message %s", zero)
 	}
 }
@@ -616,7 +572,7 @@ func TestStatusSchema(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if err := schemaError(statusSchema, payload); err != nil {
+		if err := telemetrytest.Check(statusSchema, payload); err != nil {
 			t.Errorf("%s: schema rejects %s: %v", name, payload, err)
 		}
 	}
@@ -634,7 +590,7 @@ func TestStatusSchema(t *testing.T) {
 		"seq negative":         `{"v":1,"gateway":"gw-1","state":"online","boot":"b","seq":-1}`,
 	}
 	for name, payload := range invalid {
-		if schemaError(statusSchema, []byte(payload)) == nil {
+		if telemetrytest.Check(statusSchema, []byte(payload)) == nil {
 			t.Errorf("%s: schema accepts %s", name, payload)
 		}
 	}
@@ -644,8 +600,9 @@ func TestStatusSchema(t *testing.T) {
 // of its Go struct, and requires exactly those without omitempty — so a
 // field added in Go without the schema (or the reverse) fails here.
 func TestSchemasMatchStructs(t *testing.T) {
-	msg := readJSON(t, filepath.Join("..", "..", "docs", "wire-format.schema.json")).(map[string]any)
-	status := readJSON(t, filepath.Join("..", "..", "docs", "status.schema.json")).(map[string]any)
+	msg := telemetrytest.Doc(t, "wire-format.schema.json").(map[string]any)
+	status := telemetrytest.Doc(t, "status.schema.json").(map[string]any)
+	alert := telemetrytest.Doc(t, "alert.schema.json").(map[string]any)
 	def := func(root map[string]any, name string) map[string]any {
 		d, ok := root["$defs"].(map[string]any)[name].(map[string]any)
 		if !ok {
@@ -662,6 +619,8 @@ func TestSchemasMatchStructs(t *testing.T) {
 		{"Sample", def(msg, "sample"), reflect.TypeFor[telemetry.Sample]()},
 		{"Status", status, reflect.TypeFor[telemetry.Status]()},
 		{"DeviceState", def(status, "device"), reflect.TypeFor[telemetry.DeviceState]()},
+		// boiler and gateway: optional, one of them required by its oneOf.
+		{"Alert", alert, reflect.TypeFor[telemetry.Alert]()},
 	} {
 		var fields, required []string
 		for i := range c.typ.NumField() {
@@ -751,8 +710,10 @@ func docBlocks(t *testing.T, path string) []string {
 // and the numbers it states are the code's.
 func TestDocExamples(t *testing.T) {
 	msgSchema, statusSchema := schemas(t)
-	path := filepath.Join("..", "..", "docs", "wire-format.md")
+	alertSchema := telemetrytest.Schema(t, "alert.schema.json")
+	path := filepath.Join(telemetrytest.DocsDir(), "wire-format.md")
 	var telemetryN, statusN int
+	alertKinds := map[string]bool{}
 	for i, b := range docBlocks(t, path) {
 		payload := []byte(b)
 		var probe map[string]any
@@ -767,7 +728,7 @@ func TestDocExamples(t *testing.T) {
 				t.Errorf("block %d: Decode: %v", i, err)
 				continue
 			}
-			if err := schemaError(msgSchema, payload); err != nil {
+			if err := telemetrytest.Check(msgSchema, payload); err != nil {
 				t.Errorf("block %d: telemetry schema: %v", i, err)
 			}
 			// The example shows each quality.
@@ -780,6 +741,18 @@ func TestDocExamples(t *testing.T) {
 			if !seen[telemetry.Good] || !seen[telemetry.Bad] || !seen[telemetry.Stale] {
 				t.Errorf("block %d: example shows qualities %v, want good, bad and stale", i, seen)
 			}
+			continue
+		}
+		if _, ok := probe["kind"]; ok {
+			a, err := telemetry.DecodeAlert(payload)
+			if err != nil {
+				t.Errorf("block %d: DecodeAlert: %v", i, err)
+				continue
+			}
+			if err := telemetrytest.Check(alertSchema, payload); err != nil {
+				t.Errorf("block %d: alert schema: %v", i, err)
+			}
+			alertKinds[a.Kind] = true
 			continue
 		}
 		if _, ok := probe["running"]; ok {
@@ -802,23 +775,32 @@ func TestDocExamples(t *testing.T) {
 		if err := dec.Decode(&st); err != nil {
 			t.Errorf("block %d: not a Status: %v", i, err)
 		}
-		if err := schemaError(statusSchema, payload); err != nil {
+		if err := telemetrytest.Check(statusSchema, payload); err != nil {
 			t.Errorf("block %d: status schema: %v", i, err)
 		}
 	}
 	if telemetryN == 0 || statusN < 2 {
 		t.Errorf("%s has %d telemetry and %d status examples; want ≥ 1 and ≥ 2 (birth and will)", path, telemetryN, statusN)
 	}
+	// An example of a boiler's alert and of a gateway's.
+	if !alertKinds[telemetry.AlertBelowLimit] || !alertKinds[telemetry.AlertGatewaySilent] {
+		t.Errorf("%s shows alerts of kinds %v; want %s and %s", path, alertKinds, telemetry.AlertBelowLimit, telemetry.AlertGatewaySilent)
+	}
 	text, err := os.ReadFile(path)
 	if err != nil {
 		t.Fatal(err)
 	}
 	for _, want := range []string{
-		telemetry.TelemetryFilter, telemetry.StatusFilter,
-		strconv.Itoa(telemetry.MaxPayload), "946684800000", "4102444800000",
+		telemetry.SamplesFilter, telemetry.StatusFilter, telemetry.AlertTopic("{site}"),
+		strconv.Itoa(telemetry.MaxPayload), "946684800000", "4102444800000", strconv.Itoa(telemetry.MaxAlertMessage),
 	} {
 		if !strings.Contains(string(text), want) {
 			t.Errorf("%s does not mention %s", path, want)
+		}
+	}
+	for _, kind := range append(slices.Clone(telemetry.BoilerAlertKinds), telemetry.GatewayAlertKinds...) {
+		if !strings.Contains(string(text), "`"+kind+"`") {
+			t.Errorf("%s does not describe the alert kind %s", path, kind)
 		}
 	}
 }
