@@ -444,9 +444,9 @@ func (r *Runner) alert(ctx context.Context, e *energy.Event) error {
 	key := sentAlert{e.Site, e.Boiler, e.Kind, e.Since.UnixMilli()}
 	if !r.sent[key] {
 		if r.o.Publisher != nil {
-			// An alert the contract refuses (a boiler name the energy
-			// configuration allows but a wire name does not) is logged
-			// and recorded, not published: sending it again cannot help.
+			// An alert the contract refuses (a bug: the configuration's
+			// names follow the contract's rule) is logged and recorded,
+			// not published: computing it again cannot make it valid.
 			if payload, err := alertPayload(e, loc); err != nil {
 				r.log.Error("alert not published", "site", e.Site, "boiler", e.Boiler, "kind", e.Kind, "error", err)
 			} else if err := r.o.Publisher.Publish(ctx, telemetry.AlertTopic(e.Site), payload); err != nil {
