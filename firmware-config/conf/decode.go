@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"time"
 
 	"gopkg.in/yaml.v3"
 )
@@ -23,16 +24,25 @@ type Document struct {
 	// notation (a decimal 40001 versus a hex 0x9C41) rather than value.
 	raw  map[string]string
 	errs Errors
+	// undecoded are the paths whose values did not decode: a check after
+	// decoding sees them zero and would only repeat the problem.
+	undecoded map[string]bool
 }
 
 // Decode decodes data strictly into out, a pointer to the file's type:
 // unknown keys, repeated keys, values of the wrong kind and scalars that do
-// not fit their field are errors, all of them reported (as Errors, in file
-// order) rather than the first. Scalars are read by yaml.v3's own rules,
-// and a field whose type implements yaml.Unmarshaler decodes itself; its
-// error is reported at the value's line and field path.
+// not fit their field are problems, each recorded at its line and field
+// path. Scalars are read by yaml.v3's own rules, and a field whose type
+// implements yaml.Unmarshaler decodes itself; its error is recorded at the
+// value.
+//
+// Decode returns an error only for a file that is not YAML at all (a
+// syntax error, an empty file). Everything else goes into the Document,
+// whose fields that did not decode stay zero, so the caller's own checks
+// still run and Err reports every problem of the file in one pass; a
+// check on a field that did not decode is dropped, not repeated.
 func Decode(file string, data []byte, out any) (*Document, error) {
-	d := &Document{file: file, lines: map[string]int{}, raw: map[string]string{}}
+	d := &Document{file: file, lines: map[string]int{}, raw: map[string]string{}, undecoded: map[string]bool{}}
 	var root yaml.Node
 	if err := yaml.Unmarshal(data, &root); err != nil {
 		return nil, Errors{syntaxError(file, err)}
@@ -48,9 +58,6 @@ func Decode(file string, data []byte, out any) (*Document, error) {
 	}
 	dec := decoder{doc: d, expanding: map[*yaml.Node]bool{}}
 	dec.value("", top, v.Elem())
-	if err := d.Err(); err != nil {
-		return nil, err
-	}
 	return d, nil
 }
 
@@ -139,12 +146,32 @@ func (d *Document) Raw(path string) (string, bool) {
 	return v, ok
 }
 
-// Errorf records a problem with the field at path (e.g. "devices[0].interval").
+// Errorf records a problem with the field at path (e.g. "devices[0].interval"),
+// unless that field (or the block holding it) did not decode.
 func (d *Document) Errorf(path, format string, a ...any) {
+	for p := path; ; p = parentPath(p) {
+		if d.undecoded[p] {
+			return
+		}
+		if p == "" {
+			break
+		}
+	}
 	d.errs = append(d.errs, &Error{File: d.file, Line: d.Line(path), Field: path, Msg: fmt.Sprintf(format, a...)})
 }
 
+// Duration gives the duration at path def when the file does not set it,
+// and reports one set below min.
+func (d *Document) Duration(path string, v *Duration, def, min time.Duration) {
+	v.Default(def)
+	if v.set && v.Duration < min {
+		d.Errorf(path, "%s is below the minimum %s", v.Duration, min)
+	}
+}
+
+// errorAt records a problem of decoding.
 func (d *Document) errorAt(line int, path, format string, a ...any) {
+	d.undecoded[path] = true
 	d.errs = append(d.errs, &Error{File: d.file, Line: line, Field: path, Msg: fmt.Sprintf(format, a...)})
 }
 
@@ -288,7 +315,11 @@ func (dc *decoder) leaf(path string, n *yaml.Node, out reflect.Value, self bool)
 		if line == 0 {
 			line = n.Line
 		}
-		dc.doc.errorAt(line, join(path, ce.Field), "%s", ce.Msg)
+		at := path + ce.Field // "[1]" in a list
+		if ce.Field != "" && !strings.HasPrefix(ce.Field, "[") {
+			at = join(path, ce.Field)
+		}
+		dc.doc.errorAt(line, at, "%s", ce.Msg)
 	case !self && errors.As(err, &te):
 		dc.doc.errorAt(n.Line, path, "%s is not a valid %s", quote(n.Value), typeName(out.Type()))
 	default:

@@ -67,7 +67,7 @@ func TestDecodeErrors(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			var c testCfg
-			_, err := Decode("f.yaml", []byte(tc.yaml), &c)
+			err := load("f.yaml", tc.yaml, &c)
 			var es Errors
 			if !errors.As(err, &es) {
 				t.Fatalf("error %T %v, want Errors", err, err)
@@ -101,12 +101,12 @@ func TestAliasBudget(t *testing.T) {
 		Anchors []tree `yaml:"anchors"`
 		Tags    tree   `yaml:"tags"`
 	}
-	_, err := Decode("f.yaml", []byte(b.String()), &c)
+	err := load("f.yaml", b.String(), &c)
 	var es Errors
 	if !errors.As(err, &es) || len(es) != 1 || !strings.Contains(es[0].Msg, "aliases expanded; write the values out") {
 		t.Fatalf("error %v, want one about the alias budget", err)
 	}
-	_, err = Decode("f.yaml", []byte("tags: &t [[], *t]\n"), &c)
+	err = load("f.yaml", "tags: &t [[], *t]\n", &c)
 	if err == nil || err.Error() != "f.yaml:1: tags[1][1]: alias *t is used inside its own anchor" {
 		t.Errorf("alias inside its anchor: %v", err)
 	}
@@ -136,6 +136,9 @@ lower: 7
 	}
 	var c cfg
 	d, err := Decode("f.yaml", []byte(doc), &c)
+	if err == nil {
+		err = d.Err()
+	}
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -160,13 +163,39 @@ lower: 7
 		t.Error("Has: tags is written, points[0].scale only merged")
 	}
 	var unset testCfg
-	if _, err := Decode("f.yaml", []byte("site: x\n"), &unset); err != nil {
+	if err := load("f.yaml", "site: x\n", &unset); err != nil {
 		t.Fatal(err)
 	}
 	unset.Every.Default(time.Minute)
 	unset.Max.Default(5)
 	if unset.Every.IsSet() || unset.Every.Duration != time.Minute || unset.Max.Bytes != 5 {
 		t.Errorf("defaults: %+v %+v", unset.Every, unset.Max)
+	}
+}
+
+// load decodes as a parser does: Decode, then every problem recorded.
+func load(file, data string, out any) error {
+	d, err := Decode(file, []byte(data), out)
+	if err != nil {
+		return err
+	}
+	return d.Err()
+}
+
+// TestChecksAfterBadValues: a value that did not decode leaves its field
+// zero; checks still run on the rest, and one on that field is dropped.
+func TestChecksAfterBadValues(t *testing.T) {
+	var c testCfg
+	d, err := Decode("f.yaml", []byte("count: one\nsite: ''\nmqtt: [x]\n"), &c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d.Errorf("count", "must be positive")       // dropped: count did not decode
+	d.Errorf("mqtt.broker", "missing")          // dropped: mqtt did not decode
+	d.Errorf("site", "missing; write the site") // kept
+	want := "f.yaml:1: count: `one` is not a valid int\nf.yaml:2: site: missing; write the site\nf.yaml:3: mqtt: want a mapping (key: value), found a list"
+	if got := d.Err().Error(); got != want {
+		t.Errorf("got\n%s\nwant\n%s", got, want)
 	}
 }
 

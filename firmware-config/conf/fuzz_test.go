@@ -31,7 +31,8 @@ func FuzzDecode(f *testing.F) {
 			if d == nil {
 				t.Fatal("no document and no error")
 			}
-			return
+			d.Errorf("site", "a check after decoding")
+			err = d.Err()
 		}
 		var es Errors
 		if !errors.As(err, &es) || len(es) == 0 {
