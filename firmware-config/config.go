@@ -14,7 +14,6 @@ import (
 
 	"github.com/boilerwatch/boilerwatch/firmware-config/conf"
 	"github.com/boilerwatch/boilerwatch/firmware-config/profile"
-	"github.com/boilerwatch/boilerwatch/firmware-config/yamlpos"
 )
 
 // Transport is how a gateway reaches a device.
@@ -68,12 +67,11 @@ type MQTT struct {
 	PasswordEnv string `yaml:"password_env"`
 	// CAFile verifies the broker (ssl://); CertFile and KeyFile are this
 	// gateway's client certificate, whose CN is its identity site/gateway.
-	CAFile       string `yaml:"ca_file"`
-	CertFile     string `yaml:"cert_file"`
-	KeyFile      string `yaml:"key_file"`
-	KeepAliveRaw string `yaml:"keepalive"`
-
-	KeepAlive time.Duration `yaml:"-"`
+	CAFile   string `yaml:"ca_file"`
+	CertFile string `yaml:"cert_file"`
+	KeyFile  string `yaml:"key_file"`
+	// KeepAlive is the MQTT keepalive (default 30s).
+	KeepAlive conf.Duration `yaml:"keepalive"`
 }
 
 // Remote configures signed configuration pushes.
@@ -81,11 +79,9 @@ type Remote struct {
 	// PublicKey is the ed25519 key (PEM, from fwconfig keygen) that pushed
 	// configs must be signed with. Empty: pushes are ignored.
 	PublicKey string `yaml:"public_key"`
-	// RollbackAfterRaw: a new config under which no device answers for this
-	// long is rolled back to the previous one.
-	RollbackAfterRaw string `yaml:"rollback_after"`
-
-	RollbackAfter time.Duration `yaml:"-"`
+	// RollbackAfter: a new config under which no device answers for this
+	// long is rolled back to the previous one (default 2m).
+	RollbackAfter conf.Duration `yaml:"rollback_after"`
 }
 
 // Device is one Modbus device the gateway polls.
@@ -103,26 +99,26 @@ type Device struct {
 	StopBits int    `yaml:"stop_bits"`
 	// Pauses some devices and serial converters need; they apply to the
 	// whole bus the device is on.
-	RequestGapRaw   string `yaml:"request_gap"`
-	UnitGapRaw      string `yaml:"unit_gap"`
-	ConnectPauseRaw string `yaml:"connect_pause"`
+	RequestGap   conf.Duration `yaml:"request_gap"`
+	UnitGap      conf.Duration `yaml:"unit_gap"`
+	ConnectPause conf.Duration `yaml:"connect_pause"`
 
-	UnitID      int    `yaml:"unit_id"`
-	IntervalRaw string `yaml:"interval"`
-	TimeoutRaw  string `yaml:"timeout"`
-	// Groups overrides the intervals of the profile's poll groups.
-	GroupsRaw map[string]string `yaml:"groups"`
+	UnitID int `yaml:"unit_id"`
+	// Interval is how often the points outside poll groups are read
+	// (default 10s); Timeout bounds one request (default 1s).
+	Interval conf.Duration `yaml:"interval"`
+	Timeout  conf.Duration `yaml:"timeout"`
+	// GroupIntervals overrides the intervals of the profile's poll groups.
+	GroupIntervals map[string]conf.Duration `yaml:"groups"`
 	// Request planning: lower limits for devices that refuse large reads,
 	// and how many unused registers may be read to join two requests.
 	MaxRegisters int  `yaml:"max_registers"`
 	MaxBits      int  `yaml:"max_bits"`
 	MaxGap       *int `yaml:"max_gap"`
-	// OfflineBackoffRaw caps the exponential backoff of an offline device.
-	OfflineBackoffRaw string `yaml:"offline_backoff"`
+	// OfflineBackoff caps the exponential backoff of an offline device
+	// (default 1m, at least Interval).
+	OfflineBackoff conf.Duration `yaml:"offline_backoff"`
 
-	Interval       time.Duration `yaml:"-"`
-	Timeout        time.Duration `yaml:"-"`
-	OfflineBackoff time.Duration `yaml:"-"`
 	// Bus is the resolved bus the device shares with every device of the
 	// same address (or serial port).
 	Bus Bus `yaml:"-"`
@@ -182,7 +178,7 @@ func LoadGateway(path string) (*Gateway, error) {
 // built-in library and the config's profile_dirs.
 func ParseGateway(file string, data []byte) (*Gateway, error) {
 	var g Gateway
-	d, err := yamlpos.ParseYAML(file, data, &g)
+	d, err := conf.Decode(file, data, &g)
 	if err != nil {
 		return nil, err
 	}
@@ -206,30 +202,30 @@ func ParseGateway(file string, data []byte) (*Gateway, error) {
 	return &g, nil
 }
 
-func (g *Gateway) validate(d *yamlpos.Document, lib profile.Library) {
+func (g *Gateway) validate(d *conf.Document, lib profile.Library) {
 	if g.Version < 0 {
 		d.Errorf("version", "must be 0 or more")
 	}
 	if !conf.ValidName(g.Site) {
-		d.Errorf("site", "%q is not a valid name (letters, digits, - _ ., at most 64)", g.Site)
+		d.Errorf("site", "%q is not a valid name (%s)", g.Site, conf.NameRule)
 	}
 	if !conf.ValidName(g.Gateway) {
-		d.Errorf("gateway", "%q is not a valid name (letters, digits, - _ ., at most 64)", g.Gateway)
+		d.Errorf("gateway", "%q is not a valid name (%s)", g.Gateway, conf.NameRule)
 	}
 	switch {
 	case g.MQTT.Broker == "":
 		d.Errorf("mqtt.broker", "missing; write e.g. tcp://127.0.0.1:1883")
-	case !strings.HasPrefix(g.MQTT.Broker, "tcp://") && !strings.HasPrefix(g.MQTT.Broker, "ssl://") && !strings.HasPrefix(g.MQTT.Broker, "tls://"):
+	case !strings.HasPrefix(g.MQTT.Broker, "tcp://") && !conf.SecureBroker(g.MQTT.Broker):
 		d.Errorf("mqtt.broker", "%q: want tcp://host:port, ssl://host:port or tls://host:port", g.MQTT.Broker)
 	}
-	g.MQTT.KeepAlive = d.Duration("mqtt.keepalive", g.MQTT.KeepAliveRaw, 30*time.Second, time.Second)
+	d.Duration("mqtt.keepalive", &g.MQTT.KeepAlive, 30*time.Second, time.Second)
 	if (g.MQTT.CertFile == "") != (g.MQTT.KeyFile == "") {
 		d.Errorf("mqtt.cert_file", "cert_file and key_file go together")
 	}
-	if g.MQTT.CertFile != "" && !strings.HasPrefix(g.MQTT.Broker, "ssl://") && !strings.HasPrefix(g.MQTT.Broker, "tls://") {
+	if g.MQTT.CertFile != "" && !conf.SecureBroker(g.MQTT.Broker) {
 		d.Errorf("mqtt.cert_file", "a client certificate needs an ssl:// broker")
 	}
-	g.Remote.RollbackAfter = d.Duration("remote_config.rollback_after", g.Remote.RollbackAfterRaw, 2*time.Minute, time.Second)
+	d.Duration("remote_config.rollback_after", &g.Remote.RollbackAfter, 2*time.Minute, time.Second)
 	if g.MQTT.ClientID == "" {
 		g.MQTT.ClientID = "bw-gw-" + g.Gateway
 	}
@@ -237,18 +233,12 @@ func (g *Gateway) validate(d *yamlpos.Document, lib profile.Library) {
 	if len(g.Devices) == 0 {
 		d.Errorf("devices", "a gateway needs at least one device")
 	}
-	names := map[string]int{}
+	names := conf.Unique{What: "device name"}
 	buses := map[string]*busDef{}
 	for i := range g.Devices {
 		dev := &g.Devices[i]
 		at := fmt.Sprintf("devices[%d]", i)
-		if !conf.ValidName(dev.Name) {
-			d.Errorf(at+".name", "%q is not a valid device name", dev.Name)
-		} else if j, dup := names[dev.Name]; dup {
-			d.Errorf(at+".name", "duplicate device name %q (also devices[%d])", dev.Name, j)
-		} else {
-			names[dev.Name] = i
-		}
+		names.Check(d, at, "name", dev.Name)
 		if p, ok := lib[dev.Profile]; ok {
 			dev.Spec = p
 		} else {
@@ -257,12 +247,10 @@ func (g *Gateway) validate(d *yamlpos.Document, lib profile.Library) {
 		if dev.UnitID < 0 || dev.UnitID > 255 {
 			d.Errorf(at+".unit_id", "%d is outside 0..255", dev.UnitID)
 		}
-		dev.Interval = d.Duration(at+".interval", dev.IntervalRaw, 10*time.Second, profile.MinInterval)
-		dev.Timeout = d.Duration(at+".timeout", dev.TimeoutRaw, time.Second, 10*time.Millisecond)
-		dev.OfflineBackoff = d.Duration(at+".offline_backoff", dev.OfflineBackoffRaw, time.Minute, profile.MinInterval)
-		if dev.OfflineBackoff < dev.Interval {
-			dev.OfflineBackoff = dev.Interval
-		}
+		d.Duration(at+".interval", &dev.Interval, 10*time.Second, profile.MinInterval)
+		d.Duration(at+".timeout", &dev.Timeout, time.Second, 10*time.Millisecond)
+		d.Duration(at+".offline_backoff", &dev.OfflineBackoff, time.Minute, profile.MinInterval)
+		dev.OfflineBackoff.Duration = max(dev.OfflineBackoff.Duration, dev.Interval.Duration)
 		if dev.MaxRegisters == 0 {
 			dev.MaxRegisters = MaxReadRegisters
 		} else if dev.MaxRegisters < 1 || dev.MaxRegisters > MaxReadRegisters {
@@ -306,7 +294,7 @@ type busDef struct {
 	units map[int]string
 }
 
-func (g *Gateway) resolveBus(d *yamlpos.Document, at string, dev *Device, buses map[string]*busDef) {
+func (g *Gateway) resolveBus(d *conf.Document, at string, dev *Device, buses map[string]*busDef) {
 	if dev.Transport == "" {
 		dev.Transport = TCP
 	}
@@ -366,11 +354,11 @@ func (g *Gateway) resolveBus(d *yamlpos.Document, at string, dev *Device, buses 
 		b.first[field] = cmp.Or(b.first[field], at)
 		*dst = v
 	}
-	setDur := func(field, raw string, dst *time.Duration) {
-		if raw == "" {
+	setDur := func(field string, set conf.Duration, dst *time.Duration) {
+		if !set.IsSet() {
 			return
 		}
-		v := d.Duration(at+"."+field, raw, 0, 0)
+		v := set.Duration
 		if prev, ok := b.first[field]; ok && *dst != v {
 			d.Errorf(at+"."+field, "%s, but %s set %s for the same bus", v, prev, *dst)
 			return
@@ -378,9 +366,9 @@ func (g *Gateway) resolveBus(d *yamlpos.Document, at string, dev *Device, buses 
 		b.first[field] = cmp.Or(b.first[field], at)
 		*dst = v
 	}
-	setDur("request_gap", dev.RequestGapRaw, &b.bus.RequestGap)
-	setDur("unit_gap", dev.UnitGapRaw, &b.bus.UnitGap)
-	setDur("connect_pause", dev.ConnectPauseRaw, &b.bus.ConnectPause)
+	setDur("request_gap", dev.RequestGap, &b.bus.RequestGap)
+	setDur("unit_gap", dev.UnitGap, &b.bus.UnitGap)
+	setDur("connect_pause", dev.ConnectPause, &b.bus.ConnectPause)
 	if dev.Transport != RTU {
 		return
 	}
@@ -420,18 +408,19 @@ func (g *Gateway) resolveBus(d *yamlpos.Document, at string, dev *Device, buses 
 }
 
 // resolveGroups splits the profile's points into the device's poll groups.
-func resolveGroups(d *yamlpos.Document, at string, dev *Device) []Group {
-	for _, name := range slices.Sorted(maps.Keys(dev.GroupsRaw)) {
-		if _, ok := dev.Spec.GroupIntervals[name]; !ok {
+func resolveGroups(d *conf.Document, at string, dev *Device) []Group {
+	for _, name := range slices.Sorted(maps.Keys(dev.GroupIntervals)) {
+		if _, ok := dev.Spec.Groups[name]; !ok {
 			d.Errorf(at+".groups."+name, "profile %s has no group %q (its groups: %s)", dev.Spec.Name, name, dev.Spec.GroupList())
 		}
 	}
-	byName := map[string]*Group{"": {Name: "", Interval: dev.Interval}}
-	for name, iv := range dev.Spec.GroupIntervals {
-		if raw, ok := dev.GroupsRaw[name]; ok {
-			iv = d.Duration(at+".groups."+name, raw, iv, profile.MinInterval)
+	byName := map[string]*Group{"": {Name: "", Interval: dev.Interval.Duration}}
+	for name, iv := range dev.Spec.Groups {
+		if set, ok := dev.GroupIntervals[name]; ok {
+			d.Duration(at+".groups."+name, &set, 0, profile.MinInterval)
+			iv = set
 		}
-		byName[name] = &Group{Name: name, Interval: iv}
+		byName[name] = &Group{Name: name, Interval: iv.Duration}
 	}
 	for i := range dev.Spec.Points {
 		p := &dev.Spec.Points[i]

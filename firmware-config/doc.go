@@ -9,6 +9,6 @@
 // The gateway runs on it (gateway/cmd/gateway, poll, plan, bus, commission,
 // remote), and the fwconfig command validates, signs and pushes with it.
 // Device profiles and their register codec are package profile; YAML
-// decoding with file:line positions is package yamlpos, which package conf
-// replaces.
+// decoding with file:line positions, durations, sizes and the name rule
+// are package conf.
 package fwconfig

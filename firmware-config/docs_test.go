@@ -41,8 +41,8 @@ func TestReadmeExamples(t *testing.T) {
 	if st := p.Point("status"); st.Register != profile.Input || st.Address != 4 {
 		t.Errorf("ref 30005 resolved to %s %d, want input 4", st.Register, st.Address)
 	}
-	if p.GroupIntervals["fast"].String() != "1s" || p.Point("o2").Group != "fast" {
-		t.Errorf("groups %v", p.GroupIntervals)
+	if p.Groups["fast"].String() != "1s" || p.Point("o2").Group != "fast" {
+		t.Errorf("groups %v", p.Groups)
 	}
 	ppm := p.Point("o2_ppm")
 	f, err := ppm.ScaleFrom.Factor(func(string) (float64, error) { return 2, nil })

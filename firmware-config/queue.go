@@ -3,36 +3,36 @@ package fwconfig
 import (
 	"fmt"
 	"math"
-	"strconv"
-	"strings"
 	"time"
 
-	"github.com/boilerwatch/boilerwatch/firmware-config/yamlpos"
+	"gopkg.in/yaml.v3"
+
+	"github.com/boilerwatch/boilerwatch/firmware-config/conf"
 )
 
 // Queue is where samples wait for the broker's acknowledgement: the
 // gateway's store-and-forward queue (gateway/queue, docs/delivery.md).
 type Queue struct {
 	Dir string `yaml:"dir"`
-	// MaxBytesRaw bounds the queue on disk: bytes, or with a unit (500MB,
+	// MaxBytes bounds the queue on disk: bytes, or with a unit (500MB,
 	// 2GiB). When it is full the oldest records are dropped, counted and
 	// reported. Default 500MB, a day of a 20-device site at 1 s holds in
 	// about 160 MB.
-	MaxBytesRaw string `yaml:"max_bytes"`
-	// WriteBehindRaw is how long a record may wait in memory for the
+	MaxBytes conf.ByteSize `yaml:"max_bytes"`
+	// WriteBehind is how long a record may wait in memory for the
 	// broker's acknowledgement before it is written to flash ("1s", the
 	// default): records acknowledged within half of it are never written,
 	// so a gateway whose broker answers wears its flash next to nothing. A
 	// power loss or a crash of the gateway loses at most this window of
 	// records the broker had not acknowledged. "0" writes every record
 	// before it is sent (then fsync and fsync_records apply).
-	WriteBehindRaw string `yaml:"write_behind"`
-	// FsyncRaw, with write_behind 0, is the longest a queued record waits
+	WriteBehind WriteBehind `yaml:"write_behind"`
+	// Fsync, with write_behind 0, is the longest a queued record waits
 	// for its fsync ("100ms"), or "always" (an fsync per record, and every
 	// record on flash before it is sent; it implies write_behind 0). A power
 	// loss loses at most this window of records the broker had not
 	// acknowledged yet; a crash of the gateway process alone loses nothing.
-	FsyncRaw string `yaml:"fsync"`
+	Fsync Fsync `yaml:"fsync"`
 	// FsyncRecords, with write_behind 0, forces an fsync after this many
 	// records (default 100).
 	FsyncRecords int `yaml:"fsync_records"`
@@ -44,14 +44,43 @@ type Queue struct {
 	// for (default true). Set false to feed another consumer.
 	WaitForCollectorRaw *bool `yaml:"wait_for_collector"`
 
-	MaxBytes int64 `yaml:"-"`
-	// WriteBehind is WriteBehindRaw resolved; 0 is off.
-	WriteBehind time.Duration `yaml:"-"`
-	Fsync       time.Duration `yaml:"-"`
-	FsyncAlways bool          `yaml:"-"`
-	ReplayRate  float64       `yaml:"-"`
+	ReplayRate float64 `yaml:"-"`
 	// WaitForCollector is WaitForCollectorRaw resolved.
 	WaitForCollector bool `yaml:"-"`
+}
+
+// WriteBehind is queue.write_behind: a duration; 0 (or off) writes every
+// record before it is sent.
+type WriteBehind struct {
+	Window conf.Duration
+}
+
+// UnmarshalYAML reads a duration or off.
+func (w *WriteBehind) UnmarshalYAML(n *yaml.Node) error {
+	if n.Kind == yaml.ScalarNode && n.Value == "off" {
+		w.Window = conf.D(0)
+		return nil
+	}
+	return w.Window.UnmarshalYAML(n)
+}
+
+// Fsync is queue.fsync: the longest a record waits for its fsync, or
+// always.
+type Fsync struct {
+	Window conf.Duration
+	Always bool
+}
+
+// UnmarshalYAML reads a duration or always.
+func (f *Fsync) UnmarshalYAML(n *yaml.Node) error {
+	if n.Kind == yaml.ScalarNode && n.Value == "always" {
+		f.Always = true
+		return nil
+	}
+	if err := f.Window.UnmarshalYAML(n); err != nil {
+		return fmt.Errorf("%w, or always", err)
+	}
+	return nil
 }
 
 // Queue defaults.
@@ -63,54 +92,29 @@ const (
 	DefaultQueueReplayRate   = 200
 )
 
-func (q *Queue) validate(d *yamlpos.Document) {
+func (q *Queue) validate(d *conf.Document) {
 	if q.Dir == "" {
 		d.Errorf("queue.dir", "missing; the gateway keeps samples there until the broker acknowledges them")
 	}
-	q.MaxBytes = DefaultQueueMaxBytes
-	if q.MaxBytesRaw != "" {
-		n, err := ParseBytes(q.MaxBytesRaw)
-		switch {
-		case err != nil:
-			d.Errorf("queue.max_bytes", "%v", err)
-		case n < 1<<20:
-			d.Errorf("queue.max_bytes", "%s is below the minimum 1MiB", q.MaxBytesRaw)
-		default:
-			q.MaxBytes = n
-		}
+	q.MaxBytes.Default(DefaultQueueMaxBytes)
+	if q.MaxBytes.Bytes < 1<<20 {
+		raw, _ := d.Raw("queue.max_bytes")
+		d.Errorf("queue.max_bytes", "%s is below the minimum 1MiB", raw)
 	}
-	q.Fsync = DefaultQueueFsync
-	switch q.FsyncRaw {
-	case "":
-	case "always":
-		q.FsyncAlways = true
-	default:
-		v, err := time.ParseDuration(q.FsyncRaw)
-		if err != nil || v < time.Millisecond || v > time.Minute {
-			d.Errorf("queue.fsync", "%q: want a duration between 1ms and 1m (e.g. 100ms), or always", q.FsyncRaw)
-		} else {
-			q.Fsync = v
-		}
+	if f := q.Fsync.Window; f.IsSet() && (f.Duration < time.Millisecond || f.Duration > time.Minute) {
+		d.Errorf("queue.fsync", "%s: want a duration between 1ms and 1m (e.g. 100ms), or always", f.Duration)
 	}
-	q.WriteBehind = DefaultQueueWriteBehind
-	switch q.WriteBehindRaw {
-	case "":
-		if q.FsyncAlways {
-			q.WriteBehind = 0 // every record on flash before it is sent
-		}
-	case "0", "off":
-		q.WriteBehind = 0
-	default:
-		v, err := time.ParseDuration(q.WriteBehindRaw)
-		switch {
-		case err != nil || v < 0 || v > time.Minute || v > 0 && v < 10*time.Millisecond:
-			d.Errorf("queue.write_behind", "%q: want a duration between 10ms and 1m (e.g. 1s), or 0 to write every record before it is sent", q.WriteBehindRaw)
-		case v > 0 && q.FsyncAlways:
-			d.Errorf("queue.write_behind", "%s contradicts fsync: always (every record on flash before it is sent); remove one", q.WriteBehindRaw)
-		default:
-			q.WriteBehind = v
-		}
+	q.Fsync.Window.Default(DefaultQueueFsync)
+	wb := &q.WriteBehind.Window
+	switch v := wb.Duration; {
+	case !wb.IsSet() && q.Fsync.Always:
+		*wb = conf.D(0) // every record on flash before it is sent
+	case v > time.Minute || v > 0 && v < 10*time.Millisecond:
+		d.Errorf("queue.write_behind", "%s: want a duration between 10ms and 1m (e.g. 1s), or 0 to write every record before it is sent", v)
+	case v > 0 && q.Fsync.Always:
+		d.Errorf("queue.write_behind", "%s contradicts fsync: always (every record on flash before it is sent); remove one", v)
 	}
+	wb.Default(DefaultQueueWriteBehind)
 	switch {
 	case q.FsyncRecords == 0:
 		q.FsyncRecords = DefaultQueueFsyncRecords
@@ -126,25 +130,4 @@ func (q *Queue) validate(d *yamlpos.Document) {
 			q.ReplayRate = r
 		}
 	}
-}
-
-// ParseBytes reads a size: a number of bytes, or a number with a unit,
-// decimal (kB, MB, GB, TB) or binary (KiB, MiB, GiB, TiB).
-func ParseBytes(s string) (int64, error) {
-	t := strings.TrimSpace(s)
-	i := strings.IndexFunc(t, func(r rune) bool { return !(r >= '0' && r <= '9' || r == '.') })
-	num, unit := t, ""
-	if i >= 0 {
-		num, unit = t[:i], strings.TrimSpace(t[i:])
-	}
-	mult := map[string]float64{
-		"": 1, "B": 1,
-		"kB": 1e3, "KB": 1e3, "MB": 1e6, "GB": 1e9, "TB": 1e12,
-		"KiB": 1 << 10, "MiB": 1 << 20, "GiB": 1 << 30, "TiB": 1 << 40,
-	}[unit]
-	v, err := strconv.ParseFloat(num, 64)
-	if mult == 0 || err != nil || v < 0 || v*mult > math.MaxInt64/2 {
-		return 0, fmt.Errorf("%q is not a size (write e.g. 500MB, 2GiB or a number of bytes)", s)
-	}
-	return int64(v * mult), nil
 }

@@ -37,8 +37,8 @@ func TestProfileGolden(t *testing.T) {
 func describeProfile(p *Profile) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "profile %s class %s\n", p.Name, p.Class)
-	for _, g := range sortedKeys(p.GroupIntervals) {
-		fmt.Fprintf(&b, "group %s every %s\n", g, p.GroupIntervals[g])
+	for _, g := range sortedKeys(p.Groups) {
+		fmt.Fprintf(&b, "group %s every %s\n", g, p.Groups[g].Duration)
 	}
 	for _, pt := range p.Points {
 		fmt.Fprintf(&b, "point %s %s %d +%d %s order %d scale %g offset %g unit %q",

@@ -5,7 +5,7 @@ import (
 	"math"
 	"strings"
 
-	"github.com/boilerwatch/boilerwatch/firmware-config/yamlpos"
+	"github.com/boilerwatch/boilerwatch/firmware-config/conf"
 )
 
 // Identify is how gateway scan recognises a device of this model on a bus
@@ -144,7 +144,7 @@ func (p *Point) WithByteOrder(order string) (*Point, error) {
 }
 
 // checkRange: a range is two finite numbers, min < max, on a numeric point.
-func checkRange(d *yamlpos.Document, at string, pt *Point) {
+func checkRange(d *conf.Document, at string, pt *Point) {
 	if pt.Range == nil {
 		return
 	}
@@ -162,7 +162,7 @@ func checkRange(d *yamlpos.Document, at string, pt *Point) {
 
 // validateIdentify resolves the identify block: named points exist, an
 // own register is a well-formed point, values fit the type.
-func (pr *Profile) validateIdentify(d *yamlpos.Document) {
+func (pr *Profile) validateIdentify(d *conf.Document) {
 	id := pr.Identify
 	if id == nil {
 		return
@@ -221,7 +221,7 @@ func (pr *Profile) validateIdentify(d *yamlpos.Document) {
 }
 
 // point makes the register an identify entry describes into a point.
-func (m *IdentifyMatch) point(d *yamlpos.Document, at string, order byteOrder) *Point {
+func (m *IdentifyMatch) point(d *conf.Document, at string, order byteOrder) *Point {
 	p := &Point{Name: at, Register: m.Register, Address: m.Address, Type: m.Type,
 		ByteOrder: m.ByteOrder, Length: m.Length, order: order, Description: m.Description}
 	switch m.Register {

@@ -16,7 +16,6 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/boilerwatch/boilerwatch/firmware-config/conf"
-	"github.com/boilerwatch/boilerwatch/firmware-config/yamlpos"
 )
 
 // MinInterval is the shortest poll interval accepted, for a device or a
@@ -140,18 +139,22 @@ func (s *ScaleSources) UnmarshalYAML(n *yaml.Node) error {
 	if n.Kind == yaml.SequenceNode {
 		items = n.Content
 	}
-	for _, it := range items {
+	for j, it := range items {
+		at := ""
+		if n.Kind == yaml.SequenceNode {
+			at = fmt.Sprintf("[%d]", j)
+		}
 		if it.Kind != yaml.MappingNode {
-			return &yaml.TypeError{Errors: []string{fmt.Sprintf("line %d: scale_from: want {point: NAME, map: power10|multiply|divide} or a list of them", it.Line)}}
+			return &conf.Error{Line: it.Line, Field: at, Msg: "want {point: NAME, map: power10|multiply|divide} or a list of them"}
 		}
 		for i := 0; i+1 < len(it.Content); i += 2 {
 			if k := it.Content[i]; k.Value != "point" && k.Value != "map" {
-				return &yaml.TypeError{Errors: []string{fmt.Sprintf("line %d: scale_from: unknown field %q (write point and map)", k.Line, k.Value)}}
+				return &conf.Error{Line: k.Line, Field: at, Msg: fmt.Sprintf("unknown field %q (write point and map)", k.Value)}
 			}
 		}
 		var f ScaleFrom
 		if err := it.Decode(&f); err != nil {
-			return err
+			return &conf.Error{Line: it.Line, Field: at, Msg: "want {point: NAME, map: power10|multiply|divide}: point and map are single words"}
 		}
 		*s = append(*s, f)
 	}
@@ -219,8 +222,8 @@ type Profile struct {
 	ByteOrder   string `yaml:"byte_order"`
 	// Groups declares the poll groups the points may name, with their
 	// default intervals (a gateway config may override them per device).
-	Groups map[string]string `yaml:"groups"`
-	Points []Point           `yaml:"points"`
+	Groups map[string]conf.Duration `yaml:"groups"`
+	Points []Point                  `yaml:"points"`
 	// Holes are address ranges the device is known to refuse (exception 2):
 	// the request planner never reads across one to join two points.
 	Holes []Hole `yaml:"holes"`
@@ -229,8 +232,6 @@ type Profile struct {
 	Identify *Identify `yaml:"identify"`
 
 	File string `yaml:"-"`
-	// GroupIntervals are the parsed Groups.
-	GroupIntervals map[string]time.Duration `yaml:"-"`
 }
 
 // Hole is a range of addresses of one table that the device does not
@@ -298,7 +299,7 @@ func IsDeviceClass(class string) bool { return deviceClasses[class] }
 // ParseProfile reads and validates one profile file.
 func ParseProfile(file string, data []byte) (*Profile, error) {
 	var p Profile
-	d, err := yamlpos.ParseYAML(file, data, &p)
+	d, err := conf.Decode(file, data, &p)
 	if err != nil {
 		return nil, err
 	}
@@ -310,9 +311,9 @@ func ParseProfile(file string, data []byte) (*Profile, error) {
 	return &p, nil
 }
 
-func (pr *Profile) validate(d *yamlpos.Document) {
+func (pr *Profile) validate(d *conf.Document) {
 	if !conf.ValidName(pr.Name) {
-		d.Errorf("name", "%q is not a valid profile name (letters, digits, - _ .)", pr.Name)
+		d.Errorf("name", "%q is not a valid profile name (%s)", pr.Name, conf.NameRule)
 	}
 	if !deviceClasses[pr.Class] {
 		d.Errorf("class", "%q is not a device class; one of %s", pr.Class, keys(deviceClasses))
@@ -331,15 +332,15 @@ func (pr *Profile) validate(d *yamlpos.Document) {
 		}
 		defOrder = o
 	}
-	pr.GroupIntervals = map[string]time.Duration{}
 	for _, g := range sortedKeys(pr.Groups) {
 		if !conf.ValidName(g) {
-			d.Errorf("groups."+g, "%q is not a valid group name (letters, digits, - _ .)", g)
+			d.Errorf("groups."+g, "%q is not a valid group name (%s)", g, conf.NameRule)
 			continue
 		}
-		pr.GroupIntervals[g] = d.Duration("groups."+g, pr.Groups[g], 0, MinInterval)
+		iv := pr.Groups[g]
+		d.Duration("groups."+g, &iv, 0, MinInterval)
 	}
-	names := map[string]int{}
+	names := conf.Unique{What: "point name"}
 	type span struct {
 		lo, hi int
 		name   string
@@ -350,13 +351,11 @@ func (pr *Profile) validate(d *yamlpos.Document) {
 		at := fmt.Sprintf("points[%d]", i)
 		if !conf.ValidPointName(pt.Name) {
 			d.Errorf(at+".name", "%q is not a valid point name (letters, digits, - _ ., not starting with _, not \"time\")", pt.Name)
-		} else if j, dup := names[pt.Name]; dup {
-			d.Errorf(at+".name", "duplicate point name %q (also points[%d])", pt.Name, j)
 		} else {
-			names[pt.Name] = i
+			names.Check(d, at, "name", pt.Name)
 		}
 		if pt.Group != "" {
-			if _, ok := pr.GroupIntervals[pt.Group]; !ok {
+			if _, ok := pr.Groups[pt.Group]; !ok {
 				d.Errorf(at+".group", "group %q is not declared in the profile's groups (%s)", pt.Group, pr.GroupList())
 			}
 		}
@@ -466,7 +465,7 @@ func (pr *Profile) validate(d *yamlpos.Document) {
 // validateHoles checks the declared holes: a known table, addresses in
 // 0..65535, from <= to, and no point inside (a point the device refuses
 // belongs out of the profile, not in a hole).
-func (pr *Profile) validateHoles(d *yamlpos.Document) {
+func (pr *Profile) validateHoles(d *conf.Document) {
 	for i := range pr.Holes {
 		h := &pr.Holes[i]
 		at := fmt.Sprintf("holes[%d]", i)
@@ -507,7 +506,7 @@ var rawRange = map[DataType]float64{
 // checkModulus: a modulus belongs to a counter, is a positive number, and
 // (for an integer register with a fixed scale) is no more than the
 // register can count to, since a register cannot wrap past its width.
-func checkModulus(d *yamlpos.Document, at string, pt *Point) {
+func checkModulus(d *conf.Document, at string, pt *Point) {
 	if pt.Modulus == nil {
 		return
 	}
@@ -529,7 +528,7 @@ func checkModulus(d *yamlpos.Document, at string, pt *Point) {
 // 1xxxx discrete inputs, 3xxxx input registers, 4xxxx holding registers,
 // numbered from 1; or the same with 6 digits for numbers above 9999) into
 // Register and Address. It reports false when the point is unusable.
-func (pt *Point) resolveRef(d *yamlpos.Document, at string) bool {
+func (pt *Point) resolveRef(d *conf.Document, at string) bool {
 	if _, set := d.Raw(at + ".address"); set {
 		d.Errorf(at+".ref", "write either address (0-based protocol address) or ref (Modicon reference), not both")
 		return false
@@ -566,7 +565,7 @@ func (pt *Point) resolveRef(d *yamlpos.Document, at string) bool {
 // mistyped into a profile: a Modicon reference written as an address
 // (40001 meant as holding register 0) and a leading zero, which YAML reads
 // as octal (0100 is 64).
-func checkAddressNotation(d *yamlpos.Document, at string, pt *Point) bool {
+func checkAddressNotation(d *conf.Document, at string, pt *Point) bool {
 	raw, ok := d.Raw(at + ".address")
 	if !ok {
 		return true
@@ -620,15 +619,15 @@ type Library map[string]*Profile
 // a dir replaces a built-in one of the same name).
 func LoadLibrary(dirs ...string) (Library, error) {
 	lib := Library{}
-	var errs yamlpos.FieldErrors
+	var errs conf.Errors
 	add := func(name string, data []byte) {
 		p, err := ParseProfile(name, data)
 		if err != nil {
-			if fe, ok := err.(yamlpos.FieldErrors); ok {
+			if fe, ok := err.(conf.Errors); ok {
 				errs = append(errs, fe...)
 				return
 			}
-			errs = append(errs, &yamlpos.FieldError{File: name, Msg: err.Error()})
+			errs = append(errs, &conf.Error{File: name, Msg: err.Error()})
 			return
 		}
 		lib[p.Name] = p

@@ -42,7 +42,7 @@ func ReadDevice(ctx context.Context, r Reader, d *fwconfig.Device, learned ...pl
 	for i := range d.Spec.Points {
 		points[i] = &d.Spec.Points[i]
 	}
-	rd := ReadPoints(ctx, r, byte(d.UnitID), points, plan.DeviceOptions(d, learned...), d.Timeout)
+	rd := ReadPoints(ctx, r, byte(d.UnitID), points, plan.DeviceOptions(d, learned...), d.Timeout.Duration)
 	return &DeviceReport{Device: d.Name, Profile: d.Spec, Bus: d.Bus.Key, Unit: d.UnitID, Reading: rd, Verdict: rd.ByteOrderVerdict()}
 }
 

@@ -120,7 +120,7 @@ func NewDevice(cfg fwconfig.Device, r Reader, log *slog.Logger) *Device {
 func newDevice(cfg fwconfig.Device, r Reader, log *slog.Logger, learned *plan.Learned) *Device {
 	if len(cfg.Groups) == 0 && cfg.Spec != nil {
 		// A config built in code rather than loaded: one group of every point.
-		g := fwconfig.Group{Interval: cfg.Interval}
+		g := fwconfig.Group{Interval: cfg.Interval.Duration}
 		for i := range cfg.Spec.Points {
 			g.Points = append(g.Points, &cfg.Spec.Points[i])
 		}
@@ -129,8 +129,8 @@ func newDevice(cfg fwconfig.Device, r Reader, log *slog.Logger, learned *plan.Le
 	if cfg.MaxRegisters == 0 {
 		cfg.MaxRegisters, cfg.MaxBits = fwconfig.MaxReadRegisters, fwconfig.MaxReadBits
 	}
-	if cfg.OfflineBackoff < cfg.Interval {
-		cfg.OfflineBackoff = max(cfg.Interval, time.Minute)
+	if cfg.OfflineBackoff.Duration < cfg.Interval.Duration {
+		cfg.OfflineBackoff.Duration = max(cfg.Interval.Duration, time.Minute)
 	}
 	d := &Device{
 		cfg:     cfg,
@@ -411,12 +411,12 @@ func (d *Device) read(ctx context.Context, g *group, ri int, r plan.Request) ([]
 			for len(g.bufs) <= ri {
 				g.bufs = append(g.bufs, nil)
 			}
-			words, at, err = ir.ReadInto(ctx, g.bufs[ri], byte(d.cfg.UnitID), r.Register, r.Start, r.Count, d.cfg.Timeout)
+			words, at, err = ir.ReadInto(ctx, g.bufs[ri], byte(d.cfg.UnitID), r.Register, r.Start, r.Count, d.cfg.Timeout.Duration)
 			if err == nil {
 				g.bufs[ri] = words
 			}
 		} else {
-			words, at, err = d.bus.Read(ctx, byte(d.cfg.UnitID), r.Register, r.Start, r.Count, d.cfg.Timeout)
+			words, at, err = d.bus.Read(ctx, byte(d.cfg.UnitID), r.Register, r.Start, r.Count, d.cfg.Timeout.Duration)
 		}
 		if code, ok := bus.ExceptionCode(err); !ok || code != 6 || attempt == busyRetries {
 			if err != nil {
@@ -561,7 +561,7 @@ func (d *Device) record(failed, silent, total int, err error) {
 				// which the other devices on it pay: probe less often
 				// while it stays away, interval, 2×, 4×... up to the
 				// configured cap.
-				d.backoff = min(max(2*d.backoff, d.minInterval()), d.cfg.OfflineBackoff)
+				d.backoff = min(max(2*d.backoff, d.minInterval()), d.cfg.OfflineBackoff.Duration)
 				d.probeAt = now.Add(d.backoff)
 			}
 		} else {

@@ -60,7 +60,7 @@ func NewSite(cfg *fwconfig.Gateway, o SiteOptions, log *slog.Logger) *Site {
 			var err error
 			// The bus's default timeout is the first device's; every request
 			// carries its own device's timeout anyway.
-			b, err = bus.New(bus.Options{Bus: d.Bus, Timeout: d.Timeout, Logger: log})
+			b, err = bus.New(bus.Options{Bus: d.Bus, Timeout: d.Timeout.Duration, Logger: log})
 			if err != nil {
 				// Validation rules this out; keep the other devices running.
 				log.Error("device not polled", "device", d.Name, "error", err)

@@ -194,8 +194,8 @@ func (r *Remote) resumeTrial() {
 	default:
 		// A fresh grace period: the devices need the time to answer after
 		// a restart as after a push.
-		r.trial = &trial{version: t.Version, prev: prev, prevRaw: prevRaw, deadline: r.o.Now().Add(r.cfg.Remote.RollbackAfter)}
-		r.log.Warn("config trial resumed after a restart", "version", t.Version, "rollback_to", t.From, "rollback_after", r.cfg.Remote.RollbackAfter)
+		r.trial = &trial{version: t.Version, prev: prev, prevRaw: prevRaw, deadline: r.o.Now().Add(r.cfg.Remote.RollbackAfter.Duration)}
+		r.log.Warn("config trial resumed after a restart", "version", t.Version, "rollback_to", t.From, "rollback_after", r.cfg.Remote.RollbackAfter.Duration)
 		return
 	}
 	r.state.Trial = nil
@@ -422,7 +422,7 @@ func (r *Remote) apply(ctx context.Context, out func(telemetry.Sample), s *fwcon
 	}
 	// A push on top of one still on trial rolls back to the last config
 	// that proved itself, not to the untried one.
-	t := &trial{version: g.Version, prev: r.cfg, prevRaw: r.raw, deadline: r.o.Now().Add(g.Remote.RollbackAfter)}
+	t := &trial{version: g.Version, prev: r.cfg, prevRaw: r.raw, deadline: r.o.Now().Add(g.Remote.RollbackAfter.Duration)}
 	if r.trial != nil {
 		t.prev, t.prevRaw = r.trial.prev, r.trial.prevRaw
 	}
@@ -451,7 +451,7 @@ func (r *Remote) apply(ctx context.Context, out func(telemetry.Sample), s *fwcon
 	from := r.cfg.Version
 	r.swap(ctx, out, g, s.Config)
 	r.key = key
-	r.log.Info("config applied", "version", g.Version, "from", from, "devices", len(g.Devices), "rollback_after", g.Remote.RollbackAfter)
+	r.log.Info("config applied", "version", g.Version, "from", from, "devices", len(g.Devices), "rollback_after", g.Remote.RollbackAfter.Duration)
 	return nil
 }
 
@@ -542,11 +542,14 @@ func needsRestart(old, new *fwconfig.Gateway) string {
 	var what []string
 	om, nm := old.MQTT, new.MQTT
 	if om.Broker != nm.Broker || om.ClientID != nm.ClientID || om.Username != nm.Username || om.PasswordEnv != nm.PasswordEnv ||
-		om.CAFile != nm.CAFile || om.CertFile != nm.CertFile || om.KeyFile != nm.KeyFile || om.KeepAlive != nm.KeepAlive {
+		om.CAFile != nm.CAFile || om.CertFile != nm.CertFile || om.KeyFile != nm.KeyFile || om.KeepAlive.Duration != nm.KeepAlive.Duration {
 		what = append(what, "mqtt")
 	}
 	oq, nq := old.Queue, new.Queue
-	if oq.Dir != nq.Dir || oq.MaxBytes != nq.MaxBytes || oq.WriteBehind != nq.WriteBehind || oq.Fsync != nq.Fsync || oq.FsyncAlways != nq.FsyncAlways ||
+	// Values, not how they were written: a default and the same value
+	// written out run the same.
+	if oq.Dir != nq.Dir || oq.MaxBytes.Bytes != nq.MaxBytes.Bytes || oq.WriteBehind.Window.Duration != nq.WriteBehind.Window.Duration ||
+		oq.Fsync.Window.Duration != nq.Fsync.Window.Duration || oq.Fsync.Always != nq.Fsync.Always ||
 		oq.FsyncRecords != nq.FsyncRecords || oq.ReplayRate != nq.ReplayRate || oq.WaitForCollector != nq.WaitForCollector {
 		what = append(what, "queue")
 	}

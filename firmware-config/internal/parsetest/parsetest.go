@@ -12,7 +12,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/boilerwatch/boilerwatch/firmware-config/yamlpos"
+	"github.com/boilerwatch/boilerwatch/firmware-config/conf"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files in testdata")
@@ -46,16 +46,16 @@ func SeedFiles(f *testing.F, pattern string) {
 }
 
 // CheckParseError: whatever the input, a parser given the file name
-// "fuzz.yaml" returns a value or FieldErrors naming that file, never a panic
+// "fuzz.yaml" returns a value or conf.Errors naming that file, never a panic
 // or an anonymous error.
 func CheckParseError(t testing.TB, err error) {
 	t.Helper()
 	if err == nil {
 		return
 	}
-	var fe yamlpos.FieldErrors
+	var fe conf.Errors
 	if !errors.As(err, &fe) || len(fe) == 0 {
-		t.Fatalf("error is not FieldErrors: %T %v", err, err)
+		t.Fatalf("error is not conf.Errors: %T %v", err, err)
 	}
 	for _, e := range fe {
 		if e.File != "fuzz.yaml" || !strings.HasPrefix(e.Error(), "fuzz.yaml") {

@@ -268,7 +268,7 @@ func readDevice(ctx context.Context, configPath, name string, asJSON bool, stdou
 	if err != nil {
 		fmt.Fprintln(stderr, "gateway read: learned holes not read:", err)
 	}
-	b, err := commission.StartBus(ctx, dev.Bus, dev.Timeout)
+	b, err := commission.StartBus(ctx, dev.Bus, dev.Timeout.Duration)
 	if err != nil {
 		fmt.Fprintln(stderr, "gateway read:", err)
 		return 2

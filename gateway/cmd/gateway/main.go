@@ -135,9 +135,9 @@ func run(ctx context.Context, cfg *fwconfig.Gateway, siteOpts poll.SiteOptions, 
 	boot := newBootID()
 	log = log.With("gateway", cfg.Gateway, "boot", boot)
 	q, err := queue.Open(queue.Options{
-		Dir: cfg.Queue.Dir, MaxBytes: cfg.Queue.MaxBytes,
-		SyncEvery: cfg.Queue.Fsync, SyncRecords: cfg.Queue.FsyncRecords, SyncAlways: cfg.Queue.FsyncAlways,
-		WriteBehind: cfg.Queue.WriteBehind, Logger: log,
+		Dir: cfg.Queue.Dir, MaxBytes: cfg.Queue.MaxBytes.Bytes,
+		SyncEvery: cfg.Queue.Fsync.Window.Duration, SyncRecords: cfg.Queue.FsyncRecords, SyncAlways: cfg.Queue.Fsync.Always,
+		WriteBehind: cfg.Queue.WriteBehind.Window.Duration, Logger: log,
 	})
 	if err != nil {
 		return err
@@ -180,7 +180,7 @@ func run(ctx context.Context, cfg *fwconfig.Gateway, siteOpts poll.SiteOptions, 
 	pub = publish.New(publish.Options{
 		TLS: tlsConf, OnConnect: onConnect,
 		Broker: cfg.MQTT.Broker, ClientID: cfg.MQTT.ClientID, Username: cfg.MQTT.Username,
-		Password: os.Getenv(cfg.MQTT.PasswordEnv), KeepAlive: cfg.MQTT.KeepAlive,
+		Password: os.Getenv(cfg.MQTT.PasswordEnv), KeepAlive: cfg.MQTT.KeepAlive.Duration,
 		Site: cfg.Site, Gateway: cfg.Gateway, Boot: boot, Version: version,
 		ConfigVersion: strconv.Itoa(cfg.Version), LastSeq: q.LastSeq, Devices: sites.States,
 		Queue:            func() *telemetry.QueueStatus { return queueStatus(q.Stats()) },
@@ -261,7 +261,7 @@ func run(ctx context.Context, cfg *fwconfig.Gateway, siteOpts poll.SiteOptions, 
 		}
 	}
 	log.Info("gateway started", "devices", len(site.Devices), "buses", site.Buses(), "broker", cfg.MQTT.Broker,
-		"version", version, "queue", cfg.Queue.Dir, "write_behind", cfg.Queue.WriteBehind, "replay_rate", cfg.Queue.ReplayRate)
+		"version", version, "queue", cfg.Queue.Dir, "write_behind", cfg.Queue.WriteBehind.Window.Duration, "replay_rate", cfg.Queue.ReplayRate)
 	if err := sdnotify.Notify("READY=1"); err != nil {
 		log.Warn("systemd notify", "error", err)
 	}
