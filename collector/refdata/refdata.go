@@ -10,14 +10,13 @@
 package refdata
 
 import (
-	"bytes"
 	"embed"
 	"fmt"
 	"math"
 	"sort"
 	"strings"
 
-	"gopkg.in/yaml.v3"
+	"github.com/boilerwatch/boilerwatch/firmware-config/conf"
 )
 
 //go:embed *.yaml
@@ -315,10 +314,12 @@ func Load() (*Data, error) {
 		if err != nil {
 			return nil, fmt.Errorf("refdata: %w", err)
 		}
-		dec := yaml.NewDecoder(bytes.NewReader(data))
-		dec.KnownFields(true)
-		if err := dec.Decode(f.out); err != nil {
-			return nil, fmt.Errorf("refdata %s: %w", f.name, err)
+		doc, err := conf.Decode("refdata/"+f.name, data, f.out)
+		if err == nil {
+			err = doc.Err()
+		}
+		if err != nil {
+			return nil, fmt.Errorf("refdata: %w", err)
 		}
 	}
 	if err := d.check(); err != nil {
