@@ -1,6 +1,7 @@
 package conf
 
 import (
+	"bytes"
 	"errors"
 	"testing"
 )
@@ -38,12 +39,9 @@ func FuzzDecode(f *testing.F) {
 		if !errors.As(err, &es) || len(es) == 0 {
 			t.Fatalf("error is not Errors: %T %v", err, err)
 		}
-		lines := 1
-		for _, b := range data {
-			if b == '\n' {
-				lines++
-			}
-		}
+		// YAML breaks lines at \n, \r and \r\n, and at NEL, LS and PS.
+		lines := 1 + bytes.Count(data, []byte("\n")) + bytes.Count(data, []byte("\r")) +
+			bytes.Count(data, []byte("\u0085")) + bytes.Count(data, []byte("\u2028")) + bytes.Count(data, []byte("\u2029"))
 		for _, e := range es {
 			if e.File != "fuzz.yaml" || e.Line < 0 || e.Line > lines+1 {
 				t.Fatalf("error not located in the file (%d lines): %q", lines, e.Error())
