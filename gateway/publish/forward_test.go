@@ -11,6 +11,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/boilerwatch/boilerwatch/gateway/queue"
@@ -136,6 +137,7 @@ func waitPending(t *testing.T, q *queue.Queue, want uint64) {
 }
 
 func TestHistoricalPayload(t *testing.T) {
+	t.Parallel()
 	tests := []struct{ in, want string }{
 		{`{"v":1,"seq":3}`, `{"historical":true,"v":1,"seq":3}`},
 		{`{}`, `{}`},
@@ -152,49 +154,53 @@ func TestHistoricalPayload(t *testing.T) {
 // order, marked historical, at the replay rate, while live records go out
 // as soon as they are queued.
 func TestBacklogAndLiveAlternate(t *testing.T) {
-	q := openQueue(t)
-	appendMsgs(t, q, 100) // the backlog of an outage
-	f := NewForwarder(q, ForwardOptions{ReplayRate: 200, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
-	links := runForwarder(t, f)
-	l := newFakeLink(nil)
-	start := time.Now()
-	links <- l
-	time.Sleep(100 * time.Millisecond)
-	appendMsgs(t, q, 5) // live, polled during the replay
-	waitPending(t, q, 0)
-	elapsed := time.Since(start)
+	t.Parallel()
+	// Fake time: the replay rate is measured exactly, without real waits.
+	synctest.Test(t, func(t *testing.T) {
+		q := openQueue(t)
+		appendMsgs(t, q, 100) // the backlog of an outage
+		f := NewForwarder(q, ForwardOptions{ReplayRate: 200, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+		links := runForwarder(t, f)
+		l := newFakeLink(nil)
+		start := time.Now()
+		links <- l
+		time.Sleep(100 * time.Millisecond)
+		appendMsgs(t, q, 5) // live, polled during the replay
+		waitPending(t, q, 0)
+		elapsed := time.Since(start)
 
-	got := l.published()
-	var back, live []uint64
-	var firstLive, lastBack time.Time
-	for _, m := range got {
-		if m.Historical {
-			back = append(back, m.Seq)
-			lastBack = m.at
-		} else {
-			live = append(live, m.Seq)
-			if firstLive.IsZero() {
-				firstLive = m.at
+		got := l.published()
+		var back, live []uint64
+		var firstLive, lastBack time.Time
+		for _, m := range got {
+			if m.Historical {
+				back = append(back, m.Seq)
+				lastBack = m.at
+			} else {
+				live = append(live, m.Seq)
+				if firstLive.IsZero() {
+					firstLive = m.at
+				}
 			}
 		}
-	}
-	if len(back) != 100 || !slices.IsSorted(back) || back[0] != 1 {
-		t.Errorf("backlog: %d messages %v", len(back), back)
-	}
-	if !slices.Equal(live, []uint64{101, 102, 103, 104, 105}) {
-		t.Errorf("live: %v, want 101..105 not historical", live)
-	}
-	if !firstLive.Before(lastBack) {
-		t.Error("live data waited for the backlog")
-	}
-	// 100 messages at 200/s, with a one-second bucket: 0.5 s at least,
-	// not much more.
-	if elapsed < 400*time.Millisecond || elapsed > 3*time.Second {
-		t.Errorf("replay of 100 at 200/s took %s", elapsed)
-	}
-	if f.Stats.Historical.Load() != 100 || f.Stats.Live.Load() != 5 {
-		t.Errorf("stats: %d historical, %d live", f.Stats.Historical.Load(), f.Stats.Live.Load())
-	}
+		if len(back) != 100 || !slices.IsSorted(back) || back[0] != 1 {
+			t.Errorf("backlog: %d messages %v", len(back), back)
+		}
+		if !slices.Equal(live, []uint64{101, 102, 103, 104, 105}) {
+			t.Errorf("live: %v, want 101..105 not historical", live)
+		}
+		if !firstLive.Before(lastBack) {
+			t.Error("live data waited for the backlog")
+		}
+		// 100 messages at 200/s, with a one-second bucket: 0.5 s at least,
+		// not much more.
+		if elapsed < 400*time.Millisecond || elapsed > 3*time.Second {
+			t.Errorf("replay of 100 at 200/s took %s", elapsed)
+		}
+		if f.Stats.Historical.Load() != 100 || f.Stats.Live.Load() != 5 {
+			t.Errorf("stats: %d historical, %d live", f.Stats.Historical.Load(), f.Stats.Live.Load())
+		}
+	})
 }
 
 // TestUnacknowledgedStaysQueued: whatever way a publish fails, its record is
@@ -243,7 +249,8 @@ func TestUnacknowledgedStaysQueued(t *testing.T) {
 	for _, tt := range tests {
 		for _, wb := range []time.Duration{0, time.Hour} {
 			t.Run(fmt.Sprintf("%s/write_behind=%s", tt.name, wb), func(t *testing.T) {
-				testUnacknowledged(t, wb, tt.answer)
+				// Fake time: the ack timeout costs no real wait.
+				synctest.Test(t, func(t *testing.T) { testUnacknowledged(t, wb, tt.answer) })
 			})
 		}
 	}
@@ -284,26 +291,30 @@ func testUnacknowledged(t *testing.T, wb time.Duration, answer func(l *fakeLink)
 // once a collector is heard, the records that waited go out as historical
 // backlog.
 func TestHoldsWhileNoCollector(t *testing.T) {
-	q := openQueue(t)
-	f := NewForwarder(q, ForwardOptions{Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
-	links := runForwarder(t, f)
-	l := newFakeLink(nil)
-	l.listening = &atomic.Bool{}
-	links <- l
-	appendMsgs(t, q, 10)
-	time.Sleep(600 * time.Millisecond)
-	if n := len(l.published()); n != 0 {
-		t.Fatalf("%d published with no collector listening", n)
-	}
-	l.listening.Store(true)
-	waitPending(t, q, 0)
-	got := l.published()
-	if len(got) != 10 {
-		t.Fatalf("%d published after the collector appeared, want 10", len(got))
-	}
-	for _, m := range got {
-		if !m.Historical {
-			t.Errorf("seq %d waited for a collector but is not marked historical", m.Seq)
+	t.Parallel()
+	// Fake time: the 600 ms with nobody listening cost no real wait.
+	synctest.Test(t, func(t *testing.T) {
+		q := openQueue(t)
+		f := NewForwarder(q, ForwardOptions{Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+		links := runForwarder(t, f)
+		l := newFakeLink(nil)
+		l.listening = &atomic.Bool{}
+		links <- l
+		appendMsgs(t, q, 10)
+		time.Sleep(600 * time.Millisecond)
+		if n := len(l.published()); n != 0 {
+			t.Fatalf("%d published with no collector listening", n)
 		}
-	}
+		l.listening.Store(true)
+		waitPending(t, q, 0)
+		got := l.published()
+		if len(got) != 10 {
+			t.Fatalf("%d published after the collector appeared, want 10", len(got))
+		}
+		for _, m := range got {
+			if !m.Historical {
+				t.Errorf("seq %d waited for a collector but is not marked historical", m.Seq)
+			}
+		}
+	})
 }
