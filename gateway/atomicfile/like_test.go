@@ -8,6 +8,7 @@ import (
 )
 
 func TestWriteLike(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name     string
 		existing fs.FileMode // 0: path does not exist

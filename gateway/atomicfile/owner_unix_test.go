@@ -12,6 +12,7 @@ import (
 // TestWriteLikeOwner: root (the test may run as root) keeps the owner and
 // group of the file it replaces.
 func TestWriteLikeOwner(t *testing.T) {
+	t.Parallel()
 	if os.Geteuid() != 0 {
 		t.Skip("needs root to give a file another owner")
 	}

@@ -104,8 +104,10 @@ var mbapFaults = []struct {
 // Each fault fails exactly the read it hits, with a precise error; the
 // next read gets its own, correct answer.
 func TestTCPFaults(t *testing.T) {
+	t.Parallel()
 	for _, tt := range mbapFaults {
 		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
 			fs := newFaultServer(t, mbservertest.TCP)
 			b := startBus(t, fwconfig.Bus{Transport: fwconfig.TCP, Address: fs.Addr}, 150*time.Millisecond)
 			checkFault(t, b, fs, tt.act, tt.errHas, tt.reconnect)
@@ -152,6 +154,7 @@ func checkFault(t *testing.T, b *Bus, fs *mbservertest.Server, act mbserver.Acti
 // A refused connection fails fast and precisely; once the device listens
 // again, the next read works without any intervention.
 func TestTCPRefusedThenBack(t *testing.T) {
+	t.Parallel()
 	fs := newFaultServer(t, mbservertest.TCP)
 	b := startBus(t, fwconfig.Bus{Transport: fwconfig.TCP, Address: fs.Addr}, 500*time.Millisecond)
 	ctx := context.Background()
@@ -176,6 +179,7 @@ func TestTCPRefusedThenBack(t *testing.T) {
 // A device that closed an idle connection costs no request: the bus sees
 // the close before writing and redials.
 func TestTCPPeerClosedBetweenRequests(t *testing.T) {
+	t.Parallel()
 	fs := newFaultServer(t, mbservertest.TCP)
 	b := startBus(t, fwconfig.Bus{Transport: fwconfig.TCP, Address: fs.Addr}, 500*time.Millisecond)
 	ctx := context.Background()
@@ -194,6 +198,7 @@ func TestTCPPeerClosedBetweenRequests(t *testing.T) {
 
 // Coils come back as 0/1 words.
 func TestReadBits(t *testing.T) {
+	t.Parallel()
 	fs := newFaultServer(t, mbservertest.TCP)
 	b := startBus(t, fwconfig.Bus{Transport: fwconfig.TCP, Address: fs.Addr}, time.Second)
 	w, _, err := b.Read(context.Background(), 1, profile.Coil, 0, 3, 0)
@@ -205,6 +210,7 @@ func TestReadBits(t *testing.T) {
 // Gaps: a pause between requests, a longer one when the unit changes, and
 // a pause after connecting.
 func TestGaps(t *testing.T) {
+	t.Parallel()
 	var mu sync.Mutex
 	var at []time.Time
 	srv := mbservertest.Start(t, mbservertest.Options{
@@ -247,6 +253,7 @@ func TestGaps(t *testing.T) {
 
 // A cancelled context ends a read promptly, and Run stops.
 func TestCancel(t *testing.T) {
+	t.Parallel()
 	fs := newFaultServer(t, mbservertest.TCP)
 	b := startBus(t, fwconfig.Bus{Transport: fwconfig.TCP, Address: fs.Addr}, 5*time.Second)
 	fs.Fault(mbserver.Action{Drop: true})
@@ -265,6 +272,7 @@ func TestCancel(t *testing.T) {
 // A device that sends its answer twice leaves a stale frame in the socket;
 // it is drained before the next request, which gets its own answer.
 func TestStaleBytesDrained(t *testing.T) {
+	t.Parallel()
 	fs := newFaultServer(t, mbservertest.TCP)
 	b := startBus(t, fwconfig.Bus{Transport: fwconfig.TCP, Address: fs.Addr}, time.Second)
 	ctx := context.Background()

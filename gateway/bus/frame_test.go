@@ -21,6 +21,7 @@ func rtuRequest(unit, fc byte, addr, qty uint16) []byte {
 }
 
 func TestReadRTU(t *testing.T) {
+	t.Parallel()
 	read3 := rtuRequest(1, 3, 0, 2)
 	tests := []struct {
 		name   string
@@ -55,6 +56,7 @@ func TestReadRTU(t *testing.T) {
 }
 
 func TestReadMBAP(t *testing.T) {
+	t.Parallel()
 	good := []byte{0, 1, 0, 0, 0, 5, 1, 3, 2, 0x12, 0x34}
 	tests := []struct {
 		name   string

@@ -12,6 +12,7 @@ import (
 )
 
 func TestErrorKind(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name       string
 		err        error

@@ -62,6 +62,7 @@ var rtuFaults = []struct {
 const faultTimeout = 600 * time.Millisecond
 
 func TestRTUOverTCPFaults(t *testing.T) {
+	t.Parallel()
 	faults := append(rtuFaults[:len(rtuFaults):len(rtuFaults)],
 		struct {
 			name   string
@@ -78,6 +79,7 @@ func TestRTUOverTCPFaults(t *testing.T) {
 	)
 	for _, tt := range faults {
 		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
 			fs := newFaultServer(t, mbservertest.RTUOverTCP)
 			b := startBus(t, fwconfig.Bus{Transport: fwconfig.RTUOverTCP, Address: fs.Addr}, faultTimeout)
 			checkFault(t, b, fs, tt.act, tt.errHas, tt.socket)
@@ -88,6 +90,7 @@ func TestRTUOverTCPFaults(t *testing.T) {
 // An answer that trickles in byte by byte, as from a slow serial server,
 // is read whole.
 func TestRTUOverTCPSplitAnswer(t *testing.T) {
+	t.Parallel()
 	fs := newFaultServer(t, mbservertest.RTUOverTCP)
 	b := startBus(t, fwconfig.Bus{Transport: fwconfig.RTUOverTCP, Address: fs.Addr}, time.Second)
 	fs.Fault(mbserver.Action{Split: 15, SplitGap: 5 * time.Millisecond})
@@ -97,6 +100,7 @@ func TestRTUOverTCPSplitAnswer(t *testing.T) {
 }
 
 func TestRTUOverTCPRefusedThenBack(t *testing.T) {
+	t.Parallel()
 	fs := newFaultServer(t, mbservertest.RTUOverTCP)
 	b := startBus(t, fwconfig.Bus{Transport: fwconfig.RTUOverTCP, Address: fs.Addr}, 500*time.Millisecond)
 	fs.Stop()
@@ -133,8 +137,10 @@ func newSerialFaultServer(t *testing.T) (*mbservertest.Server, string) {
 // RTU on a serial line, through a pty pair: every fault fails only its
 // read and never costs the port.
 func TestRTUSerialFaults(t *testing.T) {
+	t.Parallel()
 	for _, tt := range rtuFaults {
 		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
 			fs, path := newSerialFaultServer(t)
 			b := startBus(t, fwconfig.Bus{Transport: fwconfig.RTU, Address: path, Baud: 9600, Parity: "none", DataBits: 8, StopBits: 1}, faultTimeout)
 			checkFault(t, b, fs, tt.act, tt.errHas, false)
@@ -144,6 +150,7 @@ func TestRTUSerialFaults(t *testing.T) {
 
 // Several units on one line take turns; the bus serializes them.
 func TestRTUSerialUnitsInterleaved(t *testing.T) {
+	t.Parallel()
 	fs, path := newSerialFaultServer(t)
 	_ = fs
 	b := startBus(t, fwconfig.Bus{Transport: fwconfig.RTU, Address: path, Baud: 19200, Parity: "even", DataBits: 8, StopBits: 1, UnitGap: 5 * time.Millisecond}, time.Second)

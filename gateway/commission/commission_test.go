@@ -52,6 +52,7 @@ func load(t *testing.T) *profile.Profile {
 }
 
 func TestReadPointsAndCheck(t *testing.T) {
+	t.Parallel()
 	p := load(t)
 	dev := fakeDevice{profile.Holding: {
 		0: 0x0000, 1: 0x4366, // 230 V as float32 CDAB: words swapped
@@ -83,6 +84,7 @@ func TestReadPointsAndCheck(t *testing.T) {
 }
 
 func TestJudge(t *testing.T) {
+	t.Parallel()
 	p := load(t)
 	dev := fakeDevice{profile.Holding: {0: 0x4366, 1: 0x0000, 2: 5000, 100: 0x0070}}
 	c := judge(context.Background(), dev, 1, p, time.Second)
@@ -102,6 +104,7 @@ func TestJudge(t *testing.T) {
 }
 
 func TestPairs(t *testing.T) {
+	t.Parallel()
 	// 123.456 = 0x42F6E979, as in the README's byte order table.
 	for _, tt := range []struct {
 		a, b  uint16
@@ -115,6 +118,7 @@ func TestPairs(t *testing.T) {
 }
 
 func TestParsing(t *testing.T) {
+	t.Parallel()
 	for in, want := range map[string]int{"0x2006": 8198, "8198": 8198, "0100": 100, "0X10": 16, "65535": 65535} {
 		if got, err := ParseAddress(in); err != nil || got != want {
 			t.Errorf("ParseAddress(%q) = %d, %v", in, got, err)
@@ -143,6 +147,7 @@ func TestParsing(t *testing.T) {
 }
 
 func TestProbeBound(t *testing.T) {
+	t.Parallel()
 	o := ScanOptions{Bus: fwconfig.Bus{Transport: fwconfig.RTU}, Units: make([]int, 10), Timeout: 100 * time.Millisecond, Concurrency: 1}
 	if b := ProbeBound(o); b != 10*220*time.Millisecond {
 		t.Errorf("rtu bound %s", b)

@@ -6,6 +6,7 @@ import (
 )
 
 func TestChecksum(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		frame []byte
 		want  []byte

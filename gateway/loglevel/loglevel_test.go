@@ -11,6 +11,7 @@ import (
 )
 
 func TestHandler(t *testing.T) {
+	t.Parallel()
 	var v slog.LevelVar
 	var logs bytes.Buffer
 	log := slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: &v}))

@@ -24,6 +24,7 @@ func freeAddr(t *testing.T) string {
 }
 
 func TestServe(t *testing.T) {
+	t.Parallel()
 	metrics := http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { io.WriteString(w, "up 1\n") })
 	// The server's goroutines read it; a socket is no happens-before
 	// edge for the race detector.

@@ -11,6 +11,7 @@ import (
 )
 
 func TestLearnedPersists(t *testing.T) {
+	t.Parallel()
 	path := LearnedPath(filepath.Join(t.TempDir(), "queue") + "/")
 	if !strings.HasSuffix(path, "queue.holes.json") {
 		t.Fatalf("path %s", path)
@@ -52,6 +53,7 @@ func TestLearnedPersists(t *testing.T) {
 }
 
 func TestCarve(t *testing.T) {
+	t.Parallel()
 	ps := []*profile.Point{
 		{Name: "x", Register: "holding", Address: 14, Type: "float32"},
 		{Name: "y", Register: "input", Address: 11, Type: "uint16"},
@@ -65,6 +67,7 @@ func TestCarve(t *testing.T) {
 
 // -plan plans around the profile's holes and the learned ones, and says so.
 func TestPrintSiteLearned(t *testing.T) {
+	t.Parallel()
 	g := loadGateway(t, `devices:
   - {name: m1, profile: grouped-meter, address: "127.0.0.1:502", unit_id: 1, interval: 10s, max_gap: 100}
 `)

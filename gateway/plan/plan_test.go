@@ -12,6 +12,7 @@ import (
 )
 
 func TestBuild(t *testing.T) {
+	t.Parallel()
 	pt := func(name string, reg profile.RegisterType, addr int, typ profile.DataType) profile.Point {
 		return profile.Point{Name: name, Register: reg, Address: addr, Type: typ}
 	}
@@ -73,6 +74,7 @@ func names(r Request) string {
 }
 
 func TestSplit(t *testing.T) {
+	t.Parallel()
 	bit := func(name string, addr, b int) profile.Point {
 		return profile.Point{Name: name, Register: "input", Address: addr, Type: "bool", Bit: &b}
 	}
@@ -138,6 +140,7 @@ points:
 // Each group is planned on its own; a group whose points are scaled by a
 // register reads that register in the same requests.
 func TestDeviceGroups(t *testing.T) {
+	t.Parallel()
 	g := loadGateway(t, `devices:
   - {name: m1, profile: grouped-meter, address: "127.0.0.1:502", unit_id: 1, interval: 10s, groups: {totals: 15m}}
 `)
@@ -160,6 +163,7 @@ func TestDeviceGroups(t *testing.T) {
 }
 
 func TestPrintSite(t *testing.T) {
+	t.Parallel()
 	g := loadGateway(t, `devices:
   - {name: m1, profile: grouped-meter, address: "127.0.0.1:502", unit_id: 1, interval: 10s}
   - {name: m2, profile: grouped-meter, transport: rtu, port: /dev/ttyS1, unit_id: 2, interval: 10s, max_gap: 0, max_registers: 2}
@@ -193,6 +197,7 @@ total: 11 round trips per cycle (every group polled once), 203 per minute, 2 dev
 }
 
 func TestRejoin(t *testing.T) {
+	t.Parallel()
 	pt := func(name string, addr int) profile.Point {
 		return profile.Point{Name: name, Register: "holding", Address: addr, Type: "uint16"}
 	}

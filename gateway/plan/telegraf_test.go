@@ -59,6 +59,7 @@ func telegrafMaxInsert(points []*profile.Point, fill int) int {
 }
 
 func TestTelegrafMaxInsertReference(t *testing.T) {
+	t.Parallel()
 	pt := func(addr int, typ profile.DataType) *profile.Point {
 		return &profile.Point{Register: profile.Holding, Address: addr, Type: typ}
 	}
@@ -102,6 +103,7 @@ func shippedPlans(t *testing.T) *fwconfig.Gateway {
 // requests than Telegraf's max_insert (fill 50) for the same registers (the
 // group's points and the scale registers they need).
 func TestNoMoreRequestsThanTelegraf(t *testing.T) {
+	t.Parallel()
 	g := shippedPlans(t)
 	total, totalTelegraf := 0, 0
 	for i := range g.Devices {

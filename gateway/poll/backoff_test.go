@@ -107,6 +107,7 @@ func runAway(t *testing.T, r *awayReader) (sinceBack time.Duration, awayRequests
 // once it is back it is read again within one interval, not after the
 // backoff (before: 58 s for a device back after 70 s).
 func TestOfflineRefusedRetriedEveryInterval(t *testing.T) {
+	t.Parallel()
 	since, n := runAway(t, &awayReader{fail: refusedErr})
 	if since > time.Second {
 		t.Errorf("first good value %s after the device came back, want within one interval (1s)", since)
@@ -120,6 +121,7 @@ func TestOfflineRefusedRetriedEveryInterval(t *testing.T) {
 // bus a timeout per request: it keeps backing off (1, 2, 4 … 60 s) so
 // that the other devices on the bus are not starved.
 func TestOfflineTimeoutKeepsBackingOff(t *testing.T) {
+	t.Parallel()
 	since, n := runAway(t, &awayReader{fail: timedOut, cost: 200 * time.Millisecond})
 	// 3 polls to go offline, then probes 1, 2, 4, 8, 16, 32 s apart.
 	if n < 6 || n > 12 {
@@ -133,6 +135,7 @@ func TestOfflineTimeoutKeepsBackingOff(t *testing.T) {
 // A device that is refused, then times out (the converter is up, the
 // unit behind it dead), backs off from the first timeout.
 func TestOfflineCauseChanges(t *testing.T) {
+	t.Parallel()
 	var mu sync.Mutex
 	calls := 0
 	r := &awayReader{fail: func() error {

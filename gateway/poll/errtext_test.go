@@ -12,6 +12,7 @@ import (
 // publishes for it is one the collector accepts, so one odd error text
 // cannot cost the whole message.
 func TestErrTextIsValidErr(t *testing.T) {
+	t.Parallel()
 	for _, c := range []struct {
 		name, err, want string
 	}{

@@ -106,6 +106,7 @@ func meterBank() *mbserver.Bank {
 // Each group's poll is one sample with the group's points only; a value
 // scaled by a decimal-point register is read with it in the same cycle.
 func TestGroupsAndScaleFrom(t *testing.T) {
+	t.Parallel()
 	addr := mbservertest.Start(t, mbservertest.Options{Devices: mbservertest.Units(meterBank(), 1)}).Addr
 	cfg := loadSite(t, map[string]string{"m": meterProfile}, fmt.Sprintf("  - {name: m1, profile: test-meter, address: %q, unit_id: 1}\n", addr))
 	site := NewSite(cfg, SiteOptions{}, quiet)
@@ -159,6 +160,7 @@ func (h *holeDevice) ReadRegisters(t mbserver.Table, addr, qty uint16) ([]uint16
 // the read is split until the refused address is alone, every other point
 // is read in the same cycle, and the new plan is kept.
 func TestExceptionIsolatesPoint(t *testing.T) {
+	t.Parallel()
 	const profile = `name: holey
 class: heat_meter
 source: test
@@ -233,6 +235,7 @@ points:
 // A busy device (exception 6) is asked again with backoff; the value is
 // good if it answers within the retries, bad with exception 6 otherwise.
 func TestBusyRetried(t *testing.T) {
+	t.Parallel()
 	for _, tt := range []struct {
 		busy int64
 		want string
@@ -266,6 +269,7 @@ func TestBusyRetried(t *testing.T) {
 // A counter that goes down is flagged as a reset, good and unaltered, never
 // turned into negative consumption; a bad poll in between changes nothing.
 func TestCounterReset(t *testing.T) {
+	t.Parallel()
 	bank := meterBank()
 	var fail atomic.Bool
 	addr := mbservertest.Start(t, mbservertest.Options{

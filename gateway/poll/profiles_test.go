@@ -117,6 +117,7 @@ func profileDevice(t testing.TB, prof *profile.Profile) (*mbserver.Bank, map[str
 // real socket, polled by poll.Device with its own plan, every value equal to
 // what was served, and the whole sample as in testdata/profiles/<name>.txt.
 func TestProfileLibraryEndToEnd(t *testing.T) {
+	t.Parallel()
 	lib, err := profile.LoadLibrary()
 	if err != nil {
 		t.Fatal(err)

@@ -15,6 +15,7 @@ import (
 // must find the runtime and process metrics under the same name, type and
 // help.
 func TestSameAsClientGolang(t *testing.T) {
+	t.Parallel()
 	theirs := prometheus.NewRegistry()
 	theirs.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	gathered, err := theirs.Gather()

@@ -3,6 +3,7 @@ package promtext
 import "testing"
 
 func TestParseStat(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name    string
 		in      string
@@ -34,6 +35,7 @@ func TestParseStat(t *testing.T) {
 }
 
 func TestParseNetstat(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name    string
 		in      string

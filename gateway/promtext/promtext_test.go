@@ -43,6 +43,7 @@ func (c stateCollector) Describe() []*Desc { return c.descs }
 func (c stateCollector) Collect(s *Scrape) { c.emit(s) }
 
 func TestRender(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name  string
 		setup func(r *Registry)
@@ -164,6 +165,7 @@ q_pending 42
 }
 
 func TestAppendFloat(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		v    float64
 		want string
@@ -197,6 +199,7 @@ func TestAppendFloat(t *testing.T) {
 // values come back as they went in, and that values, types and buckets
 // read as written.
 func TestParsedValues(t *testing.T) {
+	t.Parallel()
 	hostile := []string{
 		`quote"inside`,
 		`back\slash`,
@@ -275,6 +278,7 @@ func TestParsedValues(t *testing.T) {
 }
 
 func TestInvalidDefinitions(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name  string
 		setup func(r *Registry)
@@ -308,6 +312,7 @@ func TestInvalidDefinitions(t *testing.T) {
 }
 
 func TestCollectorErrors(t *testing.T) {
+	t.Parallel()
 	mine := NewGaugeDesc("mine", "x", "device")
 	other := NewGaugeDesc("other", "x")
 	tests := []struct {
@@ -336,6 +341,7 @@ func TestCollectorErrors(t *testing.T) {
 }
 
 func TestServeHTTP(t *testing.T) {
+	t.Parallel()
 	r := NewRegistry()
 	r.NewCounter("a_total", "x").Inc()
 	rec := httptest.NewRecorder()
@@ -393,6 +399,7 @@ func BenchmarkObserve(b *testing.B) {
 // TestConcurrent observes, adds label sets and scrapes at once; run it
 // with -race. The totals must come out exact.
 func TestConcurrent(t *testing.T) {
+	t.Parallel()
 	r := NewRegistry()
 	h := r.NewHistogramVec("h", "x", []float64{1, 2}, "device")
 	c := r.NewCounterVec("c_total", "x", "device", "kind")

@@ -8,6 +8,7 @@ import (
 )
 
 func TestStatusFields(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name       string
 		o          Options
@@ -29,6 +30,7 @@ func TestStatusFields(t *testing.T) {
 // StatusChanged is called from polling goroutines: it must never block,
 // and requests made while one is pending merge into it.
 func TestStatusChangedMerges(t *testing.T) {
+	t.Parallel()
 	p := New(Options{Gateway: "gw"})
 	done := make(chan struct{})
 	go func() {

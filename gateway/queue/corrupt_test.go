@@ -61,6 +61,7 @@ func seqRange(lo, hi uint64, except ...uint64) []uint64 {
 // being written. The queue opens, logs, quarantines what it cannot read
 // and delivers the rest.
 func TestDamagedRawSegment(t *testing.T) {
+	t.Parallel()
 	const n = 30
 	tests := []struct {
 		name    string
@@ -220,6 +221,7 @@ func TestDamagedRawSegment(t *testing.T) {
 // records of the damaged block only; the file is quarantined once its
 // readable records are sent.
 func TestDamagedCompressedSegment(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name   string
 		damage func([]byte) []byte

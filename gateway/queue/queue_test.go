@@ -108,6 +108,7 @@ func snapshot(t *testing.T, dir string) string {
 }
 
 func TestAppendAckReopen(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	q, err := Open(Options{Dir: dir, Logger: testLogger(io.Discard)})
 	if err != nil {
@@ -148,6 +149,7 @@ func TestAppendAckReopen(t *testing.T) {
 }
 
 func TestKill9LosesNothing(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	q := mustOpen(t, Options{Dir: dir, SyncEvery: 1 << 40, SyncRecords: 1 << 30, Logger: testLogger(io.Discard)})
 	appendN(t, q, 200)
@@ -164,6 +166,7 @@ func TestKill9LosesNothing(t *testing.T) {
 }
 
 func TestReaderLiveAndBacklog(t *testing.T) {
+	t.Parallel()
 	q := mustOpen(t, Options{Dir: t.TempDir(), SegmentBytes: 2048, TailBytes: 256, Logger: testLogger(io.Discard)})
 	appendN(t, q, 40) // backlog: several segments, beyond the tail cache
 	boundary := q.LastSeq()
@@ -199,6 +202,7 @@ func TestReaderLiveAndBacklog(t *testing.T) {
 }
 
 func TestCompactionKeepsEveryRecord(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	q := mustOpen(t, Options{Dir: dir, SegmentBytes: 16 << 10, Logger: testLogger(io.Discard)})
 	appendN(t, q, 2000)
@@ -222,6 +226,7 @@ func TestCompactionKeepsEveryRecord(t *testing.T) {
 // A segment sealed while most of it was delivered keeps only the rest:
 // every unacknowledged record is read back, and no acknowledged one.
 func TestCompactionKeepsOnlyUnacknowledged(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	q := mustOpen(t, Options{Dir: dir, SegmentBytes: 16 << 10, Logger: testLogger(io.Discard)})
 	seqs := appendN(t, q, 2000)
@@ -242,6 +247,7 @@ func TestCompactionKeepsOnlyUnacknowledged(t *testing.T) {
 }
 
 func TestFullQueueDropsOldest(t *testing.T) {
+	t.Parallel()
 	logs := &logBuf{}
 	q := mustOpen(t, Options{Dir: t.TempDir(), SegmentBytes: 8 << 10, MaxBytes: 40 << 10, Logger: testLogger(logs)})
 	appendN(t, q, 3000)
@@ -260,6 +266,7 @@ func TestFullQueueDropsOldest(t *testing.T) {
 }
 
 func TestAppendFailureIsCountedAsLost(t *testing.T) {
+	t.Parallel()
 	q := mustOpen(t, Options{Dir: t.TempDir(), Logger: testLogger(io.Discard)})
 	appendN(t, q, 3)
 	seq, err := q.Append(func(uint64) ([]byte, error) { return nil, fmt.Errorf("cannot encode") })
@@ -290,6 +297,7 @@ func waitFor(t *testing.T, cond func() bool) {
 // TailBytes: a gateway that delivers keeps nothing, one cut off from its
 // broker keeps a bounded window and serves the rest from disk.
 func TestTailMemory(t *testing.T) {
+	t.Parallel()
 	q := mustOpen(t, Options{Dir: t.TempDir(), TailBytes: 1000, Logger: testLogger(io.Discard)})
 	live := q.NewReader(1)
 	defer live.Close()

@@ -14,6 +14,7 @@ import (
 // damage far into the file come out as from a whole-file read, with
 // damage at its file offset.
 func TestRawReaderWindow(t *testing.T) {
+	t.Parallel()
 	file := []byte(rawHeader)
 	var offsets []int
 	for seq := uint64(1); seq <= 2000; seq++ {

@@ -8,6 +8,7 @@ import (
 )
 
 func TestRecordRoundTrip(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name    string
 		seq     uint64
@@ -36,6 +37,7 @@ func TestRecordRoundTrip(t *testing.T) {
 }
 
 func TestRecordDamage(t *testing.T) {
+	t.Parallel()
 	good := appendRecord(nil, 9, payloadFor(9))
 	tests := []struct {
 		name string
@@ -58,6 +60,7 @@ func TestRecordDamage(t *testing.T) {
 }
 
 func TestScanResyncs(t *testing.T) {
+	t.Parallel()
 	var buf []byte
 	for s := uint64(1); s <= 5; s++ {
 		buf = appendRecord(buf, s, payloadFor(s))
@@ -105,6 +108,7 @@ func FuzzDecodeRecord(f *testing.F) {
 }
 
 func TestSpans(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name string
 		add  [][2]uint64

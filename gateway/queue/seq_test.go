@@ -3,6 +3,7 @@ package queue
 import "testing"
 
 func TestSequenceSurvivesRestart(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	s, err := OpenSequence(dir)
 	if err != nil {

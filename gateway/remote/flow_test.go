@@ -218,6 +218,7 @@ func none(t *testing.T, acks []telemetry.ConfigAck) {
 // whatever bytes carry it and after a restart, and its replays change
 // nothing (each would be a polling outage until the next rollback).
 func TestRolledBackNeverAgain(t *testing.T) {
+	t.Parallel()
 	g := newRig(t)
 	v2 := g.signed(2, "")
 	one(t, g.push(v2, false), 2, telemetry.ConfigApplied, "")
@@ -288,6 +289,7 @@ func TestRolledBackNeverAgain(t *testing.T) {
 // a retained copy redelivered at a reconnect is not answered twice, a live
 // push always is (fwconfig push waits for it).
 func TestDuplicates(t *testing.T) {
+	t.Parallel()
 	g := newRig(t)
 	g.online.Store(true)
 	v1 := g.signed(1, "")

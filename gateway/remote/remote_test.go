@@ -10,6 +10,7 @@ import (
 )
 
 func TestNeedsRestart(t *testing.T) {
+	t.Parallel()
 	base := func() *fwconfig.Gateway {
 		return &fwconfig.Gateway{
 			MQTT:   fwconfig.MQTT{Broker: "tcp://127.0.0.1:1883", ClientID: "bw-gw-a", KeepAlive: conf.Duration{Duration: 30 * time.Second}},

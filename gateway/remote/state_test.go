@@ -14,6 +14,7 @@ import (
 )
 
 func TestStatePath(t *testing.T) {
+	t.Parallel()
 	tests := []struct{ queue, want string }{
 		{"/var/lib/boilerwatch/queue", "/var/lib/boilerwatch/remote-config.plant-a.gw-01.json"},
 		{"/var/lib/boilerwatch/queue/", "/var/lib/boilerwatch/remote-config.plant-a.gw-01.json"},
@@ -28,6 +29,7 @@ func TestStatePath(t *testing.T) {
 }
 
 func TestDecide(t *testing.T) {
+	t.Parallel()
 	st := &state{RolledBack: []rolledBack{{Version: 5, At: time.Date(2026, 5, 1, 12, 0, 0, 0, time.UTC), Reason: "no device answered"}}}
 	inForce := []byte("version: 4\n")
 	notNewer := fmt.Errorf("%w: version 4, running 4", fwconfig.ErrNotNewer)
@@ -58,6 +60,7 @@ func TestDecide(t *testing.T) {
 }
 
 func TestStateFile(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	path := filepath.Join(dir, "s.json")
 	if st, err := loadState(path, "plant-a", "gw-01"); err != nil || len(st.RolledBack) != 0 || st.Trial != nil {
@@ -102,6 +105,7 @@ func TestStateFile(t *testing.T) {
 // TestUnreadableState: without its memory of rollbacks the gateway applies
 // no push (a rolled-back version could run again), and polls on.
 func TestUnreadableState(t *testing.T) {
+	t.Parallel()
 	g := newRig(t)
 	cfg, _ := fwconfig.LoadGateway(g.file)
 	if err := os.WriteFile(StatePath(cfg), []byte("not json"), 0o640); err != nil {
@@ -118,6 +122,7 @@ func TestUnreadableState(t *testing.T) {
 // config is on trial (crash, power cut, watchdog) still rolls it back when
 // no device answers, instead of keeping an untried config for good.
 func TestTrialResumedAfterRestart(t *testing.T) {
+	t.Parallel()
 	g := newRig(t)
 	one(t, g.push(g.signed(2, ""), false), 2, telemetry.ConfigApplied, "")
 	g.start() // the process restarts with version 2 in the file

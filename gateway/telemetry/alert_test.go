@@ -22,6 +22,7 @@ const (
 )
 
 func TestAlertTopic(t *testing.T) {
+	t.Parallel()
 	topic := telemetry.AlertTopic("plant-1")
 	if topic != "boilerwatch/v1/plant-1/alerts" {
 		t.Errorf("AlertTopic = %q", topic)
@@ -36,6 +37,7 @@ func TestAlertTopic(t *testing.T) {
 // bytes the collector published before the type moved into the contract,
 // decode back to themselves and fit the schema.
 func TestAlertWire(t *testing.T) {
+	t.Parallel()
 	s := telemetrytest.Schema(t, "alert.schema.json")
 	for want, a := range map[string]telemetry.Alert{
 		boilerAlert: {V: 1, Site: "plant-1", Boiler: "b1", Kind: telemetry.AlertBelowLimit,
@@ -66,6 +68,7 @@ func TestAlertWire(t *testing.T) {
 // DecodeAlert accepts and rejects what it rejects, except for the listed
 // gaps (docs/wire-format.md), each of which must still be one.
 func TestAlertSchemaAgreesWithDecode(t *testing.T) {
+	t.Parallel()
 	s := telemetrytest.Schema(t, "alert.schema.json")
 	edit := func(base string, f func(m map[string]any)) []byte {
 		var m map[string]any
@@ -162,6 +165,7 @@ func TestAlertSchemaAgreesWithDecode(t *testing.T) {
 // publish what DecodeAlert would reject — NaN, which JSON cannot carry,
 // included.
 func TestAlertEncodeRefuses(t *testing.T) {
+	t.Parallel()
 	var a telemetry.Alert
 	if err := json.Unmarshal([]byte(boilerAlert), &a); err != nil {
 		t.Fatal(err)

@@ -65,6 +65,7 @@ func mustMarshal(t *testing.T, v any) []byte {
 }
 
 func TestEncoderMatchesEncodingJSON(t *testing.T) {
+	t.Parallel()
 	for name, m := range goMessages() {
 		t.Run(name, func(t *testing.T) {
 			checkEncoding(t, m)
@@ -104,6 +105,7 @@ func TestEncoderMatchesEncodingJSON(t *testing.T) {
 // A number without a JSON form goes out as a bad value, never as invalid
 // JSON or a lost message.
 func TestEncoderNonFinite(t *testing.T) {
+	t.Parallel()
 	for _, f := range []float64{math.NaN(), math.Inf(1), math.Inf(-1)} {
 		m := &telemetry.Message{V: 1, Samples: []telemetry.Sample{{Values: map[string]telemetry.Value{"x": telemetry.Number(f)}}}}
 		got := (&telemetry.Encoder{}).Encode(m)

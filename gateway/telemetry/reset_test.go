@@ -9,6 +9,7 @@ import (
 // A counter reset travels as "reset": true on a good value; on a bad or
 // stale value it means nothing and is refused.
 func TestValueReset(t *testing.T) {
+	t.Parallel()
 	msg := func(value string) []byte {
 		return []byte(`{"v":1,"site":"s","gateway":"g","seq":1,"boot":"b","samples":[{"device":"m","profile":"p","class":"electricity_meter","ts":1795851362626,"values":{"ep":` + value + `}}]}`)
 	}

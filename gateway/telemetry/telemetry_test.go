@@ -384,6 +384,7 @@ var sentinels = []error{telemetry.ErrTooLarge, telemetry.ErrSyntax, telemetry.Er
 // TestDecode checks each case against its expected sentinel, and that an
 // error wraps exactly one sentinel, since the collector counts rejects by it.
 func TestDecode(t *testing.T) {
+	t.Parallel()
 	for _, c := range decodeCases() {
 		t.Run(c.name, func(t *testing.T) {
 			m, err := telemetry.Decode(c.payload)
@@ -414,6 +415,7 @@ func TestDecode(t *testing.T) {
 // TestDecodeContent checks what Decode makes of a message, beyond accepting
 // it: numbers become float64, bad and stale values stay without a value.
 func TestDecodeContent(t *testing.T) {
+	t.Parallel()
 	got, err := telemetry.Decode([]byte(base))
 	if err != nil {
 		t.Fatal(err)
@@ -441,6 +443,7 @@ func TestDecodeContent(t *testing.T) {
 
 // TestTopics checks the topic layout the docs promise.
 func TestTopics(t *testing.T) {
+	t.Parallel()
 	if got := telemetry.SamplesTopic("plant-1", "gw-1"); got != "boilerwatch/v1/plant-1/gw-1/telemetry" {
 		t.Errorf("SamplesTopic = %q", got)
 	}
@@ -473,6 +476,7 @@ func schemas(t *testing.T) (msg, status *jsonschema.Schema) {
 // listed gap must still be a gap, so the list in docs/wire-format.md stays
 // true when either side changes.
 func TestSchemaAgreesWithDecode(t *testing.T) {
+	t.Parallel()
 	msgSchema, _ := schemas(t)
 	for _, c := range decodeCases() {
 		t.Run(c.name, func(t *testing.T) {
@@ -522,6 +526,7 @@ func goMessages() map[string]*telemetry.Message {
 // the gateway's encoder — decodes to the same message and fits the schema;
 // a zero Message fits neither.
 func TestSchemaAcceptsMarshalled(t *testing.T) {
+	t.Parallel()
 	msgSchema, _ := schemas(t)
 	for name, m := range goMessages() {
 		t.Run(name, func(t *testing.T) {
@@ -556,6 +561,7 @@ func TestSchemaAcceptsMarshalled(t *testing.T) {
 // TestStatusSchema checks the status schema against statuses as the
 // gateway's publisher builds them, and against broken ones.
 func TestStatusSchema(t *testing.T) {
+	t.Parallel()
 	_, statusSchema := schemas(t)
 	valid := map[string]telemetry.Status{
 		"will": {V: telemetry.Version, Gateway: "gw-1", State: "offline", Boot: "0123456789abcdef"},
@@ -600,6 +606,7 @@ func TestStatusSchema(t *testing.T) {
 // of its Go struct, and requires exactly those without omitempty — so a
 // field added in Go without the schema (or the reverse) fails here.
 func TestSchemasMatchStructs(t *testing.T) {
+	t.Parallel()
 	msg := telemetrytest.Doc(t, "wire-format.schema.json").(map[string]any)
 	status := telemetrytest.Doc(t, "status.schema.json").(map[string]any)
 	alert := telemetrytest.Doc(t, "alert.schema.json").(map[string]any)
@@ -709,6 +716,7 @@ func docBlocks(t *testing.T, path string) []string {
 // TestDocExamples: the examples in docs/wire-format.md decode and validate,
 // and the numbers it states are the code's.
 func TestDocExamples(t *testing.T) {
+	t.Parallel()
 	msgSchema, statusSchema := schemas(t)
 	alertSchema := telemetrytest.Schema(t, "alert.schema.json")
 	path := filepath.Join(telemetrytest.DocsDir(), "wire-format.md")

@@ -9,6 +9,7 @@ import (
 )
 
 func TestReservedField(t *testing.T) {
+	t.Parallel()
 	for _, c := range []struct {
 		name            string
 		reserved, point bool // ReservedField, ValidPointName
@@ -35,6 +36,7 @@ func TestReservedField(t *testing.T) {
 }
 
 func TestCleanText(t *testing.T) {
+	t.Parallel()
 	for _, c := range []struct {
 		name, in string
 		max      int

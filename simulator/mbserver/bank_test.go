@@ -8,6 +8,7 @@ import (
 )
 
 func TestBankBounds(t *testing.T) {
+	t.Parallel()
 	b := NewBank(BankSize{Coils: 8, DiscreteInputs: 0, HoldingRegisters: 10, InputRegisters: 1 << 16})
 	tests := []struct {
 		name string
@@ -49,6 +50,7 @@ func TestBankBounds(t *testing.T) {
 var errAny = errors.New("any non-exception error")
 
 func TestBankSizePanics(t *testing.T) {
+	t.Parallel()
 	defer func() {
 		if recover() == nil {
 			t.Error("NewBank with 65537 registers did not panic")
@@ -60,6 +62,7 @@ func TestBankSizePanics(t *testing.T) {
 // TestBankOnRead checks that the observer sees exactly what each read
 // served, even while the simulator rewrites a two-register value.
 func TestBankOnRead(t *testing.T) {
+	t.Parallel()
 	b := NewBank(BankSize{HoldingRegisters: 2, DiscreteInputs: 3})
 	var mu sync.Mutex
 	var served [][]uint16

@@ -54,6 +54,7 @@ func clientBank() *Bank {
 }
 
 func TestPymodbusClient(t *testing.T) {
+	t.Parallel()
 	if _, err := exec.LookPath("/usr/bin/python3"); err != nil {
 		servicetest.Missing(t, "python3", "apt-get install -y python3-pymodbus")
 	}
@@ -91,6 +92,7 @@ func TestPymodbusClient(t *testing.T) {
 	arg, _ := json.Marshal(list)
 	for _, proto := range []Protocol{ProtocolTCP, ProtocolRTUOverTCP, ProtocolRTU} {
 		t.Run(proto.String(), func(t *testing.T) {
+			t.Parallel()
 			srv := NewServer(Options{})
 			srv.SetDevice(1, clientBank())
 			target := served(t, srv, proto)
@@ -127,6 +129,7 @@ func TestPymodbusClient(t *testing.T) {
 var mbpollValue = regexp.MustCompile(`(?m)^\[(\d+)\]:\s+(\S+)`)
 
 func TestMbpollClient(t *testing.T) {
+	t.Parallel()
 	if _, err := exec.LookPath("mbpoll"); err != nil {
 		servicetest.Missing(t, "mbpoll", "apt-get install -y mbpoll")
 	}
@@ -149,6 +152,7 @@ func TestMbpollClient(t *testing.T) {
 	}
 	for _, proto := range []Protocol{ProtocolTCP, ProtocolRTU} {
 		t.Run(proto.String(), func(t *testing.T) {
+			t.Parallel()
 			srv := NewServer(Options{})
 			srv.SetDevice(1, clientBank())
 			target := served(t, srv, proto)

@@ -44,6 +44,7 @@ func encodeRequest(req Request) []byte {
 }
 
 func TestDecodeRequest(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name string
 		pdu  []byte
@@ -104,6 +105,7 @@ func TestDecodeRequest(t *testing.T) {
 }
 
 func TestEncodeResponse(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name string
 		req  Request

@@ -20,6 +20,7 @@ import (
 )
 
 func TestRTURequestLen(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name string
 		b    []byte
@@ -46,6 +47,7 @@ func TestRTURequestLen(t *testing.T) {
 }
 
 func TestFrameGap(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		baud int
 		want time.Duration
@@ -133,6 +135,7 @@ func startRTUOverTCP(t testing.TB, srv *Server) string {
 }
 
 func TestRTUOverTCPClient(t *testing.T) {
+	t.Parallel()
 	bank := newTestBank()
 	bank.SetBits(DiscreteInputs, 10, []bool{true, false, true})
 	bank.SetRegisters(InputRegisters, 99, []uint16{0xBEEF})
@@ -245,6 +248,7 @@ func (r *rtuRaw) expectSilence(t testing.TB, d time.Duration) {
 }
 
 func TestRTUOverTCPRaw(t *testing.T) {
+	t.Parallel()
 	bank := newTestBank()
 	bank.SetRegisters(HoldingRegisters, 0, []uint16{0x0102, 0x0304})
 	srv := NewServer(Options{})
@@ -276,6 +280,7 @@ func TestRTUOverTCPRaw(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
 			r := dialRTU(t, addr)
 			for i, c := range tt.chunks {
 				if i > 0 {
@@ -316,6 +321,7 @@ func TestRTUOverTCPRaw(t *testing.T) {
 }
 
 func TestRTUHook(t *testing.T) {
+	t.Parallel()
 	var mu sync.Mutex
 	var act Action
 	var seen []Request
@@ -385,6 +391,7 @@ func TestRTUHook(t *testing.T) {
 }
 
 func TestRefuse(t *testing.T) {
+	t.Parallel()
 	srv := NewServer(Options{})
 	srv.SetDevice(1, newTestBank())
 	addr := startServer(t, srv)
@@ -480,6 +487,7 @@ func openTTY(t testing.TB, path string) *os.File {
 }
 
 func TestServeRTU(t *testing.T) {
+	t.Parallel()
 	ports := []struct {
 		name string
 		open func(t *testing.T) (server io.ReadWriter, master io.ReadWriter)
@@ -504,6 +512,7 @@ func TestServeRTU(t *testing.T) {
 	want := rtuFrame(5, 3, 4, 0xAB, 0xCD, 0, 0)
 	for _, pt := range ports {
 		t.Run(pt.name, func(t *testing.T) {
+			t.Parallel()
 			bank := newTestBank()
 			bank.SetRegisters(HoldingRegisters, 0, []uint16{0xABCD})
 			srv := NewServer(Options{})
@@ -579,6 +588,7 @@ func TestServeRTU(t *testing.T) {
 
 // TestServeRTUPortFails: a port that fails ends ServeRTU with its error.
 func TestServeRTUPortFails(t *testing.T) {
+	t.Parallel()
 	a, b := net.Pipe()
 	srv := NewServer(Options{})
 	done := make(chan error, 1)

@@ -54,6 +54,7 @@ func newClient(t testing.TB, addr string, unit byte, timeout time.Duration) (mod
 }
 
 func TestClientFunctionCodes(t *testing.T) {
+	t.Parallel()
 	bank := newTestBank()
 	srv := NewServer(Options{})
 	srv.SetDevice(1, bank)
@@ -126,6 +127,7 @@ func (d *shortDevice) ReadRegisters(t Table, addr, qty uint16) ([]uint16, error)
 }
 
 func TestClientExceptions(t *testing.T) {
+	t.Parallel()
 	srv := NewServer(Options{})
 	srv.SetDevice(1, newTestBank())
 	srv.SetDevice(2, failingDevice{err: errors.New("sensor bus down")})
@@ -184,6 +186,7 @@ func TestClientExceptions(t *testing.T) {
 }
 
 func TestClientSeveralUnits(t *testing.T) {
+	t.Parallel()
 	srv := NewServer(Options{})
 	units := []byte{1, 2, 17, 247, 255}
 	for _, u := range units {
@@ -210,6 +213,7 @@ func TestClientSeveralUnits(t *testing.T) {
 }
 
 func TestClientUnknownUnit(t *testing.T) {
+	t.Parallel()
 	srv := NewServer(Options{})
 	srv.SetDevice(1, newTestBank())
 	addr := startServer(t, srv)
@@ -237,6 +241,7 @@ func TestClientUnknownUnit(t *testing.T) {
 }
 
 func TestSetDeviceWhileServing(t *testing.T) {
+	t.Parallel()
 	srv := NewServer(Options{})
 	bank := newTestBank()
 	srv.SetDevice(1, bank)
@@ -262,6 +267,7 @@ func TestSetDeviceWhileServing(t *testing.T) {
 }
 
 func TestServeStops(t *testing.T) {
+	t.Parallel()
 	srv := NewServer(Options{})
 	srv.SetDevice(1, newTestBank())
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -291,6 +297,7 @@ func TestServeStops(t *testing.T) {
 }
 
 func TestServeListenerFails(t *testing.T) {
+	t.Parallel()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -312,6 +319,7 @@ func TestServeListenerFails(t *testing.T) {
 }
 
 func TestHook(t *testing.T) {
+	t.Parallel()
 	var mu sync.Mutex
 	var act Action
 	var seen []Request
@@ -369,7 +377,10 @@ func TestHook(t *testing.T) {
 }
 
 func TestIdleTimeout(t *testing.T) {
-	srv := NewServer(Options{IdleTimeout: 150 * time.Millisecond})
+	t.Parallel()
+	// The busy connection outlives the timeout by far, with gaps far below
+	// it: 50 ms sleeps that run long on a loaded machine do not close it.
+	srv := NewServer(Options{IdleTimeout: 400 * time.Millisecond})
 	srv.SetDevice(1, newTestBank())
 	addr := startServer(t, srv)
 
@@ -377,7 +388,7 @@ func TestIdleTimeout(t *testing.T) {
 	half := dialRaw(t, addr)
 	half.write(t, []byte{0, 1, 0, 0, 0, 6, 1, 3}) // a frame cut short, then silence
 	busy := dialRaw(t, addr)
-	for i := range 5 {
+	for i := range 12 {
 		busy.roundTrip(t, uint16(i), 1, []byte{3, 0, 0, 0, 1})
 		time.Sleep(50 * time.Millisecond)
 	}
@@ -386,6 +397,7 @@ func TestIdleTimeout(t *testing.T) {
 }
 
 func TestMaxConns(t *testing.T) {
+	t.Parallel()
 	srv := NewServer(Options{MaxConns: 2})
 	srv.SetDevice(1, newTestBank())
 	addr := startServer(t, srv)
@@ -414,6 +426,7 @@ func TestMaxConns(t *testing.T) {
 }
 
 func TestRawFraming(t *testing.T) {
+	t.Parallel()
 	srv := NewServer(Options{})
 	bank := newTestBank()
 	bank.SetRegisters(HoldingRegisters, 0, []uint16{0x0102, 0x0304})
@@ -516,6 +529,7 @@ func TestRawFraming(t *testing.T) {
 }
 
 func TestIdleConnections(t *testing.T) {
+	t.Parallel()
 	if testing.Short() {
 		t.Skip("opens 1,000 connections")
 	}

@@ -15,6 +15,7 @@ import (
 // simulated time at ×360, because its physics run on a fixed grid; and the
 // ground truth adds up to its totals.
 func TestTruthIndependentOfSteps(t *testing.T) {
+	t.Parallel()
 	start := time.Date(2026, 1, 15, 0, 0, 0, 0, time.FixedZone("CST", 8*3600))
 	p := DefaultBoiler()
 	p.FoulingKPerDay = 40
@@ -69,6 +70,7 @@ func minT(a, b time.Time) time.Time {
 // its heat balance closes: fuel heat = useful heat + surface loss + the
 // per-kg losses.
 func TestOwnHeatBalance(t *testing.T) {
+	t.Parallel()
 	fset := token.NewFileSet()
 	pkgs, err := parser.ParseDir(fset, ".", func(fi fs.FileInfo) bool { return !strings.HasSuffix(fi.Name(), "_test.go") }, parser.ImportsOnly)
 	if err != nil {
@@ -108,6 +110,7 @@ func TestOwnHeatBalance(t *testing.T) {
 // TestUpset: an upset of excess air raises the flue O2 only within its
 // window and costs efficiency there; outside it the day is unchanged.
 func TestUpset(t *testing.T) {
+	t.Parallel()
 	loc := time.FixedZone("CST", 8*3600)
 	start := time.Date(2026, 1, 15, 0, 0, 0, 0, loc)
 	hourly := func(p BoilerParams) (eta, o2 [24]float64) {

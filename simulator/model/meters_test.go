@@ -55,6 +55,7 @@ func classOf(name string) string {
 // TestVocabulary: every model serves every quantity of its class, as a
 // finite number or a bool.
 func TestVocabulary(t *testing.T) {
+	t.Parallel()
 	_, ms := models(t)
 	for name, m := range ms {
 		q := m.Quantities()
@@ -75,6 +76,7 @@ func TestVocabulary(t *testing.T) {
 // TestADay steps every model through a simulated day: counters only grow,
 // and values stay in plausible ranges.
 func TestADay(t *testing.T) {
+	t.Parallel()
 	b, ms := models(t)
 	ranges := map[string][2]float64{
 		"voltage_a": {200, 260}, "power_factor": {0.7, 1}, "frequency": {49.8, 50.2},
@@ -122,6 +124,7 @@ func TestADay(t *testing.T) {
 
 // TestMetersOnABoiler: meters placed on a boiler read that boiler.
 func TestMetersOnABoiler(t *testing.T) {
+	t.Parallel()
 	b, ms := models(t)
 	for at := day0; at.Before(day0.Add(3 * time.Hour)); at = at.Add(10 * time.Minute) {
 		b.Step(at)
@@ -146,6 +149,7 @@ func TestMetersOnABoiler(t *testing.T) {
 }
 
 func TestDailyLoad(t *testing.T) {
+	t.Parallel()
 	l := DailyLoad{Base: 0.6, Amplitude: 0.3, PeakHour: 14}
 	tests := []struct {
 		hour float64
@@ -162,6 +166,7 @@ func TestDailyLoad(t *testing.T) {
 // TestCoalChange: from a delivery of poorer coal on, the same steam costs
 // more coal.
 func TestCoalChange(t *testing.T) {
+	t.Parallel()
 	p := DefaultBoiler()
 	q := p
 	q.CoalChanges = []CoalChange{{From: day0.Add(time.Hour), LHV: 16000}}
@@ -193,6 +198,7 @@ func TestCoalChange(t *testing.T) {
 
 // TestBoilerLoadProfile: a scenario's load profile drives the boiler.
 func TestBoilerLoadProfile(t *testing.T) {
+	t.Parallel()
 	p := DefaultBoiler()
 	p.Load = DailyLoad{Base: 0.5, Amplitude: 0.3, PeakHour: 3}
 	b, err := NewBoiler(p, 1, day0)

@@ -40,6 +40,7 @@ func call(t *testing.T, method, url, body string, out any) int {
 }
 
 func TestControlAPI(t *testing.T) {
+	t.Parallel()
 	s := startText(t, faultScenario)
 	api := httptest.NewServer(s.ControlHandler())
 	defer api.Close()
@@ -122,6 +123,7 @@ func TestControlAPI(t *testing.T) {
 }
 
 func TestServeControlStops(t *testing.T) {
+	t.Parallel()
 	s := startText(t, faultScenario)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {

@@ -12,6 +12,7 @@ import (
 // TestDocsExamples: the scenario and the control API requests that
 // docs/simulator.md shows are valid.
 func TestDocsExamples(t *testing.T) {
+	t.Parallel()
 	y, ok := servicetest.DocBlocks(t, "docs/simulator.md", "yaml")["# scenario: reference"]
 	if !ok {
 		t.Fatal("docs/simulator.md has no '# scenario: reference' example")

@@ -120,6 +120,7 @@ func errContains(s string) func(error) string {
 // TestFaultsSeenByGateway injects each fault and shows what the gateway's
 // bus makes of it.
 func TestFaultsSeenByGateway(t *testing.T) {
+	t.Parallel()
 	s := startText(t, faultScenario)
 	addrs := s.Addrs()
 	f := &faultFixture{sim: s, tcp: newBus(t, fwconfig.TCP, addrs[0], busTimeout), rtu: newBus(t, fwconfig.RTUOverTCP, addrs[1], busTimeout)}
@@ -307,6 +308,7 @@ func waitOK(t *testing.T, fn func() error) {
 // TestScenarioFaultWindow: a fault from the scenario applies between its
 // start and stop only.
 func TestScenarioFaultWindow(t *testing.T) {
+	t.Parallel()
 	s := startText(t, `boilers: [{name: b1}]
 update: 20ms
 servers:
@@ -354,6 +356,7 @@ points:
 // does; counter_reset restarts the counters from 0 (or a given reading).
 // Both are device faults, applied once.
 func TestCounterFaults(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	if err := os.WriteFile(filepath.Join(dir, "meter-5digit.yaml"), []byte(wrapProfile), 0o644); err != nil {
 		t.Fatal(err)
@@ -468,6 +471,7 @@ func ptr[T any](v T) *T { return &v }
 
 // TestCounterFaultSpecs: what counter_wrap and counter_reset accept.
 func TestCounterFaultSpecs(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		spec FaultSpec
 		err  string

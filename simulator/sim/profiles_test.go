@@ -59,6 +59,7 @@ func readDecoded(t *testing.T, b *bus.Bus, pr *profile.Profile, p *profile.Point
 // profiles) from the profile alone and checks each point against the model
 // behind it: what the gateway decodes is what the model holds.
 func TestEveryProfile(t *testing.T) {
+	t.Parallel()
 	lib, err := profile.LoadLibrary(testProfiles)
 	if err != nil {
 		t.Fatal(err)
@@ -114,6 +115,7 @@ func TestEveryProfile(t *testing.T) {
 // TestStrictMap: a read touching an address no point covers answers
 // exception 2 by default, and zeros with holes: zero.
 func TestStrictMap(t *testing.T) {
+	t.Parallel()
 	lib, err := profile.LoadLibrary(testProfiles)
 	if err != nil {
 		t.Fatal(err)
@@ -168,6 +170,7 @@ func TestStrictMap(t *testing.T) {
 
 // TestDevicesAgree: meters on a boiler read that boiler.
 func TestDevicesAgree(t *testing.T) {
+	t.Parallel()
 	s := startText(t, `seed: 5
 update: 1h
 profile_dirs: [`+testProfiles+`]
@@ -216,6 +219,7 @@ servers:
 // TestRecordFormat: the record file keeps the fields the end-to-end tests
 // read (t, device, values, raw).
 func TestRecordFormat(t *testing.T) {
+	t.Parallel()
 	sc, err := loadText(t, `boilers: [{name: b1}]
 servers:
   - listen: 127.0.0.1:0

@@ -19,6 +19,7 @@ import (
 // TestProtocols serves the same devices over Modbus TCP, RTU over TCP and
 // RTU on a pseudo-terminal, and reads them with the gateway's buses.
 func TestProtocols(t *testing.T) {
+	t.Parallel()
 	simEnd, gwEnd := servicetest.PtyPair(t)
 	s := startText(t, fmt.Sprintf(`seed: 2
 update: 1h
@@ -101,6 +102,7 @@ func (s *Simulator) boilerValue(name, q string) float64 {
 // TestLoad500 starts the shipped 500-device scenario (on ephemeral ports)
 // and reads one register of every device.
 func TestLoad500(t *testing.T) {
+	t.Parallel()
 	if testing.Short() {
 		t.Skip("500 devices")
 	}

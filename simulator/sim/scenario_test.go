@@ -20,6 +20,7 @@ func loadText(t testing.TB, text string) (*Scenario, error) {
 }
 
 func TestShippedScenarios(t *testing.T) {
+	t.Parallel()
 	files, _ := filepath.Glob("../scenarios/*.yaml")
 	if len(files) == 0 {
 		t.Fatal("no scenarios shipped")
@@ -39,6 +40,7 @@ func TestShippedScenarios(t *testing.T) {
 }
 
 func TestScenarioErrors(t *testing.T) {
+	t.Parallel()
 	_, err := loadText(t, `boilers: [{name: b}]
 servers:
   - listen: nowhere
@@ -61,6 +63,7 @@ servers:
 }
 
 func TestScenarioFieldErrors(t *testing.T) {
+	t.Parallel()
 	const head = "boilers: [{name: b1}]\nservers:\n"
 	tests := []struct {
 		name, yaml, want string
@@ -121,6 +124,7 @@ func TestScenarioFieldErrors(t *testing.T) {
 }
 
 func TestScenarioExpand(t *testing.T) {
+	t.Parallel()
 	sc, err := loadText(t, `boilers: [{name: "b{i}", count: 2}]
 servers:
   - listen: 127.0.0.1:15100

@@ -14,6 +14,7 @@ import (
 // in uneven steps and checks the ground truth: one record per minute per
 // boiler and counter, counter deltas adding up to the model's total.
 func TestTruth(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	path := filepath.Join(dir, "s.yaml")
 	if err := os.WriteFile(path, []byte(`seed: 3
