@@ -138,9 +138,10 @@ func newSerialFaultServer(t *testing.T) (*mbservertest.Server, string) {
 // read and never costs the port.
 func TestRTUSerialFaults(t *testing.T) {
 	t.Parallel()
+	// One pty pair at a time: this test was seen failing under load (a
+	// read after a fault got no answer), so its subtests stay sequential.
 	for _, tt := range rtuFaults {
 		t.Run(tt.name, func(t *testing.T) {
-			t.Parallel()
 			fs, path := newSerialFaultServer(t)
 			b := startBus(t, fwconfig.Bus{Transport: fwconfig.RTU, Address: path, Baud: 9600, Parity: "none", DataBits: 8, StopBits: 1}, faultTimeout)
 			checkFault(t, b, fs, tt.act, tt.errHas, false)
