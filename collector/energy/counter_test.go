@@ -19,6 +19,7 @@ type reading struct {
 // reset, losing its quarter hour, and a wrap in a data gap lost the gap.
 // Each case sums what the counter booked over every minute of the readings.
 func TestCounterWrapsAndResets(t *testing.T) {
+	t.Parallel()
 	t0 := time.Date(2026, 1, 15, 0, 0, 0, 0, time.UTC)
 	tests := []struct {
 		name     string
@@ -113,6 +114,7 @@ func TestCounterWrapsAndResets(t *testing.T) {
 // consumption minute by minute, and the wrap is flagged in the last minute
 // its delta reached (the same quarter hour, even for a reading at :15:00).
 func TestCounterWrapMinutes(t *testing.T) {
+	t.Parallel()
 	t0 := time.Date(2026, 1, 15, 0, 0, 0, 0, time.UTC)
 	c := Counter{MaxGap: 30 * time.Minute, Modulus: 100000}
 	c.Add(Sample{T: t0, V: 99995})

@@ -70,6 +70,7 @@ func find(rs []Result, p Period) []Result {
 // TestEngineWorkedExample runs the worked example (η ≈ 81.6 %) through the
 // engine: every minute and the hour must give it by both methods.
 func TestEngineWorkedExample(t *testing.T) {
+	t.Parallel()
 	coal, eta := workedInputs(t)
 	if math.Abs(eta-81.6) > 0.05 {
 		t.Fatalf("worked example η = %.2f, want ≈ 81.6", eta)
@@ -116,6 +117,7 @@ func TestEngineWorkedExample(t *testing.T) {
 // TestMissingInputs: a minute without a needed input has no value and a
 // reason, never a zero; the hour, short of 90 % coverage, has none either.
 func TestMissingInputs(t *testing.T) {
+	t.Parallel()
 	coal, _ := workedInputs(t)
 	e, err := New(oneBoiler(t, "b1"))
 	if err != nil {
@@ -178,6 +180,7 @@ func TestMissingInputs(t *testing.T) {
 // TestBelowLimitAlert: a boiler whose exhaust temperature climbs crosses
 // the 80 % limit once; the alert comes once, after two hours below.
 func TestBelowLimitAlert(t *testing.T) {
+	t.Parallel()
 	coal0, _ := workedInputs(t)
 	e, err := New(oneBoiler(t, "b1"))
 	if err != nil {
@@ -233,6 +236,7 @@ func TestBelowLimitAlert(t *testing.T) {
 }
 
 func TestEpisode(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name  string
 		need  int
@@ -270,6 +274,7 @@ func TestEpisode(t *testing.T) {
 // TestResume restores an episode as a restart does: from the stored
 // windows before the start and the open event, if any.
 func TestResume(t *testing.T) {
+	t.Parallel()
 	e, err := New(oneBoiler(t, "b1"))
 	if err != nil {
 		t.Fatal(err)
@@ -311,6 +316,7 @@ func TestResume(t *testing.T) {
 }
 
 func TestFloor(t *testing.T) {
+	t.Parallel()
 	kathmandu := mustLoc("Asia/Kathmandu") // +05:45
 	at := time.Date(2026, 3, 31, 23, 52, 30, 0, time.UTC)
 	tests := []struct {

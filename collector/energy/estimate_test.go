@@ -18,6 +18,7 @@ import (
 // minute from 10:10 on jumped to the coefficient, ~40 % above the
 // enthalpy-based value.
 func TestSteamPressureOutage(t *testing.T) {
+	t.Parallel()
 	meters := `
     - {name: steam, site: plant-t, device: b1, point: steam_total, energy_type: steam, unit: t, interval: 1m,
        steam: {pressure: {device: b1, point: steam_pressure}, reference_c: 20}}
@@ -96,6 +97,7 @@ func TestSteamPressureOutage(t *testing.T) {
 // TestSteamEstimateOff: estimate_within 0s goes straight to the
 // coefficient once the held pressure is older than max_gap.
 func TestSteamEstimateOff(t *testing.T) {
+	t.Parallel()
 	meters := `
     - {name: steam, site: plant-t, device: b1, point: steam_total, energy_type: steam, unit: t, interval: 1m,
        steam: {pressure: {device: b1, point: steam_pressure}, reference_c: 20, estimate_within: 0s}}
@@ -117,6 +119,7 @@ func TestSteamEstimateOff(t *testing.T) {
 // TestLHVNotInForce: a coal meter whose first assay is dated after the
 // minute is converted by the coefficient and counted as such.
 func TestLHVNotInForce(t *testing.T) {
+	t.Parallel()
 	meters := `
     - {name: coal, site: plant-t, device: b1, point: coal_total, energy_type: coal, unit: t, interval: 1m,
        lhv: [{from: 2026-02-01, lhv: 20000}]}
@@ -140,6 +143,7 @@ func TestLHVNotInForce(t *testing.T) {
 // not remembered, so a meter started in the middle of a pressure outage
 // (a restart) converts each quarter as an uninterrupted run does.
 func TestSteamEstimateRestart(t *testing.T) {
+	t.Parallel()
 	meters := `
     - {name: steam, site: plant-t, device: b1, point: steam_total, energy_type: steam, unit: t, interval: 1m,
        steam: {pressure: {device: b1, point: steam_pressure}, reference_c: 20}}

@@ -10,6 +10,7 @@ import (
 )
 
 func TestCounter(t *testing.T) {
+	t.Parallel()
 	t0 := time.Date(2026, 1, 15, 0, 0, 0, 0, time.UTC)
 	at := func(sec int) time.Time { return t0.Add(time.Duration(sec) * time.Second) }
 	tests := []struct {
@@ -57,6 +58,7 @@ const metersYAML = `
 // minute, with one missing hour of readings, and checks the kgce of each
 // conversion and the day's completeness.
 func TestMeterDay(t *testing.T) {
+	t.Parallel()
 	cfg := testConfig(t, "", fmt.Sprintf(boilerYAML, "b1"), metersYAML)
 	e, err := New(cfg)
 	if err != nil {
@@ -142,6 +144,7 @@ func TestMeterDay(t *testing.T) {
 
 // TestUnitConsumption relates coal and steam meters: kgce per t of steam.
 func TestUnitConsumption(t *testing.T) {
+	t.Parallel()
 	b := fmt.Sprintf(boilerYAML, "b1") + "      unit_consumption: {energy: [coal], product: steam-ref}\n"
 	e, err := New(testConfig(t, "", b, metersYAML))
 	if err != nil {

@@ -14,6 +14,7 @@ import (
 // run, to the last bit. (Before, they were kept in a map that a new
 // process lost and a rewind filled a second time.)
 func TestRatedSumsRestore(t *testing.T) {
+	t.Parallel()
 	coal, _ := workedInputs(t)
 	from := time.Date(2026, 1, 30, 0, 0, 0, 0, shanghai)
 	to := time.Date(2026, 2, 1, 0, 0, 0, 0, shanghai)

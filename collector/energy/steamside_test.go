@@ -18,6 +18,7 @@ import (
 // At 1.25 MPa(g): h″ − h′ = r ≈ 1,965 kJ/kg, h″ − h_fw(20 °C) ≈ 2,703 kJ/kg;
 // ω = 3 % takes r·ω/100 ≈ 59 kJ/kg, 2.18 % of Δh: about 1.78 pp of 81.6 %.
 func TestWetSteamAndBlowdown(t *testing.T) {
+	t.Parallel()
 	coal, eta := workedInputs(t)
 	start := time.Date(2026, 1, 15, 10, 0, 0, 0, shanghai)
 	pAbs := steam.GaugeToAbsoluteMPa(1.25)
@@ -66,6 +67,7 @@ func TestWetSteamAndBlowdown(t *testing.T) {
 // the hours whose mean load is at least rated_load_share (default 70 %),
 // and the below-limit alert counts only those hours by default.
 func TestRatedLoadEfficiency(t *testing.T) {
+	t.Parallel()
 	coal, _ := workedInputs(t)
 	day := time.Date(2026, 1, 15, 0, 0, 0, 0, shanghai)
 	// Load 50 % before noon, 100 % after; the coal per t of steam is 5 %

@@ -18,6 +18,7 @@ func letter(i int) *Letter {
 }
 
 func TestDeadLettersRoundTrip(t *testing.T) {
+	t.Parallel()
 	d, err := OpenDeadLetters(t.TempDir(), 1<<20)
 	if err != nil {
 		t.Fatal(err)
@@ -50,6 +51,7 @@ func TestDeadLettersRoundTrip(t *testing.T) {
 // TestDeadLettersBound: past max the oldest files go, counted; the file
 // being written never does.
 func TestDeadLettersBound(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	d, err := OpenDeadLetters(dir, 4096)
 	if err != nil {
@@ -88,6 +90,7 @@ func TestDeadLettersBound(t *testing.T) {
 // TestDeadLettersTakeWhileAppending: a reingest taking the files while the
 // collector appends loses no letter and takes none twice.
 func TestDeadLettersTakeWhileAppending(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	w, _ := OpenDeadLetters(dir, 1<<30)
 	r, _ := OpenDeadLetters(dir, 1<<30)

@@ -52,6 +52,7 @@ func (w *seqWriter) count() int {
 // broker: the embedded mochi broker, in about one run in ten, does not hand
 // the last message of the session to the new consumer (docs/delivery.md).
 func TestNothingAckedUnwritten(t *testing.T) {
+	t.Parallel()
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()

@@ -79,6 +79,7 @@ func (w *memWriter) events(t *testing.T) []event {
 }
 
 func TestGaps(t *testing.T) {
+	t.Parallel()
 	t0 := time.Date(2026, 3, 1, 8, 0, 0, 0, time.UTC)
 	type obs struct {
 		boot string
@@ -255,6 +256,7 @@ func TestGaps(t *testing.T) {
 // InfluxDB answers, and a message of a reported gap arriving afterwards is
 // counted as filled late.
 func TestGapReportedLaterWhenInfluxReturns(t *testing.T) {
+	t.Parallel()
 	t0 := time.Date(2026, 3, 1, 8, 0, 0, 0, time.UTC)
 	down := true
 	w := &memWriter{}
@@ -294,6 +296,7 @@ func TestGapReportedLaterWhenInfluxReturns(t *testing.T) {
 // asked for the range [stamp of 2 − 1 min, stamp of 6 + 1 min), which is
 // empty, and the check was postponed forever.
 func TestGapLookupClockStepsBack(t *testing.T) {
+	t.Parallel()
 	if testing.Short() {
 		t.Skip("starts InfluxDB")
 	}
@@ -367,6 +370,7 @@ func (b *syncBuffer) String() string {
 // the messages beside a gap, not only their first: the clock may step
 // between two devices' answers within one poll.
 func TestGapWindowCoversEverySample(t *testing.T) {
+	t.Parallel()
 	t0 := time.Date(2026, 3, 1, 8, 0, 0, 0, time.UTC).UnixMilli()
 	msg := func(seq uint64, ts ...int64) *telemetry.Message {
 		m := &telemetry.Message{V: telemetry.Version, Site: "s1", Gateway: "gw", Seq: seq, Boot: "b"}

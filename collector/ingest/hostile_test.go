@@ -27,6 +27,7 @@ import (
 // real Mosquitto with its default in-flight window of 20, which 30
 // unacknowledged messages fill.
 func TestHostileGateway(t *testing.T) {
+	t.Parallel()
 	influx := servicetest.StartInflux(t)
 	mosq := servicetest.StartMosquitto(t, "persistence false\n")
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)

@@ -48,6 +48,7 @@ func view(p *write.Point) point {
 // _bad (sorted, the err or else the quality), _seq, and the source
 // timestamp at millisecond precision.
 func TestPoints(t *testing.T) {
+	t.Parallel()
 	const ts = 1718000000123
 	tags := func(device, profile string) map[string]string {
 		return map[string]string{"site": "plant-1", "gateway": "gw-1", "device": device, "profile": profile}
@@ -373,6 +374,7 @@ var malformed = []malformedKind{
 // valid sample must arrive exactly, nothing of a malformed one may, and each
 // reject must be counted under its reason.
 func TestConsumer(t *testing.T) {
+	t.Parallel()
 	if testing.Short() {
 		t.Skip("starts InfluxDB")
 	}

@@ -11,6 +11,7 @@ import (
 )
 
 func TestSchemaCheck(t *testing.T) {
+	t.Parallel()
 	lib, err := profile.LoadLibrary()
 	if err != nil {
 		t.Fatal(err)
@@ -99,6 +100,7 @@ func TestSchemaCheck(t *testing.T) {
 // TestSchemaLearnedBound: a gateway inventing point names stops adding
 // fields at MaxLearned; the points it names after that are refused.
 func TestSchemaLearnedBound(t *testing.T) {
+	t.Parallel()
 	s, err := NewSchema(SchemaOptions{MaxFuture: time.Minute, Classes: []string{"boiler"}})
 	if err != nil {
 		t.Fatal(err)
@@ -120,6 +122,7 @@ func TestSchemaLearnedBound(t *testing.T) {
 // TestLibraryTypesAgree: the built-in profiles never give one (class,
 // point) two value types, which NewSchema would refuse.
 func TestLibraryTypesAgree(t *testing.T) {
+	t.Parallel()
 	lib, err := profile.LoadLibrary()
 	if err != nil {
 		t.Fatal(err)
