@@ -70,55 +70,66 @@ var envelopeKeys = []string{"site", "gateway", "version", "config", "signature"}
 // With an error it is the lenient decoding, nil if there is none, so that
 // a refusal can name the version the envelope claims.
 func ParseSigned(payload []byte) (*Signed, error) {
-	// Decoded leniently first, so a refusal can name the version it claims.
 	var s Signed
-	sp := &s
-	if json.Unmarshal(payload, &s) != nil {
-		sp = nil
+	decoded, err := parseEnvelope(payload, envelopeKeys, &s)
+	if !decoded {
+		return nil, err
 	}
+	return &s, err
+}
+
+// parseEnvelope decodes a signed JSON envelope into v (a pointer to a
+// struct whose json keys are keys) strictly: exactly those keys, each once,
+// spelt byte for byte as json.Marshal writes v, so that whatever the
+// signature does not cover cannot vary. decoded reports whether v holds the
+// lenient decoding (for naming what a refused envelope claims). Errors wrap
+// ErrMalformed.
+func parseEnvelope(payload []byte, keys []string, v any) (decoded bool, err error) {
+	// Decoded leniently first, so a refusal can name the version it claims.
+	decoded = json.Unmarshal(payload, v) == nil
 	dec := json.NewDecoder(bytes.NewReader(payload))
 	if tok, err := dec.Token(); err != nil || tok != json.Delim('{') {
-		return nil, fmt.Errorf("%w: not a JSON object", ErrMalformed)
+		return false, fmt.Errorf("%w: not a JSON object", ErrMalformed)
 	}
 	seen := map[string]bool{}
 	for dec.More() {
 		tok, err := dec.Token()
 		if err != nil {
-			return sp, fmt.Errorf("%w: %v", ErrMalformed, err)
+			return decoded, fmt.Errorf("%w: %v", ErrMalformed, err)
 		}
 		key, _ := tok.(string)
 		switch {
 		case seen[key]:
-			return sp, fmt.Errorf("%w: duplicate key %q", ErrMalformed, clip(key))
-		case !slices.Contains(envelopeKeys, key):
-			return sp, fmt.Errorf("%w: unsigned key %q", ErrMalformed, clip(key))
+			return decoded, fmt.Errorf("%w: duplicate key %q", ErrMalformed, clip(key))
+		case !slices.Contains(keys, key):
+			return decoded, fmt.Errorf("%w: unsigned key %q", ErrMalformed, clip(key))
 		}
 		seen[key] = true
 		var skip json.RawMessage
 		if err := dec.Decode(&skip); err != nil {
-			return sp, fmt.Errorf("%w: %s: %v", ErrMalformed, key, err)
+			return decoded, fmt.Errorf("%w: %s: %v", ErrMalformed, key, err)
 		}
 	}
 	if _, err := dec.Token(); err != nil { // the closing brace
-		return sp, fmt.Errorf("%w: %v", ErrMalformed, err)
+		return decoded, fmt.Errorf("%w: %v", ErrMalformed, err)
 	}
 	if _, err := dec.Token(); err != io.EOF {
-		return sp, fmt.Errorf("%w: data after the envelope", ErrMalformed)
+		return decoded, fmt.Errorf("%w: data after the envelope", ErrMalformed)
 	}
-	for _, k := range envelopeKeys {
+	for _, k := range keys {
 		if !seen[k] {
-			return sp, fmt.Errorf("%w: missing key %q", ErrMalformed, k)
+			return decoded, fmt.Errorf("%w: missing key %q", ErrMalformed, k)
 		}
 	}
-	if sp == nil {
-		return nil, fmt.Errorf("%w: the values do not decode", ErrMalformed)
+	if !decoded {
+		return false, fmt.Errorf("%w: the values do not decode", ErrMalformed)
 	}
 	// What is left to differ is spelling: whitespace, key order, escapes,
-	// base64 with line breaks. One spelling per signed config.
-	if canon, err := json.Marshal(&s); err != nil || !bytes.Equal(canon, payload) {
-		return &s, fmt.Errorf("%w: not in the canonical form fwconfig sign writes (whitespace, key order or encoding differ)", ErrMalformed)
+	// base64 with line breaks. One spelling per signed envelope.
+	if canon, err := json.Marshal(v); err != nil || !bytes.Equal(canon, payload) {
+		return true, fmt.Errorf("%w: not in the canonical form fwconfig writes (whitespace, key order or encoding differ)", ErrMalformed)
 	}
-	return &s, nil
+	return true, nil
 }
 
 // clip keeps an attacker's key from filling a log line or an ack.

@@ -1,6 +1,7 @@
 // Command fwconfig validates gateway configurations and device profiles,
 // lists the profile library, and makes signing keys, signs gateway configs
-// and pushes them to a gateway over MQTT (see the usage text below).
+// and pushes them to a gateway over MQTT, and signs gateway releases (see
+// the usage text below).
 package main
 
 import (
@@ -28,6 +29,11 @@ const usage = `Usage:
                               publish a signed config, retained, on its
                               gateway's config topic and wait for the gateway's
                               verdict on config/ack (exit 1 unless applied)
+  fwconfig release sign -key KEY -url URL [-version V] [-target OS/ARCH]
+                        [-allow-downgrade] [-out FILE] BINARY
+                              sign a gateway binary for its target (JSON, to
+                              stdout unless -out); version and target default
+                              to the binary's own build info
   fwconfig -h                 this help
 
 A file with a top-level "points:" key is a device profile, any other a
@@ -96,6 +102,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return sign(rest[1:], stdout, stderr)
 	case "push":
 		return push(rest[1:], stdout, stderr)
+	case "release":
+		return release(rest[1:], stdout, stderr)
 	default:
 		fmt.Fprintf(stderr, "fwconfig: unknown command %q\n\n", rest[0])
 		fs.Usage()
