@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/boilerwatch/boilerwatch/collector/energy"
+	"github.com/boilerwatch/boilerwatch/collector/store"
 )
 
 // Derived measurements and their fields, as the efficiency and energy
@@ -97,10 +98,11 @@ func (c *Console) boilerData(ctx context.Context, site siteInfo, b boilerInfo, r
 		func() (err error) {
 			flux := fmt.Sprintf(`from(bucket: %s)
   |> range(start: %s, stop: %s)
-  |> filter(fn: (r) => r._measurement == "boiler_efficiency" and r.site == %s and r.boiler == %s and r.period == %s)
+  |> filter(fn: (r) => %s)
   |> filter(fn: (r) => %s)`,
-				fluxString(c.opts.Store.Bucket()), fluxTime(rng.Start), fluxTime(rng.Stop), fluxString(site.ID), fluxString(b.Name), fluxString(period),
-				fieldFilter(effFields))
+				store.FluxString(c.opts.Store.Bucket()), store.FluxTime(rng.Start), store.FluxTime(rng.Stop),
+				store.And(store.Eq("_measurement", "boiler_efficiency"), store.Eq("site", site.ID), store.Eq("boiler", b.Name), store.Eq("period", period)),
+				store.OneOf("_field", effFields...))
 			effRows, err = queryRows(ctx, c.opts.Store, flux)
 			return err
 		},
@@ -307,9 +309,11 @@ func (c *Console) ratedSummary(ctx context.Context, site siteInfo, b boilerInfo,
 	from := energy.Floor(rng.Stop.Add(-24*time.Hour), energy.Month, site.loc)
 	rows, err := queryRows(ctx, c.opts.Store, fmt.Sprintf(`from(bucket: %s)
   |> range(start: %s, stop: %s)
-  |> filter(fn: (r) => r._measurement == "boiler_efficiency" and r.site == %s and r.boiler == %s and (r.period == "1d" or r.period == "1mo"))
+  |> filter(fn: (r) => %s)
   |> filter(fn: (r) => %s)`,
-		fluxString(c.opts.Store.Bucket()), fluxTime(from), fluxTime(rng.Stop), fluxString(site.ID), fluxString(b.Name), fieldFilter(ratedFields)))
+		store.FluxString(c.opts.Store.Bucket()), store.FluxTime(from), store.FluxTime(rng.Stop),
+		store.And(store.Eq("_measurement", "boiler_efficiency"), store.Eq("site", site.ID), store.Eq("boiler", b.Name), store.OneOf("period", "1d", "1mo")),
+		store.OneOf("_field", ratedFields...)))
 	if err != nil {
 		return nil, err
 	}
@@ -392,12 +396,12 @@ func (c *Console) rawInputs(ctx context.Context, site string, b boilerInfo, rng 
 		fns[i] = func() error {
 			flux := fmt.Sprintf(`from(bucket: %s)
   |> range(start: %s, stop: %s)
-  |> filter(fn: (r) => r.site == %s and r.device == %s)
+  |> filter(fn: (r) => %s)
   |> filter(fn: (r) => %s)
   |> keep(columns: ["_time", "_value", "_field"])
   |> aggregateWindow(every: %s, fn: mean, createEmpty: false, timeSrc: "_start")`,
-				fluxString(c.opts.Store.Bucket()), fluxTime(rng.Start), fluxTime(rng.Stop), fluxString(site), fluxString(dev),
-				fieldFilter(points), fluxDuration(w))
+				store.FluxString(c.opts.Store.Bucket()), store.FluxTime(rng.Start), store.FluxTime(rng.Stop), store.And(store.Eq("site", site), store.Eq("device", dev)),
+				store.OneOf("_field", points...), fluxDuration(w))
 			rows, err := queryRows(ctx, c.opts.Store, flux)
 			if err != nil {
 				return err
@@ -431,8 +435,8 @@ type event struct {
 func (c *Console) events(ctx context.Context, site string, rng timeRange) ([]row, error) {
 	flux := fmt.Sprintf(`from(bucket: %s)
   |> range(start: %s, stop: %s)
-  |> filter(fn: (r) => r._measurement == "events" and r.site == %s)`,
-		fluxString(c.opts.Store.Bucket()), fluxTime(rng.Start), fluxTime(rng.Stop), fluxString(site))
+  |> filter(fn: (r) => %s)`,
+		store.FluxString(c.opts.Store.Bucket()), store.FluxTime(rng.Start), store.FluxTime(rng.Stop), store.And(store.Eq("_measurement", "events"), store.Eq("site", site)))
 	return queryRows(ctx, c.opts.Store, flux)
 }
 

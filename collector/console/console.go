@@ -27,6 +27,7 @@ import (
 
 	"github.com/boilerwatch/boilerwatch/collector/config"
 	"github.com/boilerwatch/boilerwatch/collector/console/password"
+	"github.com/boilerwatch/boilerwatch/collector/store"
 )
 
 //go:embed assets
@@ -459,7 +460,7 @@ func (c *Console) tagValues(ctx context.Context, tag, pred string) ([]string, er
 
 func (c *Console) queryTagValues(ctx context.Context, tag, pred string) ([]string, error) {
 	flux := fmt.Sprintf(`import "influxdata/influxdb/v1"
-v1.tagValues(bucket: %s, tag: %s, predicate: (r) => %s, start: -400d)`, fluxString(c.opts.Store.Bucket()), fluxString(tag), pred)
+v1.tagValues(bucket: %s, tag: %s, predicate: (r) => %s, start: -400d)`, store.FluxString(c.opts.Store.Bucket()), store.FluxString(tag), pred)
 	rows, err := queryRows(ctx, c.opts.Store, flux)
 	if err != nil {
 		return nil, err
@@ -519,11 +520,11 @@ func (c *Console) boilers(ctx context.Context, site string) ([]boilerInfo, error
 			seen[b.Name] = true
 		}
 	}
-	derived, err := c.tagValues(ctx, "boiler", fmt.Sprintf(`r._measurement == "boiler_efficiency" and r.site == %s`, fluxString(site)))
+	derived, err := c.tagValues(ctx, "boiler", store.And(store.Eq("_measurement", "boiler_efficiency"), store.Eq("site", site)))
 	if err != nil {
 		return nil, err
 	}
-	raw, err := c.tagValues(ctx, "device", fmt.Sprintf(`r._measurement == "boiler" and r.site == %s`, fluxString(site)))
+	raw, err := c.tagValues(ctx, "device", store.And(store.Eq("_measurement", "boiler"), store.Eq("site", site)))
 	if err != nil {
 		return nil, err
 	}

@@ -6,6 +6,8 @@ import (
 	"net/http"
 	"slices"
 	"time"
+
+	"github.com/boilerwatch/boilerwatch/collector/store"
 )
 
 // energyPeriods are the national monitoring rhythm's periods and the
@@ -45,10 +47,11 @@ func (m *meterRow) estimates() {
 func (c *Console) energyRows(ctx context.Context, site, period string, rng timeRange) ([]meterRow, error) {
 	flux := fmt.Sprintf(`from(bucket: %s)
   |> range(start: %s, stop: %s)
-  |> filter(fn: (r) => r._measurement == "energy" and r.site == %s and r.period == %s)
+  |> filter(fn: (r) => %s)
   |> filter(fn: (r) => %s)`,
-		fluxString(c.opts.Store.Bucket()), fluxTime(rng.Start), fluxTime(rng.Stop), fluxString(site), fluxString(period),
-		fieldFilter(derivedFields["energy"]))
+		store.FluxString(c.opts.Store.Bucket()), store.FluxTime(rng.Start), store.FluxTime(rng.Stop),
+		store.And(store.Eq("_measurement", "energy"), store.Eq("site", site), store.Eq("period", period)),
+		store.OneOf("_field", derivedFields["energy"]...))
 	rows, err := queryRows(ctx, c.opts.Store, flux)
 	if err != nil {
 		return nil, err
@@ -167,9 +170,11 @@ func (c *Console) energyView(ctx context.Context, r *http.Request) (*viewRespons
 		func() (err error) {
 			intensity, err = queryRows(ctx, c.opts.Store, fmt.Sprintf(`from(bucket: %s)
   |> range(start: %s, stop: %s)
-  |> filter(fn: (r) => r._measurement == "energy_intensity" and r.site == %s and r.period == %s)
-  |> filter(fn: (r) => r._field == "kgce_per_unit" or r._field == "product_unit")`,
-				fluxString(c.opts.Store.Bucket()), fluxTime(rng.Start), fluxTime(rng.Stop), fluxString(site.ID), fluxString(period)))
+  |> filter(fn: (r) => %s)
+  |> filter(fn: (r) => %s)`,
+				store.FluxString(c.opts.Store.Bucket()), store.FluxTime(rng.Start), store.FluxTime(rng.Stop),
+				store.And(store.Eq("_measurement", "energy_intensity"), store.Eq("site", site.ID), store.Eq("period", period)),
+				store.OneOf("_field", "kgce_per_unit", "product_unit")))
 			return err
 		},
 	)

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"math"
 	"sort"
-	"strings"
 	"time"
 
 	"github.com/influxdata/influxdb-client-go/v2/api"
@@ -17,38 +16,6 @@ type Querier interface {
 	Bucket() string
 }
 
-// fluxString quotes s as a Flux string literal. Names reaching a query are
-// validated first (telemetry.ValidName); this is the second wall: `"` and
-// `\` are escaped, and `$` is written as \x24, because Flux interpolates
-// "${...}" inside string literals — and "\${" does not escape it after a
-// preceding "$" in Flux 0.65 (InfluxDB 1.8), while \x24 always does.
-// Control characters become \xNN, so a literal never spans lines.
-func fluxString(s string) string {
-	var b strings.Builder
-	b.Grow(len(s) + 2)
-	b.WriteByte('"')
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		switch {
-		case c == '"':
-			b.WriteString(`\"`)
-		case c == '\\':
-			b.WriteString(`\\`)
-		case c == '$':
-			b.WriteString(`\x24`)
-		case c < 0x20 || c == 0x7f:
-			fmt.Fprintf(&b, `\x%02x`, c)
-		default:
-			b.WriteByte(c)
-		}
-	}
-	b.WriteByte('"')
-	return b.String()
-}
-
-// fluxTime writes t as a Flux time literal (RFC 3339, UTC).
-func fluxTime(t time.Time) string { return t.UTC().Format(time.RFC3339Nano) }
-
 // fluxDuration writes a duration as a Flux duration literal (whole
 // seconds; every window this package picks is one).
 func fluxDuration(d time.Duration) string {
@@ -56,15 +23,6 @@ func fluxDuration(d time.Duration) string {
 		panic(fmt.Sprintf("console: window %s is not whole seconds", d))
 	}
 	return fmt.Sprintf("%ds", int64(d/time.Second))
-}
-
-// fieldFilter is `r._field == "a" or r._field == "b"`.
-func fieldFilter(fields []string) string {
-	parts := make([]string, len(fields))
-	for i, f := range fields {
-		parts[i] = "r._field == " + fluxString(f)
-	}
-	return strings.Join(parts, " or ")
 }
 
 // row is one record of a Flux result.

@@ -6,6 +6,8 @@ import (
 	"net/http"
 	"slices"
 	"time"
+
+	"github.com/boilerwatch/boilerwatch/collector/store"
 )
 
 type overviewDevice struct {
@@ -104,10 +106,10 @@ func (c *Console) overviewSite(ctx context.Context, s siteInfo) (overviewSite, e
 	now := c.now()
 	lt := now.In(s.loc)
 	midnight := time.Date(lt.Year(), lt.Month(), lt.Day(), 0, 0, 0, 0, s.loc)
-	bucket, site := fluxString(c.opts.Store.Bucket()), fluxString(s.ID)
+	bucket, site := store.FluxString(c.opts.Store.Bucket()), store.FluxString(s.ID)
 	// Ranges are absolute, from the console's clock; a minute past now
 	// takes in samples stamped by a gateway clock slightly ahead.
-	stop := fluxTime(now.Add(time.Minute))
+	stop := store.FluxTime(now.Add(time.Minute))
 	var last, today, recent, eff, load, dq []row
 	var boilers []boilerInfo
 	q := func(dst *[]row, flux string, a ...any) func() error {
@@ -124,17 +126,17 @@ func (c *Console) overviewSite(ctx context.Context, s siteInfo) (overviewSite, e
 	// InfluxDB's storage without reading every sample.
 	err := parallel(
 		q(&last, `from(bucket: %s) |> range(start: %s, stop: %s) |> filter(fn: (r) => r.site == %s and r._field == "_seq") |> last()`,
-			bucket, fluxTime(now.Add(-7*24*time.Hour)), stop, site),
+			bucket, store.FluxTime(now.Add(-7*24*time.Hour)), stop, site),
 		q(&today, `from(bucket: %s) |> range(start: %s, stop: %s) |> filter(fn: (r) => r.site == %s and r._field == "_seq") |> count()`,
-			bucket, fluxTime(midnight), stop, site),
+			bucket, store.FluxTime(midnight), stop, site),
 		q(&recent, `from(bucket: %s) |> range(start: %s, stop: %s) |> filter(fn: (r) => r.site == %s and r._field == "_seq") |> count()`,
-			bucket, fluxTime(now.Add(-10*time.Minute)), stop, site),
+			bucket, store.FluxTime(now.Add(-10*time.Minute)), stop, site),
 		q(&eff, `from(bucket: %s) |> range(start: %s, stop: %s) |> filter(fn: (r) => r._measurement == "boiler_efficiency" and r.site == %s and r.period == "1h") |> filter(fn: (r) => %s) |> last()`,
-			bucket, fluxTime(now.Add(-48*time.Hour)), stop, site, fieldFilter([]string{"direct", "indirect", "limit", "grade"})),
+			bucket, store.FluxTime(now.Add(-48*time.Hour)), stop, site, store.OneOf("_field", "direct", "indirect", "limit", "grade")),
 		q(&load, `from(bucket: %s) |> range(start: %s, stop: %s) |> filter(fn: (r) => r.site == %s and r._field == "load") |> last()`,
-			bucket, fluxTime(now.Add(-time.Hour)), stop, site),
+			bucket, store.FluxTime(now.Add(-time.Hour)), stop, site),
 		q(&dq, `from(bucket: %s) |> range(start: %s, stop: %s) |> filter(fn: (r) => r._measurement == "data_quality" and r.site == %s and r.kind == "completeness" and r._field == "completeness") |> last()`,
-			bucket, fluxTime(midnight.AddDate(0, 0, -1)), stop, site),
+			bucket, store.FluxTime(midnight.AddDate(0, 0, -1)), stop, site),
 		func() (err error) {
 			if !s.statusOnly {
 				boilers, err = c.boilers(ctx, s.ID)

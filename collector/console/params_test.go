@@ -7,23 +7,6 @@ import (
 	"time"
 )
 
-func TestFluxString(t *testing.T) {
-	for _, tc := range []struct{ in, want string }{
-		{"plant-a", `"plant-a"`},
-		{`a"b`, `"a\"b"`},
-		{`a\b`, `"a\\b"`},
-		{"${x}", `"\x24{x}"`},
-		{"$${x}", `"\x24\x24{x}"`},
-		{"a\nb\tc\x00", `"a\x0ab\x09c\x00"`},
-		{`") or true or ("`, `"\") or true or (\""`},
-		{"水", `"水"`},
-	} {
-		if got := fluxString(tc.in); got != tc.want {
-			t.Errorf("fluxString(%q) = %s, want %s", tc.in, got, tc.want)
-		}
-	}
-}
-
 func TestPickWindowAndPeriod(t *testing.T) {
 	for _, tc := range []struct {
 		span   time.Duration

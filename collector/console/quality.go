@@ -7,6 +7,9 @@ import (
 	"slices"
 	"strconv"
 	"time"
+
+	"github.com/boilerwatch/boilerwatch/collector/store"
+	"github.com/boilerwatch/boilerwatch/gateway/telemetry"
 )
 
 // Limits of the raw gap scan: it reads every sample, which InfluxDB 1.8
@@ -62,8 +65,9 @@ func (c *Console) qualityView(ctx context.Context, r *http.Request) (*viewRespon
 		func() (err error) {
 			flux := fmt.Sprintf(`from(bucket: %s)
   |> range(start: %s, stop: %s)
-  |> filter(fn: (r) => r._measurement == "data_quality" and r.site == %s and r.period == "1d" and r.kind == "completeness")`,
-				fluxString(c.opts.Store.Bucket()), fluxTime(rng.Start), fluxTime(rng.Stop), fluxString(site.ID))
+  |> filter(fn: (r) => %s)`,
+				store.FluxString(c.opts.Store.Bucket()), store.FluxTime(rng.Start), store.FluxTime(rng.Stop),
+				store.And(store.Eq("_measurement", "data_quality"), store.Eq("site", site.ID), store.Eq("period", "1d"), store.Eq("kind", "completeness")))
 			dq, err = queryRows(ctx, c.opts.Store, flux)
 			return err
 		},
@@ -73,10 +77,11 @@ func (c *Console) qualityView(ctx context.Context, r *http.Request) (*viewRespon
 			// end of a gap.
 			flux := fmt.Sprintf(`from(bucket: %s)
   |> range(start: %s, stop: %s)
-  |> filter(fn: (r) => r.site == %s and r._field == "_seq")
+  |> filter(fn: (r) => %s)
   |> elapsed(unit: 1s)
   |> filter(fn: (r) => r.elapsed >= %d)`,
-				fluxString(c.opts.Store.Bucket()), fluxTime(gapStart), fluxTime(rng.Stop), fluxString(site.ID), int(gap/time.Second))
+				store.FluxString(c.opts.Store.Bucket()), store.FluxTime(gapStart), store.FluxTime(rng.Stop),
+				store.And(store.Eq("site", site.ID), store.Eq("_field", telemetry.FieldSeq)), int(gap/time.Second))
 			gaps, err = queryRows(ctx, c.opts.Store, flux)
 			return err
 		},
@@ -85,9 +90,10 @@ func (c *Console) qualityView(ctx context.Context, r *http.Request) (*viewRespon
 			// no later sample closes yet.
 			flux := fmt.Sprintf(`from(bucket: %s)
   |> range(start: %s, stop: %s)
-  |> filter(fn: (r) => r.site == %s and r._field == "_seq")
+  |> filter(fn: (r) => %s)
   |> last()`,
-				fluxString(c.opts.Store.Bucket()), fluxTime(gapStart), fluxTime(rng.Stop), fluxString(site.ID))
+				store.FluxString(c.opts.Store.Bucket()), store.FluxTime(gapStart), store.FluxTime(rng.Stop),
+				store.And(store.Eq("site", site.ID), store.Eq("_field", telemetry.FieldSeq)))
 			lasts, err = queryRows(ctx, c.opts.Store, flux)
 			return err
 		},

@@ -9,6 +9,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/boilerwatch/boilerwatch/collector/store"
 )
 
 // texts of the server-rendered pages (login, report); the single-page UI
@@ -217,22 +219,22 @@ func (c *Console) reportData(ctx context.Context, site siteInfo, rng timeRange, 
 	var boilers []boilerInfo
 	var eff, dq, evt []row
 	var monthly, daily []meterRow
-	bucket := fluxString(c.opts.Store.Bucket())
+	bucket := store.FluxString(c.opts.Store.Bucket())
 	err := parallel(
 		func() (err error) { boilers, err = c.boilers(ctx, site.ID); return err },
 		func() (err error) {
 			eff, err = queryRows(ctx, c.opts.Store, fmt.Sprintf(`from(bucket: %s) |> range(start: %s, stop: %s)
   |> filter(fn: (r) => r._measurement == "boiler_efficiency" and r.site == %s and (r.period == "1mo" or r.period == "1d"))
-  |> filter(fn: (r) => %s)`, bucket, fluxTime(rng.Start), fluxTime(rng.Stop), fluxString(site.ID),
-				fieldFilter([]string{"direct", "indirect", "limit", "grade", "q2", "q3", "q4", "q5", "q6", "heat_out_gj", "heat_in_gj", "minutes", "steam_t", "coal_t", "coverage",
-					"rated_pct", "rated_hours", "rated_out_gj", "rated_in_gj"})))
+  |> filter(fn: (r) => %s)`, bucket, store.FluxTime(rng.Start), store.FluxTime(rng.Stop), store.FluxString(site.ID),
+				store.OneOf("_field", "direct", "indirect", "limit", "grade", "q2", "q3", "q4", "q5", "q6", "heat_out_gj", "heat_in_gj", "minutes", "steam_t", "coal_t", "coverage",
+					"rated_pct", "rated_hours", "rated_out_gj", "rated_in_gj")))
 			return err
 		},
 		func() (err error) { monthly, err = c.energyRows(ctx, site.ID, "1mo", rng); return err },
 		func() (err error) { daily, err = c.energyRows(ctx, site.ID, "1d", rng); return err },
 		func() (err error) {
 			dq, err = queryRows(ctx, c.opts.Store, fmt.Sprintf(`from(bucket: %s) |> range(start: %s, stop: %s)
-  |> filter(fn: (r) => r._measurement == "data_quality" and r.site == %s and r.period == "1d" and r.kind == "completeness")`, bucket, fluxTime(rng.Start), fluxTime(rng.Stop), fluxString(site.ID)))
+  |> filter(fn: (r) => r._measurement == "data_quality" and r.site == %s and r.period == "1d" and r.kind == "completeness")`, bucket, store.FluxTime(rng.Start), store.FluxTime(rng.Stop), store.FluxString(site.ID)))
 			return err
 		},
 		func() (err error) { evt, err = c.events(ctx, site.ID, rng); return err },

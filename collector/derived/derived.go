@@ -19,7 +19,6 @@ import (
 	"fmt"
 	"log/slog"
 	"sort"
-	"strings"
 	"sync"
 	"time"
 
@@ -28,6 +27,7 @@ import (
 
 	"github.com/boilerwatch/boilerwatch/collector/config"
 	"github.com/boilerwatch/boilerwatch/collector/energy"
+	"github.com/boilerwatch/boilerwatch/collector/store"
 	"github.com/boilerwatch/boilerwatch/gateway/telemetry"
 )
 
@@ -507,19 +507,19 @@ type storedEpisode struct{ since, ended time.Time }
 // lastEvents reads the last alert event before stop of each boiler and
 // kind of a site (boiler, kind: "" for all).
 func (r *Runner) lastEvents(ctx context.Context, site, boiler, kind string, stop time.Time) (map[episodeKey]storedEpisode, error) {
-	cond := fmt.Sprintf(`r._measurement == %q and r.site == %q and (r._field == "message" or r._field == "ended_at")`, MeasEvents, site)
+	boilerCond, kindCond := "", store.OneOf("kind", energy.KindBelowLimit, energy.KindExhaustHigh, energy.KindExcessAirHigh)
 	if boiler != "" {
-		cond += fmt.Sprintf(` and r.boiler == %q`, boiler)
+		boilerCond = store.Eq("boiler", boiler)
 	}
 	if kind != "" {
-		cond += fmt.Sprintf(` and r.kind == %q`, kind)
-	} else {
-		cond += " and (" + fluxOr("kind", []string{energy.KindBelowLimit, energy.KindExhaustHigh, energy.KindExcessAirHigh}) + ")"
+		kindCond = store.Eq("kind", kind)
 	}
+	cond := store.And(store.Eq("_measurement", MeasEvents), store.Eq("site", site), store.OneOf("_field", "message", "ended_at"),
+		boilerCond, kindCond)
 	// last() per field: the newest event's time, and the newest ended_at,
 	// which is that event's only if it has the same time.
-	flux := fmt.Sprintf(`from(bucket: %q) |> range(start: 0, stop: %s) |> filter(fn: (r) => %s) |> last()`,
-		r.o.Store.Bucket(), fluxTime(stop), cond)
+	flux := fmt.Sprintf(`from(bucket: %s) |> range(start: 0, stop: %s) |> filter(fn: (r) => %s) |> last()`,
+		store.FluxString(r.o.Store.Bucket()), store.FluxTime(stop), cond)
 	res, err := r.o.Store.Query(ctx, flux)
 	if err != nil {
 		return nil, fmt.Errorf("events query: %w", err)
@@ -555,16 +555,6 @@ func (r *Runner) lastEvents(ctx context.Context, site, boiler, kind string, stop
 	return out, nil
 }
 
-func fluxTime(t time.Time) string { return t.UTC().Format(time.RFC3339Nano) }
-
-func fluxOr(field string, vals []string) string {
-	parts := make([]string, len(vals))
-	for i, v := range vals {
-		parts[i] = fmt.Sprintf("r.%s == %q", field, v)
-	}
-	return strings.Join(parts, " or ")
-}
-
 // startSubjects places each new subject: at the quarter hour its
 // progress had reached, else at Config.Since, else 24 h before now; earlier
 // if late samples behind its progress are still to be recomputed (stored
@@ -582,8 +572,8 @@ func (r *Runner) startSubjects(ctx context.Context, site string, subs []*subject
 		return nil
 	}
 	progress := map[string]time.Time{}
-	flux := fmt.Sprintf(`from(bucket: %q) |> range(start: 0) |> filter(fn: (r) => r._measurement == %q and r.site == %q and r._field == "next") |> last()`,
-		r.o.Store.Bucket(), MeasProgress, site)
+	flux := fmt.Sprintf(`from(bucket: %s) |> range(start: 0) |> filter(fn: (r) => %s) |> last()`,
+		store.FluxString(r.o.Store.Bucket()), store.And(store.Eq("_measurement", MeasProgress), store.Eq("site", site), store.Eq("_field", "next")))
 	res, err := r.o.Store.Query(ctx, flux)
 	if err != nil {
 		return err
@@ -772,11 +762,13 @@ func episodePeriod(sp energy.EpisodeSpec) energy.Period {
 // storedWindows reads the efficiency fields the alerts watch of a site's
 // windows of period p in [from, to), and their mean load.
 func (r *Runner) storedWindows(ctx context.Context, site string, p energy.Period, from, to time.Time) (map[string]map[string]map[int64]float64, error) {
-	flux := fmt.Sprintf(`from(bucket: %q) |> range(start: %s, stop: %s)
-  |> filter(fn: (r) => r._measurement == %q and r.site == %q and r.period == %q)
-  |> filter(fn: (r) => r._field == "direct" or r._field == "indirect" or r._field == "exhaust" or r._field == "alpha" or r._field == "load")
+	flux := fmt.Sprintf(`from(bucket: %s) |> range(start: %s, stop: %s)
+  |> filter(fn: (r) => %s)
+  |> filter(fn: (r) => %s)
   |> keep(columns: ["_time", "_value", "_field", "boiler"])`,
-		r.o.Store.Bucket(), fluxTime(from), fluxTime(to), MeasEfficiency, site, string(p))
+		store.FluxString(r.o.Store.Bucket()), store.FluxTime(from), store.FluxTime(to),
+		store.And(store.Eq("_measurement", MeasEfficiency), store.Eq("site", site), store.Eq("period", string(p))),
+		store.OneOf("_field", "direct", "indirect", "exhaust", "alpha", "load"))
 	res, err := r.o.Store.Query(ctx, flux)
 	if err != nil {
 		return nil, fmt.Errorf("stored windows query: %w", err)
@@ -837,9 +829,10 @@ func (r *Runner) watermarks(ctx context.Context, site string, subs []*subject) e
 		names = append(names, d)
 	}
 	sort.Strings(names)
-	flux := fmt.Sprintf(`from(bucket: %q) |> range(start: %s, stop: %s)
-  |> filter(fn: (r) => r.site == %q and r._field == "_seq" and (%s))
-  |> last() |> keep(columns: ["_time", "device"])`, r.o.Store.Bucket(), fluxTime(from), fluxTime(stop), site, fluxOr("device", names))
+	flux := fmt.Sprintf(`from(bucket: %s) |> range(start: %s, stop: %s)
+  |> filter(fn: (r) => %s)
+  |> last() |> keep(columns: ["_time", "device"])`, store.FluxString(r.o.Store.Bucket()), store.FluxTime(from), store.FluxTime(stop),
+		store.And(store.Eq("site", site), store.Eq("_field", telemetry.FieldSeq), store.OneOf("device", names...)))
 	res, err := r.o.Store.Query(ctx, flux)
 	if err != nil {
 		return err
@@ -887,11 +880,12 @@ func (r *Runner) query(ctx context.Context, site string, keys []energy.Key, from
 		sort.Strings(out)
 		return out
 	}
-	flux := fmt.Sprintf(`from(bucket: %q) |> range(start: %s, stop: %s)
-  |> filter(fn: (r) => r.site == %q and (%s))
+	flux := fmt.Sprintf(`from(bucket: %s) |> range(start: %s, stop: %s)
+  |> filter(fn: (r) => %s)
   |> filter(fn: (r) => %s)%s
   |> keep(columns: ["_time", "_value", "_field", "device"])`,
-		r.o.Store.Bucket(), fluxTime(from), fluxTime(to), site, fluxOr("device", list(devs)), fluxOr("_field", list(fields)), suffix)
+		store.FluxString(r.o.Store.Bucket()), store.FluxTime(from), store.FluxTime(to),
+		store.And(store.Eq("site", site), store.OneOf("device", list(devs)...)), store.OneOf("_field", list(fields)...), suffix)
 	res, err := r.o.Store.Query(ctx, flux)
 	if err != nil {
 		return nil, err

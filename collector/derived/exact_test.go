@@ -296,13 +296,10 @@ func checkPublished(t *testing.T, want []string, p *pubs, repeats int, what stri
 // in one query outlast the client's 30-s timeout on a busy machine.
 func results(ctx context.Context, t *testing.T, st *store.Store) map[string]any {
 	t.Helper()
-	var meas []string
-	for _, m := range []string{MeasEfficiency, MeasEnergy, MeasQuality, MeasEvents} {
-		meas = append(meas, fmt.Sprintf("r._measurement == %q", m))
-	}
+	meas := store.OneOf("_measurement", MeasEfficiency, MeasEnergy, MeasQuality, MeasEvents)
 	// Where the results are: from the first to the last stored window
 	// (progress points are at the days computed).
-	first, last := storedSpan(ctx, t, st, strings.Join(meas, " or "))
+	first, last := storedSpan(ctx, t, st, meas)
 	out := map[string]any{}
 	bounds := []time.Time{time.Unix(0, 0)}
 	for d := first.Truncate(24 * time.Hour); !d.After(last); d = d.Add(24 * time.Hour) {
@@ -313,8 +310,8 @@ func results(ctx context.Context, t *testing.T, st *store.Store) map[string]any 
 		if !bounds[i].Before(bounds[i+1]) {
 			continue
 		}
-		res, err := st.Query(ctx, fmt.Sprintf(`from(bucket: %q) |> range(start: %s, stop: %s) |> filter(fn: (r) => %s)`,
-			st.Bucket(), fluxTime(bounds[i]), fluxTime(bounds[i+1]), strings.Join(meas, " or ")))
+		res, err := st.Query(ctx, fmt.Sprintf(`from(bucket: %s) |> range(start: %s, stop: %s) |> filter(fn: (r) => %s)`,
+			store.FluxString(st.Bucket()), store.FluxTime(bounds[i]), store.FluxTime(bounds[i+1]), meas))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -344,8 +341,8 @@ func results(ctx context.Context, t *testing.T, st *store.Store) map[string]any 
 func storedSpan(ctx context.Context, t *testing.T, st *store.Store, cond string) (first, last time.Time) {
 	t.Helper()
 	for _, f := range []string{"first", "last"} {
-		res, err := st.Query(ctx, fmt.Sprintf(`from(bucket: %q) |> range(start: 0, stop: 2100-01-01T00:00:00Z)
-  |> filter(fn: (r) => %s) |> %s()`, st.Bucket(), cond, f))
+		res, err := st.Query(ctx, fmt.Sprintf(`from(bucket: %s) |> range(start: 0, stop: 2100-01-01T00:00:00Z)
+  |> filter(fn: (r) => %s) |> %s()`, store.FluxString(st.Bucket()), cond, f))
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -13,6 +13,7 @@ import (
 	"github.com/influxdata/influxdb-client-go/v2/api/write"
 
 	"github.com/boilerwatch/boilerwatch/collector/energy"
+	"github.com/boilerwatch/boilerwatch/collector/store"
 )
 
 // MeasLate records late samples still to be recomputed: one point per
@@ -76,9 +77,9 @@ func (r *Runner) lateStart(s *subject, t time.Time) time.Time {
 // storedLate reads a site's pending late markers: [subject] → times,
 // oldest first.
 func (r *Runner) storedLate(ctx context.Context, site string) (map[string][]time.Time, error) {
-	flux := fmt.Sprintf(`from(bucket: %q) |> range(start: 0)
-  |> filter(fn: (r) => r._measurement == %q and r.site == %q and r._field == "pending")`,
-		r.o.Store.Bucket(), MeasLate, site)
+	flux := fmt.Sprintf(`from(bucket: %s) |> range(start: 0)
+  |> filter(fn: (r) => %s)`,
+		store.FluxString(r.o.Store.Bucket()), store.And(store.Eq("_measurement", MeasLate), store.Eq("site", site), store.Eq("_field", "pending")))
 	res, err := r.o.Store.Query(ctx, flux)
 	if err != nil {
 		return nil, fmt.Errorf("late markers query: %w", err)

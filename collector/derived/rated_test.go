@@ -23,10 +23,11 @@ type hourRow struct {
 // storedHours reads boiler b0001's stored hourly windows, in time order.
 func storedHours(ctx context.Context, t *testing.T, st *store.Store) []hourRow {
 	t.Helper()
-	res, err := st.Query(ctx, fmt.Sprintf(`from(bucket: %q) |> range(start: 0, stop: 2100-01-01T00:00:00Z)
-  |> filter(fn: (r) => r._measurement == %q and r.boiler == "b0001" and r.period == "1h")
-  |> filter(fn: (r) => r._field == "direct" or r._field == "load" or r._field == "limit" or r._field == "rated_hours")`,
-		st.Bucket(), MeasEfficiency))
+	res, err := st.Query(ctx, fmt.Sprintf(`from(bucket: %s) |> range(start: 0, stop: 2100-01-01T00:00:00Z)
+  |> filter(fn: (r) => %s)
+  |> filter(fn: (r) => %s)`,
+		store.FluxString(st.Bucket()), store.And(store.Eq("_measurement", MeasEfficiency), store.Eq("boiler", "b0001"), store.Eq("period", "1h")),
+		store.OneOf("_field", "direct", "load", "limit", "rated_hours")))
 	if err != nil {
 		t.Fatal(err)
 	}

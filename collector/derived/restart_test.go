@@ -139,8 +139,8 @@ func cycles(ctx context.Context, t *testing.T, r *Runner) {
 // storedEvents are the since times of the stored events of a kind.
 func storedEvents(ctx context.Context, t *testing.T, st *store.Store, kind string) []time.Time {
 	t.Helper()
-	res, err := st.Query(ctx, fmt.Sprintf(`from(bucket: %q) |> range(start: 0)
-  |> filter(fn: (r) => r._measurement == %q and r.kind == %q and r._field == "message")`, st.Bucket(), MeasEvents, kind))
+	res, err := st.Query(ctx, fmt.Sprintf(`from(bucket: %s) |> range(start: 0) |> filter(fn: (r) => %s)`,
+		store.FluxString(st.Bucket()), store.And(store.Eq("_measurement", MeasEvents), store.Eq("kind", kind), store.Eq("_field", "message"))))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -9,6 +9,7 @@ import (
 	"github.com/influxdata/influxdb-client-go/v2/api/write"
 
 	"github.com/boilerwatch/boilerwatch/collector/energy"
+	"github.com/boilerwatch/boilerwatch/collector/store"
 )
 
 // MeasSums holds the exact additive parts of every closed aggregate window
@@ -104,10 +105,11 @@ func (f fields) meterResult() energy.MeterResult {
 // storedSums reads the MeasSums windows of period p in [from, to) of a
 // site: [subject][window start, ms] → fields.
 func (r *Runner) storedSums(ctx context.Context, site string, p energy.Period, from, to time.Time) (map[string]map[int64]fields, error) {
-	flux := fmt.Sprintf(`from(bucket: %q) |> range(start: %s, stop: %s)
-  |> filter(fn: (r) => r._measurement == %q and r.site == %q and r.period == %q)
+	flux := fmt.Sprintf(`from(bucket: %s) |> range(start: %s, stop: %s)
+  |> filter(fn: (r) => %s)
   |> keep(columns: ["_time", "_value", "_field", "subject"])`,
-		r.o.Store.Bucket(), fluxTime(from), fluxTime(to), MeasSums, site, string(p))
+		store.FluxString(r.o.Store.Bucket()), store.FluxTime(from), store.FluxTime(to),
+		store.And(store.Eq("_measurement", MeasSums), store.Eq("site", site), store.Eq("period", string(p))))
 	res, err := r.o.Store.Query(ctx, flux)
 	if err != nil {
 		return nil, fmt.Errorf("stored sums query: %w", err)

@@ -55,7 +55,7 @@ batch: {flush: 50ms}
 
 	authed := store.Open(store.Config{URL: in.URL, Bucket: in.Bucket, Token: "bw:" + secret})
 	defer authed.Close()
-	flux := fmt.Sprintf(`from(bucket: %q) |> range(start: 0) |> filter(fn: (r) => r.gateway == "gw-auth" and r._field == "steam_flow")`, in.Bucket)
+	flux := fmt.Sprintf(`from(bucket: %s) |> range(start: 0) |> filter(fn: (r) => %s)`, store.FluxString(in.Bucket), store.And(store.Eq("gateway", "gw-auth"), store.Eq("_field", "steam_flow")))
 	deadline := time.Now().Add(30 * time.Second)
 	for {
 		res, err := authed.Query(context.Background(), flux)

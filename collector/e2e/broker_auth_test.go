@@ -233,7 +233,7 @@ ingest: {data_dir: data}
 	}
 	st := store.Open(store.Config{URL: in.URL, Bucket: in.Bucket})
 	defer st.Close()
-	flux := fmt.Sprintf(`from(bucket: %q) |> range(start: 0) |> filter(fn: (r) => r._field == "steam_flow")`, in.Bucket)
+	flux := fmt.Sprintf(`from(bucket: %s) |> range(start: 0) |> filter(fn: (r) => %s)`, store.FluxString(in.Bucket), store.Eq("_field", "steam_flow"))
 	want := "plant-a/gw-01=7.25 plant-b/gw-01=8.5"
 	var got string
 	for deadline := time.Now().Add(30 * time.Second); ; {

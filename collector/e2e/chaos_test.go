@@ -396,7 +396,7 @@ func chaosSamples(t *testing.T, st *store.Store, bucket, gateway string) []sampl
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	flux := fmt.Sprintf(`from(bucket: %q) |> range(start: 0) |> filter(fn: (r) => r.gateway == %q and r._measurement != "events")`, bucket, gateway)
+	flux := fmt.Sprintf(`from(bucket: %s) |> range(start: 0) |> filter(fn: (r) => %s and r._measurement != "events")`, store.FluxString(bucket), store.Eq("gateway", gateway))
 	res, err := st.Query(ctx, flux)
 	if err != nil {
 		// InfluxDB may be the thing that is down: no samples then.
@@ -431,7 +431,7 @@ func chaosEvents(t *testing.T, st *store.Store, bucket string) []string {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	res, err := st.Query(ctx, fmt.Sprintf(`from(bucket: %q) |> range(start: 0) |> filter(fn: (r) => r._measurement == "events")`, bucket))
+	res, err := st.Query(ctx, fmt.Sprintf(`from(bucket: %s) |> range(start: 0) |> filter(fn: (r) => %s)`, store.FluxString(bucket), store.Eq("_measurement", "events")))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -229,8 +229,9 @@ func waitMinutes(t *testing.T, st *store.Store, n int) {
 	deadline := time.Now().Add(60 * time.Second)
 	for {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		res, err := st.Query(ctx, fmt.Sprintf(`from(bucket: %q) |> range(start: 2026-01-14T16:00:00Z, stop: 2026-01-15T16:00:00Z)
-  |> filter(fn: (r) => r._measurement == "boiler_efficiency" and r.site == %q and r.period == "1m" and r._field == "direct") |> count()`, st.Bucket(), consoleSite))
+		res, err := st.Query(ctx, fmt.Sprintf(`from(bucket: %s) |> range(start: 2026-01-14T16:00:00Z, stop: 2026-01-15T16:00:00Z)
+  |> filter(fn: (r) => %s) |> count()`, store.FluxString(st.Bucket()),
+			store.And(store.Eq("_measurement", "boiler_efficiency"), store.Eq("site", consoleSite), store.Eq("period", "1m"), store.Eq("_field", "direct"))))
 		got := int64(0)
 		if err == nil {
 			for res.Next() {
@@ -439,9 +440,10 @@ func checkSteamCSV(t *testing.T, st *store.Store, path string, from, to time.Tim
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	res, err := st.Query(ctx, fmt.Sprintf(`from(bucket: %q) |> range(start: %s, stop: %s)
-  |> filter(fn: (r) => r.site == %q and r.device == "boiler1" and r._field == "steam_flow")`,
-		st.Bucket(), from.UTC().Format(time.RFC3339), to.UTC().Format(time.RFC3339), consoleSite))
+	res, err := st.Query(ctx, fmt.Sprintf(`from(bucket: %s) |> range(start: %s, stop: %s)
+  |> filter(fn: (r) => %s)`,
+		store.FluxString(st.Bucket()), store.FluxTime(from), store.FluxTime(to),
+		store.And(store.Eq("site", consoleSite), store.Eq("device", "boiler1"), store.Eq("_field", "steam_flow"))))
 	if err != nil {
 		t.Fatal(err)
 	}

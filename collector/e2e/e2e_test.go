@@ -111,7 +111,7 @@ func (p *pipeline) samples(t *testing.T) []sample {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	flux := fmt.Sprintf(`from(bucket: %q) |> range(start: 0) |> filter(fn: (r) => r.gateway == %q)`, p.influx.Bucket, gatewayID)
+	flux := fmt.Sprintf(`from(bucket: %s) |> range(start: 0) |> filter(fn: (r) => %s)`, store.FluxString(p.influx.Bucket), store.Eq("gateway", gatewayID))
 	res, err := p.store.Query(ctx, flux)
 	if err != nil {
 		t.Fatal(err)

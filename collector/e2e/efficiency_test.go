@@ -229,7 +229,7 @@ func query(t *testing.T, st *store.Store, filter string) map[string]map[time.Tim
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	res, err := st.Query(ctx, fmt.Sprintf(`from(bucket: %q) |> range(start: 0) |> filter(fn: (r) => %s)`, st.Bucket(), filter))
+	res, err := st.Query(ctx, fmt.Sprintf(`from(bucket: %s) |> range(start: 0) |> filter(fn: (r) => %s)`, store.FluxString(st.Bucket()), filter))
 	if err != nil {
 		t.Fatal(err)
 	}

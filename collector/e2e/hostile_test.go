@@ -173,7 +173,8 @@ metrics: {listen: %q}
 	}
 	// stored reads an honest gateway's steam_flow by sample time.
 	stored := func(h *honestGW) map[int64]float64 {
-		flux := fmt.Sprintf(`from(bucket: %q) |> range(start: -1h, stop: 1h) |> filter(fn: (r) => r._measurement == "boiler" and r.site == %q and r.gateway == %q and r._field == "steam_flow")`, bucket, h.site, h.gw)
+		flux := fmt.Sprintf(`from(bucket: %s) |> range(start: -1h, stop: 1h) |> filter(fn: (r) => %s)`, store.FluxString(bucket),
+			store.And(store.Eq("_measurement", "boiler"), store.Eq("site", h.site), store.Eq("gateway", h.gw), store.Eq("_field", "steam_flow")))
 		res, err := st.Query(ctx, flux)
 		if err != nil {
 			t.Fatal(err)
@@ -424,7 +425,7 @@ metrics: {listen: %q}
 			return ""
 		})
 	}
-	res, err := st.Query(ctx, fmt.Sprintf(`from(bucket: %q) |> range(start: -2h, stop: 30d) |> filter(fn: (r) => r.gateway == "gw-bad" or r.site == "plant-z" or r._measurement != "boiler")`, bucket))
+	res, err := st.Query(ctx, fmt.Sprintf(`from(bucket: %s) |> range(start: -2h, stop: 30d) |> filter(fn: (r) => r.gateway == "gw-bad" or r.site == "plant-z" or r._measurement != "boiler")`, store.FluxString(bucket)))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -12,6 +12,7 @@ import (
 	"github.com/influxdata/influxdb-client-go/v2/api"
 	"github.com/influxdata/influxdb-client-go/v2/api/write"
 
+	"github.com/boilerwatch/boilerwatch/collector/store"
 	"github.com/boilerwatch/boilerwatch/gateway/telemetry"
 )
 
@@ -319,12 +320,12 @@ func InfluxLookup(q Querier) SeqLookup {
 			start, stop = stop, start
 		}
 		stop = stop.Add(time.Millisecond)
-		flux := fmt.Sprintf(`from(bucket: %q)
+		flux := fmt.Sprintf(`from(bucket: %s)
   |> range(start: %s, stop: %s)
-  |> filter(fn: (r) => r._field == %q and r.site == %q and r.gateway == %q and r._value >= %d and r._value <= %d)
+  |> filter(fn: (r) => %s and r._value >= %d and r._value <= %d)
   |> keep(columns: ["_time", "_value"])`,
-			q.Bucket(), start.UTC().Format(time.RFC3339Nano), stop.UTC().Format(time.RFC3339Nano),
-			FieldSeq, site, gateway, from, to)
+			store.FluxString(q.Bucket()), store.FluxTime(start), store.FluxTime(stop),
+			store.And(store.Eq("_field", FieldSeq), store.Eq("site", site), store.Eq("gateway", gateway)), from, to)
 		res, err := q.Query(ctx, flux)
 		if err != nil {
 			return nil, fmt.Errorf("looking up %s/%s seq %d..%d in %s..%s: %w", site, gateway, from, to,

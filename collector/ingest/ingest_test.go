@@ -563,7 +563,7 @@ func readAll(t *testing.T, ctx context.Context, st *store.Store) map[string]poin
 	t.Helper()
 	qctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
-	flux := fmt.Sprintf(`from(bucket: %q) |> range(start: 2000-01-01T00:00:00Z, stop: 2100-01-02T00:00:00Z)`, st.Bucket())
+	flux := fmt.Sprintf(`from(bucket: %s) |> range(start: 2000-01-01T00:00:00Z, stop: 2100-01-02T00:00:00Z)`, store.FluxString(st.Bucket()))
 	res, err := st.Query(qctx, flux)
 	if err != nil {
 		t.Fatal(err)

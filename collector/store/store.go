@@ -1,5 +1,6 @@
 // Package store writes points to InfluxDB (1.8 with its 2.x-compatible API,
-// or 2.x) through influxdb-client-go/v2.
+// or 2.x) through influxdb-client-go/v2, runs Flux queries, and builds
+// their text: FluxString, FluxTime and the filters Eq, OneOf and And.
 package store
 
 import (

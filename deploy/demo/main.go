@@ -37,6 +37,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/boilerwatch/boilerwatch/collector/console/password"
+	"github.com/boilerwatch/boilerwatch/collector/energy"
 	"github.com/boilerwatch/boilerwatch/collector/store"
 )
 
@@ -455,9 +456,9 @@ func progress(ctx context.Context, procs []*proc, st *store.Store, from, anchor,
 func lastSample(ctx context.Context, st *store.Store, since time.Time) (time.Time, bool) {
 	qctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
-	res, err := st.Query(qctx, fmt.Sprintf(`from(bucket: %q) |> range(start: %s)
-  |> filter(fn: (r) => r._measurement == "boiler" and r.site == %q and r._field == "_seq") |> last()`,
-		bucket, since.UTC().Format(time.RFC3339), site))
+	res, err := st.Query(qctx, fmt.Sprintf(`from(bucket: %s) |> range(start: %s)
+  |> filter(fn: (r) => %s) |> last()`,
+		store.FluxString(bucket), store.FluxTime(since), store.And(store.Eq("_measurement", "boiler"), store.Eq("site", site), store.Eq("_field", "_seq"))))
 	if err != nil {
 		return time.Time{}, false // a first run: no database yet
 	}
@@ -474,8 +475,8 @@ func lastSample(ctx context.Context, st *store.Store, since time.Time) (time.Tim
 func countSince(ctx context.Context, st *store.Store, since time.Time) int64 {
 	qctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
-	res, err := st.Query(qctx, fmt.Sprintf(`from(bucket: %q) |> range(start: %s)
-  |> filter(fn: (r) => r.site == %q and r._field == "_seq") |> group() |> count()`, bucket, since.UTC().Format(time.RFC3339), site))
+	res, err := st.Query(qctx, fmt.Sprintf(`from(bucket: %s) |> range(start: %s)
+  |> filter(fn: (r) => %s) |> group() |> count()`, store.FluxString(bucket), store.FluxTime(since), store.And(store.Eq("site", site), store.Eq("_field", "_seq"))))
 	if err != nil {
 		return 0
 	}
@@ -593,11 +594,11 @@ func printGrafana(influxURL string) {
 func summary(ctx context.Context, st *store.Store, loc *time.Location) (string, error) {
 	qctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
-	flux := fmt.Sprintf(`from(bucket: %q)
+	flux := fmt.Sprintf(`from(bucket: %s)
   |> range(start: -1m)
-  |> filter(fn: (r) => r._field == "_seq" and r.site == %q)
+  |> filter(fn: (r) => %s)
   |> group(columns: ["_measurement", "device"])
-  |> count()`, bucket, site)
+  |> count()`, store.FluxString(bucket), store.And(store.Eq("_field", "_seq"), store.Eq("site", site)))
 	res, err := st.Query(qctx, flux)
 	if err != nil {
 		return "", err
@@ -616,18 +617,20 @@ func summary(ctx context.Context, st *store.Store, loc *time.Location) (string, 
 	}
 	sort.Strings(parts)
 	line := fmt.Sprintf("%d samples in the last minute (%s)", total, strings.Join(parts, ", "))
-	if v := lastValues(qctx, st, `range(start: -1m) |> filter(fn: (r) => r._measurement == "boiler" and r.site == "`+site+`" and (r._field == "steam_flow" or r._field == "o2" or r._field == "exhaust_temp" or r._field == "coal_feed"))`); len(v) > 0 {
+	if v := lastValues(qctx, st, "-1m", store.And(store.Eq("_measurement", "boiler"), store.Eq("site", site),
+		store.OneOf("_field", "steam_flow", "o2", "exhaust_temp", "coal_feed"))); len(v) > 0 {
 		line += fmt.Sprintf("; boiler1 now: steam %.2f t/h, coal %.3f t/h, O2 %.1f %%, exhaust %.0f °C", v["steam_flow"].v, v["coal_feed"].v, v["o2"].v, v["exhaust_temp"].v)
 	}
-	if v := lastValues(qctx, st, `range(start: -3h) |> filter(fn: (r) => r._measurement == "boiler_efficiency" and r.site == "`+site+`" and r.period == "1h" and (r._field == "direct" or r._field == "indirect"))`); len(v) > 0 {
+	if v := lastValues(qctx, st, "-3h", store.And(store.Eq("_measurement", "boiler_efficiency"), store.Eq("site", site), store.Eq("period", "1h"),
+		store.OneOf("_field", "direct", "indirect"))); len(v) > 0 {
 		line += fmt.Sprintf("; η %s–%s direct %.1f %%, indirect %.1f %% (limit 80 %%)",
 			v["direct"].t.In(loc).Format("15:04"), v["direct"].t.Add(time.Hour).In(loc).Format("15:04"), v["direct"].v, v["indirect"].v)
 	}
-	y, m, dd := time.Now().In(loc).Date()
-	midnight := time.Date(y, m, dd, 0, 0, 0, 0, loc)
-	res, err = st.Query(qctx, fmt.Sprintf(`from(bucket: %q) |> range(start: %s)
-  |> filter(fn: (r) => r._measurement == "energy" and r.site == %q and r.period == "15m" and r._field == "kgce")
-  |> group(columns: ["meter"]) |> sum()`, bucket, midnight.UTC().Format(time.RFC3339), site))
+	midnight := energy.Floor(time.Now(), energy.Day, loc)
+	res, err = st.Query(qctx, fmt.Sprintf(`from(bucket: %s) |> range(start: %s)
+  |> filter(fn: (r) => %s)
+  |> group(columns: ["meter"]) |> sum()`, store.FluxString(bucket), store.FluxTime(midnight),
+		store.And(store.Eq("_measurement", "energy"), store.Eq("site", site), store.Eq("period", "15m"), store.Eq("_field", "kgce"))))
 	if err == nil {
 		kgce := map[string]float64{}
 		for res.Next() {
@@ -648,9 +651,11 @@ type point struct {
 	v float64
 }
 
-// lastValues is the last value of each field a Flux filter selects.
-func lastValues(ctx context.Context, st *store.Store, rangeAndFilter string) map[string]point {
-	res, err := st.Query(ctx, fmt.Sprintf(`from(bucket: %q) |> %s |> last()`, bucket, rangeAndFilter))
+// lastValues is the last value of each field the Flux predicate pred
+// selects since start (a Flux duration back from now).
+func lastValues(ctx context.Context, st *store.Store, start, pred string) map[string]point {
+	res, err := st.Query(ctx, fmt.Sprintf(`from(bucket: %s) |> range(start: %s) |> filter(fn: (r) => %s) |> last()`,
+		store.FluxString(bucket), start, pred))
 	if err != nil {
 		return nil
 	}
