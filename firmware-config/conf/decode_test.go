@@ -240,6 +240,10 @@ func TestDurationText(t *testing.T) {
 	if b, _ := d.MarshalText(); string(b) != "1m30s" {
 		t.Errorf("MarshalText %s", b)
 	}
+	var empty Duration
+	if err := empty.UnmarshalText(nil); err != nil || empty.IsSet() {
+		t.Errorf("\"\" is unset, not an error: %v %v", empty, err)
+	}
 	if D(time.Second) != (Duration{Duration: time.Second, set: true}) {
 		t.Error("D is not a set duration")
 	}

@@ -40,14 +40,15 @@ func (d *Duration) UnmarshalYAML(n *yaml.Node) error {
 	if n.Kind != yaml.ScalarNode {
 		return fmt.Errorf("want a duration (%s), found %s", DurationHint, kindNames[n.Kind])
 	}
-	if n.Value == "" {
-		return nil // "" leaves it unset, as the files have always written a default
-	}
 	return d.UnmarshalText([]byte(n.Value))
 }
 
-// UnmarshalText reads a duration from text (JSON strings, flags).
+// UnmarshalText reads a duration from text (JSON strings, flags); "" leaves
+// it unset, as files and requests have always written a default.
 func (d *Duration) UnmarshalText(b []byte) error {
+	if len(b) == 0 {
+		return nil
+	}
 	v, err := time.ParseDuration(string(b))
 	if err != nil {
 		return fmt.Errorf("%q is not a duration (%s)", b, DurationHint)
