@@ -61,6 +61,14 @@ func awayDevice(t *testing.T) fwconfig.Device {
 	return cfg.Devices[0]
 }
 
+// runDevice runs d, handing its samples to out, until stop returns.
+func runDevice(d *Device, out func(telemetry.Sample)) (stop func()) {
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); d.Run(ctx, out) }()
+	return func() { cancel(); <-done }
+}
+
 // runAway polls a device that is away for 70 s (fake time) and returns
 // how long after its return the first good value came, and the requests
 // sent while it was away.
@@ -70,23 +78,17 @@ func runAway(t *testing.T, r *awayReader) (sinceBack time.Duration, awayRequests
 		start := time.Now()
 		r.back = start.Add(70 * time.Second)
 		d := NewDevice(cfg, r, quiet)
-		ctx, cancel := context.WithCancel(context.Background())
 		var mu sync.Mutex
 		var firstGood time.Time
-		done := make(chan struct{})
-		go func() {
-			defer close(done)
-			d.Run(ctx, func(s telemetry.Sample) {
-				mu.Lock()
-				defer mu.Unlock()
-				if s.Values["o2"].Q == telemetry.Good && firstGood.IsZero() {
-					firstGood = time.Now()
-				}
-			})
-		}()
+		stop := runDevice(d, func(s telemetry.Sample) {
+			mu.Lock()
+			defer mu.Unlock()
+			if s.Values["o2"].Q == telemetry.Good && firstGood.IsZero() {
+				firstGood = time.Now()
+			}
+		})
 		time.Sleep(200 * time.Second)
-		cancel()
-		<-done
+		stop()
 		mu.Lock()
 		defer mu.Unlock()
 		if firstGood.IsZero() {

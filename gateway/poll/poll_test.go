@@ -324,22 +324,17 @@ func TestStatesAndOfflineBackoff(t *testing.T) {
 			changes = append(changes, dev+":"+st.State)
 			mu.Unlock()
 		}
-		ctx, cancel := context.WithCancel(context.Background())
-		done := make(chan struct{})
-		go func() {
-			defer close(done)
-			d.Run(ctx, func(s telemetry.Sample) {
-				mu.Lock()
-				defer mu.Unlock()
-				at := time.UnixMilli(s.TS)
-				switch {
-				case at.After(r.gone) && at.Before(r.back):
-					awayPolls++
-				case !at.Before(r.back) && s.Values["o2"].Q == telemetry.Good && firstGood.IsZero():
-					firstGood = at
-				}
-			})
-		}()
+		stop := runDevice(d, func(s telemetry.Sample) {
+			mu.Lock()
+			defer mu.Unlock()
+			at := time.UnixMilli(s.TS)
+			switch {
+			case at.After(r.gone) && at.Before(r.back):
+				awayPolls++
+			case !at.Before(r.back) && s.Values["o2"].Q == telemetry.Good && firstGood.IsZero():
+				firstGood = at
+			}
+		})
 		time.Sleep(r.back.Sub(start))
 		// Without backoff: 25 polls. With it: 3 polls to go offline, then
 		// probes 100, 200, 400, 800 ms apart (at 0.4, 0.5, 0.6, 0.8, 1.1,
@@ -366,8 +361,7 @@ func TestStatesAndOfflineBackoff(t *testing.T) {
 			t.Errorf("state %+v, want offline with the timeout", st)
 		}
 		time.Sleep(2 * time.Second)
-		cancel()
-		<-done
+		stop()
 		mu.Lock()
 		defer mu.Unlock()
 		// The longest wait is one probe backoff (800 ms) plus one interval.
