@@ -302,10 +302,12 @@ func TestServeListenerFails(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	srv := NewServer(Options{})
+	srv.SetDevice(1, newTestBank())
 	done := make(chan error, 1)
-	go func() { done <- NewServer(Options{}).Serve(context.Background(), ln) }()
+	go func() { done <- srv.Serve(context.Background(), ln) }()
 	rc := dialRaw(t, ln.Addr().String())
-	time.Sleep(50 * time.Millisecond) // let Serve accept rc
+	rc.roundTrip(t, 1, 1, []byte{3, 0, 0, 0, 1}) // answered: Serve has accepted rc
 	ln.Close()
 	select {
 	case err := <-done:
