@@ -1,6 +1,8 @@
 package config
 
 import (
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -49,5 +51,32 @@ func TestParse(t *testing.T) {
 				t.Fatalf("error %v, want prefix %q", err, tt.want)
 			}
 		})
+	}
+}
+
+// A generic profile in profile_dirs may not name a measurement the
+// collector writes itself; any other measurement is accepted.
+func TestGenericMeasurementReserved(t *testing.T) {
+	dir := t.TempDir()
+	gen := func(m string) string {
+		return "name: g\nclass: generic\nmeasurement: " + m + "\nsource: test\npoints:\n  - {name: a, register: holding, address: 0, type: uint16}\n"
+	}
+	doc := "mqtt: {broker: \"tcp://b:1\"}\ninfluxdb: {url: \"http://x\", bucket: b}\ningest: {profile_dirs: [" + dir + "]}\n"
+	for _, tc := range []struct{ measurement, want string }{
+		{"chiller", ""},
+		{"energy", "c.yaml:3: ingest.profile_dirs: profile g (" + dir + "/g.yaml): measurement \"energy\" is one the collector writes itself"},
+	} {
+		if err := os.WriteFile(filepath.Join(dir, "g.yaml"), []byte(gen(tc.measurement)), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		c, err := Parse("c.yaml", []byte(doc))
+		switch {
+		case tc.want == "" && err != nil:
+			t.Errorf("%s: %v", tc.measurement, err)
+		case tc.want == "" && c.Ingest.Library["g"].MeasurementName() != tc.measurement:
+			t.Errorf("%s: library %v", tc.measurement, c.Ingest.Library["g"])
+		case tc.want != "" && (err == nil || !strings.HasPrefix(err.Error(), tc.want)):
+			t.Errorf("%s: error %v, want prefix %q", tc.measurement, err, tc.want)
+		}
 	}
 }

@@ -81,5 +81,12 @@ func (in *Ingest) parse(d *conf.Document, file string) {
 		d.Errorf("ingest.profile_dirs", "%v", err)
 		return
 	}
+	// A generic profile names its own measurement: it may not be one the
+	// collector writes.
+	for _, n := range lib.Names() {
+		if m := lib[n].MeasurementName(); slices.Contains(ReservedClasses, m) {
+			d.Errorf("ingest.profile_dirs", "profile %s (%s): measurement %q is one the collector writes itself (reserved: %v)", n, lib[n].File, m, ReservedClasses)
+		}
+	}
 	in.Library = lib
 }

@@ -68,13 +68,15 @@ func NewSchema(o SchemaOptions) (*Schema, error) {
 	from := map[fieldKey]string{}
 	for _, name := range o.Library.Names() {
 		p := o.Library[name]
-		s.classes[p.Class] = true
+		// A generic profile's samples carry its measurement as their class.
+		class := p.MeasurementName()
+		s.classes[class] = true
 		for i := range p.Points {
 			pt := &p.Points[i]
-			k, kind := fieldKey{p.Class, pt.Name}, pointKind(pt)
+			k, kind := fieldKey{class, pt.Name}, pointKind(pt)
 			if have, ok := s.profiles[k]; ok && have != kind {
-				return nil, fmt.Errorf("profiles %s and %s: class %s point %s is %s in one and %s in the other",
-					from[k], name, p.Class, pt.Name, kindName(have), kindName(kind))
+				return nil, fmt.Errorf("profiles %s and %s: measurement %s point %s is %s in one and %s in the other",
+					from[k], name, class, pt.Name, kindName(have), kindName(kind))
 			}
 			s.profiles[k], from[k] = kind, name
 		}

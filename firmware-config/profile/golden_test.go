@@ -36,7 +36,7 @@ func TestProfileGolden(t *testing.T) {
 
 func describeProfile(p *Profile) string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "profile %s class %s\n", p.Name, p.Class)
+	fmt.Fprintf(&b, "profile %s class %s measurement %s\n", p.Name, p.Class, p.MeasurementName())
 	for _, g := range sortedKeys(p.Groups) {
 		fmt.Fprintf(&b, "group %s every %s\n", g, p.Groups[g].Duration)
 	}

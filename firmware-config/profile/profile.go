@@ -212,8 +212,12 @@ func (s *ScaleFrom) Factor(v float64) (float64, error) {
 // Profile is the register map of one device model.
 type Profile struct {
 	Name string `yaml:"name"`
-	// Class is the device class, used as the InfluxDB measurement.
-	Class        string `yaml:"class"`
+	// Class is the device class, used as the InfluxDB measurement, or
+	// generic for a device outside the listed classes.
+	Class string `yaml:"class"`
+	// Measurement is a generic profile's own InfluxDB measurement; the
+	// other classes' measurement is their class (MeasurementName).
+	Measurement  string `yaml:"measurement"`
 	Manufacturer string `yaml:"manufacturer"`
 	Model        string `yaml:"model"`
 	// Source cites the manufacturer document the register map comes from.
@@ -287,14 +291,29 @@ func (pr *Profile) Point(name string) *Point {
 	return nil
 }
 
+// Generic is the class of a device outside the listed ones: its profile
+// names its own measurement.
+const Generic = "generic"
+
 var deviceClasses = map[string]bool{
 	"boiler": true, "electricity_meter": true, "steam_meter": true, "heat_meter": true,
 	"gas_meter": true, "water_meter": true, "o2_analyzer": true, "plc": true, "coal_scale": true,
+	Generic: true,
 }
 
 // IsDeviceClass reports whether a profile may declare class: the collector
 // accepts telemetry only in these measurements (and those its config adds).
 func IsDeviceClass(class string) bool { return deviceClasses[class] }
+
+// MeasurementName is the InfluxDB measurement of this profile's samples
+// (the class a gateway sends): the class, or a generic profile's own
+// measurement.
+func (pr *Profile) MeasurementName() string {
+	if pr.Class == Generic {
+		return pr.Measurement
+	}
+	return pr.Class
+}
 
 // ParseProfile reads and validates one profile file.
 func ParseProfile(file string, data []byte) (*Profile, error) {
@@ -318,6 +337,7 @@ func (pr *Profile) validate(d *conf.Document) {
 	if !deviceClasses[pr.Class] {
 		d.Errorf("class", "%q is not a device class; one of %s", pr.Class, keys(deviceClasses))
 	}
+	pr.validateMeasurement(d)
 	if strings.TrimSpace(pr.Source) == "" {
 		d.Errorf("source", "cite the manufacturer document the register map comes from")
 	}
@@ -459,6 +479,23 @@ func (pr *Profile) validate(d *conf.Document) {
 				d.Errorf(at+".point", "point %q is a %s, not a number", src.Name, src.Type)
 			}
 		}
+	}
+}
+
+// validateMeasurement: a generic profile names its measurement, a valid
+// name that is none of the listed classes (their data would mix); the other
+// classes' measurement is the class itself.
+func (pr *Profile) validateMeasurement(d *conf.Document) {
+	switch {
+	case pr.Class != Generic && pr.Measurement != "":
+		d.Errorf("measurement", "applies to class generic only; a %s's measurement is its class", pr.Class)
+	case pr.Class != Generic:
+	case pr.Measurement == "":
+		d.Errorf("measurement", "missing; a generic profile names its InfluxDB measurement (e.g. chiller, compressor)")
+	case !conf.ValidName(pr.Measurement):
+		d.Errorf("measurement", "%q is not a valid measurement name (%s)", pr.Measurement, conf.NameRule)
+	case deviceClasses[pr.Measurement]:
+		d.Errorf("measurement", "%q is a device class: write class: %s instead of a generic profile", pr.Measurement, pr.Measurement)
 	}
 }
 

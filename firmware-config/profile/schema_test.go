@@ -138,6 +138,9 @@ func TestProfileSchemaRejects(t *testing.T) {
 		{"identify match with point and register", head + "{name: a, register: holding, address: 0, type: uint16}\nidentify: {match: [{point: a, register: holding, values: [1]}]}"},
 		{"identify unknown field", head + "{name: a, register: holding, address: 0, type: uint16}\nidentify: {model: 5}"},
 		{"empty identify", head + "{name: a, register: holding, address: 0, type: uint16}\nidentify: {}"},
+		{"generic without measurement", "name: t\nclass: generic\nsource: test\npoints:\n  - {name: a, register: holding, address: 0, type: uint16}"},
+		{"measurement on a listed class", "name: t\nclass: plc\nmeasurement: chiller\nsource: test\npoints:\n  - {name: a, register: holding, address: 0, type: uint16}"},
+		{"generic measurement that is a class", "name: t\nclass: generic\nmeasurement: boiler\nsource: test\npoints:\n  - {name: a, register: holding, address: 0, type: uint16}"},
 		{"unknown class", "name: t\nclass: toaster\nsource: test\npoints:\n  - {name: a, register: holding, address: 0, type: uint16}"},
 	}
 	for _, tt := range tests {

@@ -222,7 +222,7 @@ func (d *Device) PollGroup(ctx context.Context, i int) telemetry.Sample {
 	s := telemetry.Sample{
 		Device:  d.cfg.Name,
 		Profile: d.cfg.Spec.Name,
-		Class:   d.cfg.Spec.Class,
+		Class:   d.cfg.Spec.MeasurementName(),
 		Values:  valueMap(len(g.points)),
 	}
 	clear(g.slots)

@@ -20,6 +20,10 @@ const usage = `Usage:
   fwconfig validate FILE...   check gateway configs and device profiles; prints
                               file:line: field: problem and exits 1 on any error
   fwconfig profiles           list the built-in device profiles
+  fwconfig profile import -csv FILE [-out FILE] [-class generic -measurement M]
+                              turn a manufacturer's register table (name,
+                              address, type, scale, unit columns) into a
+                              profile that validates, with source: to fill in
   fwconfig keygen -out NAME   make an ed25519 signing key: NAME (private, keep
                               it offline) and NAME.pub (for the gateways)
   fwconfig sign -key KEY [-out FILE] CONFIG
@@ -96,6 +100,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 			fmt.Fprintf(stdout, "%-24s %-18s %s %s (%d points)\n", n, p.Class, p.Manufacturer, p.Model, len(p.Points))
 		}
 		return 0
+	case "profile":
+		return profileCmd(rest[1:], stdout, stderr)
 	case "keygen":
 		return keygen(rest[1:], stdout, stderr)
 	case "sign":
