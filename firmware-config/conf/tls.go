@@ -8,10 +8,16 @@ import (
 	"strings"
 )
 
-// SecureBroker reports whether an MQTT broker URL asks for TLS (ssl:// or
-// tls://).
+// SecureBroker reports whether an MQTT broker URL asks for TLS: every
+// scheme paho dials with TLS (ssl, tls, tcps, mqtts), so a CA given with
+// any of them is used, as it was before the TLS set-ups became one.
 func SecureBroker(broker string) bool {
-	return strings.HasPrefix(broker, "ssl://") || strings.HasPrefix(broker, "tls://")
+	for _, s := range []string{"ssl://", "tls://", "tcps://", "mqtts://"} {
+		if strings.HasPrefix(broker, s) {
+			return true
+		}
+	}
+	return false
 }
 
 // ClientTLS is the TLS config of every MQTT client of the project (gateway,

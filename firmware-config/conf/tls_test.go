@@ -62,9 +62,11 @@ func TestClientTLS(t *testing.T) {
 		{"tls, CA and client certificate", "tls://127.0.0.1:8883", cert, cert, key, "", func(c *tls.Config) bool {
 			return c != nil && c.RootCAs != nil && len(c.Certificates) == 1
 		}},
-		{"missing CA", "ssl://b:8883", filepath.Join(dir, "none.crt"), "", "", "tls ca:", nil},
-		{"CA not PEM", "ssl://b:8883", notPEM, "", "", "no PEM certificate", nil},
-		{"key missing", "ssl://b:8883", "", cert, "", "tls client certificate", nil},
+		{"mqtts, CA", "mqtts://127.0.0.1:8883", cert, "", "", "", func(c *tls.Config) bool { return c != nil && c.RootCAs != nil }},
+		{"tcps, CA", "tcps://127.0.0.1:8883", cert, "", "", "", func(c *tls.Config) bool { return c != nil && c.RootCAs != nil }},
+		{"missing CA", "ssl://127.0.0.1:8883", filepath.Join(dir, "none.crt"), "", "", "tls ca:", nil},
+		{"CA not PEM", "ssl://127.0.0.1:8883", notPEM, "", "", "no PEM certificate", nil},
+		{"key missing", "ssl://127.0.0.1:8883", "", cert, "", "tls client certificate", nil},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			c, err := ClientTLS(tc.broker, tc.ca, tc.cert, tc.key)
