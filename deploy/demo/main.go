@@ -275,7 +275,7 @@ func run(o options) error {
 		return err
 	}
 	d.Hash = hash
-	d.Since = from.Truncate(time.Hour).In(loc).Format(time.RFC3339)
+	d.Since = energy.Floor(from, energy.Hour, loc).Format(time.RFC3339)
 	d.MeterInterval = (time.Duration(o.rate * float64(pollEvery))).Round(time.Second).String()
 	collectorCfg := filepath.Join(dir, "collector.yaml")
 	if err := render(collectorTmpl, collectorCfg, d); err != nil {
@@ -496,7 +496,7 @@ func countSince(ctx context.Context, st *store.Store, since time.Time) int64 {
 func eventHour(from, now time.Time, loc *time.Location) (time.Time, bool) {
 	lo, hi := from.Add(30*time.Minute), now.Add(-45*time.Minute)
 	var best time.Time
-	for h := hi.In(loc).Truncate(time.Hour).Add(-time.Hour); !h.Before(lo); h = h.Add(-time.Hour) {
+	for h := energy.Floor(hi, energy.Hour, loc).Add(-time.Hour); !h.Before(lo); h = h.Add(-time.Hour) {
 		if h.Add(time.Hour).After(hi) {
 			continue
 		}
