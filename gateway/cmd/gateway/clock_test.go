@@ -7,6 +7,7 @@ import (
 )
 
 func TestParseClock(t *testing.T) {
+	t.Parallel()
 	anchor := time.Date(2026, 11, 28, 8, 0, 0, 0, time.UTC)
 	tests := []struct {
 		flag    string

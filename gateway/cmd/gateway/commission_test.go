@@ -185,6 +185,7 @@ func checkScan(t *testing.T, args ...string) {
 }
 
 func TestCommissionTCP(t *testing.T) {
+	t.Parallel()
 	addrs := commissionSim(t, "  - listen: 127.0.0.1:0\n"+commissionDevices+
 		"  - listen: 127.0.0.1:0\n    protocol: rtu-over-tcp\n    devices:\n      - {name: r2, unit_id: 2, profile: chint-dtsu666, rated: 50}\n")
 	tcp, rot := addrs[0], addrs[1]
@@ -235,6 +236,7 @@ func TestCommissionTCP(t *testing.T) {
 
 // Over a serial line (a pty pair): the same reads and scan, one unit at a time.
 func TestCommissionRTU(t *testing.T) {
+	t.Parallel()
 	simEnd, gwEnd := servicetest.PtyPair(t)
 	commissionSim(t, "  - protocol: rtu\n    device: "+simEnd+"\n    baud: 9600\n    frame_gap: 2ms\n"+commissionDevices)
 	cfg := gatewayConfig(t, `  - {name: meter_ok, profile: chint-dtsu666, transport: rtu, port: `+gwEnd+`, unit_id: 2}
@@ -251,6 +253,7 @@ func TestCommissionRTU(t *testing.T) {
 // With nothing listening the scan stops at once; with a device that takes
 // requests and never answers it stays within its bound.
 func TestScanBounded(t *testing.T) {
+	// Not parallel: it bounds how long scans take.
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)

@@ -141,6 +141,7 @@ func roundTripsMetric(t *testing.T, site *poll.Site) string {
 // the first poll (no exception), and -plan, the plan polled and the
 // round-trips metric agree.
 func TestHoleLearnedAndRemembered(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	os.Mkdir(filepath.Join(dir, "profiles"), 0o755)
 	os.WriteFile(filepath.Join(dir, "profiles", "holey-meter.yaml"), []byte(holeyProfile), 0o644)

@@ -7,6 +7,7 @@ import (
 )
 
 func TestSyncState(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name   string
 		state  int
