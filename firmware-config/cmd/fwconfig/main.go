@@ -5,20 +5,20 @@
 package main
 
 import (
-	"bytes"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"os"
 
-	fwconfig "github.com/boilerwatch/boilerwatch/firmware-config"
 	"github.com/boilerwatch/boilerwatch/firmware-config/profile"
 )
 
 const usage = `Usage:
-  fwconfig validate FILE...   check gateway configs and device profiles; prints
-                              file:line: field: problem and exits 1 on any error
+  fwconfig validate [-kind auto|gateway|collector|profile] FILE...
+                              check gateway configs, collector configs and
+                              device profiles; prints file:line: field: problem
+                              and exits 1 on any error
   fwconfig profiles           list the built-in device profiles
   fwconfig profile import -csv FILE [-out FILE] [-class generic -measurement M]
                               turn a manufacturer's register table (name,
@@ -40,8 +40,10 @@ const usage = `Usage:
                               to the binary's own build info
   fwconfig -h                 this help
 
-A file with a top-level "points:" key is a device profile, any other a
-gateway config. -config FILE is accepted as a FILE to validate.
+With -kind auto (the default) a file with a top-level "points:" key is a
+device profile, one with a collector section (influxdb, ingest, energy,
+console, gateways, batch, gaps, metrics, http) a collector config, any
+other a gateway config. -config FILE is accepted as a FILE to validate.
 `
 
 func main() {
@@ -72,23 +74,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	}
 	switch rest[0] {
 	case "validate":
-		if len(rest) < 2 {
-			fmt.Fprintln(stderr, "fwconfig validate: name at least one FILE")
-			return 2
-		}
-		bad := 0
-		for _, f := range rest[1:] {
-			if err := validate(f); err != nil {
-				fmt.Fprintln(stderr, err)
-				bad++
-				continue
-			}
-			fmt.Fprintf(stdout, "%s: ok\n", f)
-		}
-		if bad > 0 {
-			return 1
-		}
-		return 0
+		return validateCmd(rest[1:], stdout, stderr)
 	case "profiles":
 		lib, err := profile.LoadLibrary()
 		if err != nil {
@@ -115,17 +101,4 @@ func run(args []string, stdout, stderr io.Writer) int {
 		fs.Usage()
 		return 2
 	}
-}
-
-func validate(path string) error {
-	data, err := os.ReadFile(path)
-	if err != nil {
-		return err
-	}
-	if bytes.HasPrefix(data, []byte("points:")) || bytes.Contains(data, []byte("\npoints:")) {
-		_, err = profile.ParseProfile(path, data)
-		return err
-	}
-	_, err = fwconfig.ParseGateway(path, data)
-	return err
 }

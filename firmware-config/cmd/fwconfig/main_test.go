@@ -24,6 +24,7 @@ func TestValidateCommand(t *testing.T) {
 		{[]string{"validate", filepath.Join(ptd, "overlap/profile.yaml")}, 1, "", "profile.yaml:6: points[1].address: holding 11..11 overlaps point \"a\""},
 		{[]string{"validate", "no-such-file.yaml"}, 1, "", "no such file"},
 		{[]string{"validate"}, 2, "", "name at least one FILE"},
+		{[]string{"validate", "-kind", "toaster", "x.yaml"}, 2, "", "-kind \"toaster\": want auto, gateway, collector or profile"},
 		{[]string{"frobnicate"}, 2, "", "unknown command"},
 		{[]string{"profiles"}, 0, "chint-dtsu666", ""},
 	}

@@ -50,3 +50,27 @@ func TestReadmeProfileImport(t *testing.T) {
 		t.Errorf("README errors differ from what the command reports:\n%s", errb.String())
 	}
 }
+
+// The README's collector and gateway examples are told apart by content
+// and pass fwconfig validate.
+func TestReadmeConfigsValidate(t *testing.T) {
+	blocks := servicetest.DocBlocks(t, "README.md", "yaml")
+	for key, want := range map[string]string{"# collector.yaml": kindCollector, "# gateway.yaml": kindGateway} {
+		y, ok := blocks[key]
+		if !ok {
+			t.Fatalf("README has no %q example", key)
+		}
+		if got := kindOf([]byte(y)); got != want {
+			t.Errorf("%s: kindOf = %s, want %s", key, got, want)
+		}
+	}
+	dir := t.TempDir()
+	f := dir + "/collector.yaml"
+	if err := os.WriteFile(f, []byte(blocks["# collector.yaml"]), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	var out, errb bytes.Buffer
+	if code := run([]string{"validate", f}, &out, &errb); code != 0 || !strings.Contains(out.String(), "ok (collector)") {
+		t.Errorf("exit %d: %s%s", code, out.String(), errb.String())
+	}
+}
