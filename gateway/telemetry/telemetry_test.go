@@ -610,6 +610,7 @@ func TestSchemasMatchStructs(t *testing.T) {
 	msg := telemetrytest.Doc(t, "wire-format.schema.json").(map[string]any)
 	status := telemetrytest.Doc(t, "status.schema.json").(map[string]any)
 	alert := telemetrytest.Doc(t, "alert.schema.json").(map[string]any)
+	updateAck := telemetrytest.Doc(t, "update-ack.schema.json").(map[string]any)
 	def := func(root map[string]any, name string) map[string]any {
 		d, ok := root["$defs"].(map[string]any)[name].(map[string]any)
 		if !ok {
@@ -628,6 +629,7 @@ func TestSchemasMatchStructs(t *testing.T) {
 		{"DeviceState", def(status, "device"), reflect.TypeFor[telemetry.DeviceState]()},
 		// boiler and gateway: optional, one of them required by its oneOf.
 		{"Alert", alert, reflect.TypeFor[telemetry.Alert]()},
+		{"UpdateAck", updateAck, reflect.TypeFor[telemetry.UpdateAck]()},
 	} {
 		var fields, required []string
 		for i := range c.typ.NumField() {
@@ -720,7 +722,7 @@ func TestDocExamples(t *testing.T) {
 	msgSchema, statusSchema := schemas(t)
 	alertSchema := telemetrytest.Schema(t, "alert.schema.json")
 	path := filepath.Join(telemetrytest.DocsDir(), "wire-format.md")
-	var telemetryN, statusN int
+	var telemetryN, statusN, updateN int
 	alertKinds := map[string]bool{}
 	for i, b := range docBlocks(t, path) {
 		payload := []byte(b)
@@ -763,6 +765,11 @@ func TestDocExamples(t *testing.T) {
 			alertKinds[a.Kind] = true
 			continue
 		}
+		if _, ok := probe["release"]; ok {
+			updateN++
+			checkUpdateAck(t, i, payload)
+			continue
+		}
 		if _, ok := probe["running"]; ok {
 			// A config ack: it must be one, field for field.
 			dec := json.NewDecoder(bytes.NewReader(payload))
@@ -786,6 +793,9 @@ func TestDocExamples(t *testing.T) {
 		if err := telemetrytest.Check(statusSchema, payload); err != nil {
 			t.Errorf("block %d: status schema: %v", i, err)
 		}
+	}
+	if updateN == 0 {
+		t.Errorf("%s has no update ack example", path)
 	}
 	if telemetryN == 0 || statusN < 2 {
 		t.Errorf("%s has %d telemetry and %d status examples; want ≥ 1 and ≥ 2 (birth and will)", path, telemetryN, statusN)
