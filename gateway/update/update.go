@@ -105,6 +105,8 @@ type rolledBack struct {
 	SHA256  string    `json:"sha256"`
 	At      time.Time `json:"at"`
 	Reason  string    `json:"reason"`
+	// Reported: the restored binary sent the rolled_back ack.
+	Reported bool `json:"reported,omitempty"`
 }
 
 // maxRolledBack bounds the rolled-back releases remembered.
@@ -241,14 +243,18 @@ func (u *Updater) rollBack(reason string) error {
 	return ErrRestart
 }
 
-// LastRollback is the newest rollback recorded, for the ack the restored
-// binary sends; ok is false when there is none.
-func (u *Updater) LastRollback() (version, reason string, at time.Time, ok bool) {
+// unreportedRollback is the newest rollback, when no ack reported it yet.
+func (u *Updater) unreportedRollback() (version, reason string, at time.Time, ok bool) {
 	if len(u.st.RolledBack) == 0 {
 		return "", "", time.Time{}, false
 	}
 	r := u.st.RolledBack[len(u.st.RolledBack)-1]
-	return r.Version, r.Reason, r.At, true
+	return r.Version, r.Reason, r.At, !r.Reported
+}
+
+func (u *Updater) markRollbackReported() error {
+	u.st.RolledBack[len(u.st.RolledBack)-1].Reported = true
+	return u.st.save()
 }
 
 // ErrRolledBack: the release was installed here before and rolled back.

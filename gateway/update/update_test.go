@@ -189,8 +189,8 @@ func TestUpdateRollback(t *testing.T) {
 			if tr, err := back.Boot(); tr != nil || err != nil {
 				t.Fatalf("Boot of the restored binary: %v %v", tr, err)
 			}
-			if v, why, _, ok := back.LastRollback(); !ok || v != "1.1.0" || !strings.Contains(why, tc.why) {
-				t.Errorf("LastRollback: %s %q %v, want 1.1.0 %q", v, why, ok, tc.why)
+			if v, why, _, ok := back.unreportedRollback(); !ok || v != "1.1.0" || !strings.Contains(why, tc.why) {
+				t.Errorf("unreportedRollback: %s %q %v, want 1.1.0 %q", v, why, ok, tc.why)
 			}
 			// The retained announcement comes again: never installed twice.
 			if _, err := back.Verify(payload); !errors.Is(err, ErrRolledBack) {
