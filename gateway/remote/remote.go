@@ -156,7 +156,7 @@ func New(cfg *fwconfig.Gateway, site Site, o Options) (*Remote, error) {
 		return nil, fmt.Errorf("remote config: %w", err)
 	}
 	r.raw = raw
-	if r.key, err = loadKey(cfg); err != nil {
+	if r.key, err = LoadKey(cfg); err != nil {
 		return nil, err
 	}
 	if r.state, err = loadState(o.StatePath, cfg.Site, cfg.Gateway); err != nil {
@@ -204,8 +204,9 @@ func (r *Remote) resumeTrial() {
 	}
 }
 
-// loadKey reads remote_config.public_key, relative to the config file.
-func loadKey(cfg *fwconfig.Gateway) (ed25519.PublicKey, error) {
+// LoadKey reads remote_config.public_key, relative to the config file:
+// the operator's key that signs configs and releases (gateway/update).
+func LoadKey(cfg *fwconfig.Gateway) (ed25519.PublicKey, error) {
 	p := cfg.Remote.PublicKey
 	if !filepath.IsAbs(p) {
 		p = filepath.Join(filepath.Dir(cfg.File), p)
@@ -416,7 +417,7 @@ func (r *Remote) apply(ctx context.Context, out func(telemetry.Sample), s *fwcon
 	if why := needsRestart(r.cfg, g); why != "" {
 		return errors.New("needs restart: " + why)
 	}
-	key, err := loadKey(g)
+	key, err := LoadKey(g)
 	if err != nil {
 		return err
 	}
@@ -494,7 +495,7 @@ func (r *Remote) checkTrial(ctx context.Context, out func(telemetry.Sample)) {
 		reason += "; config file not restored: " + err.Error()
 	}
 	r.swap(ctx, out, t.prev, t.prevRaw)
-	if k, err := loadKey(t.prev); err == nil {
+	if k, err := LoadKey(t.prev); err == nil {
 		r.key = k
 	}
 	r.log.Warn("config rolled back", "version", t.version, "running", t.prev.Version, "reason", reason)

@@ -152,6 +152,10 @@ func (s *state) save() error {
 	return atomicfile.Write(s.path, append(data, '\n'), 0o600)
 }
 
+// SetKey sets the operator's public key that releases must be signed
+// with; Boot runs before the config that names it is read.
+func (u *Updater) SetKey(k ed25519.PublicKey) { u.o.Key = k }
+
 // Trial is the version on trial and its deadline, when this binary is one.
 type Trial struct {
 	Version  string

@@ -28,6 +28,7 @@ import (
 	"github.com/boilerwatch/boilerwatch/gateway/remote"
 	"github.com/boilerwatch/boilerwatch/gateway/sdnotify"
 	"github.com/boilerwatch/boilerwatch/gateway/telemetry"
+	"github.com/boilerwatch/boilerwatch/gateway/update"
 )
 
 // version is set at build time with -ldflags "-X main.version=...".
@@ -47,6 +48,7 @@ func main() {
 	showVersion := fs.Bool("version", false, "print the version and exit")
 	metricsAddr := fs.String("metrics", "", "serve Prometheus metrics (queue, delivery) on this `address`, e.g. 127.0.0.1:9101; empty: off")
 	drainFor := fs.Duration("drain", 10*time.Second, "on SIGTERM, stop polling and keep sending the queue for up to this `long`; what is left is sent at the next start")
+	healthyWithin := fs.Duration("update-healthy-within", 2*time.Minute, "a new binary installed by a software update must be connected and polling within this `long`, or the previous one comes back")
 	clock := fs.String("clock", "", "stamp samples in simulated time for accelerated simulator runs: `anchor=RFC3339,start=RFC3339,rate=N[,catch_up=true]` (sim time = start + (real − anchor) × rate; catch_up: never past real time)")
 	fs.Usage = func() {
 		fmt.Fprintf(fs.Output(), "Usage: gateway -config FILE [flags]\n%s\nPolls the Modbus devices of the config and publishes each poll to MQTT.\n\nFlags:\n", subcommandUsage)
@@ -61,6 +63,11 @@ func main() {
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "gateway:", err)
 		os.Exit(2)
+	}
+	var up *update.Updater
+	var trial *update.Trial
+	if !*printPlan {
+		up, trial = bootUpdate(*healthyWithin, log)
 	}
 	cfg, err := fwconfig.LoadGateway(*configPath)
 	if err != nil {
@@ -96,7 +103,15 @@ func main() {
 	defer lock.Close()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if err := run(ctx, cfg, poll.SiteOptions{Stamp: stamp, Learned: learned}, log, runOptions{metrics: *metricsAddr, drain: *drainFor, level: level}); err != nil {
+	err = run(ctx, cfg, poll.SiteOptions{Stamp: stamp, Learned: learned}, log,
+		runOptions{metrics: *metricsAddr, drain: *drainFor, level: level, update: up, trial: trial})
+	if errors.Is(err, update.ErrRestart) {
+		// The queue is closed; the lock goes before the new binary starts.
+		lock.Close()
+		log.Warn("gateway restarting into another binary", "exit", update.ExitRestart)
+		os.Exit(update.ExitRestart)
+	}
+	if err != nil {
 		log.Error("gateway stopped", "error", err)
 		os.Exit(1)
 	}
@@ -132,6 +147,10 @@ const pending = 10000
 // forwards the queue to the broker; see docs/delivery.md.
 func run(ctx context.Context, cfg *fwconfig.Gateway, siteOpts poll.SiteOptions, log *slog.Logger, ro runOptions) error {
 	started := time.Now()
+	// A software update stops polling as SIGTERM does, then run returns
+	// update.ErrRestart.
+	ctx, restart := context.WithCancelCause(ctx)
+	defer restart(nil)
 	boot := newBootID()
 	log = log.With("gateway", cfg.Gateway, "boot", boot)
 	q, err := queue.Open(queue.Options{
@@ -152,7 +171,12 @@ func run(ctx context.Context, cfg *fwconfig.Gateway, siteOpts poll.SiteOptions, 
 	defer stopForwarding()
 
 	m := newMetrics()
-	siteOpts.OnPoll, siteOpts.OnReadError = m.observePoll, m.observeReadError
+	var pollsSeen atomic.Bool // a new binary on trial is healthy once connected and polling
+	siteOpts.OnPoll = func(device string, took time.Duration) {
+		pollsSeen.Store(true)
+		m.observePoll(device, took)
+	}
+	siteOpts.OnReadError = m.observeReadError
 	var pub *publish.Publisher // set before any device polls
 	// A device's new state goes out in the status at once, not at the next
 	// minute's republish.
@@ -173,9 +197,23 @@ func run(ctx context.Context, cfg *fwconfig.Gateway, siteOpts poll.SiteOptions, 
 	if err != nil {
 		return fmt.Errorf("mqtt: %w", err)
 	}
+	updates, err := listenUpdates(ro.update, ro.trial, cfg, func() bool { return pub.Connected() && pollsSeen.Load() })
+	if err != nil {
+		return err
+	}
 	var onConnect func(*publish.Link) error
-	if sites.Enabled() {
-		onConnect = func(l *publish.Link) error { return sites.OnConnect(l) }
+	if sites.Enabled() || updates != nil {
+		onConnect = func(l *publish.Link) error {
+			if sites.Enabled() {
+				if err := sites.OnConnect(l); err != nil {
+					return err
+				}
+			}
+			if updates != nil {
+				return updates.OnConnect(l)
+			}
+			return nil
+		}
 	}
 	pub = publish.New(publish.Options{
 		TLS: tlsConf, OnConnect: onConnect,
@@ -192,6 +230,13 @@ func run(ctx context.Context, cfg *fwconfig.Gateway, siteOpts poll.SiteOptions, 
 		// A pushed config swaps the site (gateway/remote).
 		return sites.Site().(*poll.Site).Devices
 	}})
+	if updates != nil {
+		wg.Go(func() {
+			if err := updates.Run(ctx); err != nil {
+				restart(err)
+			}
+		})
+	}
 	links := make(chan publish.Sender)
 	wg.Go(func() { pub.Run(fctx, links) })
 	wg.Go(func() { fwd.Run(fctx, links) })
@@ -278,6 +323,9 @@ func run(ctx context.Context, cfg *fwconfig.Gateway, siteOpts poll.SiteOptions, 
 			}
 			unsent := drain(q, ro.drain)
 			log.Info("gateway stopping", "unsent", unsent)
+			if err := context.Cause(ctx); errors.Is(err, update.ErrRestart) {
+				return err
+			}
 			return nil
 		case s := <-samples:
 			enqueue(s)
@@ -287,9 +335,11 @@ func run(ctx context.Context, cfg *fwconfig.Gateway, siteOpts poll.SiteOptions, 
 
 // runOptions are the command-line settings of run.
 type runOptions struct {
-	metrics string         // -metrics address
-	drain   time.Duration  // -drain
-	level   *slog.LevelVar // changed by PUT /loglevel
+	metrics string          // -metrics address
+	drain   time.Duration   // -drain
+	level   *slog.LevelVar  // changed by PUT /loglevel
+	update  *update.Updater // nil: software updates off
+	trial   *update.Trial   // this binary's update trial, if it is on one
 }
 
 // drain waits until the broker acknowledged every queued record, or d
