@@ -109,19 +109,25 @@ func fleetState(g GatewayStatus, now time.Time, silentAfter time.Duration) strin
 
 // fleetGateway is one row of the fleet page.
 type fleetGateway struct {
-	Site          string                           `json:"site"`
-	Gateway       string                           `json:"gateway"`
-	State         string                           `json:"state"`
-	Version       string                           `json:"version,omitempty"`
-	ConfigVersion string                           `json:"config_version,omitempty"`
-	Boot          string                           `json:"boot,omitempty"`
-	UptimeS       int64                            `json:"uptime_s,omitempty"`
-	StatusAt      int64                            `json:"status_at"`       // when the last status arrived, Unix s
-	LastHeard     int64                            `json:"last_heard"`      // last status or telemetry, Unix s
-	SilentS       int64                            `json:"silent_s"`        // seconds since then
-	ClockOffsetMS *int64                           `json:"clock_offset_ms"` // gateway ts − collector clock, last live status
-	Clock         string                           `json:"clock,omitempty"`
-	Queue         *telemetry.QueueStatus           `json:"queue,omitempty"`
+	Site          string                 `json:"site"`
+	Gateway       string                 `json:"gateway"`
+	State         string                 `json:"state"`
+	Version       string                 `json:"version,omitempty"`
+	ConfigVersion string                 `json:"config_version,omitempty"`
+	ConfigApplied int64                  `json:"config_applied,omitempty"` // when the gateway applied it, Unix s
+	Boot          string                 `json:"boot,omitempty"`
+	UptimeS       int64                  `json:"uptime_s,omitempty"`
+	StatusAt      int64                  `json:"status_at"`       // when the last status arrived, Unix s
+	LastHeard     int64                  `json:"last_heard"`      // last status or telemetry, Unix s
+	SilentS       int64                  `json:"silent_s"`        // seconds since then
+	ClockOffsetMS *int64                 `json:"clock_offset_ms"` // gateway ts − collector clock, last live status
+	Clock         string                 `json:"clock,omitempty"`
+	Queue         *telemetry.QueueStatus `json:"queue,omitempty"`
+	// OldestUnsent is the stamp of the oldest sample still in the
+	// gateway's queue (Unix s) and OldestUnsentS its age now, as of the
+	// last status; absent when nothing waits or the gateway does not say.
+	OldestUnsent  int64                            `json:"oldest_unsent,omitempty"`
+	OldestUnsentS *int64                           `json:"oldest_unsent_s,omitempty"`
 	Devices       map[string]telemetry.DeviceState `json:"devices,omitempty"`
 	DevicesOnline int                              `json:"devices_online"`
 	DevicesTotal  int                              `json:"devices_total"`
@@ -154,6 +160,14 @@ func (c *Console) fleet(ctx context.Context, site string, states map[string]bool
 		if g.ClockOffset != nil {
 			ms := g.ClockOffset.Milliseconds()
 			row.ClockOffsetMS = &ms
+		}
+		if g.ConfigApplied > 0 {
+			row.ConfigApplied = g.ConfigApplied / 1000
+		}
+		if g.Queue != nil && g.Queue.OldestTS > 0 && g.Queue.Pending > 0 {
+			oldest := time.UnixMilli(g.Queue.OldestTS)
+			age := int64(max(now.Sub(oldest), 0) / time.Second)
+			row.OldestUnsent, row.OldestUnsentS = oldest.Unix(), &age
 		}
 		for _, d := range g.Devices {
 			if d.State == "online" {
@@ -222,19 +236,25 @@ func (c *Console) apiFleet(w http.ResponseWriter, r *http.Request) {
 func fleetFrame(rows []fleetGateway) *Frame {
 	cols := []Column{
 		{Key: "site", Kind: "text"}, {Key: "gateway", Kind: "text"}, {Key: "state", Kind: "text"},
-		{Key: "version", Kind: "text"}, {Key: "config_version", Kind: "text"},
+		{Key: "version", Kind: "text"}, {Key: "config_version", Kind: "text"}, {Key: "config_applied", Kind: "time"},
 		{Key: "last_heard", Kind: "time"}, {Key: "status_at", Kind: "time"},
 		{Key: "queue_pending", Kind: "number"}, {Key: "queue_bytes", Unit: "B", Kind: "number"},
-		{Key: "queue_dropped", Kind: "number"},
+		{Key: "queue_dropped", Kind: "number"}, {Key: "oldest_unsent", Kind: "time"}, {Key: "oldest_unsent_age", Unit: "s", Kind: "number"},
 		{Key: "clock_offset", Unit: "ms", Kind: "number"}, {Key: "clock", Kind: "text"},
 		{Key: "devices_online", Kind: "number"}, {Key: "devices_total", Kind: "number"},
 		{Key: "devices", Kind: "text"}, {Key: "alerts", Kind: "text"},
 	}
 	fr := &Frame{ID: "fleet", Columns: cols, Data: make([][]any, len(cols))}
 	for _, g := range rows {
-		var pending, bytes, dropped, offset any
+		var pending, bytes, dropped, offset, applied, oldest, oldestAge any
 		if g.Queue != nil {
 			pending, bytes, dropped = int64(g.Queue.Pending), g.Queue.Bytes, int64(g.Queue.Dropped)
+		}
+		if g.ConfigApplied > 0 {
+			applied = g.ConfigApplied
+		}
+		if g.OldestUnsentS != nil {
+			oldest, oldestAge = g.OldestUnsent, *g.OldestUnsentS
 		}
 		if g.ClockOffsetMS != nil {
 			offset = *g.ClockOffsetMS
@@ -248,8 +268,8 @@ func fleetFrame(rows []fleetGateway) *Frame {
 		for i, n := range names {
 			devs[i] = n + ":" + g.Devices[n].State
 		}
-		row := []any{g.Site, g.Gateway, g.State, g.Version, g.ConfigVersion, g.LastHeard, g.StatusAt,
-			pending, bytes, dropped, offset, g.Clock, g.DevicesOnline, g.DevicesTotal,
+		row := []any{g.Site, g.Gateway, g.State, g.Version, g.ConfigVersion, applied, g.LastHeard, g.StatusAt,
+			pending, bytes, dropped, oldest, oldestAge, offset, g.Clock, g.DevicesOnline, g.DevicesTotal,
 			strings.Join(devs, " "), strings.Join(g.Alerts, " ")}
 		for i, v := range row {
 			fr.Data[i] = append(fr.Data[i], v)

@@ -19,6 +19,10 @@ func fleetStatus(gw, state string, ts time.Time, pending uint64) telemetry.Statu
 	if state == "online" {
 		st.TS = ts.UnixMilli()
 		st.Queue = &telemetry.QueueStatus{Pending: pending, Bytes: int64(pending) * 600}
+		if pending > 0 {
+			st.Queue.OldestTS = ts.Add(-time.Duration(pending) * time.Second).UnixMilli()
+		}
+		st.ConfigApplied = ts.Add(-48 * time.Hour).UnixMilli()
 		st.Clock = telemetry.ClockSynchronised
 	}
 	return st
@@ -86,6 +90,15 @@ func TestFleet(t *testing.T) {
 	if g2.ClockOffsetMS != nil || g2.SilentS != 26*60 || g2.Queue == nil || g2.Queue.Pending != 5000 {
 		t.Errorf("gw-2 (retained, 20 min old when received): %+v", g2)
 	}
+	// config_applied as the gateway said; the oldest unsent sample's age
+	// counted to now (gw-1 sent it 6 min ago with its oldest 10 s older).
+	if g1.ConfigApplied != t0.Add(-1500*time.Millisecond-48*time.Hour).Unix() ||
+		g1.OldestUnsent != t0.Add(-1500*time.Millisecond-10*time.Second).Unix() || g1.OldestUnsentS == nil || *g1.OldestUnsentS != 6*60+11 {
+		t.Errorf("gw-1 config_applied %d, oldest_unsent %d age %v", g1.ConfigApplied, g1.OldestUnsent, g1.OldestUnsentS)
+	}
+	if g3 := a.Gateways[2]; g3.OldestUnsentS != nil || g3.ConfigApplied != 0 {
+		t.Errorf("gw-3 (its will carries neither): %+v", g3)
+	}
 	if _, a, _ := fleet(all, "?state=silent,offline"); summary(a) != "plant-a/gw-2:silent plant-b/gw-3:offline" {
 		t.Errorf("state filter: %s", summary(a))
 	}
@@ -107,8 +120,9 @@ func TestFleet(t *testing.T) {
 	code, hdr, csv := get(t, all, o.srv.URL+"/api/fleet?site=plant-a&format=csv")
 	lines := strings.Split(strings.TrimSpace(strings.TrimPrefix(string(csv), "\uFEFF")), "\n")
 	if code != http.StatusOK || !strings.HasPrefix(hdr.Get("Content-Type"), "text/csv") || len(lines) != 3 ||
-		!strings.HasPrefix(lines[0], "site,gateway,state,version,config_version,last_heard (") ||
-		!strings.HasPrefix(lines[1], "plant-a,gw-1,online,1.4.2,7,") || !strings.Contains(lines[1], ",-1500,synchronised,1,2,boiler1:online meter1:offline,") {
+		!strings.HasPrefix(lines[0], "site,gateway,state,version,config_version,config_applied (") ||
+		!strings.Contains(lines[0], ",queue_dropped,oldest_unsent (") || !strings.Contains(lines[0], "),oldest_unsent_age (s),clock_offset (ms),") ||
+		!strings.HasPrefix(lines[1], "plant-a,gw-1,online,1.4.2,7,") || !strings.Contains(lines[1], ",371,-1500,synchronised,1,2,boiler1:online meter1:offline,") {
 		t.Errorf("CSV %d:\n%s", code, csv)
 	}
 }

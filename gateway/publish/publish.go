@@ -30,6 +30,9 @@ type Options struct {
 	Boot               string
 	Version            string
 	ConfigVersion      string
+	// ConfigApplied is when ConfigVersion was applied (the status's
+	// config_applied); zero leaves it out until a pushed config applies.
+	ConfigApplied time.Time
 	// LastSeq, Devices and Queue fill the status message; each may be nil.
 	LastSeq func() uint64
 	Devices func() map[string]telemetry.DeviceState
@@ -73,22 +76,29 @@ type Publisher struct {
 	changed chan struct{}
 	// connected is true while a link is up, for the gateway's /readyz.
 	connected atomic.Bool
-	// configVersion replaces o.ConfigVersion once a pushed config is applied.
-	configVersion atomic.Pointer[string]
+	// configVersion replaces o.ConfigVersion and o.ConfigApplied once a
+	// pushed config is applied.
+	configVersion atomic.Pointer[appliedConfig]
 }
 
-// SetConfigVersion sets the config version the status reports and
-// publishes the status.
+// appliedConfig is the config version in force and when it was applied.
+type appliedConfig struct {
+	version string
+	at      time.Time
+}
+
+// SetConfigVersion sets the config version the status reports, applied
+// now, and publishes the status.
 func (p *Publisher) SetConfigVersion(v string) {
-	p.configVersion.Store(&v)
+	p.configVersion.Store(&appliedConfig{v, time.Now()})
 	p.StatusChanged()
 }
 
-func (p *Publisher) configVersionNow() string {
+func (p *Publisher) configVersionNow() appliedConfig {
 	if v := p.configVersion.Load(); v != nil {
 		return *v
 	}
-	return p.o.ConfigVersion
+	return appliedConfig{p.o.ConfigVersion, p.o.ConfigApplied}
 }
 
 // Subscribe subscribes on this connection at the given QoS. h runs on the
@@ -323,9 +333,13 @@ func (p *Publisher) publishStatus(l *Link, state string) {
 
 // Status is the status message as published now.
 func (p *Publisher) Status(state string) telemetry.Status {
+	cv := p.configVersionNow()
 	st := telemetry.Status{
 		V: telemetry.Version, Gateway: p.o.Gateway, State: state, Version: p.o.Version,
-		ConfigVersion: p.configVersionNow(), Boot: p.o.Boot, TS: time.Now().UnixMilli(),
+		ConfigVersion: cv.version, Boot: p.o.Boot, TS: time.Now().UnixMilli(),
+	}
+	if !cv.at.IsZero() {
+		st.ConfigApplied = cv.at.UnixMilli()
 	}
 	if p.o.LastSeq != nil {
 		st.Seq = p.o.LastSeq()

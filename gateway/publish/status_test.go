@@ -51,3 +51,22 @@ func TestStatusChangedMerges(t *testing.T) {
 		t.Error("Connected before Run")
 	}
 }
+
+// config_applied: the start config's time until a pushed config applies,
+// then the moment it did.
+func TestStatusConfigApplied(t *testing.T) {
+	t.Parallel()
+	if st := New(Options{Gateway: "gw", ConfigVersion: "3"}).Status("online"); st.ConfigApplied != 0 {
+		t.Errorf("no ConfigApplied: config_applied %d, want it left out", st.ConfigApplied)
+	}
+	installed := time.UnixMilli(1717990000000)
+	p := New(Options{Gateway: "gw", ConfigVersion: "3", ConfigApplied: installed})
+	if st := p.Status("online"); st.ConfigVersion != "3" || st.ConfigApplied != installed.UnixMilli() {
+		t.Errorf("start: config %s applied %d, want 3 applied %d", st.ConfigVersion, st.ConfigApplied, installed.UnixMilli())
+	}
+	before := time.Now().UnixMilli()
+	p.SetConfigVersion("4")
+	if st := p.Status("online"); st.ConfigVersion != "4" || st.ConfigApplied < before || st.ConfigApplied > time.Now().UnixMilli() {
+		t.Errorf("pushed: config %s applied %d, want 4 applied at %d or later", st.ConfigVersion, st.ConfigApplied, before)
+	}
+}

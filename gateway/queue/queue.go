@@ -316,6 +316,14 @@ func (q *Queue) FirstPending() uint64 {
 	return q.seq.Last() + 1
 }
 
+// Oldest returns the oldest record not yet acknowledged, read as the
+// forwarder reads it; false when nothing waits.
+func (q *Queue) Oldest() (Record, bool, error) {
+	r := q.NewReader(q.FirstPending())
+	defer r.Close()
+	return r.Next(q.LastSeq())
+}
+
 // Stats returns the counters.
 func (q *Queue) Stats() Stats {
 	q.mu.Lock()

@@ -334,3 +334,34 @@ func TestTailMemory(t *testing.T) {
 		}
 	}
 }
+
+// Oldest is the lowest unacknowledged record, from memory or disk, and
+// nothing once every record is acknowledged.
+func TestOldest(t *testing.T) {
+	q, err := Open(Options{Dir: t.TempDir(), Logger: testLogger(io.Discard)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer q.Close()
+	if _, ok, err := q.Oldest(); ok || err != nil {
+		t.Fatalf("empty queue: ok %v, err %v", ok, err)
+	}
+	var seqs []uint64
+	for i := range 3 {
+		seq, err := q.Append(func(seq uint64) ([]byte, error) { return []byte(fmt.Sprintf("r%d", i)), nil })
+		if err != nil {
+			t.Fatal(err)
+		}
+		seqs = append(seqs, seq)
+	}
+	q.Ack(seqs[0])
+	rec, ok, err := q.Oldest()
+	if !ok || err != nil || rec.Seq != seqs[1] || string(rec.Payload) != "r1" {
+		t.Fatalf("Oldest = %d %q, %v, %v; want %d \"r1\"", rec.Seq, rec.Payload, ok, err, seqs[1])
+	}
+	q.Ack(seqs[1])
+	q.Ack(seqs[2])
+	if rec, ok, err := q.Oldest(); ok || err != nil {
+		t.Errorf("all acknowledged: Oldest = %d, %v, %v", rec.Seq, ok, err)
+	}
+}

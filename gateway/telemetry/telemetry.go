@@ -56,11 +56,15 @@ type Message struct {
 
 // Status is the retained gateway status: birth on connect, last will when gone.
 type Status struct {
-	V             int                    `json:"v"`
-	Gateway       string                 `json:"gateway"`
-	State         string                 `json:"state"` // online | offline
-	Version       string                 `json:"version,omitempty"`
-	ConfigVersion string                 `json:"config_version,omitempty"`
+	V             int    `json:"v"`
+	Gateway       string `json:"gateway"`
+	State         string `json:"state"` // online | offline
+	Version       string `json:"version,omitempty"`
+	ConfigVersion string `json:"config_version,omitempty"`
+	// ConfigApplied is when the gateway applied ConfigVersion, Unix ms UTC:
+	// the moment a pushed config took over, or, for the config it started
+	// with, when that file was written.
+	ConfigApplied int64                  `json:"config_applied,omitempty"`
 	Boot          string                 `json:"boot"`
 	Seq           uint64                 `json:"seq,omitempty"`
 	TS            int64                  `json:"ts,omitempty"`
@@ -94,6 +98,10 @@ type QueueStatus struct {
 	Damaged uint64 `json:"damaged"`
 	// Quarantined: files moved to the queue's quarantine/ directory.
 	Quarantined uint64 `json:"quarantined"`
+	// OldestTS is the source timestamp of the oldest sample still in the
+	// queue, Unix ms UTC; absent when nothing waits. Its age is how far
+	// behind the collector's data of this gateway is.
+	OldestTS int64 `json:"oldest_ts,omitempty"`
 }
 
 // DeviceState is a device's health as the gateway sees it.

@@ -566,6 +566,7 @@ func TestStatusSchema(t *testing.T) {
 	valid := map[string]telemetry.Status{
 		"will": {V: telemetry.Version, Gateway: "gw-1", State: "offline", Boot: "0123456789abcdef"},
 		"birth": {V: telemetry.Version, Gateway: "gw-1", State: "online", Version: "1.4.0", ConfigVersion: "12",
+			ConfigApplied: 1717990000000, Queue: &telemetry.QueueStatus{Pending: 3, Bytes: 4096, OldestTS: 1717999998000},
 			Boot: "0123456789abcdef", Seq: 48212, TS: 1718000000031, Devices: map[string]telemetry.DeviceState{
 				"boiler1": {State: "online"},
 				"meter1":  {State: "degraded", LastError: "i/o timeout"},
@@ -594,6 +595,8 @@ func TestStatusSchema(t *testing.T) {
 		"device unknown field": `{"v":1,"gateway":"gw-1","state":"online","boot":"b","devices":{"d":{"state":"online","x":1}}}`,
 		"ts in seconds":        `{"v":1,"gateway":"gw-1","state":"online","boot":"b","ts":1718000000}`,
 		"seq negative":         `{"v":1,"gateway":"gw-1","state":"online","boot":"b","seq":-1}`,
+		"config_applied in s":  `{"v":1,"gateway":"gw-1","state":"online","boot":"b","config_applied":1718000000}`,
+		"oldest_ts in s":       `{"v":1,"gateway":"gw-1","state":"online","boot":"b","queue":{"pending":1,"bytes":1,"dropped":0,"lost":0,"damaged":0,"quarantined":0,"oldest_ts":1718000000}}`,
 	}
 	for name, payload := range invalid {
 		if telemetrytest.Check(statusSchema, []byte(payload)) == nil {
@@ -627,6 +630,7 @@ func TestSchemasMatchStructs(t *testing.T) {
 		{"Sample", def(msg, "sample"), reflect.TypeFor[telemetry.Sample]()},
 		{"Status", status, reflect.TypeFor[telemetry.Status]()},
 		{"DeviceState", def(status, "device"), reflect.TypeFor[telemetry.DeviceState]()},
+		{"QueueStatus", def(status, "queue"), reflect.TypeFor[telemetry.QueueStatus]()},
 		// boiler and gateway: optional, one of them required by its oneOf.
 		{"Alert", alert, reflect.TypeFor[telemetry.Alert]()},
 		{"UpdateAck", updateAck, reflect.TypeFor[telemetry.UpdateAck]()},

@@ -7,7 +7,7 @@
   const I18N = {
     'zh-CN': {
       overview: '总览', boiler: '锅炉', energy: '能源', quality: '数据质量', report: '月报', fleet: '网关群',
-      'st.silent': '失联', all_sites: '全部站点', all_states: '全部状态', config_version: '配置版本', last_heard: '最后消息',
+      'st.silent': '失联', all_sites: '全部站点', all_states: '全部状态', config_version: '配置版本', applied_ago: '{a}前生效', oldest_unsent: '最早未发 {a}前', last_heard: '最后消息',
       queue: '队列（条 / 字节）', oldest: '最早未发', clock_offset: '时钟偏差', devices: '设备', alerts: '告警', uptime: '运行时长',
       'al.gateway_silent': '失联', 'al.gateway_offline': '离线过久', 'al.queue_backlog': '队列积压', fleet_hint: '状态为在线但超过 {s} 未收到任何消息的网关记为失联。',
       site: '站点', range: '时间范围', period: '周期', month: '月份', apply: '查询', logout: '退出',
@@ -45,7 +45,7 @@
     },
     en: {
       overview: 'Overview', boiler: 'Boiler', energy: 'Energy', quality: 'Data quality', report: 'Report', fleet: 'Fleet',
-      'st.silent': 'silent', all_sites: 'All sites', all_states: 'All states', config_version: 'Config', last_heard: 'Last message',
+      'st.silent': 'silent', all_sites: 'All sites', all_states: 'All states', config_version: 'Config', applied_ago: 'applied {a} ago', oldest_unsent: 'oldest unsent {a} ago', last_heard: 'Last message',
       queue: 'Queue (records / bytes)', oldest: 'Oldest unsent', clock_offset: 'Clock offset', devices: 'Devices', alerts: 'Alerts', uptime: 'Uptime',
       'al.gateway_silent': 'silent', 'al.gateway_offline': 'offline too long', 'al.queue_backlog': 'queue backlog', fleet_hint: 'A gateway whose status says online is silent once nothing was heard from it for {s}.',
       site: 'Site', range: 'Range', period: 'Period', month: 'Month', apply: 'Show', logout: 'Log out',
@@ -388,9 +388,9 @@
       const alerts = g.alerts.map((a) => `<span class="badge fail">${esc(t('al.' + a))}</span>`).join(' ');
       return `<tr data-gateway="${esc(g.site + '/' + g.gateway)}" data-state="${esc(g.state)}"><td>${esc(g.site)}</td><td><b>${esc(g.gateway)}</b></td>
         <td><span class="badge ${esc(g.state === 'silent' ? 'degraded' : g.state)}">${esc(t('st.' + g.state))}</span></td>
-        <td>${esc(g.version || '—')}</td><td>${esc(g.config_version || '—')}</td>
+        <td>${esc(g.version || '—')}</td><td class="cfg">${esc(g.config_version || '—')}${g.config_applied ? `<br><span class="muted" title="${esc(fmtTime(g.config_applied, tz, true))}">${esc(t('applied_ago').replace('{a}', fmtAge(v.now - g.config_applied)))}</span>` : ''}</td>
         <td title="${esc(fmtTime(g.last_heard, tz, true))}">${esc(fmtAge(g.silent_s))}</td>
-        <td class="n">${q ? esc(q.pending) + ' / ' + esc(fmtBytes(q.bytes)) : '—'}</td>
+        <td class="n">${q ? esc(q.pending) + ' / ' + esc(fmtBytes(q.bytes)) : '—'}${g.oldest_unsent_s != null ? `<br><span class="muted oldest" title="${esc(fmtTime(g.oldest_unsent, tz, true))}">${esc(t('oldest_unsent').replace('{a}', fmtAge(g.oldest_unsent_s)))}</span>` : ''}</td>
         <td class="n" title="${esc(g.clock || '')}">${esc(off)}</td><td>${esc(g.devices_online)}/${esc(g.devices_total)} ${devs}</td><td>${alerts}</td></tr>`;
     }).join('');
     const hint = t('fleet_hint').replace('{s}', fmtAge(v.silent_after_s));

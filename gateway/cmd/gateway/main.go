@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -221,7 +222,8 @@ func run(ctx context.Context, cfg *fwconfig.Gateway, siteOpts poll.SiteOptions, 
 		Password: os.Getenv(cfg.MQTT.PasswordEnv), KeepAlive: cfg.MQTT.KeepAlive.Duration,
 		Site: cfg.Site, Gateway: cfg.Gateway, Boot: boot, Version: version,
 		ConfigVersion: strconv.Itoa(cfg.Version), LastSeq: q.LastSeq, Devices: sites.States,
-		Queue:            func() *telemetry.QueueStatus { return queueStatus(q.Stats()) },
+		ConfigApplied:    configApplied(cfg.File, started),
+		Queue:            func() *telemetry.QueueStatus { return queueStatus(q, log) },
 		WaitForCollector: cfg.Queue.WaitForCollector, Logger: log,
 		Started: started, Clock: clockState,
 	})
@@ -355,9 +357,54 @@ func drain(q *queue.Queue, d time.Duration) uint64 {
 	}
 }
 
-func queueStatus(st queue.Stats) *telemetry.QueueStatus {
-	return &telemetry.QueueStatus{
+// queueStatus is the queue's part of the status: its counters and the
+// stamp of the oldest sample still waiting.
+func queueStatus(q *queue.Queue, log *slog.Logger) *telemetry.QueueStatus {
+	st := q.Stats()
+	qs := &telemetry.QueueStatus{
 		Pending: st.Pending, Bytes: st.Bytes, Dropped: st.Dropped, Lost: st.Lost,
 		Damaged: st.Damaged, Quarantined: st.Quarantined,
 	}
+	if st.Pending == 0 {
+		return qs
+	}
+	rec, ok, err := q.Oldest()
+	if err != nil {
+		log.Warn("oldest queued record not read", "error", err)
+	}
+	if ok {
+		qs.OldestTS = oldestStamp(rec.Payload)
+	}
+	return qs
+}
+
+// oldestStamp is the earliest sample stamp of a queued telemetry message,
+// 0 if it has none.
+func oldestStamp(payload []byte) int64 {
+	var m struct {
+		Samples []struct {
+			TS int64 `json:"ts"`
+		} `json:"samples"`
+	}
+	if json.Unmarshal(payload, &m) != nil {
+		return 0
+	}
+	var oldest int64
+	for _, s := range m.Samples {
+		if s.TS > 0 && (oldest == 0 || s.TS < oldest) {
+			oldest = s.TS
+		}
+	}
+	return oldest
+}
+
+// configApplied is when the config the gateway starts with was applied:
+// when its file was last written (by hand or by a push), or the start if
+// that is later or unknown.
+func configApplied(file string, started time.Time) time.Time {
+	fi, err := os.Stat(file)
+	if err != nil || fi.ModTime().After(started) {
+		return started
+	}
+	return fi.ModTime()
 }
