@@ -262,6 +262,14 @@ func BuildRelease(t testing.TB, pkgs ...string) map[string]string {
 	return build(t, []string{"-trimpath", "-ldflags=-s -w"}, pkgs)
 }
 
+// BuildVersion builds the packages as Build does, with main.version set
+// to version (-ldflags -X), as a release is built: for tests of software
+// updates, which need two builds that differ only in version.
+func BuildVersion(t testing.TB, version string, pkgs ...string) map[string]string {
+	t.Helper()
+	return build(t, []string{"-ldflags=-X main.version=" + version}, pkgs)
+}
+
 func build(t testing.TB, flags, pkgs []string) map[string]string {
 	t.Helper()
 	buildMu.Lock()

@@ -48,7 +48,7 @@ type Announcements struct {
 func (u *Updater) Listen(site, gateway string, tr *Trial, healthy func() bool) *Announcements {
 	return &Announcements{u: u, site: site, gateway: gateway, healthy: healthy, trial: tr,
 		in: make(chan announced, 4), links: make(chan Link, 1), answered: map[[32]byte]bool{},
-		retryAfter: 30 * time.Second, progressEvery: 5 * time.Second, ackTimeout: 10 * time.Second}
+		retryAfter: 10 * time.Second, progressEvery: 5 * time.Second, ackTimeout: 10 * time.Second}
 }
 
 // OnConnect subscribes to both update topics on each new connection (the
