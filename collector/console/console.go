@@ -27,6 +27,7 @@ import (
 
 	"github.com/boilerwatch/boilerwatch/collector/config"
 	"github.com/boilerwatch/boilerwatch/collector/console/password"
+	"github.com/boilerwatch/boilerwatch/collector/derived"
 	"github.com/boilerwatch/boilerwatch/collector/store"
 )
 
@@ -54,6 +55,11 @@ type Options struct {
 	// Config.MaxGateways statuses, dropping the one heard from least
 	// recently.
 	Registered func(site, gateway string) bool
+	// Events records the fleet alerts' episodes (the events measurement,
+	// as the engine records its own: derived.Episodes), so that a
+	// collector restart does not raise an open episode again; nil keeps
+	// them in memory only.
+	Events derived.Store
 }
 
 // Console serves the web console.

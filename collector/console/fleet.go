@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/boilerwatch/boilerwatch/collector/config"
+	"github.com/boilerwatch/boilerwatch/collector/derived"
 	"github.com/boilerwatch/boilerwatch/gateway/telemetry"
 )
 
@@ -308,17 +309,24 @@ func (c *Console) activeAlerts() map[alertKey]time.Time {
 // checkFleet raises the alerts whose condition holds at now and were not
 // raised in this episode, and closes the episodes whose condition
 // cleared. It returns the alerts raised.
-func (c *Console) checkFleet(now time.Time) []telemetry.Alert {
+func (c *Console) checkFleet(ctx context.Context, now time.Time) []telemetry.Alert {
 	f := c.fleetConfig()
 	var raised []telemetry.Alert
 	holds := map[alertKey]bool{}
+	// listed: gateways whose status the book holds. An episode restored
+	// from the record stays open until its gateway's status arrives.
+	listed := map[[2]string]bool{}
 	for _, g := range c.status.list("") {
+		listed[[2]string{g.Site, g.Gateway}] = true
 		heard := g.Heard
 		if heard.IsZero() {
 			heard = g.Received
 		}
 		loc := c.site(g.Site).loc
 		cond := func(kind string, since time.Time, value, limit float64, msg string) {
+			// Whole seconds, as the alert's since says and the record
+			// keeps it: the episode's end finds its start by that time.
+			since = since.Truncate(time.Second)
 			k := alertKey{g.Site, g.Gateway, kind}
 			holds[k] = true
 			c.alerts.mu.Lock()
@@ -360,23 +368,35 @@ func (c *Console) checkFleet(now time.Time) []telemetry.Alert {
 		}
 	}
 	c.alerts.mu.Lock()
-	var ended []alertKey
-	for k := range c.alerts.open {
-		if !holds[k] {
-			ended = append(ended, k)
+	ended := map[alertKey]time.Time{}
+	for k, since := range c.alerts.open {
+		if !holds[k] && listed[[2]string{k.site, k.gateway}] {
+			ended[k] = since
 			delete(c.alerts.open, k)
 		}
 	}
 	publish := c.alerts.publish
 	c.alerts.mu.Unlock()
-	for _, k := range ended {
+	eps, record := c.fleetEpisodes()
+	for k, since := range ended {
 		c.log.Info("fleet alert over", "site", k.site, "gateway", k.gateway, "kind", k.kind)
+		if record {
+			if err := eps.Store.Write(ctx, eps.EndPoint(k.site, k.gateway, k.kind, since, now)); err != nil {
+				c.log.Error("fleet alert end not recorded", "site", k.site, "gateway", k.gateway, "kind", k.kind, "error", err)
+			}
+		}
 	}
 	slices.SortFunc(raised, func(a, b telemetry.Alert) int {
 		return strings.Compare(a.Site+"/"+a.Gateway+"/"+a.Kind, b.Site+"/"+b.Gateway+"/"+b.Kind)
 	})
 	for _, a := range raised {
 		c.log.Warn("fleet alert", "site", a.Site, "gateway", a.Gateway, "kind", a.Kind, "since", a.Since, "message", a.Message)
+		if record {
+			since, _ := time.Parse(time.RFC3339, a.Since)
+			if err := eps.Store.Write(ctx, eps.StartPoint(a.Site, a.Gateway, a.Kind, since, now, a.Message, a.Value, a.Limit)); err != nil {
+				c.log.Error("fleet alert not recorded", "site", a.Site, "gateway", a.Gateway, "kind", a.Kind, "error", err)
+			}
+		}
 		if publish != nil {
 			payload, err := a.Encode()
 			if err == nil {
@@ -393,8 +413,10 @@ func (c *Console) checkFleet(now time.Time) []telemetry.Alert {
 // fleetCheckEvery is how often the alerts are checked.
 const fleetCheckEvery = 15 * time.Second
 
-// watchFleet checks the fleet's alerts until ctx is done.
+// watchFleet restores the open episodes and checks the fleet's alerts
+// until ctx is done.
 func (c *Console) watchFleet(ctx context.Context) {
+	c.restoreFleetAlerts(ctx)
 	t := time.NewTicker(fleetCheckEvery)
 	defer t.Stop()
 	for {
@@ -402,7 +424,40 @@ func (c *Console) watchFleet(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case <-t.C:
-			c.checkFleet(c.now())
+			c.checkFleet(ctx, c.now())
 		}
+	}
+}
+
+// fleetEpisodes is the record of the fleet alerts' episodes, and whether
+// there is one (Options.Events).
+func (c *Console) fleetEpisodes() (derived.Episodes, bool) {
+	return derived.Episodes{Store: c.opts.Events, Tag: "gateway", Kinds: telemetry.GatewayAlertKinds}, c.opts.Events != nil
+}
+
+// restoreFleetAlerts opens the episodes the record holds as open: their
+// alert went out before a restart, and goes out again only in a new
+// episode.
+func (c *Console) restoreFleetAlerts(ctx context.Context) {
+	eps, ok := c.fleetEpisodes()
+	if !ok {
+		return
+	}
+	last, err := eps.Last(ctx, "", "", "", c.now().Add(time.Millisecond))
+	if err != nil {
+		c.log.Error("fleet alert episodes not restored: an open one may be raised again", "error", err)
+		return
+	}
+	c.alerts.mu.Lock()
+	defer c.alerts.mu.Unlock()
+	for k, ep := range last {
+		if !ep.Ended.IsZero() {
+			continue
+		}
+		if c.alerts.open == nil {
+			c.alerts.open = map[alertKey]time.Time{}
+		}
+		c.alerts.open[alertKey{k.Site, k.Subject, k.Kind}] = ep.Since
+		c.log.Info("fleet alert episode still open", "site", k.Site, "gateway", k.Subject, "kind", k.Kind, "since", ep.Since)
 	}
 }

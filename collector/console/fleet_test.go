@@ -151,7 +151,7 @@ func TestFleetAlerts(t *testing.T) {
 	check := func(want string) {
 		t.Helper()
 		var got []string
-		for _, a := range o.con.checkFleet(o.clock.now()) {
+		for _, a := range o.con.checkFleet(t.Context(), o.clock.now()) {
 			got = append(got, a.Gateway+" "+a.Kind)
 		}
 		if g := strings.Join(got, ", "); g != want {

@@ -429,14 +429,14 @@ func (r *Runner) write(ctx context.Context, pts []*write.Point) error {
 // start (after a restart computing resumes at midnight, with the run
 // before it rebuilt only from stored windows), and is not sent again.
 func (r *Runner) alert(ctx context.Context, e *energy.Event) error {
-	last, err := r.lastEvents(ctx, e.Site, e.Boiler, e.Kind, e.Since.Add(time.Millisecond))
+	last, err := boilerEpisodes(r.o.Store).Last(ctx, e.Site, e.Boiler, e.Kind, e.Since.Add(time.Millisecond))
 	if err != nil {
 		return err
 	}
-	if prev, ok := last[episodeKey{e.Boiler, e.Kind}]; ok && (prev.ended.IsZero() || prev.ended.After(e.Since)) {
-		if !prev.since.Equal(e.Since) {
+	if prev, ok := last[EpisodeKey{e.Site, e.Boiler, e.Kind}]; ok && (prev.Ended.IsZero() || prev.Ended.After(e.Since)) {
+		if !prev.Since.Equal(e.Since) {
 			r.log.Info("alert already raised for this episode", "site", e.Site, "boiler", e.Boiler, "kind", e.Kind,
-				"since", prev.since.In(r.o.Config.Location), "computed_since", e.Since.In(r.o.Config.Location))
+				"since", prev.Since.In(r.o.Config.Location), "computed_since", e.Since.In(r.o.Config.Location))
 		}
 		return nil
 	}
@@ -460,7 +460,7 @@ func (r *Runner) alert(ctx context.Context, e *energy.Event) error {
 		// starts: at least once, as QoS 1 is anyway).
 		r.sent[key] = true
 	}
-	if err := r.o.Store.Write(ctx, eventPoint(e)); err != nil {
+	if err := r.o.Store.Write(ctx, boilerEpisodes(r.o.Store).StartPoint(e.Site, e.Boiler, e.Kind, e.Since, e.At, e.Message, e.Value, e.Limit)); err != nil {
 		return fmt.Errorf("write event: %w", err)
 	}
 	delete(r.sent, key)
@@ -471,15 +471,16 @@ func (r *Runner) alert(ctx context.Context, e *energy.Event) error {
 // episode's event is the last one at or before end.Since: the alert
 // either wrote it there or found an earlier one of the same episode.
 func (r *Runner) end(ctx context.Context, end *energy.End) error {
-	last, err := r.lastEvents(ctx, end.Site, end.Boiler, end.Kind, end.Since.Add(time.Millisecond))
+	eps := boilerEpisodes(r.o.Store)
+	last, err := eps.Last(ctx, end.Site, end.Boiler, end.Kind, end.Since.Add(time.Millisecond))
 	if err != nil {
 		return err
 	}
-	prev, ok := last[episodeKey{end.Boiler, end.Kind}]
-	if !ok || (!prev.ended.IsZero() && !prev.ended.After(end.Since)) {
+	prev, ok := last[EpisodeKey{end.Site, end.Boiler, end.Kind}]
+	if !ok || (!prev.Ended.IsZero() && !prev.Ended.After(end.Since)) {
 		return nil // no open event of this episode (its write failed): nothing to close
 	}
-	if err := r.o.Store.Write(ctx, endPoint(end.Site, end.Boiler, end.Kind, prev.since, end.At)); err != nil {
+	if err := r.o.Store.Write(ctx, eps.EndPoint(end.Site, end.Boiler, end.Kind, prev.Since, end.At)); err != nil {
 		return fmt.Errorf("write episode end: %w", err)
 	}
 	return nil
@@ -496,63 +497,6 @@ func alertPayload(e *energy.Event, loc *time.Location) ([]byte, error) {
 		return nil, fmt.Errorf("alert %s/%s since %s: %w", e.Boiler, e.Kind, a.Since, err)
 	}
 	return payload, nil
-}
-
-type episodeKey struct{ boiler, kind string }
-
-// storedEpisode is an event as stored: its episode's start and, once it
-// is over, the start of the window that ended it.
-type storedEpisode struct{ since, ended time.Time }
-
-// lastEvents reads the last alert event before stop of each boiler and
-// kind of a site (boiler, kind: "" for all).
-func (r *Runner) lastEvents(ctx context.Context, site, boiler, kind string, stop time.Time) (map[episodeKey]storedEpisode, error) {
-	boilerCond, kindCond := "", store.OneOf("kind", energy.KindBelowLimit, energy.KindExhaustHigh, energy.KindExcessAirHigh)
-	if boiler != "" {
-		boilerCond = store.Eq("boiler", boiler)
-	}
-	if kind != "" {
-		kindCond = store.Eq("kind", kind)
-	}
-	cond := store.And(store.Eq("_measurement", MeasEvents), store.Eq("site", site), store.OneOf("_field", "message", "ended_at"),
-		boilerCond, kindCond)
-	// last() per field: the newest event's time, and the newest ended_at,
-	// which is that event's only if it has the same time.
-	flux := fmt.Sprintf(`from(bucket: %s) |> range(start: 0, stop: %s) |> filter(fn: (r) => %s) |> last()`,
-		store.FluxString(r.o.Store.Bucket()), store.FluxTime(stop), cond)
-	res, err := r.o.Store.Query(ctx, flux)
-	if err != nil {
-		return nil, fmt.Errorf("events query: %w", err)
-	}
-	defer res.Close()
-	since, ended := map[episodeKey]time.Time{}, map[episodeKey]storedEpisode{}
-	for res.Next() {
-		rec := res.Record()
-		b, _ := rec.ValueByKey("boiler").(string)
-		k, _ := rec.ValueByKey("kind").(string)
-		key := episodeKey{b, k}
-		switch rec.Field() {
-		case "message":
-			since[key] = rec.Time()
-		case "ended_at":
-			s, _ := rec.Value().(string)
-			if t, err := time.Parse(time.RFC3339, s); err == nil {
-				ended[key] = storedEpisode{since: rec.Time(), ended: t}
-			}
-		}
-	}
-	if err := res.Err(); err != nil {
-		return nil, fmt.Errorf("events query: %w", err)
-	}
-	out := map[episodeKey]storedEpisode{}
-	for key, t := range since {
-		ep := storedEpisode{since: t}
-		if x, ok := ended[key]; ok && x.since.Equal(t) {
-			ep.ended = x.ended
-		}
-		out[key] = ep
-	}
-	return out, nil
 }
 
 // startSubjects places each new subject: at the quarter hour its
@@ -697,7 +641,7 @@ func (r *Runner) rewind(ctx context.Context, site string, at time.Time, resuming
 // not ended by then, and the stored windows just before at rebuild a run
 // that had not yet lasted long enough to alert.
 func (r *Runner) resume(ctx context.Context, site string, at time.Time, subs []*subject) error {
-	last, err := r.lastEvents(ctx, site, "", "", at)
+	last, err := boilerEpisodes(r.o.Store).Last(ctx, site, "", "", at)
 	if err != nil {
 		return err
 	}
@@ -740,10 +684,10 @@ func (r *Runner) resume(ctx context.Context, site string, at time.Time, subs []*
 				prior = append(prior, energy.Window{Start: t, Has: ok, Value: v, Load: loads[t.UnixMilli()] / 100})
 			}
 			var open time.Time
-			if ep, ok := last[episodeKey{b.Cfg.Name, sp.Kind}]; ok && (ep.ended.IsZero() || !ep.ended.Before(at)) {
+			if ep, ok := last[EpisodeKey{site, b.Cfg.Name, sp.Kind}]; ok && (ep.Ended.IsZero() || !ep.Ended.Before(at)) {
 				// Ended at or after at: computing again from at sees the
 				// end again and records it.
-				open = ep.since
+				open = ep.Since
 				r.log.Info("alert episode still open", "subject", s.name, "kind", sp.Kind, "since", open.In(r.o.Config.Location))
 			}
 			b.Resume(sp.Kind, open, prior)

@@ -2,7 +2,6 @@ package derived
 
 import (
 	"strings"
-	"time"
 
 	"github.com/influxdata/influxdb-client-go/v2/api/write"
 
@@ -145,21 +144,4 @@ func energyPoints(r *energy.MeterResult) []*write.Point {
 			AddField("estimated", r.EstimatedShare()))
 	}
 	return pts
-}
-
-// eventPoint is an alert: its timestamp is the episode's start, so the
-// same episode is the same point.
-func eventPoint(e *energy.Event) *write.Point {
-	return write.NewPointWithMeasurement(MeasEvents).AddTag("site", e.Site).AddTag("boiler", e.Boiler).
-		AddTag("kind", e.Kind).SetTime(e.Since).
-		AddField("message", e.Message).AddField("value", e.Value).AddField("limit", e.Limit).
-		AddField("confirmed_at", e.At.Format(time.RFC3339))
-}
-
-// endPoint adds to an episode's event (same series and time) when the
-// episode ended: the start of the window where the condition no longer
-// held. An event without it is an episode still open.
-func endPoint(site, boiler, kind string, since, at time.Time) *write.Point {
-	return write.NewPointWithMeasurement(MeasEvents).AddTag("site", site).AddTag("boiler", boiler).
-		AddTag("kind", kind).SetTime(since).AddField("ended_at", at.Format(time.RFC3339))
 }

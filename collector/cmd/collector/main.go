@@ -175,7 +175,7 @@ func run(ctx context.Context, cfg *config.Collector, log *slog.Logger, level *sl
 		if len(cfg.Gateways) > 0 {
 			registered = cfg.KnownGateway
 		}
-		con, err := console.New(console.Options{Store: st, Config: cfg.Console, Energy: cfg.Energy, Logger: log, Version: version, Registered: registered,
+		con, err := console.New(console.Options{Store: st, Events: st, Config: cfg.Console, Energy: cfg.Energy, Logger: log, Version: version, Registered: registered,
 			MQTT: console.MQTTOptions{Broker: cfg.MQTT.Broker, ClientID: cfg.MQTT.ClientID + "-console", Username: cfg.MQTT.Username, Password: os.Getenv(cfg.MQTT.PasswordEnv), TLS: mqttTLS}})
 		if err != nil {
 			return err
