@@ -223,6 +223,7 @@ func TestSoftwareUpdate(t *testing.T) {
 	crasher := servicetest.BuildVersion(t, "1.2.0", "collector/e2e/testdata/crashgw")["crashgw"]
 	mq := servicetest.StartMosquitto(t, "")
 	dir := t.TempDir()
+	const gw = "gw-up"
 
 	simAddr := fmt.Sprintf("127.0.0.1:%d", servicetest.FreePort(t))
 	scenario := write(t, filepath.Join(dir, "scenario.yaml"), fmt.Sprintf(`boilers: [{name: b1}]
@@ -257,33 +258,45 @@ servers:
 	srv := httptest.NewServer(http.FileServer(http.Dir(www)))
 	t.Cleanup(srv.Close)
 
-	fw := func(args ...string) string {
+	fwCode := func(args ...string) (string, int) {
 		t.Helper()
 		out, err := exec.Command(old["fwconfig"], args...).CombinedOutput()
-		if err != nil {
-			t.Fatalf("fwconfig %v: %v\n%s", args, err, out)
+		if ee, ok := err.(*exec.ExitError); ok {
+			return string(out), ee.ExitCode()
+		} else if err != nil {
+			t.Fatalf("fwconfig %v: %v", args, err)
 		}
-		return string(out)
+		return string(out), 0
+	}
+	fw := func(args ...string) string {
+		t.Helper()
+		out, code := fwCode(args...)
+		if code != 0 {
+			t.Fatalf("fwconfig %v: exit %d\n%s", args, code, out)
+		}
+		return out
 	}
 	for _, k := range []string{"operator.key", "other.key"} {
 		fw("keygen", "-out", filepath.Join(dir, k))
 	}
-	// sign signs the binary for url; the file served there may differ.
-	sign := func(binary, url, key string) []byte {
+	// signFile signs the binary for url (the file served there may
+	// differ) into a file; sign returns its content.
+	signFile := func(binary, url, key string) string {
 		t.Helper()
 		out := filepath.Join(dir, fmt.Sprintf("release-%d.json", time.Now().UnixNano()))
 		fw("release", "sign", "-key", filepath.Join(dir, key), "-url", srv.URL+url, "-out", out, binary)
-		data, err := os.ReadFile(out)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return data
+		return out
+	}
+	sign := func(binary, url, key string) []byte { return mustRead(t, signFile(binary, url, key)) }
+	// push announces with fwconfig release push and returns its report.
+	push := func(signed string) (string, int) {
+		t.Helper()
+		return fwCode("release", "push", "-broker", mq.URL, "-site", site, "-wait", "60s", signed, gw)
 	}
 
 	// The installed gateway, 1.0.0, as the service runs it.
 	exe := filepath.Join(dir, "bin", "boilerwatch-gateway")
 	copyFile(old["gateway"], exe, false)
-	const gw = "gw-up"
 	cfg := write(t, filepath.Join(dir, "gateway.yaml"), fmt.Sprintf(`version: 1
 site: %s
 gateway: %s
@@ -325,7 +338,10 @@ devices:
 	t.Run("update", func(t *testing.T) {
 		mark := w.mark()
 		start := time.Now()
-		announce(sign(newer, "/gw-1.1.0", "operator.key"))
+		out, code := push(signFile(newer, "/gw-1.1.0", "operator.key"))
+		if code != 0 || !strings.Contains(out, gw+": updated (running 1.1.0)") || !strings.Contains(out, "ok: running 1.1.0") {
+			t.Errorf("release push: exit %d\n%s", code, out)
+		}
 		w.waitAck(t, mark, "1.1.0", telemetry.UpdateSwitching, 60*time.Second)
 		a := w.waitAck(t, mark, "1.1.0", telemetry.UpdateUpdated, 60*time.Second)
 		if a.Running != "1.1.0" {
@@ -342,7 +358,10 @@ devices:
 	})
 	t.Run("crashes on start", func(t *testing.T) {
 		mark := w.mark()
-		announce(sign(crasher, "/gw-1.2.0", "operator.key"))
+		out, code := push(signFile(crasher, "/gw-1.2.0", "operator.key"))
+		if code != 1 || !strings.Contains(out, "rolled_back: running 1.1.0") {
+			t.Errorf("release push: exit %d, want 1\n%s", code, out)
+		}
 		w.waitAck(t, mark, "1.2.0", telemetry.UpdateSwitching, 60*time.Second)
 		a := w.waitAck(t, mark, "1.2.0", telemetry.UpdateRolledBack, 60*time.Second)
 		if a.Running != "1.1.0" || !strings.Contains(a.Reason, "stopped before it was healthy") {

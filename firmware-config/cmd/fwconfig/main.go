@@ -38,6 +38,11 @@ const usage = `Usage:
                               sign a gateway binary for its target (JSON, to
                               stdout unless -out); version and target default
                               to the binary's own build info
+  fwconfig release push -broker URL -site SITE [-wait 10m] [TLS/auth flags]
+                        SIGNED [GATEWAY...]
+                              announce a signed release, retained, to each
+                              GATEWAY of SITE (none: the whole site) and report
+                              each gateway's outcome (exit 1 unless all updated)
   fwconfig -h                 this help
 
 With -kind auto (the default) a file with a top-level "points:" key is a

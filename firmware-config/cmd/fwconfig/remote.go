@@ -90,14 +90,10 @@ func sign(args []string, stdout, stderr io.Writer) int {
 func push(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("fwconfig push", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	broker := fs.String("broker", "", "broker `URL`: tcp://host:1883 or ssl://host:8883")
+	var bf brokerFlags
+	bf.register(fs)
 	wait := fs.Duration("wait", time.Minute, "how long to wait for the gateway's verdict; 0 does not wait")
-	caFile := fs.String("ca", "", "CA certificate `file` to verify the broker (ssl://)")
-	certFile := fs.String("cert", "", "client certificate `file` (the operator's identity)")
-	keyFile := fs.String("key", "", "client key `file`")
-	user := fs.String("username", "", "MQTT username")
-	passEnv := fs.String("password-env", "", "environment `variable` holding the MQTT password")
-	if fs.Parse(args) != nil || *broker == "" || fs.NArg() != 1 {
+	if fs.Parse(args) != nil || bf.broker == "" || fs.NArg() != 1 {
 		fmt.Fprintln(stderr, "usage: fwconfig push -broker URL [-wait 60s] [-ca F -cert F -key F | -username U -password-env V] SIGNED")
 		return 2
 	}
@@ -114,19 +110,9 @@ func push(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "fwconfig push: %s is not a signed config as fwconfig sign writes it (%v)\n", fs.Arg(0), err)
 		return 1
 	}
-	opts := mqtt.NewClientOptions().AddBroker(*broker).SetClientID(fmt.Sprintf("bw-push-%d", time.Now().UnixNano())).
-		SetUsername(*user).SetPassword(os.Getenv(*passEnv)).SetConnectTimeout(10 * time.Second).SetAutoReconnect(false)
-	cfg, err := conf.ClientTLS(*broker, *caFile, *certFile, *keyFile)
+	c, err := bf.connect()
 	if err != nil {
 		fmt.Fprintln(stderr, "fwconfig push:", err)
-		return 1
-	}
-	if cfg != nil {
-		opts.SetTLSConfig(cfg)
-	}
-	c := mqtt.NewClient(opts)
-	if tok := c.Connect(); !tok.WaitTimeout(15*time.Second) || tok.Error() != nil {
-		fmt.Fprintf(stderr, "fwconfig push: connect %s: %v\n", *broker, tok.Error())
 		return 1
 	}
 	defer c.Disconnect(250)
@@ -163,4 +149,38 @@ func push(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "fwconfig push: no verdict from %s within %s; the config stays retained and applies when the gateway connects\n", s.Gateway, *wait)
 		return 1
 	}
+}
+
+// brokerFlags are the flags of the commands that talk to the broker as the
+// operator: push and release push.
+type brokerFlags struct {
+	broker, caFile, certFile, keyFile, user, passEnv string
+}
+
+func (b *brokerFlags) register(fs *flag.FlagSet) {
+	fs.StringVar(&b.broker, "broker", "", "broker `URL`: tcp://host:1883 or ssl://host:8883")
+	fs.StringVar(&b.caFile, "ca", "", "CA certificate `file` to verify the broker (ssl://)")
+	fs.StringVar(&b.certFile, "cert", "", "client certificate `file` (the operator's identity)")
+	fs.StringVar(&b.keyFile, "key", "", "client key `file`")
+	fs.StringVar(&b.user, "username", "", "MQTT username")
+	fs.StringVar(&b.passEnv, "password-env", "", "environment `variable` holding the MQTT password")
+}
+
+// connect opens an operator's session (no reconnect: a command that lost
+// its broker says so).
+func (b *brokerFlags) connect() (mqtt.Client, error) {
+	opts := mqtt.NewClientOptions().AddBroker(b.broker).SetClientID(fmt.Sprintf("bw-push-%d", time.Now().UnixNano())).
+		SetUsername(b.user).SetPassword(os.Getenv(b.passEnv)).SetConnectTimeout(10 * time.Second).SetAutoReconnect(false)
+	cfg, err := conf.ClientTLS(b.broker, b.caFile, b.certFile, b.keyFile)
+	if err != nil {
+		return nil, err
+	}
+	if cfg != nil {
+		opts.SetTLSConfig(cfg)
+	}
+	c := mqtt.NewClient(opts)
+	if tok := c.Connect(); !tok.WaitTimeout(15*time.Second) || tok.Error() != nil {
+		return nil, fmt.Errorf("connect %s: %v", b.broker, tok.Error())
+	}
+	return c, nil
 }
