@@ -9,6 +9,7 @@ import (
 	"os"
 	"slices"
 	"sort"
+	"strings"
 	"sync"
 	"time"
 
@@ -153,7 +154,7 @@ func releasePush(args []string, stdout, stderr io.Writer) int {
 			}
 			mu.Unlock()
 			if o != nil && final(a) {
-				fmt.Fprintf(stdout, "%s: %s (running %s) %s\n", a.Gateway, a.Status, a.Running, a.Reason)
+				fmt.Fprintln(stdout, strings.TrimSpace(fmt.Sprintf("%s: %s (running %s) %s", a.Gateway, a.Status, a.Running, a.Reason)))
 			}
 			select {
 			case changed <- struct{}{}:
