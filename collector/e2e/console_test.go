@@ -170,6 +170,14 @@ devices:
 	b.page(t, "energy", "#/energy?"+site+"&period=1d&start=2026-01-01&stop=2026-01-16", []string{"by_type", "unit_consumption"})
 	b.page(t, "energy-15m", "#/energy?"+site+"&period=15m"+morning, []string{"by_type"})
 	b.page(t, "quality", "#/quality?"+site+"&start=2026-01-01&stop=2026-01-16", []string{"completeness"})
+	// The fleet: the gateway online, its config version with when it was
+	// applied (its status's config_applied), the CSV link.
+	b.page(t, "fleet", "#/fleet", nil)
+	row := fmt.Sprintf(`document.querySelector('tr[data-gateway="%s/gw-console"]')`, consoleSite)
+	if !b.has(t, row+` !== null && `+row+`.dataset.state === 'online' && `+row+`.querySelector('td.cfg .muted') !== null && `+row+`.querySelector('td.cfg .muted').innerText.includes('生效') && document.querySelector('#csv-fleet') !== null`) {
+		dump, _ := chromedp.Run(b.ctx, chromedp.Evaluate[string](`document.querySelector('#card-fleet') ? document.querySelector('#card-fleet').innerText : document.body.innerText.slice(0, 2000)`))
+		t.Errorf("fleet: gateway gw-console not shown online with its config's applied time:\n%s", dump)
+	}
 
 	// Language: English, then back to Chinese, the default.
 	b.do(t, chromedp.Click(chromedp.CSS("#lang")))
