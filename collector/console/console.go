@@ -93,6 +93,8 @@ type Console struct {
 	tags   map[string]cachedTags
 	// alerts are the fleet's open alert episodes (fleet.go).
 	alerts fleetAlerts
+	// updates are the gateways' last software update reports (updates.go).
+	updates updateBook
 }
 
 type cachedTags struct {

@@ -133,6 +133,8 @@ type fleetGateway struct {
 	DevicesOnline int                              `json:"devices_online"`
 	DevicesTotal  int                              `json:"devices_total"`
 	Alerts        []string                         `json:"alerts"`
+	// Update is the last software update report (updates.go).
+	Update *fleetUpdate `json:"update,omitempty"`
 }
 
 // fleet lists the gateways the user may see, of one site or all, with
@@ -157,7 +159,7 @@ func (c *Console) fleet(ctx context.Context, site string, states map[string]bool
 		row := fleetGateway{Site: g.Site, Gateway: g.Gateway, State: st, Version: g.Version, ConfigVersion: g.ConfigVersion,
 			Boot: g.Boot, UptimeS: g.UptimeS, StatusAt: g.Received.Unix(), LastHeard: heard.Unix(),
 			SilentS: int64(max(now.Sub(heard), 0) / time.Second), Clock: g.Clock, Queue: g.Queue, Devices: g.Devices,
-			DevicesTotal: len(g.Devices), Alerts: []string{}}
+			DevicesTotal: len(g.Devices), Alerts: []string{}, Update: c.updates.get(g.Site, g.Gateway)}
 		if g.ClockOffset != nil {
 			ms := g.ClockOffset.Milliseconds()
 			row.ClockOffsetMS = &ms
@@ -243,7 +245,7 @@ func fleetFrame(rows []fleetGateway) *Frame {
 		{Key: "queue_dropped", Kind: "number"}, {Key: "oldest_unsent", Kind: "time"}, {Key: "oldest_unsent_age", Unit: "s", Kind: "number"},
 		{Key: "clock_offset", Unit: "ms", Kind: "number"}, {Key: "clock", Kind: "text"},
 		{Key: "devices_online", Kind: "number"}, {Key: "devices_total", Kind: "number"},
-		{Key: "devices", Kind: "text"}, {Key: "alerts", Kind: "text"},
+		{Key: "devices", Kind: "text"}, {Key: "alerts", Kind: "text"}, {Key: "update", Kind: "text"},
 	}
 	fr := &Frame{ID: "fleet", Columns: cols, Data: make([][]any, len(cols))}
 	for _, g := range rows {
@@ -271,7 +273,7 @@ func fleetFrame(rows []fleetGateway) *Frame {
 		}
 		row := []any{g.Site, g.Gateway, g.State, g.Version, g.ConfigVersion, applied, g.LastHeard, g.StatusAt,
 			pending, bytes, dropped, oldest, oldestAge, offset, g.Clock, g.DevicesOnline, g.DevicesTotal,
-			strings.Join(devs, " "), strings.Join(g.Alerts, " ")}
+			strings.Join(devs, " "), strings.Join(g.Alerts, " "), g.Update.text()}
 		for i, v := range row {
 			fr.Data[i] = append(fr.Data[i], v)
 		}

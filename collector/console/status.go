@@ -246,9 +246,20 @@ func (c *Console) watchStatus(ctx context.Context) {
 			tok := cl.Subscribe(telemetry.StatusFilter, 1, handler)
 			if tok.WaitTimeout(10*time.Second) && tok.Error() == nil {
 				log.Info("status watcher subscribed", "broker", o.Broker, "filter", telemetry.StatusFilter)
-				return
+			} else {
+				log.Error("status subscribe failed", "broker", o.Broker, "error", tok.Error())
 			}
-			log.Error("status subscribe failed", "broker", o.Broker, "error", tok.Error())
+			// Software update progress, for the fleet page (updates.go).
+			tok = cl.Subscribe(telemetry.UpdateAckFilter, 1, func(_ mqtt.Client, m mqtt.Message) {
+				if err := c.updates.put(m.Topic(), m.Payload()); err != nil {
+					if ok, n := c.noteStatus("update-ack"); ok {
+						log.Warn("update report ignored", "topic", m.Topic(), "error", err, "ignored_since_last_line", n)
+					}
+				}
+			})
+			if !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
+				log.Error("update report subscribe failed", "broker", o.Broker, "error", tok.Error())
+			}
 		}()
 	})
 	opts.SetConnectionLostHandler(func(_ mqtt.Client, err error) {

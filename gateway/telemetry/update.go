@@ -1,5 +1,10 @@
 package telemetry
 
+import (
+	"fmt"
+	"strings"
+)
+
 // UpdateTopic carries the retained signed release (fwconfig release sign)
 // announced to one gateway.
 func UpdateTopic(site, gateway string) string { return gatewayTopic(site, gateway, "update") }
@@ -35,4 +40,17 @@ type UpdateAck struct {
 	Done  int64 `json:"done,omitempty"`
 	Total int64 `json:"total,omitempty"`
 	TS    int64 `json:"ts"`
+}
+
+// UpdateAckFilter subscribes to every gateway's update reports.
+const UpdateAckFilter = root + "+/+/update/ack"
+
+// ParseUpdateAckTopic returns the site and gateway of an update/ack topic.
+func ParseUpdateAckTopic(topic string) (site, gateway string, err error) {
+	rest, ok := strings.CutPrefix(topic, root)
+	parts := strings.Split(rest, "/")
+	if !ok || len(parts) != 4 || parts[2] != "update" || parts[3] != "ack" || !ValidName(parts[0]) || !ValidName(parts[1]) {
+		return "", "", fmt.Errorf("topic %q: want %s{site}/{gateway}/update/ack", topic, root)
+	}
+	return parts[0], parts[1], nil
 }

@@ -66,3 +66,19 @@ func TestUpdateTopics(t *testing.T) {
 		}
 	}
 }
+
+func TestParseUpdateAckTopic(t *testing.T) {
+	t.Parallel()
+	site, gw, err := telemetry.ParseUpdateAckTopic(telemetry.UpdateAckTopic("plant-a", "gw-01"))
+	if err != nil || site != "plant-a" || gw != "gw-01" {
+		t.Fatalf("%s %s %v", site, gw, err)
+	}
+	for _, bad := range []string{
+		telemetry.ConfigAckTopic("plant-a", "gw-01"), telemetry.UpdateTopic("plant-a", "gw-01"),
+		"boilerwatch/v1/plant-a/gw-01/update/ack/x", "boilerwatch/v1//gw-01/update/ack", "other/v1/a/b/update/ack",
+	} {
+		if _, _, err := telemetry.ParseUpdateAckTopic(bad); err == nil {
+			t.Errorf("%s parsed", bad)
+		}
+	}
+}

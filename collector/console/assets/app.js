@@ -104,6 +104,15 @@
   const colLabel = (c) => colName(c.key) + (c.unit ? ' (' + c.unit + ')' : '');
   const siteTZ = () => { const s = sites.find((x) => x.id === state.site); return s ? s.tz : 'Asia/Shanghai'; };
 
+  // fleetUpdate is a gateway's last software update report under its
+  // version: release, status, download progress, the reason on hover.
+  function fleetUpdate(u, tz) {
+    if (!u) return '';
+    const pct = u.status === 'downloading' && u.total ? ` ${Math.floor(u.done * 100 / u.total)}%` : '';
+    const title = `${fmtTime(u.at, tz, true)}${u.reason ? ' — ' + u.reason : ''}`;
+    return `<br><span class="muted upd ${esc(u.status)}" title="${esc(title)}">→ ${esc(u.release)} ${esc(u.status.replace('_', ' '))}${esc(pct)}</span>`;
+  }
+
   function fmtTime(ts, tz, withSec) {
     if (ts == null) return '—';
     const o = { timeZone: tz || siteTZ(), year: 'numeric', month: '2-digit', day: '2-digit', hour: '2-digit', minute: '2-digit', hourCycle: 'h23' };
@@ -388,7 +397,7 @@
       const alerts = g.alerts.map((a) => `<span class="badge fail">${esc(t('al.' + a))}</span>`).join(' ');
       return `<tr data-gateway="${esc(g.site + '/' + g.gateway)}" data-state="${esc(g.state)}"><td>${esc(g.site)}</td><td><b>${esc(g.gateway)}</b></td>
         <td><span class="badge ${esc(g.state === 'silent' ? 'degraded' : g.state)}">${esc(t('st.' + g.state))}</span></td>
-        <td>${esc(g.version || '—')}</td><td class="cfg">${esc(g.config_version || '—')}${g.config_applied ? `<br><span class="muted" title="${esc(fmtTime(g.config_applied, tz, true))}">${esc(t('applied_ago').replace('{a}', fmtAge(v.now - g.config_applied)))}</span>` : ''}</td>
+        <td>${esc(g.version || '—')}${fleetUpdate(g.update, tz)}</td><td class="cfg">${esc(g.config_version || '—')}${g.config_applied ? `<br><span class="muted" title="${esc(fmtTime(g.config_applied, tz, true))}">${esc(t('applied_ago').replace('{a}', fmtAge(v.now - g.config_applied)))}</span>` : ''}</td>
         <td title="${esc(fmtTime(g.last_heard, tz, true))}">${esc(fmtAge(g.silent_s))}</td>
         <td class="n">${q ? esc(q.pending) + ' / ' + esc(fmtBytes(q.bytes)) : '—'}${g.oldest_unsent_s != null ? `<br><span class="muted oldest" title="${esc(fmtTime(g.oldest_unsent, tz, true))}">${esc(t('oldest_unsent').replace('{a}', fmtAge(g.oldest_unsent_s)))}</span>` : ''}</td>
         <td class="n" title="${esc(g.clock || '')}">${esc(off)}</td><td>${esc(g.devices_online)}/${esc(g.devices_total)} ${devs}</td><td>${alerts}</td></tr>`;
