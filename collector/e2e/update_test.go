@@ -87,6 +87,36 @@ func supervise(t *testing.T, exe string, args ...string) *supervisor {
 	return s
 }
 
+// kill9 kills the running process with SIGKILL, as a power cut would end
+// it, once its log has a line containing marker after the first skip
+// bytes; it returns when it killed it.
+func (s *supervisor) kill9(t *testing.T, skip int, marker string, timeout time.Duration) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for time.Now().Before(deadline) {
+		data, _ := os.ReadFile(s.log)
+		if len(data) > skip && bytes.Contains(data[skip:], []byte(marker)) {
+			s.mu.Lock()
+			err := s.cur.Process.Kill()
+			s.mu.Unlock()
+			if err != nil {
+				t.Fatal(err)
+			}
+			return
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	t.Fatalf("no %q in the gateway log within %s", marker, timeout)
+}
+
+func (s *supervisor) logSize() int {
+	fi, err := os.Stat(s.log)
+	if err != nil {
+		return 0
+	}
+	return int(fi.Size())
+}
+
 func (s *supervisor) exitCodes() []int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -215,12 +245,14 @@ func (w *updateWatch) waitRunning(t *testing.T, version string, timeout time.Dur
 // systemd: a release with a wrong signature and a corrupted download are
 // refused and the gateway keeps running; the real update switches and
 // reports updated from the new binary; a release that dies at start is
-// rolled back by itself. No queued sample is lost across the switches.
+// rolled back by itself, and so is one killed (SIGKILL, as a power cut)
+// while on trial. No queued sample is lost across the switches.
 func TestSoftwareUpdate(t *testing.T) {
 	t.Parallel()
 	old := servicetest.BuildVersion(t, "1.0.0", "simulator/cmd/simulator", "gateway/cmd/gateway", "firmware-config/cmd/fwconfig")
 	newer := servicetest.BuildVersion(t, "1.1.0", "gateway/cmd/gateway")["gateway"]
 	crasher := servicetest.BuildVersion(t, "1.2.0", "collector/e2e/testdata/crashgw")["crashgw"]
+	killed := servicetest.BuildVersion(t, "1.3.0", "gateway/cmd/gateway")["gateway"]
 	mq := servicetest.StartMosquitto(t, "")
 	dir := t.TempDir()
 	const gw = "gw-up"
@@ -255,6 +287,7 @@ servers:
 	copyFile(newer, filepath.Join(www, "gw-1.1.0"), false)
 	copyFile(newer, filepath.Join(www, "corrupt", "gw-1.1.0"), true)
 	copyFile(crasher, filepath.Join(www, "gw-1.2.0"), false)
+	copyFile(killed, filepath.Join(www, "gw-1.3.0"), false)
 	srv := httptest.NewServer(http.FileServer(http.Dir(www)))
 	t.Cleanup(srv.Close)
 
@@ -377,12 +410,34 @@ devices:
 		}
 	})
 
+	t.Run("killed before healthy", func(t *testing.T) {
+		// A power cut while the new binary is on trial: at its next start
+		// the trial still stands, so the previous binary comes back.
+		mark, logAt := w.mark(), sup.logSize()
+		announce(sign(killed, "/gw-1.3.0", "operator.key"))
+		sup.kill9(t, logAt, "new gateway binary on trial", 60*time.Second)
+		a := w.waitAck(t, mark, "1.3.0", telemetry.UpdateRolledBack, 60*time.Second)
+		if a.Running != "1.1.0" || !strings.Contains(a.Reason, "stopped before it was healthy") {
+			t.Errorf("rollback ack %+v", a)
+		}
+		w.waitRunning(t, "1.1.0", 30*time.Second)
+		if !bytes.Equal(mustRead(t, exe), mustRead(t, newer)) {
+			t.Error("the executable is not the 1.1.0 binary after the rollback")
+		}
+		// After the crash test's: 75 (switch), -1 (SIGKILL), 75 (rollback).
+		if codes := fmt.Sprint(sup.exitCodes()); codes != "[75 75 2 75 75 -1 75]" {
+			t.Errorf("exit codes %s, want [75 75 2 75 75 -1 75]", codes)
+		}
+	})
+
 	// No sample lost across the restarts: each process (boot) starts a new
 	// block of seqs, and every seq of a block up to its last arrived.
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	if len(w.seqs) != 3 {
-		t.Errorf("samples from %d boots, want 3 (1.0.0, 1.1.0, 1.1.0 after the rollback)", len(w.seqs))
+	// 1.0.0, 1.1.0, 1.1.0 after each rollback; 1.3.0 may have sent some
+	// before it was killed.
+	if n := len(w.seqs); n < 4 || n > 5 {
+		t.Errorf("samples from %d boots, want 4 or 5", n)
 	}
 	for boot, seqs := range w.seqs {
 		first, last := ^uint64(0), uint64(0)
