@@ -12,6 +12,7 @@ import (
 	"io/fs"
 	"net/http"
 	"os"
+	"time"
 
 	fwconfig "github.com/boilerwatch/boilerwatch/firmware-config"
 	"github.com/boilerwatch/boilerwatch/gateway/atomicfile"
@@ -26,6 +27,9 @@ type Fetcher interface {
 // HTTPFetcher fetches over HTTP(S) with range requests.
 type HTTPFetcher struct {
 	Client *http.Client // nil: http.DefaultClient
+	// Idle ends a download that received nothing for this long (a 4G link
+	// that stalls without a reset); 0: one minute.
+	Idle time.Duration
 }
 
 // Fetch asks for the bytes from offset. A server that ignores the range
@@ -35,6 +39,52 @@ func (h HTTPFetcher) Fetch(ctx context.Context, url string, offset int64) (io.Re
 	if c == nil {
 		c = http.DefaultClient
 	}
+	idle := h.Idle
+	if idle == 0 {
+		idle = time.Minute
+	}
+	ctx, cancel := context.WithCancelCause(ctx)
+	stalled := time.AfterFunc(idle, func() { cancel(fmt.Errorf("%s: nothing received for %s", url, idle)) })
+	body, err := h.fetch(ctx, c, url, offset)
+	if err != nil {
+		stalled.Stop()
+		if ctx.Err() != nil {
+			err = context.Cause(ctx) // stalled before the headers came
+		}
+		cancel(nil)
+		return nil, err
+	}
+	return &idleBody{ReadCloser: body, timer: stalled, idle: idle, cancel: cancel, ctx: ctx}, nil
+}
+
+// idleBody restarts the stall timer at each read that got bytes.
+type idleBody struct {
+	io.ReadCloser
+	timer  *time.Timer
+	idle   time.Duration
+	cancel context.CancelCauseFunc
+	ctx    context.Context
+}
+
+func (b *idleBody) Read(p []byte) (int, error) {
+	n, err := b.ReadCloser.Read(p)
+	if n > 0 {
+		b.timer.Reset(b.idle)
+	}
+	if err != nil && err != io.EOF && b.ctx.Err() != nil {
+		err = context.Cause(b.ctx)
+	}
+	return n, err
+}
+
+func (b *idleBody) Close() error {
+	b.timer.Stop()
+	err := b.ReadCloser.Close()
+	b.cancel(nil)
+	return err
+}
+
+func (h HTTPFetcher) fetch(ctx context.Context, c *http.Client, url string, offset int64) (io.ReadCloser, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 	if err != nil {
 		return nil, err

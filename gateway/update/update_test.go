@@ -378,6 +378,23 @@ func TestHTTPFetcher(t *testing.T) {
 			}
 		})
 	}
+	// A server that stalls mid-body: the fetch ends after Idle, saying so.
+	stall := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Length", "100")
+		w.Write([]byte("0123456789"))
+		w.(http.Flusher).Flush()
+		<-r.Context().Done()
+	}))
+	defer stall.Close()
+	body, err := HTTPFetcher{Idle: 200 * time.Millisecond}.Fetch(context.Background(), stall.URL, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := io.ReadAll(body)
+	body.Close()
+	if string(got) != "0123456789" || err == nil || !strings.Contains(err.Error(), "nothing received for 200ms") {
+		t.Fatalf("stalled download: %q, %v", got, err)
+	}
 	srv := httptest.NewServer(http.NotFoundHandler())
 	defer srv.Close()
 	if _, err := (HTTPFetcher{}).Fetch(context.Background(), srv.URL, 0); err == nil || !strings.Contains(err.Error(), "404") {
