@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"encoding/json"
 	"flag"
 	"fmt"
@@ -103,14 +102,11 @@ func releasePush(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, releaseUsage)
 		return 2
 	}
-	payload, err := os.ReadFile(fs.Arg(0))
+	payload, err := readEnvelope(fs.Arg(0))
 	if err != nil {
 		fmt.Fprintln(stderr, "fwconfig release push:", err)
 		return 1
 	}
-	// Gateways take only the exact envelope: without the newline that
-	// release sign > FILE adds, and checked as they will.
-	payload = bytes.TrimSpace(payload)
 	r, err := fwconfig.ParseRelease(payload)
 	if err != nil || len(r.Signature) == 0 {
 		fmt.Fprintf(stderr, "fwconfig release push: %s is not a signed release as fwconfig release sign writes it (%v)\n", fs.Arg(0), err)

@@ -97,14 +97,11 @@ func push(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "usage: fwconfig push -broker URL [-wait 60s] [-ca F -cert F -key F | -username U -password-env V] SIGNED")
 		return 2
 	}
-	payload, err := os.ReadFile(fs.Arg(0))
+	payload, err := readEnvelope(fs.Arg(0))
 	if err != nil {
 		fmt.Fprintln(stderr, "fwconfig push:", err)
 		return 1
 	}
-	// `fwconfig sign > FILE` ends the file with a newline; gateways take only
-	// the exact envelope, so push it without one and check it as they will.
-	payload = bytes.TrimSpace(payload)
 	s, err := fwconfig.ParseSigned(payload)
 	if err != nil || s.Gateway == "" || len(s.Signature) == 0 {
 		fmt.Fprintf(stderr, "fwconfig push: %s is not a signed config as fwconfig sign writes it (%v)\n", fs.Arg(0), err)
@@ -183,4 +180,12 @@ func (b *brokerFlags) connect() (mqtt.Client, error) {
 		return nil, fmt.Errorf("connect %s: %v", b.broker, tok.Error())
 	}
 	return c, nil
+}
+
+// readEnvelope reads a signed config or release to push. `fwconfig sign >
+// FILE` ends the file with a newline; gateways take only the exact
+// envelope, so it is pushed without one, and checked as they will.
+func readEnvelope(path string) ([]byte, error) {
+	payload, err := os.ReadFile(path)
+	return bytes.TrimSpace(payload), err
 }
