@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/boilerwatch/boilerwatch/collector/store"
@@ -106,16 +107,39 @@ func (c *Console) overviewSite(ctx context.Context, s siteInfo) (overviewSite, e
 	now := c.now()
 	lt := now.In(s.loc)
 	midnight := time.Date(lt.Year(), lt.Month(), lt.Day(), 0, 0, 0, 0, s.loc)
+	in, err := c.overviewRows(ctx, s, now, midnight)
+	if err != nil {
+		return overviewSite{}, err
+	}
+	return overviewSite{siteInfo: s,
+		Gateways: c.overviewGateways(s.ID, in, now.Sub(midnight)),
+		Boilers:  overviewBoilers(in.boilers, in.eff, in.load),
+		Meters:   overviewMeters(in.dq),
+	}, nil
+}
+
+// overviewInputs are what a site's overview is made of.
+type overviewInputs struct {
+	// last is each device's last sample of the last 7 days, today and
+	// recent its samples since local midnight and in the last 10 minutes.
+	last, today, recent []row
+	// eff is each boiler's last hourly efficiency, load each device's
+	// last load, dq each meter's last daily completeness.
+	eff, load, dq []row
+	boilers       []boilerInfo
+}
+
+// overviewRows queries a site's overview at once. A site known only from
+// a gateway status has no data to find.
+func (c *Console) overviewRows(ctx context.Context, s siteInfo, now, midnight time.Time) (overviewInputs, error) {
+	var in overviewInputs
 	bucket, site := store.FluxString(c.opts.Store.Bucket()), store.FluxString(s.ID)
 	// Ranges are absolute, from the console's clock; a minute past now
 	// takes in samples stamped by a gateway clock slightly ahead.
 	stop := store.FluxTime(now.Add(time.Minute))
-	var last, today, recent, eff, load, dq []row
-	var boilers []boilerInfo
 	q := func(dst *[]row, flux string, a ...any) func() error {
 		return func() (err error) {
 			if s.statusOnly {
-				// Known only from a gateway status: no data to find.
 				return nil
 			}
 			*dst, err = queryRows(ctx, c.opts.Store, fmt.Sprintf(flux, a...))
@@ -125,34 +149,36 @@ func (c *Console) overviewSite(ctx context.Context, s siteInfo) (overviewSite, e
 	// Bare last() and count() right after a filter are answered by
 	// InfluxDB's storage without reading every sample.
 	err := parallel(
-		q(&last, `from(bucket: %s) |> range(start: %s, stop: %s) |> filter(fn: (r) => r.site == %s and r._field == "_seq") |> last()`,
+		q(&in.last, `from(bucket: %s) |> range(start: %s, stop: %s) |> filter(fn: (r) => r.site == %s and r._field == "_seq") |> last()`,
 			bucket, store.FluxTime(now.Add(-7*24*time.Hour)), stop, site),
-		q(&today, `from(bucket: %s) |> range(start: %s, stop: %s) |> filter(fn: (r) => r.site == %s and r._field == "_seq") |> count()`,
+		q(&in.today, `from(bucket: %s) |> range(start: %s, stop: %s) |> filter(fn: (r) => r.site == %s and r._field == "_seq") |> count()`,
 			bucket, store.FluxTime(midnight), stop, site),
-		q(&recent, `from(bucket: %s) |> range(start: %s, stop: %s) |> filter(fn: (r) => r.site == %s and r._field == "_seq") |> count()`,
+		q(&in.recent, `from(bucket: %s) |> range(start: %s, stop: %s) |> filter(fn: (r) => r.site == %s and r._field == "_seq") |> count()`,
 			bucket, store.FluxTime(now.Add(-10*time.Minute)), stop, site),
-		q(&eff, `from(bucket: %s) |> range(start: %s, stop: %s) |> filter(fn: (r) => r._measurement == "boiler_efficiency" and r.site == %s and r.period == "1h") |> filter(fn: (r) => %s) |> last()`,
+		q(&in.eff, `from(bucket: %s) |> range(start: %s, stop: %s) |> filter(fn: (r) => r._measurement == "boiler_efficiency" and r.site == %s and r.period == "1h") |> filter(fn: (r) => %s) |> last()`,
 			bucket, store.FluxTime(now.Add(-48*time.Hour)), stop, site, store.OneOf("_field", "direct", "indirect", "limit", "grade")),
-		q(&load, `from(bucket: %s) |> range(start: %s, stop: %s) |> filter(fn: (r) => r.site == %s and r._field == "load") |> last()`,
+		q(&in.load, `from(bucket: %s) |> range(start: %s, stop: %s) |> filter(fn: (r) => r.site == %s and r._field == "load") |> last()`,
 			bucket, store.FluxTime(now.Add(-time.Hour)), stop, site),
-		q(&dq, `from(bucket: %s) |> range(start: %s, stop: %s) |> filter(fn: (r) => r._measurement == "data_quality" and r.site == %s and r.kind == "completeness" and r._field == "completeness") |> last()`,
+		q(&in.dq, `from(bucket: %s) |> range(start: %s, stop: %s) |> filter(fn: (r) => r._measurement == "data_quality" and r.site == %s and r.kind == "completeness" and r._field == "completeness") |> last()`,
 			bucket, store.FluxTime(midnight.AddDate(0, 0, -1)), stop, site),
 		func() (err error) {
 			if !s.statusOnly {
-				boilers, err = c.boilers(ctx, s.ID)
+				in.boilers, err = c.boilers(ctx, s.ID)
 			}
 			return err
 		},
 	)
-	if err != nil {
-		return overviewSite{}, err
-	}
-	out := overviewSite{siteInfo: s, Gateways: []overviewGateway{}, Boilers: []overviewBoiler{}, Meters: []overviewMeter{}}
+	return in, err
+}
 
-	// Gateways and devices: the status watcher's, plus any device with
-	// samples in the last 7 days.
-	type devKey struct{ gw, dev string }
-	devs := map[devKey]*overviewDevice{}
+// overviewDevKey is a device of a gateway.
+type overviewDevKey struct{ gw, dev string }
+
+// overviewGateways are a site's gateways and devices: the status
+// watcher's, plus any device with samples in the last 7 days, with
+// today's completeness (elapsed since local midnight).
+func (c *Console) overviewGateways(site string, in overviewInputs, elapsed time.Duration) []overviewGateway {
+	devs := map[overviewDevKey]*overviewDevice{}
 	gws := map[string]*overviewGateway{}
 	gw := func(id string) *overviewGateway {
 		if gws[id] == nil {
@@ -161,13 +187,13 @@ func (c *Console) overviewSite(ctx context.Context, s siteInfo) (overviewSite, e
 		return gws[id]
 	}
 	dev := func(g, d string) *overviewDevice {
-		k := devKey{g, d}
+		k := overviewDevKey{g, d}
 		if devs[k] == nil {
 			devs[k] = &overviewDevice{ID: d, State: "unknown"}
 		}
 		return devs[k]
 	}
-	for _, st := range c.status.list(s.ID) {
+	for _, st := range c.status.list(site) {
 		g := gw(st.Gateway)
 		g.State, g.Version, g.ConfigVersion = st.State, st.Version, st.ConfigVersion
 		at := st.Received.Unix()
@@ -185,31 +211,57 @@ func (c *Console) overviewSite(ctx context.Context, s siteInfo) (overviewSite, e
 			}
 		}
 	}
-	for _, r := range last {
+	for _, r := range in.last {
 		d := dev(r.Tags["gateway"], r.Tags["device"])
 		gw(r.Tags["gateway"])
 		t := r.Time.Unix()
 		d.LastSample, d.Class, d.Profile = &t, r.Measurement, r.Tags["profile"]
 	}
+	c.todayCompleteness(site, devs, in.today, in.recent, elapsed)
+	for k, d := range devs {
+		g := gw(k.gw)
+		if d.State == "unknown" && g.State == "offline" {
+			d.State = "offline"
+		}
+		g.Devices = append(g.Devices, *d)
+	}
+	out := []overviewGateway{}
+	for _, id := range sortedKeys(gws) {
+		g := gws[id]
+		slices.SortFunc(g.Devices, func(a, b overviewDevice) int { return strings.Compare(a.ID, b.ID) })
+		if g.State == "online" {
+			for _, d := range g.Devices {
+				if d.State == "degraded" || d.State == "offline" {
+					g.State = "degraded"
+					break
+				}
+			}
+		}
+		out = append(out, *g)
+	}
+	return out
+}
+
+// todayCompleteness sets each known device's share of the samples
+// expected since local midnight: by the configured meter interval, else
+// by the device's rate over the last 10 minutes.
+func (c *Console) todayCompleteness(site string, devs map[overviewDevKey]*overviewDevice, today, recent []row, elapsed time.Duration) {
 	intervals := map[string]time.Duration{}
-	for _, m := range c.meters(s.ID) {
+	for _, m := range c.meters(site) {
 		intervals[m.Device] = m.Interval
 	}
-	recentN := map[devKey]float64{}
+	recentN := map[overviewDevKey]float64{}
 	for _, r := range recent {
 		if f, ok := r.Float(); ok {
-			recentN[devKey{r.Tags["gateway"], r.Tags["device"]}] = f
+			recentN[overviewDevKey{r.Tags["gateway"], r.Tags["device"]}] = f
 		}
 	}
-	elapsed := now.Sub(midnight)
 	for _, r := range today {
-		k := devKey{r.Tags["gateway"], r.Tags["device"]}
+		k := overviewDevKey{r.Tags["gateway"], r.Tags["device"]}
 		n, ok := r.Float()
 		if !ok || devs[k] == nil {
 			continue
 		}
-		// Expected samples since midnight: the configured meter interval,
-		// else the device's rate over the last 10 minutes.
 		iv := intervals[k.dev]
 		if iv <= 0 && recentN[k] > 0 {
 			iv = time.Duration(float64(10*time.Minute) / recentN[k])
@@ -220,35 +272,12 @@ func (c *Console) overviewSite(ctx context.Context, s siteInfo) (overviewSite, e
 		pct := min(100, 100*n/(float64(elapsed)/float64(iv)))
 		devs[k].Completeness = &pct
 	}
-	for k, d := range devs {
-		g := gw(k.gw)
-		if d.State == "unknown" && g.State == "offline" {
-			d.State = "offline"
-		}
-		g.Devices = append(g.Devices, *d)
-	}
-	for _, id := range sortedKeys(gws) {
-		g := gws[id]
-		slices.SortFunc(g.Devices, func(a, b overviewDevice) int {
-			if a.ID < b.ID {
-				return -1
-			}
-			if a.ID > b.ID {
-				return 1
-			}
-			return 0
-		})
-		if g.State == "online" {
-			for _, d := range g.Devices {
-				if d.State == "degraded" || d.State == "offline" {
-					g.State = "degraded"
-					break
-				}
-			}
-		}
-		out.Gateways = append(out.Gateways, *g)
-	}
+}
 
+// overviewBoilers are the boilers with their latest hour's efficiency and
+// their latest load.
+func overviewBoilers(boilers []boilerInfo, eff, load []row) []overviewBoiler {
+	out := []overviewBoiler{}
 	for _, b := range boilers {
 		ob := overviewBoiler{boilerInfo: b}
 		for _, r := range eff {
@@ -285,25 +314,23 @@ func (c *Console) overviewSite(ctx context.Context, s siteInfo) (overviewSite, e
 				}
 			}
 		}
-		out.Boilers = append(out.Boilers, ob)
+		out = append(out, ob)
 	}
+	return out
+}
+
+// overviewMeters are the meters' latest daily completeness, by name.
+func overviewMeters(dq []row) []overviewMeter {
+	out := []overviewMeter{}
 	for _, r := range dq {
 		if f, ok := r.Float(); ok {
 			m := r.Tags["meter"]
 			if m == "" {
 				m = r.Tags["device"]
 			}
-			out.Meters = append(out.Meters, overviewMeter{Meter: m, Completeness: &f})
+			out = append(out, overviewMeter{Meter: m, Completeness: &f})
 		}
 	}
-	slices.SortFunc(out.Meters, func(a, b overviewMeter) int {
-		if a.Meter < b.Meter {
-			return -1
-		}
-		if a.Meter > b.Meter {
-			return 1
-		}
-		return 0
-	})
-	return out, nil
+	slices.SortFunc(out, func(a, b overviewMeter) int { return strings.Compare(a.Meter, b.Meter) })
+	return out
 }

@@ -147,6 +147,12 @@ type reportQuality struct {
 	ReceivedSum, ExpSum float64
 }
 
+// reportUnitCons is a unit consumption: kgce per tonne of steam.
+type reportUnitCons struct {
+	Name  string
+	Value *float64
+}
+
 type reportData struct {
 	Lang, Month, User, Generated string
 	Site                         siteInfo
@@ -155,12 +161,9 @@ type reportData struct {
 	Meters                       []reportMeter
 	TypeTotals                   []reportMeter
 	TotalKgce                    float64
-	UnitCons                     []struct {
-		Name  string
-		Value *float64
-	}
-	Quality   []reportQuality
-	Statement string
+	UnitCons                     []reportUnitCons
+	Quality                      []reportQuality
+	Statement                    string
 	// Partial says the boiler figures sum up the month's days so far.
 	Partial string
 	Events  []event
@@ -212,87 +215,74 @@ func (c *Console) report(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
+// reportData makes the report of a site's month: its rows, then each
+// table, then the online-monitoring checks.
 func (c *Console) reportData(ctx context.Context, site siteInfo, rng timeRange, lang string) (*reportData, error) {
 	t := dict(lang)
 	d := &reportData{Lang: lang, T: t, Site: site, Loc: site.loc, Month: rng.Start.Format("2006-01"),
 		Generated: c.now().In(site.loc).Format("2006-01-02 15:04 MST")}
-	var boilers []boilerInfo
-	var eff, dq, evt []row
-	var monthly, daily []meterRow
+	in, err := c.reportRows(ctx, site, rng)
+	if err != nil {
+		return nil, err
+	}
+	c.reportBoilers(d, site, rng, in.boilers, in.eff)
+	c.reportEnergy(d, site, rng, in.monthly, in.daily)
+	reportQualities(d, in.dq, in.daily)
+	d.Events = collectEvents(in.evt)
+	reportEpisodes(d, in.evt, rng.Stop, c.now())
+	c.monitoringChecks(d, site, rng, in.eff, in.daily, in.monthly, in.dq)
+	return d, nil
+}
+
+// reportInputs are what a report is made of, each of the month only.
+type reportInputs struct {
+	boilers        []boilerInfo
+	eff, dq, evt   []row
+	monthly, daily []meterRow
+}
+
+// reportRows queries the month's boilers, efficiency (daily and monthly),
+// energy (daily and monthly), daily completeness and events at once.
+func (c *Console) reportRows(ctx context.Context, site siteInfo, rng timeRange) (reportInputs, error) {
+	var in reportInputs
 	bucket := store.FluxString(c.opts.Store.Bucket())
 	err := parallel(
-		func() (err error) { boilers, err = c.boilers(ctx, site.ID); return err },
+		func() (err error) { in.boilers, err = c.boilers(ctx, site.ID); return err },
 		func() (err error) {
-			eff, err = queryRows(ctx, c.opts.Store, fmt.Sprintf(`from(bucket: %s) |> range(start: %s, stop: %s)
+			in.eff, err = queryRows(ctx, c.opts.Store, fmt.Sprintf(`from(bucket: %s) |> range(start: %s, stop: %s)
   |> filter(fn: (r) => r._measurement == "boiler_efficiency" and r.site == %s and (r.period == "1mo" or r.period == "1d"))
   |> filter(fn: (r) => %s)`, bucket, store.FluxTime(rng.Start), store.FluxTime(rng.Stop), store.FluxString(site.ID),
 				store.OneOf("_field", "direct", "indirect", "limit", "grade", "q2", "q3", "q4", "q5", "q6", "heat_out_gj", "heat_in_gj", "minutes", "steam_t", "coal_t", "coverage",
 					"rated_pct", "rated_hours", "rated_out_gj", "rated_in_gj")))
 			return err
 		},
-		func() (err error) { monthly, err = c.energyRows(ctx, site.ID, "1mo", rng); return err },
-		func() (err error) { daily, err = c.energyRows(ctx, site.ID, "1d", rng); return err },
+		func() (err error) { in.monthly, err = c.energyRows(ctx, site.ID, "1mo", rng); return err },
+		func() (err error) { in.daily, err = c.energyRows(ctx, site.ID, "1d", rng); return err },
 		func() (err error) {
-			dq, err = queryRows(ctx, c.opts.Store, fmt.Sprintf(`from(bucket: %s) |> range(start: %s, stop: %s)
+			in.dq, err = queryRows(ctx, c.opts.Store, fmt.Sprintf(`from(bucket: %s) |> range(start: %s, stop: %s)
   |> filter(fn: (r) => r._measurement == "data_quality" and r.site == %s and r.period == "1d" and r.kind == "completeness")`, bucket, store.FluxTime(rng.Start), store.FluxTime(rng.Stop), store.FluxString(site.ID)))
 			return err
 		},
-		func() (err error) { evt, err = c.events(ctx, site.ID, rng); return err },
+		func() (err error) { in.evt, err = c.events(ctx, site.ID, rng); return err },
 	)
 	if err != nil {
-		return nil, err
+		return reportInputs{}, err
 	}
 	// InfluxDB 1.8 returns the points at a range's stop too
 	// (influxdata/influxdb#19966): the next month's first day and, once it
 	// closed, the next month itself are not this month's.
-	eff, dq, evt = rowsBefore(eff, rng.Stop), rowsBefore(dq, rng.Stop), rowsBefore(evt, rng.Stop)
-	monthly, daily = meterRowsBefore(monthly, rng.Stop), meterRowsBefore(daily, rng.Stop)
-	// Boilers: the monthly values, and how many days fell below the limit.
+	in.eff, in.dq, in.evt = rowsBefore(in.eff, rng.Stop), rowsBefore(in.dq, rng.Stop), rowsBefore(in.evt, rng.Stop)
+	in.monthly, in.daily = meterRowsBefore(in.monthly, rng.Stop), meterRowsBefore(in.daily, rng.Stop)
+	return in, nil
+}
+
+// reportBoilers fills the boiler table: each boiler's monthly values (while
+// the month is open, summed from its days), how many days fell below the
+// limit, and the verdict.
+func (c *Console) reportBoilers(d *reportData, site siteInfo, rng timeRange, boilers []boilerInfo, eff []row) {
+	t := d.T
 	for _, b := range boilers {
-		rb := reportBoiler{Name: b.Name, Method: b.Method, Rated: b.RatedSteam, Lim: b.Limit}
-		if rb.Method == "" {
-			rb.Method = "direct"
-		}
-		days := map[int64]map[string]float64{}
-		for _, r := range eff {
-			if r.Tags["boiler"] != b.Name {
-				continue
-			}
-			f, ok := r.Float()
-			if !ok {
-				continue
-			}
-			if r.Tags["period"] == "1d" {
-				if days[r.Time.Unix()] == nil {
-					days[r.Time.Unix()] = map[string]float64{}
-				}
-				days[r.Time.Unix()][r.Field] = f
-				continue
-			}
-			switch r.Field {
-			case "direct":
-				rb.Direct = &f
-			case "indirect":
-				rb.Indirect = &f
-			case "limit":
-				if rb.Lim == nil {
-					rb.Lim = &f
-				}
-			case "grade":
-				rb.Grade = fmt.Sprintf("%.0f", f)
-				if f == 0 {
-					rb.Grade = t["grade_0"]
-				}
-			case "rated_pct":
-				rb.RatedPct = &f
-			case "rated_hours":
-				rb.RatedHours = f
-			default:
-				if i := int(r.Field[1] - '2'); len(r.Field) == 2 && i >= 0 && i < 5 {
-					rb.Q[i] = &f
-				}
-			}
-		}
+		rb, days := boilerMonth(b, eff, t)
 		if rb.Direct == nil && rb.Indirect == nil && len(days) > 0 {
 			d.Partial = fmt.Sprintf(t["partial"], len(days))
 			monthFromDays(&rb, days)
@@ -302,40 +292,138 @@ func (c *Console) reportData(ctx context.Context, site siteInfo, rng timeRange, 
 		if share := c.ratedShare(site.ID, b.Name); share != nil {
 			d.RatedShares = append(d.RatedShares, fmt.Sprintf(t["rated_share"], b.Name, 100**share))
 		}
-		for _, m := range days {
-			v, ok := m[rb.Method]
-			if !ok {
-				continue
-			}
-			rb.DaysWithVal++
-			lim := m["limit"]
-			if rb.Lim != nil && lim == 0 {
-				lim = *rb.Lim
-			}
-			if lim > 0 && v < lim {
-				rb.DaysBelow++
-			}
-		}
-		val := rb.Direct
-		if rb.Method == "indirect" {
-			val = rb.Indirect
-		}
-		switch {
-		case val == nil || rb.Lim == nil:
-			rb.Verdict = t["unknown"]
-		case *val >= *rb.Lim:
-			rb.Verdict = t["pass"]
-		default:
-			rb.Verdict = t["fail"]
-		}
+		rb.countDays(days)
+		rb.Verdict = rb.verdict(t)
 		d.Boilers = append(d.Boilers, rb)
 	}
-	// Energy: the monthly values; while the month is open, the sum of its
-	// days.
+}
+
+// boilerMonth is a boiler's row from its monthly values, and its daily
+// values by day.
+func boilerMonth(b boilerInfo, eff []row, t map[string]string) (reportBoiler, map[int64]map[string]float64) {
+	rb := reportBoiler{Name: b.Name, Method: b.Method, Rated: b.RatedSteam, Lim: b.Limit}
+	if rb.Method == "" {
+		rb.Method = "direct"
+	}
+	days := map[int64]map[string]float64{}
+	for _, r := range eff {
+		if r.Tags["boiler"] != b.Name {
+			continue
+		}
+		f, ok := r.Float()
+		if !ok {
+			continue
+		}
+		if r.Tags["period"] == "1d" {
+			if days[r.Time.Unix()] == nil {
+				days[r.Time.Unix()] = map[string]float64{}
+			}
+			days[r.Time.Unix()][r.Field] = f
+			continue
+		}
+		switch r.Field {
+		case "direct":
+			rb.Direct = &f
+		case "indirect":
+			rb.Indirect = &f
+		case "limit":
+			if rb.Lim == nil {
+				rb.Lim = &f
+			}
+		case "grade":
+			rb.Grade = fmt.Sprintf("%.0f", f)
+			if f == 0 {
+				rb.Grade = t["grade_0"]
+			}
+		case "rated_pct":
+			rb.RatedPct = &f
+		case "rated_hours":
+			rb.RatedHours = f
+		default:
+			if i := int(r.Field[1] - '2'); len(r.Field) == 2 && i >= 0 && i < 5 {
+				rb.Q[i] = &f
+			}
+		}
+	}
+	return rb, days
+}
+
+// countDays counts the days with a value by the boiler's method and those
+// below the day's limit (else the month's).
+func (rb *reportBoiler) countDays(days map[int64]map[string]float64) {
+	for _, m := range days {
+		v, ok := m[rb.Method]
+		if !ok {
+			continue
+		}
+		rb.DaysWithVal++
+		lim := m["limit"]
+		if rb.Lim != nil && lim == 0 {
+			lim = *rb.Lim
+		}
+		if lim > 0 && v < lim {
+			rb.DaysBelow++
+		}
+	}
+}
+
+// verdict compares the month's efficiency by the boiler's method with the
+// limit.
+func (rb *reportBoiler) verdict(t map[string]string) string {
+	val := rb.Direct
+	if rb.Method == "indirect" {
+		val = rb.Indirect
+	}
+	switch {
+	case val == nil || rb.Lim == nil:
+		return t["unknown"]
+	case *val >= *rb.Lim:
+		return t["pass"]
+	default:
+		return t["fail"]
+	}
+}
+
+// reportEnergy fills the energy tables from the monthly values, or while
+// the month is open from the sum of its days: each meter, each energy
+// type, the total and the unit consumptions.
+func (c *Console) reportEnergy(d *reportData, site siteInfo, rng timeRange, monthly, daily []meterRow) {
 	src := monthly
 	if len(src) == 0 {
 		src = daily
 	}
+	// The share of the minutes the values cover: the month's, or while it
+	// is open those of its days so far.
+	monthMinutes := rng.Stop.Sub(rng.Start).Minutes()
+	if len(monthly) == 0 {
+		monthMinutes = 24 * 60 * float64(len(rowTimes(nil, daily, "1d")))
+	}
+	byMeter := meterTotals(src, monthMinutes)
+	byType := map[string]*reportMeter{}
+	for _, k := range sortedKeys(byMeter) {
+		m := byMeter[k]
+		d.Meters = append(d.Meters, *m)
+		tt := byType[m.Type]
+		if tt == nil {
+			tt = &reportMeter{Type: m.Type, Unit: m.Unit}
+			byType[m.Type] = tt
+		}
+		if tt.Unit != m.Unit {
+			tt.Unit = ""
+		}
+		tt.Native += m.Native
+		tt.Kgce += m.Kgce
+		d.TotalKgce += m.Kgce
+	}
+	for _, k := range sortedKeys(byType) {
+		d.TypeTotals = append(d.TypeTotals, *byType[k])
+	}
+	d.UnitCons = c.reportUnitConsumption(site, src)
+}
+
+// meterTotals sums each meter's rows, and states the share of
+// monthMinutes its kgce was estimated.
+func meterTotals(src []meterRow, monthMinutes float64) map[string]*reportMeter {
 	byMeter := map[string]*reportMeter{}
 	for _, m := range src {
 		x := byMeter[m.meter]
@@ -361,37 +449,19 @@ func (c *Console) reportData(ctx context.Context, site siteInfo, rng timeRange, 
 			}
 		}
 	}
-	// The share of the minutes the values cover: the month's, or while it
-	// is open those of its days so far.
-	monthMinutes := rng.Stop.Sub(rng.Start).Minutes()
-	if len(monthly) == 0 {
-		monthMinutes = 24 * 60 * float64(len(rowTimes(nil, daily, "1d")))
-	}
 	for _, x := range byMeter {
 		if x.hasEst && monthMinutes > 0 {
 			v := 100 * x.estMin / monthMinutes
 			x.Estimated = &v
 		}
 	}
-	byType := map[string]*reportMeter{}
-	for _, k := range sortedKeys(byMeter) {
-		m := byMeter[k]
-		d.Meters = append(d.Meters, *m)
-		tt := byType[m.Type]
-		if tt == nil {
-			tt = &reportMeter{Type: m.Type, Unit: m.Unit}
-			byType[m.Type] = tt
-		}
-		if tt.Unit != m.Unit {
-			tt.Unit = ""
-		}
-		tt.Native += m.Native
-		tt.Kgce += m.Kgce
-		d.TotalKgce += m.Kgce
-	}
-	for _, k := range sortedKeys(byType) {
-		d.TypeTotals = append(d.TypeTotals, *byType[k])
-	}
+	return byMeter
+}
+
+// reportUnitConsumption is each configured unit consumption: the kgce of
+// its energy meters per tonne of its product meters' steam.
+func (c *Console) reportUnitConsumption(site siteInfo, src []meterRow) []reportUnitCons {
+	var out []reportUnitCons
 	for _, s := range c.unitConsumptionSpecs(site.ID, src) {
 		var kgce, steam float64
 		for _, m := range src {
@@ -407,12 +477,47 @@ func (c *Console) reportData(ctx context.Context, site siteInfo, rng timeRange, 
 			x := kgce / steam
 			v = &x
 		}
-		d.UnitCons = append(d.UnitCons, struct {
-			Name  string
-			Value *float64
-		}{s.Name, v})
+		out = append(out, reportUnitCons{s.Name, v})
 	}
-	// Data quality per meter over the month's days.
+	return out
+}
+
+// reportQualities fills the data-quality table, each meter over the
+// month's days, and the statement that sums it up.
+func reportQualities(d *reportData, dq []row, daily []meterRow) {
+	t := d.T
+	qs := qualityByMeter(dq, daily)
+	var below []string
+	daysOK, days := 0, 0
+	for _, k := range sortedKeys(qs) {
+		x := qs[k]
+		if x.ExpSum > 0 {
+			v := min(100, 100*x.ReceivedSum/x.ExpSum)
+			x.Completeness = &v
+		} else if x.Completeness != nil && x.Days > 0 {
+			*x.Completeness /= float64(x.Days)
+		}
+		x.BelowThreshold = x.Completeness != nil && *x.Completeness < 90
+		if x.BelowThreshold {
+			below = append(below, x.Meter)
+		}
+		daysOK += x.DaysOK
+		days += x.Days
+		d.Quality = append(d.Quality, *x)
+	}
+	switch {
+	case len(d.Quality) == 0:
+		d.Statement = t["stmt_none"]
+	case len(below) == 0:
+		d.Statement = fmt.Sprintf(t["stmt_ok"], len(d.Quality), days, daysOK)
+	default:
+		d.Statement = fmt.Sprintf(t["stmt_bad"], len(d.Quality), strings.Join(below, ", "))
+	}
+}
+
+// qualityByMeter sums each meter's daily completeness records, with the
+// gaps and resets the engine counts per meter and day in energy.
+func qualityByMeter(dq []row, daily []meterRow) map[string]*reportQuality {
 	qs := map[string]*reportQuality{}
 	type dayKey struct {
 		meter string
@@ -451,8 +556,6 @@ func (c *Console) reportData(ctx context.Context, site siteInfo, rng timeRange, 
 		}
 		*x.Completeness += vals["completeness"]
 	}
-	// Gaps and resets are counted by the engine per meter and day in
-	// energy.
 	for _, m := range daily {
 		x := qs[m.meter]
 		if x == nil {
@@ -467,36 +570,7 @@ func (c *Console) reportData(ctx context.Context, site siteInfo, rng timeRange, 
 			x.HasResets = true
 		}
 	}
-	var below []string
-	daysOK, days := 0, 0
-	for _, k := range sortedKeys(qs) {
-		x := qs[k]
-		if x.ExpSum > 0 {
-			v := min(100, 100*x.ReceivedSum/x.ExpSum)
-			x.Completeness = &v
-		} else if x.Completeness != nil && x.Days > 0 {
-			*x.Completeness /= float64(x.Days)
-		}
-		x.BelowThreshold = x.Completeness != nil && *x.Completeness < 90
-		if x.BelowThreshold {
-			below = append(below, x.Meter)
-		}
-		daysOK += x.DaysOK
-		days += x.Days
-		d.Quality = append(d.Quality, *x)
-	}
-	switch {
-	case len(d.Quality) == 0:
-		d.Statement = t["stmt_none"]
-	case len(below) == 0:
-		d.Statement = fmt.Sprintf(t["stmt_ok"], len(d.Quality), days, daysOK)
-	default:
-		d.Statement = fmt.Sprintf(t["stmt_bad"], len(d.Quality), strings.Join(below, ", "))
-	}
-	d.Events = collectEvents(evt)
-	reportEpisodes(d, evt, rng.Stop, c.now())
-	c.monitoringChecks(d, site, rng, eff, daily, monthly, dq)
-	return d, nil
+	return qs
 }
 
 // rowsBefore are the rows before stop.
