@@ -1,0 +1,121 @@
+package servicetest
+
+import (
+	"bytes"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+)
+
+// Influx is a running InfluxDB 1.8.
+type Influx struct {
+	*Process
+	URL    string
+	Bucket string // "boilerwatch/autogen"
+	Dir    string
+}
+
+// StartInflux runs .deps/bin/influxd (built by make deps) with Flux enabled
+// on a free port, in a temporary data directory.
+func StartInflux(t testing.TB) *Influx {
+	t.Helper()
+	return startInflux(t, false)
+}
+
+// StartInfluxAuth runs InfluxDB with authentication on and an admin user
+// (user:password is then the token of its 2.x-compatible API).
+func StartInfluxAuth(t testing.TB, user, password string) *Influx {
+	t.Helper()
+	in := startInflux(t, true)
+	// With no user yet, 1.8 lets the first admin be created unauthenticated.
+	form := url.Values{"q": {fmt.Sprintf("CREATE USER %q WITH PASSWORD '%s' WITH ALL PRIVILEGES", user, password)}}
+	resp, err := http.PostForm(in.URL+"/query", form)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("create influx user: %s", resp.Status)
+	}
+	return in
+}
+
+func startInflux(t testing.TB, auth bool) *Influx {
+	t.Helper()
+	bin := os.Getenv("BW_INFLUXD")
+	if bin == "" {
+		bin = filepath.Join(RepoRoot(t), ".deps", "bin", "influxd")
+	}
+	if _, err := os.Stat(bin); err != nil {
+		Missing(t, "InfluxDB 1.8 ("+bin+")", "make deps")
+	}
+	dir := t.TempDir()
+	port, rpc := FreePort(t), FreePort(t)
+	conf := fmt.Sprintf(`reporting-disabled = true
+bind-address = "127.0.0.1:%d"
+[meta]
+  dir = "%[2]s/meta"
+[data]
+  dir = "%[2]s/data"
+  wal-dir = "%[2]s/wal"
+  query-log-enabled = false
+  trace-logging-enabled = false
+[coordinator]
+  log-queries-after = "0s"
+[monitor]
+  store-enabled = false
+[http]
+  bind-address = "127.0.0.1:%[3]d"
+  flux-enabled = true
+  auth-enabled = %[4]t
+  log-enabled = false
+[continuous_queries]
+  enabled = false
+`, rpc, dir, port, auth)
+	cfg := filepath.Join(dir, "influxdb.conf")
+	if err := os.WriteFile(cfg, []byte(conf), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	in := &Influx{URL: fmt.Sprintf("http://127.0.0.1:%d", port), Bucket: "boilerwatch/autogen", Dir: dir}
+	in.Process = StartProcess(t, bin, "-config", cfg)
+	in.WaitReady(t, 60*time.Second)
+	return in
+}
+
+// WriteLines writes line protocol (millisecond precision) into bucket
+// through the HTTP API the collector uses, bypassing any client: the
+// InfluxDB-alone limit of the drain benchmarks.
+func (in *Influx) WriteLines(t testing.TB, bucket string, lines []byte) {
+	t.Helper()
+	resp, err := http.Post(in.URL+"/api/v2/write?bucket="+url.QueryEscape(bucket)+"&precision=ms", "text/plain", bytes.NewReader(lines))
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode/100 != 2 {
+		t.Fatalf("write to %s: %s %s", bucket, resp.Status, body)
+	}
+}
+
+// WaitReady waits for /ping to answer.
+func (in *Influx) WaitReady(t testing.TB, timeout time.Duration) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for time.Now().Before(deadline) {
+		resp, err := http.Get(in.URL + "/ping")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusNoContent {
+				return
+			}
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	t.Fatalf("influxd at %s not ready after %s", in.URL, timeout)
+}
