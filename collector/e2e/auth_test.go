@@ -24,12 +24,9 @@ func TestInfluxAuth(t *testing.T) {
 	in := servicetest.StartInfluxAuth(t, "bw", secret)
 	bins := servicetest.Build(t, "collector/cmd/collector")
 	dir := t.TempDir()
-	mqttAddr := fmt.Sprintf("127.0.0.1:%d", servicetest.FreePort(t))
-	cfg := write(t, filepath.Join(dir, "collector.yaml"), fmt.Sprintf(`mqtt: {embedded: "%s", client_id: bw-auth}
-influxdb: {url: "%s", bucket: "%s", token_env: BW_TEST_INFLUX_TOKEN, create_database: true}
-ingest: {data_dir: data}   # beside the config, in the test's temporary directory
-batch: {flush: 50ms}
-`, mqttAddr, in.URL, in.Bucket))
+	mqttAddr := freeAddr(t)
+	cfg := write(t, filepath.Join(dir, "collector.yaml"), collectorConfig{embedded: mqttAddr, clientID: "bw-auth", influx: in,
+		token: "token_env: BW_TEST_INFLUX_TOKEN", flush: 50 * time.Millisecond}.yaml())
 	col := &servicetest.Process{Name: bins["collector"], Args: []string{"-config", cfg, "-log-level", "debug"},
 		Env: []string{"BW_TEST_INFLUX_TOKEN=bw:" + secret}, Log: filepath.Join(dir, "collector.log")}
 	if err := col.Start(); err != nil {

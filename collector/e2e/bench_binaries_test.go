@@ -282,7 +282,7 @@ func TestCollectorDrainBench(t *testing.T) {
 	limit := max(bareLimit, influxTime)
 
 	// 3. The collector, as a process, from its start.
-	metricsAddr := fmt.Sprintf("127.0.0.1:%d", servicetest.FreePort(t))
+	metricsAddr := freeAddr(t)
 	colCfg := write(t, filepath.Join(dir, "collector.yaml"), fmt.Sprintf(`mqtt:
   broker: %s
   client_id: bw-bench-collector
@@ -514,7 +514,7 @@ func TestGatewayCPUBench(t *testing.T) {
 		for _, m := range regexp.MustCompile(`listen: (\S+)`).FindAllStringSubmatch(scenario, -1) {
 			servicetest.WaitTCP(t, m[1], 10*time.Second)
 		}
-		metricsAddr := fmt.Sprintf("127.0.0.1:%d", servicetest.FreePort(t))
+		metricsAddr := freeAddr(t)
 		gw := &servicetest.Process{Name: bins["gateway"], Args: []string{"-config", gwCfg(dir), "-metrics", metricsAddr, "-log-level", "warn"},
 			Env: unitEnv(t, "GOMEMLIMIT"), Log: filepath.Join(dir, "gateway.log")}
 		if err := gw.Start(); err != nil {
@@ -556,7 +556,7 @@ func TestGatewayCPUBench(t *testing.T) {
 	var results []result
 
 	// 20 DTSU666 meters on one port.
-	addr := fmt.Sprintf("127.0.0.1:%d", servicetest.FreePort(t))
+	addr := freeAddr(t)
 	var scen, devs strings.Builder
 	fmt.Fprintf(&scen, "update: 500ms\nboilers: [{name: b1}]\nservers:\n  - listen: %s\n    devices:\n", addr)
 	for u := 1; u <= 20; u++ {
@@ -574,8 +574,8 @@ func TestGatewayCPUBench(t *testing.T) {
 		t.Fatal(err)
 	}
 	profiles := filepath.Join(root, "gateway", "testdata", "profiles")
-	tcpAddr := fmt.Sprintf("127.0.0.1:%d", servicetest.FreePort(t))
-	rtuAddr := fmt.Sprintf("127.0.0.1:%d", servicetest.FreePort(t))
+	tcpAddr := freeAddr(t)
+	rtuAddr := freeAddr(t)
 	var tcpDevs, rtuDevs strings.Builder
 	devRe := regexp.MustCompile(`\{name: (\S+), profile: (\S+), transport: (\S+), address: "127\.0\.0\.1:(\d+)", unit_id: (\d+)`)
 	for _, m := range devRe.FindAllStringSubmatch(string(ref), -1) {

@@ -78,7 +78,7 @@ func TestEmbeddedBrokerAuth(t *testing.T) {
 	in := servicetest.StartInflux(t)
 	bins := servicetest.Build(t, "collector/cmd/collector")
 	dir := t.TempDir()
-	addr := fmt.Sprintf("127.0.0.1:%d", servicetest.FreePort(t))
+	addr := freeAddr(t)
 	hash := func(pw string) string {
 		h, err := password.Hash(pw, password.MinIterations)
 		if err != nil {
@@ -86,18 +86,12 @@ func TestEmbeddedBrokerAuth(t *testing.T) {
 		}
 		return h
 	}
-	cfg := write(t, filepath.Join(dir, "collector.yaml"), fmt.Sprintf(`mqtt:
-  embedded: "%s"
-  client_id: bw-brokerauth
-  embedded_users:
-    - {username: pusher, role: operator, password_hash: "%s"}
-gateways:
+	cfg := write(t, filepath.Join(dir, "collector.yaml"), collectorConfig{embedded: addr, clientID: "bw-brokerauth", influx: in, flush: 50 * time.Millisecond,
+		mqtt: fmt.Sprintf(`embedded_users: [{username: pusher, role: operator, password_hash: "%s"}]`, hash("op-pw")),
+		extra: fmt.Sprintf(`gateways:
   - {site: plant-a, gateway: gw-01, password_hash: "%s"}
   - {site: plant-b, gateway: gw-01, password_hash: "%s"}
-influxdb: {url: "%s", bucket: "%s", create_database: true}
-batch: {flush: 50ms}
-ingest: {data_dir: data}
-`, addr, hash("op-pw"), hash("a-pw"), hash("b-pw"), in.URL, in.Bucket))
+`, hash("a-pw"), hash("b-pw"))}.yaml())
 	col := servicetest.StartProcess(t, bins["collector"], "-config", cfg)
 	col.WaitLog(t, "mqtt connected", 30*time.Second)
 

@@ -111,20 +111,8 @@ func TestChaos(t *testing.T) {
 		if nCollectors > 1 {
 			share = "share_group: collectors"
 		}
-		cfg := write(t, filepath.Join(dir, fmt.Sprintf("collector%d.yaml", i)), fmt.Sprintf(`mqtt:
-  broker: %s
-  client_id: bw-collector-%d
-  %s
-influxdb:
-  url: %s
-  bucket: %s
-  create_database: true
-ingest: {data_dir: data}   # beside the config, in the test's temporary directory
-batch:
-  flush: 100ms
-gaps:
-  fill_within: 20s
-`, mq.URL, i, share, influx.URL, influx.Bucket))
+		cfg := write(t, filepath.Join(dir, fmt.Sprintf("collector%d.yaml", i)), collectorConfig{broker: mq.URL, clientID: fmt.Sprintf("bw-collector-%d", i),
+			mqtt: share, influx: influx, extra: "gaps: {fill_within: 20s}\n"}.yaml())
 		c := servicetest.StartProcess(t, bins["collector"], "-config", cfg, "-report", "5s")
 		c.WaitLog(t, "subscribed", 30*time.Second)
 		collectors = append(collectors, c)
@@ -133,26 +121,10 @@ gaps:
 	var gws []*chaosGateway
 	for i, id := range []string{"gw-a", "gw-b"} {
 		g := &chaosGateway{id: id, record: filepath.Join(dir, id+"-served.jsonl")}
-		simAddr := fmt.Sprintf("127.0.0.1:%d", servicetest.FreePort(t))
-		scenario := write(t, filepath.Join(dir, id+"-scenario.yaml"), fmt.Sprintf(`seed: %d
-update: 100ms
-boilers: [{name: b1}]
-servers:
-  - listen: %s
-    devices:
-      - {name: boiler1, unit_id: 1, profile: szl-chain-grate-plc, boiler: b1}
-      - {name: meter1, unit_id: 2, profile: chint-dtsu666, boiler: b1}
-`, 11+i, simAddr))
-		g.sim = servicetest.StartProcess(t, bins["simulator"], "-config", scenario, "-record", g.record)
-		servicetest.WaitTCP(t, simAddr, 10*time.Second)
-		cfg := write(t, filepath.Join(dir, id+".yaml"), fmt.Sprintf(`site: %s
-gateway: %s
-mqtt: {broker: "%s", keepalive: 5s}
-queue: {dir: %s, replay_rate: 200}
-devices:
-  - {name: boiler1, profile: szl-chain-grate-plc, address: "%s", unit_id: 1, interval: 1s}
-  - {name: meter1, profile: chint-dtsu666, address: "%s", unit_id: 2, interval: 1s}
-`, chaosSite, id, mq.URL, filepath.Join(dir, id+"-queue"), simAddr, simAddr))
+		simAddr := freeAddr(t)
+		g.sim = startSim(t, bins["simulator"], filepath.Join(dir, id+"-scenario.yaml"), scenarioConfig{listen: simAddr, seed: 11 + i, update: 100 * time.Millisecond}, "-record", g.record)
+		cfg := write(t, filepath.Join(dir, id+".yaml"), gatewayConfig{site: chaosSite, id: id, broker: mq.URL, mqtt: "keepalive: 5s",
+			queueDir: filepath.Join(dir, id+"-queue"), queue: "replay_rate: 200", devices: gwDevices(simAddr, time.Second)}.yaml())
 		g.proc = servicetest.StartProcess(t, bins["gateway"], "-config", cfg, "-log-level", "debug", "-drain", "30s")
 		gws = append(gws, g)
 	}

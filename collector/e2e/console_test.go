@@ -84,26 +84,17 @@ func TestConsoleBrowser(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	simAddr := fmt.Sprintf("127.0.0.1:%d", servicetest.FreePort(t))
+	simAddr := freeAddr(t)
 	scenario := write(t, filepath.Join(dir, "scenario.yaml"), strings.ReplaceAll(string(sc), "127.0.0.1:5020", simAddr))
 
 	hash, err := password.Hash(consolePW, password.MinIterations)
 	if err != nil {
 		t.Fatal(err)
 	}
-	broker := fmt.Sprintf("127.0.0.1:%d", servicetest.FreePort(t))
-	httpAddr := fmt.Sprintf("127.0.0.1:%d", servicetest.FreePort(t))
-	colCfg := write(t, filepath.Join(dir, "collector.yaml"), fmt.Sprintf(`mqtt:
-  embedded: %s
-  client_id: bw-collector-console
-influxdb:
-  url: %s
-  bucket: %s
-  create_database: true
-batch:
-  flush: 100ms
-http:
-  listen: %s
+	broker := freeAddr(t)
+	httpAddr := freeAddr(t)
+	colCfg := write(t, filepath.Join(dir, "collector.yaml"), collectorConfig{embedded: broker, clientID: "bw-collector-console", influx: influx,
+		extra: fmt.Sprintf(`http: {listen: %s}
 console:
   users:
     - {name: auditor, role: auditor, password_hash: "%s"}
@@ -111,7 +102,7 @@ console:
   sites:
     - {id: %s, title: "济南一号锅炉房"}
     - {id: plant-elsewhere}
-`, broker, influx.URL, influx.Bucket, httpAddr, hash, hash, consoleSite)+fmt.Sprintf(energyConfig, consoleSite))
+`, httpAddr, hash, hash, consoleSite) + fmt.Sprintf(energyConfig, consoleSite)}.yaml())
 	collector := servicetest.StartProcess(t, bins["collector"], "-config", colCfg, "-report", "10s")
 	collector.WaitLog(t, "status watcher subscribed", 20*time.Second)
 	servicetest.WaitTCP(t, httpAddr, 10*time.Second)
@@ -119,14 +110,8 @@ console:
 	anchor := time.Now().Add(4 * time.Second).Truncate(time.Second)
 	simProc := servicetest.StartProcess(t, bins["simulator"], "-config", scenario, "-anchor", anchor.Format(time.RFC3339Nano))
 	servicetest.WaitTCP(t, simAddr, 10*time.Second)
-	gwCfg := write(t, filepath.Join(dir, "gateway.yaml"), fmt.Sprintf(`site: %s
-gateway: gw-console
-mqtt: {broker: "tcp://%s"}
-queue: {dir: %s}
-devices:
-  - {name: boiler1, profile: szl-chain-grate-plc, address: "%s", unit_id: 1, interval: 100ms}
-  - {name: meter1, profile: chint-dtsu666, address: "%s", unit_id: 2, interval: 100ms}
-`, consoleSite, broker, filepath.Join(dir, "queue"), simAddr, simAddr))
+	gwCfg := write(t, filepath.Join(dir, "gateway.yaml"), gatewayConfig{site: consoleSite, id: "gw-console", broker: "tcp://" + broker,
+		queueDir: filepath.Join(dir, "queue"), devices: gwDevices(simAddr, 100*time.Millisecond)}.yaml())
 	gateway := servicetest.StartProcess(t, bins["gateway"], "-config", gwCfg,
 		"-clock", fmt.Sprintf("anchor=%s,start=%s,rate=%d", anchor.Format(time.RFC3339Nano), start.Format(time.RFC3339), rate))
 

@@ -36,14 +36,6 @@ type pipeline struct {
 	store     *store.Store
 }
 
-func write(t *testing.T, path, content string) string {
-	t.Helper()
-	if err := os.WriteFile(path, []byte(content), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	return path
-}
-
 // startPipeline starts everything; brokerURL empty means the collector's
 // embedded broker.
 func startPipeline(t *testing.T, brokerURL string) *pipeline {
@@ -52,49 +44,20 @@ func startPipeline(t *testing.T, brokerURL string) *pipeline {
 	p.bins = servicetest.Build(t, "simulator/cmd/simulator", "gateway/cmd/gateway", "collector/cmd/collector")
 	p.influx = servicetest.StartInflux(t)
 
-	simAddr := fmt.Sprintf("127.0.0.1:%d", servicetest.FreePort(t))
-	scenario := write(t, filepath.Join(p.dir, "scenario.yaml"), fmt.Sprintf(`seed: 7
-update: 100ms
-boilers: [{name: b1}]
-servers:
-  - listen: %s
-    devices:
-      - {name: boiler1, unit_id: 1, profile: szl-chain-grate-plc, boiler: b1}
-      - {name: meter1, unit_id: 2, profile: chint-dtsu666, boiler: b1}
-`, simAddr))
+	simAddr := freeAddr(t)
 	p.record = filepath.Join(p.dir, "served.jsonl")
-	p.sim = servicetest.StartProcess(t, p.bins["simulator"], "-config", scenario, "-record", p.record)
-	servicetest.WaitTCP(t, simAddr, 10*time.Second)
+	p.sim = startSim(t, p.bins["simulator"], filepath.Join(p.dir, "scenario.yaml"), scenarioConfig{listen: simAddr, seed: 7, update: 100 * time.Millisecond}, "-record", p.record)
 
-	mqttLine := fmt.Sprintf("broker: %s", brokerURL)
+	col := collectorConfig{broker: brokerURL, clientID: "bw-collector-e2e", influx: p.influx}
 	if brokerURL == "" {
-		embedded := fmt.Sprintf("127.0.0.1:%d", servicetest.FreePort(t))
-		mqttLine = "embedded: " + embedded
-		brokerURL = "tcp://" + embedded
+		col.embedded = freeAddr(t)
+		brokerURL = "tcp://" + col.embedded
 	}
-	colCfg := write(t, filepath.Join(p.dir, "collector.yaml"), fmt.Sprintf(`mqtt:
-  %s
-  client_id: bw-collector-e2e
-influxdb:
-  url: %s
-  bucket: %s
-  create_database: true
-ingest: {data_dir: data}   # beside the config, in the test's temporary directory
-batch:
-  flush: 100ms
-`, mqttLine, p.influx.URL, p.influx.Bucket))
-	p.collector = servicetest.StartProcess(t, p.bins["collector"], "-config", colCfg, "-report", "1s")
+	p.collector = servicetest.StartProcess(t, p.bins["collector"], "-config", write(t, filepath.Join(p.dir, "collector.yaml"), col.yaml()), "-report", "1s")
 	p.collector.WaitLog(t, "mqtt connected", 20*time.Second)
 
-	gwCfg := write(t, filepath.Join(p.dir, "gateway.yaml"), fmt.Sprintf(`site: %s
-gateway: %s
-mqtt: {broker: "%s"}
-queue: {dir: %s}
-devices:
-  - {name: boiler1, profile: szl-chain-grate-plc, address: "%s", unit_id: 1, interval: 1s}
-  - {name: meter1, profile: chint-dtsu666, address: "%s", unit_id: 2, interval: 1s}
-`, site, gatewayID, brokerURL, filepath.Join(p.dir, "queue"), simAddr, simAddr))
-	p.gateway = servicetest.StartProcess(t, p.bins["gateway"], "-config", gwCfg, "-log-level", "debug")
+	gw := gatewayConfig{site: site, id: gatewayID, broker: brokerURL, queueDir: filepath.Join(p.dir, "queue"), devices: gwDevices(simAddr, time.Second)}
+	p.gateway = servicetest.StartProcess(t, p.bins["gateway"], "-config", write(t, filepath.Join(p.dir, "gateway.yaml"), gw.yaml()), "-log-level", "debug")
 	p.store = store.Open(store.Config{URL: p.influx.URL, Bucket: p.influx.Bucket})
 	t.Cleanup(p.store.Close)
 	return p

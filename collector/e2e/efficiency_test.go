@@ -93,7 +93,7 @@ func TestEfficiencyDay(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	simAddr := fmt.Sprintf("127.0.0.1:%d", servicetest.FreePort(t))
+	simAddr := freeAddr(t)
 	scenario := write(t, filepath.Join(dir, "scenario.yaml"), strings.ReplaceAll(string(sc), "127.0.0.1:5020", simAddr))
 	loaded, err := sim.LoadScenario(scenario)
 	if err != nil {
@@ -104,18 +104,9 @@ func TestEfficiencyDay(t *testing.T) {
 		t.Fatalf("scenario: acceleration %g, start %s; the test expects ×%d from local midnight", loaded.Acceleration, start, rate)
 	}
 
-	broker := fmt.Sprintf("127.0.0.1:%d", servicetest.FreePort(t))
-	colCfg := write(t, filepath.Join(dir, "collector.yaml"), fmt.Sprintf(`mqtt:
-  embedded: %s
-  client_id: bw-collector-eff
-influxdb:
-  url: %s
-  bucket: %s
-  create_database: true
-ingest: {data_dir: data}   # beside the config, in the test's temporary directory
-batch:
-  flush: 100ms
-`, broker, influx.URL, influx.Bucket)+fmt.Sprintf(energyConfig, effSite))
+	broker := freeAddr(t)
+	colCfg := write(t, filepath.Join(dir, "collector.yaml"), collectorConfig{embedded: broker, clientID: "bw-collector-eff", influx: influx,
+		extra: fmt.Sprintf(energyConfig, effSite)}.yaml())
 	collector := servicetest.StartProcess(t, bins["collector"], "-config", colCfg, "-report", "10s")
 	collector.WaitLog(t, "mqtt connected", 20*time.Second)
 	collector.WaitLog(t, "energy engine started", 5*time.Second)
@@ -129,14 +120,8 @@ batch:
 	simProc := servicetest.StartProcess(t, bins["simulator"], "-config", scenario, "-truth", truthPath,
 		"-anchor", anchor.Format(time.RFC3339Nano))
 	servicetest.WaitTCP(t, simAddr, 10*time.Second)
-	gwCfg := write(t, filepath.Join(dir, "gateway.yaml"), fmt.Sprintf(`site: %s
-gateway: gw-eff
-mqtt: {broker: "tcp://%s"}
-queue: {dir: %s}
-devices:
-  - {name: boiler1, profile: szl-chain-grate-plc, address: "%s", unit_id: 1, interval: 100ms}
-  - {name: meter1, profile: chint-dtsu666, address: "%s", unit_id: 2, interval: 100ms}
-`, effSite, broker, filepath.Join(dir, "queue"), simAddr, simAddr))
+	gwCfg := write(t, filepath.Join(dir, "gateway.yaml"), gatewayConfig{site: effSite, id: "gw-eff", broker: "tcp://" + broker,
+		queueDir: filepath.Join(dir, "queue"), devices: gwDevices(simAddr, 100*time.Millisecond)}.yaml())
 	gateway := servicetest.StartProcess(t, bins["gateway"], "-config", gwCfg,
 		"-clock", fmt.Sprintf("anchor=%s,start=%s,rate=%d", anchor.Format(time.RFC3339Nano), start.Format(time.RFC3339), rate))
 

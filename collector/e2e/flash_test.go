@@ -53,16 +53,9 @@ func TestGatewayFlash(t *testing.T) {
 	dir := t.TempDir()
 	qdir := filepath.Join(diskDir(t), "queue")
 
-	simAddr := fmt.Sprintf("127.0.0.1:%d", servicetest.FreePort(t))
-	var scen, devs strings.Builder
-	fmt.Fprintf(&scen, "update: 500ms\nboilers: [{name: b1}]\nservers:\n  - listen: %s\n    devices:\n", simAddr)
-	for u := 1; u <= 20; u++ {
-		fmt.Fprintf(&scen, "      - {name: m%d, unit_id: %d, profile: chint-dtsu666, boiler: b1, holes: zero}\n", u, u)
-		fmt.Fprintf(&devs, "  - {name: m%d, profile: chint-dtsu666, address: \"%s\", unit_id: %d, interval: 1s}\n", u, simAddr, u)
-	}
-	scenario := write(t, filepath.Join(dir, "scenario.yaml"), scen.String())
-	servicetest.StartProcess(t, bins["simulator"], "-config", scenario)
-	servicetest.WaitTCP(t, simAddr, 10*time.Second)
+	simAddr := freeAddr(t)
+	simDevs, gwDevs := meters(20, simAddr)
+	startSim(t, bins["simulator"], filepath.Join(dir, "scenario.yaml"), scenarioConfig{listen: simAddr, update: 500 * time.Millisecond, devices: simDevs})
 
 	// A subscriber measures the messages' size (and that they arrive).
 	var msgs, msgBytes atomic.Int64
@@ -80,9 +73,9 @@ func TestGatewayFlash(t *testing.T) {
 		t.Fatalf("subscribe: %v", tok.Error())
 	}
 
-	gwCfg := write(t, filepath.Join(dir, "gateway.yaml"), fmt.Sprintf("site: %s\ngateway: gw-flash\nmqtt: {broker: %q, keepalive: 5s}\nqueue: {dir: %s, wait_for_collector: false%s}\ndevices:\n%s",
-		site, mq.URL, qdir, os.Getenv("BW_FLASH_QUEUE_EXTRA"), devs.String()))
-	metricsAddr := fmt.Sprintf("127.0.0.1:%d", servicetest.FreePort(t))
+	gwCfg := write(t, filepath.Join(dir, "gateway.yaml"), gatewayConfig{site: site, id: "gw-flash", broker: mq.URL, mqtt: "keepalive: 5s",
+		queueDir: qdir, queue: "wait_for_collector: false" + os.Getenv("BW_FLASH_QUEUE_EXTRA"), devices: gwDevs}.yaml())
+	metricsAddr := freeAddr(t)
 	logDir := dir
 	if isTmpfs("/dev/shm") {
 		logDir = shmDir(t)

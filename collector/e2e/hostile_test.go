@@ -27,9 +27,9 @@ import (
 // hostileBroker is where TestHostileGateway runs: the collector's mqtt
 // section, the registry lines, and how a gateway identity logs in.
 type hostileBroker struct {
-	mqtt     string // the collector config's mqtt: section
-	gateways string // the gateways: section
-	login    func(t *testing.T, identity, clientID string) (mqtt.Client, error)
+	collector collectorConfig // its mqtt entries; runHostile adds the rest
+	gateways  string          // the gateways: section
+	login     func(t *testing.T, identity, clientID string) (mqtt.Client, error)
 	// unregistered is an identity the broker lets in that the collector's
 	// registry does not list ("" where the broker's logins are the registry).
 	unregistered string
@@ -59,8 +59,8 @@ func TestHostileGateway(t *testing.T) {
 		mq := startSecureBroker(t, ca)
 		col := ca.Valid(t, "collector")
 		runHostile(t, bins["collector"], influx, "hostile_mosquitto", hostileBroker{
-			mqtt: fmt.Sprintf("mqtt: {broker: %q, client_id: bw-hostile, ca_file: %q, cert_file: %q, key_file: %q}\n",
-				strings.Replace(mq.URL, "tcp://", "ssl://", 1), ca.CertFile, col.CertFile, col.KeyFile),
+			collector: collectorConfig{broker: strings.Replace(mq.URL, "tcp://", "ssl://", 1), clientID: "bw-hostile",
+				mqtt: fmt.Sprintf("ca_file: %q, cert_file: %q, key_file: %q", ca.CertFile, col.CertFile, col.KeyFile)},
 			gateways: "gateways:\n  - {site: plant-a, gateway: gw-01}\n  - {site: plant-b, gateway: gw-02}\n  - {site: plant-b, gateway: gw-bad}\n",
 			login: func(t *testing.T, identity, clientID string) (mqtt.Client, error) {
 				return tlsClient(t, mq.URL, clientID, ca, ca.Valid(t, identity))
@@ -77,7 +77,7 @@ func TestHostileGateway(t *testing.T) {
 			}
 			return h
 		}
-		addr := fmt.Sprintf("127.0.0.1:%d", servicetest.FreePort(t))
+		addr := freeAddr(t)
 		var reg strings.Builder
 		reg.WriteString("gateways:\n")
 		for _, id := range []string{"plant-a/gw-01", "plant-b/gw-02", "plant-b/gw-bad"} {
@@ -85,8 +85,8 @@ func TestHostileGateway(t *testing.T) {
 			fmt.Fprintf(&reg, "  - {site: %s, gateway: %s, password_hash: %q}\n", site, gw, hash("pw-"+gw))
 		}
 		runHostile(t, bins["collector"], influx, "hostile_embedded", hostileBroker{
-			mqtt:     fmt.Sprintf("mqtt: {embedded: %q, client_id: bw-hostile}\n", addr),
-			gateways: reg.String(),
+			collector: collectorConfig{embedded: addr, clientID: "bw-hostile"},
+			gateways:  reg.String(),
 			login: func(t *testing.T, identity, clientID string) (mqtt.Client, error) {
 				_, gw, _ := strings.Cut(identity, "/")
 				return connectEmbedded(t, addr, clientID, brokerLogin{user: identity, pass: "pw-" + gw})
@@ -100,15 +100,13 @@ func runHostile(t *testing.T, collectorBin string, influx *servicetest.Influx, d
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	defer cancel()
 	dir := t.TempDir()
-	httpAddr := fmt.Sprintf("127.0.0.1:%d", servicetest.FreePort(t))
-	metricsAddr := fmt.Sprintf("127.0.0.1:%d", servicetest.FreePort(t))
+	httpAddr := freeAddr(t)
+	metricsAddr := freeAddr(t)
 	bucket := db + "/autogen"
-	cfg := write(t, filepath.Join(dir, "collector.yaml"), b.mqtt+b.gateways+fmt.Sprintf(`influxdb: {url: %q, bucket: %q, create_database: true}
-batch: {flush: 50ms}
-ingest: {data_dir: data}
-http: {listen: %q}
-metrics: {listen: %q}
-`, influx.URL, bucket, httpAddr, metricsAddr))
+	cc := b.collector
+	cc.influx, cc.bucket, cc.flush = influx, bucket, 50*time.Millisecond
+	cc.extra = b.gateways + fmt.Sprintf("http: {listen: %q}\nmetrics: {listen: %q}\n", httpAddr, metricsAddr)
+	cfg := write(t, filepath.Join(dir, "collector.yaml"), cc.yaml())
 	st := store.Open(store.Config{URL: influx.URL, Bucket: bucket})
 	defer st.Close()
 	if err := st.EnsureDatabase(ctx); err != nil {

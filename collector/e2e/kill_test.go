@@ -53,15 +53,9 @@ func TestGatewayKill9LossWindow(t *testing.T) {
 	qdir := filepath.Join(dir, "queue")
 	record := filepath.Join(dir, "served.jsonl")
 
-	simAddr := fmt.Sprintf("127.0.0.1:%d", servicetest.FreePort(t))
-	var scen, devs strings.Builder
-	fmt.Fprintf(&scen, "update: 200ms\nboilers: [{name: b1}]\nservers:\n  - listen: %s\n    devices:\n", simAddr)
-	for u := 1; u <= 6; u++ {
-		fmt.Fprintf(&scen, "      - {name: m%d, unit_id: %d, profile: chint-dtsu666, boiler: b1, holes: zero}\n", u, u)
-		fmt.Fprintf(&devs, "  - {name: m%d, profile: chint-dtsu666, address: \"%s\", unit_id: %d, interval: 1s}\n", u, simAddr, u)
-	}
-	simProc := servicetest.StartProcess(t, bins["simulator"], "-config", write(t, filepath.Join(dir, "scenario.yaml"), scen.String()), "-record", record)
-	servicetest.WaitTCP(t, simAddr, 10*time.Second)
+	simAddr := freeAddr(t)
+	simDevs, gwDevs := meters(6, simAddr)
+	simProc := startSim(t, bins["simulator"], filepath.Join(dir, "scenario.yaml"), scenarioConfig{listen: simAddr, update: 200 * time.Millisecond, devices: simDevs}, "-record", record)
 
 	// What the broker delivered: a persistent QoS 1 session, so nothing
 	// published while it reconnects after a broker restart is missed.
@@ -94,8 +88,8 @@ func TestGatewayKill9LossWindow(t *testing.T) {
 	t.Cleanup(func() { sub.Disconnect(100) })
 	time.Sleep(300 * time.Millisecond) // the subscription is in place
 
-	cfg := write(t, filepath.Join(dir, "gateway.yaml"), fmt.Sprintf("site: %s\ngateway: gw-kill\nmqtt: {broker: %q, keepalive: 5s}\nqueue: {dir: %s, wait_for_collector: false, write_behind: %s}\ndevices:\n%s",
-		site, mq.URL, qdir, killWindow, devs.String()))
+	cfg := write(t, filepath.Join(dir, "gateway.yaml"), gatewayConfig{site: site, id: "gw-kill", broker: mq.URL, mqtt: "keepalive: 5s",
+		queueDir: qdir, queue: fmt.Sprintf("wait_for_collector: false, write_behind: %s", killWindow), devices: gwDevs}.yaml())
 	gw := servicetest.StartProcess(t, bins["gateway"], "-config", cfg, "-log-level", "info", "-drain", "20s")
 
 	// The queue as the next start finds it.

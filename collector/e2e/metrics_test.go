@@ -81,36 +81,17 @@ func TestMetrics(t *testing.T) {
 	bins := servicetest.Build(t, "simulator/cmd/simulator", "gateway/cmd/gateway", "collector/cmd/collector")
 	influx := servicetest.StartInflux(t)
 	dir := t.TempDir()
-	simAddr := fmt.Sprintf("127.0.0.1:%d", servicetest.FreePort(t))
-	scenario := write(t, filepath.Join(dir, "scenario.yaml"), fmt.Sprintf(`boilers: [{name: b1}]
-servers:
-  - listen: %s
-    devices:
-      - {name: boiler1, unit_id: 1, profile: szl-chain-grate-plc, boiler: b1}
-      - {name: meter1, unit_id: 2, profile: chint-dtsu666, boiler: b1}
-`, simAddr))
-	servicetest.StartProcess(t, bins["simulator"], "-config", scenario)
-	servicetest.WaitTCP(t, simAddr, 10*time.Second)
+	simAddr := freeAddr(t)
+	startSim(t, bins["simulator"], filepath.Join(dir, "scenario.yaml"), scenarioConfig{listen: simAddr})
 
-	embedded := fmt.Sprintf("127.0.0.1:%d", servicetest.FreePort(t))
-	colMetrics := fmt.Sprintf("127.0.0.1:%d", servicetest.FreePort(t))
-	colCfg := write(t, filepath.Join(dir, "collector.yaml"), fmt.Sprintf(`mqtt: {embedded: %s, client_id: bw-collector-metrics}
-influxdb: {url: %s, bucket: %s, create_database: true}
-ingest: {data_dir: data}   # beside the config, in the test's temporary directory
-batch: {flush: 100ms}
-metrics: {listen: %s}
-`, embedded, influx.URL, influx.Bucket, colMetrics))
-	col := servicetest.StartProcess(t, bins["collector"], "-config", colCfg)
+	embedded := freeAddr(t)
+	colMetrics := freeAddr(t)
+	colCfg := collectorConfig{embedded: embedded, clientID: "bw-collector-metrics", influx: influx, extra: fmt.Sprintf("metrics: {listen: %s}\n", colMetrics)}
+	col := servicetest.StartProcess(t, bins["collector"], "-config", write(t, filepath.Join(dir, "collector.yaml"), colCfg.yaml()))
 	col.WaitLog(t, "mqtt connected", 20*time.Second)
 
-	gwCfg := write(t, filepath.Join(dir, "gateway.yaml"), fmt.Sprintf(`site: %s
-gateway: gw-metrics
-mqtt: {broker: "tcp://%s"}
-queue: {dir: %s}
-devices:
-  - {name: boiler1, profile: szl-chain-grate-plc, address: "%s", unit_id: 1, interval: 1s}
-  - {name: meter1, profile: chint-dtsu666, address: "%s", unit_id: 2, interval: 1s}
-`, site, embedded, filepath.Join(dir, "queue"), simAddr, simAddr))
+	gw := gatewayConfig{site: site, id: "gw-metrics", broker: "tcp://" + embedded, queueDir: filepath.Join(dir, "queue"), devices: gwDevices(simAddr, time.Second)}
+	gwCfg := write(t, filepath.Join(dir, "gateway.yaml"), gw.yaml())
 	// The plan as the operator sees it: the round-trips gauge must agree.
 	planOut, err := exec.Command(bins["gateway"], "-config", gwCfg, "-plan").CombinedOutput()
 	if err != nil {
@@ -125,8 +106,8 @@ devices:
 		t.Fatalf("gateway -plan: want 2 devices, got %v from\n%s", want, planOut)
 	}
 
-	gwMetrics := fmt.Sprintf("127.0.0.1:%d", servicetest.FreePort(t))
-	gw := servicetest.StartProcess(t, bins["gateway"], "-config", gwCfg, "-metrics", gwMetrics, "-log-json")
+	gwMetrics := freeAddr(t)
+	gwProc := servicetest.StartProcess(t, bins["gateway"], "-config", gwCfg, "-metrics", gwMetrics, "-log-json")
 	servicetest.WaitTCP(t, gwMetrics, 10*time.Second)
 	if code, body := status(t, "GET", "http://"+gwMetrics+"/healthz", ""); code != 200 {
 		t.Errorf("gateway /healthz: %d %s", code, body)
@@ -169,13 +150,13 @@ devices:
 	})
 
 	// Debug lines appear only after PUT /loglevel debug.
-	if strings.Contains(gw.LogText(), `"level":"DEBUG"`) {
+	if strings.Contains(gwProc.LogText(), `"level":"DEBUG"`) {
 		t.Fatal("debug lines before the level was changed")
 	}
 	if code, body := status(t, "PUT", "http://"+gwMetrics+"/loglevel", "debug"); code != 200 || strings.TrimSpace(body) != "debug" {
 		t.Fatalf("PUT /loglevel debug: %d %q", code, body)
 	}
-	gw.WaitLog(t, `"level":"DEBUG","msg":"queued"`, 10*time.Second)
+	gwProc.WaitLog(t, `"level":"DEBUG","msg":"queued"`, 10*time.Second)
 
 	// The collector: its own metrics address, no login, after some writes.
 	eventually(t, 20*time.Second, func() string {

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -58,17 +57,9 @@ func TestCrossBuiltGateway(t *testing.T) {
 			gwBin := crossGateway(t, tg.goarch, tg.env)
 			dir := t.TempDir()
 			record := filepath.Join(dir, "served.jsonl")
-			simAddr := fmt.Sprintf("127.0.0.1:%d", servicetest.FreePort(t))
-			sim := servicetest.StartProcess(t, bins["simulator"], "-config", write(t, filepath.Join(dir, "scenario.yaml"), fmt.Sprintf(`seed: 5
-update: 100ms
-boilers: [{name: b1}]
-servers:
-  - listen: %s
-    devices:
-      - {name: boiler1, unit_id: 1, profile: szl-chain-grate-plc, boiler: b1}
-      - {name: meter1, unit_id: 2, profile: chint-dtsu666, boiler: b1, holes: zero}
-`, simAddr)), "-record", record)
-			servicetest.WaitTCP(t, simAddr, 10*time.Second)
+			simAddr := freeAddr(t)
+			sim := startSim(t, bins["simulator"], filepath.Join(dir, "scenario.yaml"), scenarioConfig{listen: simAddr, seed: 5, update: 100 * time.Millisecond,
+				devices: []string{simBoiler, simDevice("meter1", 2, "chint-dtsu666", "holes: zero")}}, "-record", record)
 
 			gwID := "gw-qemu-" + tg.name
 			lib, err := profile.LoadLibrary()
@@ -105,14 +96,8 @@ servers:
 				t.Fatalf("subscribe: %v", tok.Error())
 			}
 
-			cfg := write(t, filepath.Join(dir, "gateway.yaml"), fmt.Sprintf(`site: %s
-gateway: %s
-mqtt: {broker: %q}
-queue: {dir: %s, wait_for_collector: false}
-devices:
-  - {name: boiler1, profile: szl-chain-grate-plc, address: "%s", unit_id: 1, interval: 1s}
-  - {name: meter1, profile: chint-dtsu666, address: "%s", unit_id: 2, interval: 1s}
-`, site, gwID, mq.URL, filepath.Join(dir, "queue"), simAddr, simAddr))
+			cfg := write(t, filepath.Join(dir, "gateway.yaml"), gatewayConfig{site: site, id: gwID, broker: mq.URL, queueDir: filepath.Join(dir, "queue"),
+				queue: "wait_for_collector: false", devices: gwDevices(simAddr, time.Second)}.yaml())
 			gw := servicetest.StartProcess(t, emu, gwBin, "-config", cfg, "-drain", "20s")
 			time.Sleep(run)
 			gw.Stop(30 * time.Second)

@@ -171,17 +171,9 @@ func TestRemoteConfig(t *testing.T) {
 	bins := servicetest.Build(t, "simulator/cmd/simulator", "gateway/cmd/gateway", "firmware-config/cmd/fwconfig")
 	mq := servicetest.StartMosquitto(t, "")
 	dir := t.TempDir()
-	simAddr := fmt.Sprintf("127.0.0.1:%d", servicetest.FreePort(t))
-	deadAddr := fmt.Sprintf("127.0.0.1:%d", servicetest.FreePort(t)) // nothing listens
-	scenario := write(t, filepath.Join(dir, "scenario.yaml"), fmt.Sprintf(`boilers: [{name: b1}]
-servers:
-  - listen: %s
-    devices:
-      - {name: boiler1, unit_id: 1, profile: szl-chain-grate-plc, boiler: b1}
-      - {name: meter1, unit_id: 2, profile: chint-dtsu666, boiler: b1}
-`, simAddr))
-	servicetest.StartProcess(t, bins["simulator"], "-config", scenario)
-	servicetest.WaitTCP(t, simAddr, 10*time.Second)
+	simAddr := freeAddr(t)
+	deadAddr := freeAddr(t) // nothing listens
+	startSim(t, bins["simulator"], filepath.Join(dir, "scenario.yaml"), scenarioConfig{listen: simAddr})
 
 	fw := func(args ...string) (string, int) {
 		t.Helper()
@@ -203,18 +195,12 @@ servers:
 		}
 	}
 	const gw = "gw-a"
-	config := func(version int, gateway string, devices string) string {
-		return fmt.Sprintf(`version: %d
-site: %s
-gateway: %s
-mqtt: {broker: "%s"}
-queue: {dir: %s, wait_for_collector: false}
-remote_config: {public_key: operator.key.pub, rollback_after: 3s}
-devices:
-%s`, version, site, gateway, mq.URL, filepath.Join(dir, "queue"), devices)
+	config := func(version int, gateway string, devices ...string) string {
+		return gatewayConfig{version: version, site: site, id: gateway, broker: mq.URL, queueDir: filepath.Join(dir, "queue"),
+			queue: "wait_for_collector: false", extra: "remote_config: {public_key: operator.key.pub, rollback_after: 3s}\n", devices: devices}.yaml()
 	}
-	boiler := fmt.Sprintf("  - {name: boiler1, profile: szl-chain-grate-plc, address: \"%s\", unit_id: 1, interval: 1s}\n", simAddr)
-	meter := fmt.Sprintf("  - {name: meter1, profile: chint-dtsu666, address: \"%s\", unit_id: 2, interval: 500ms}\n", simAddr)
+	boiler := gwBoiler(simAddr, time.Second)
+	meter := gwMeter(simAddr, 500*time.Millisecond)
 	gwFile := write(t, filepath.Join(dir, "gateway.yaml"), config(1, gw, boiler))
 	// The config may hold secrets' names and addresses: a push must keep
 	// the mode the operator gave it, and the .prev copy must not widen it.
@@ -258,7 +244,7 @@ devices:
 	}
 
 	t.Run("applied", func(t *testing.T) {
-		v2 := sign("v2", config(2, gw, boiler+meter), "operator.key")
+		v2 := sign("v2", config(2, gw, boiler, meter), "operator.key")
 		start := time.Now()
 		out, code := push(v2)
 		if code != 0 || !strings.Contains(out, "applied") {
@@ -327,7 +313,7 @@ devices:
 		})
 	}
 
-	dead := fmt.Sprintf("  - {name: boiler1, profile: szl-chain-grate-plc, address: \"%s\", unit_id: 1, interval: 1s, timeout: 200ms}\n", deadAddr)
+	dead := gwDevice("boiler1", "szl-chain-grate-plc", deadAddr, 1, time.Second, "timeout: 200ms")
 	v3 := sign("v3-dead", config(3, gw, dead), "operator.key")
 	t.Run("rolled back", func(t *testing.T) {
 		mark := w.mark()
@@ -370,7 +356,7 @@ devices:
 		{"rolled-back config respelt", publishRaw(func(s string) string { return strings.Replace(s, `,"gateway"`, `, "gateway"`, 1) }), "canonical"},
 		{"rolled-back config with an unsigned key", publishRaw(func(s string) string { return `{"nonce":1,` + s[1:] }), `unsigned key "nonce"`},
 		{"rolled-back version signed again", func() (string, int) {
-			return push(sign("v3-again", config(3, gw, boiler+meter), "operator.key"))
+			return push(sign("v3-again", config(3, gw, boiler, meter), "operator.key"))
 		}, "version 3 was rolled back"},
 		// Last, so that it is the retained config at the restart below.
 		{"rolled-back config pushed again", func() (string, int) { return push(v3) }, "version 3 was rolled back"},
@@ -434,7 +420,7 @@ devices:
 			t.Errorf("config file has version %d after the restart, want 2", v)
 		}
 		// A higher version still applies.
-		v4 := sign("v4", config(4, gw, boiler+meter), "operator.key")
+		v4 := sign("v4", config(4, gw, boiler, meter), "operator.key")
 		if out, code := push(v4); code != 0 || !strings.Contains(out, "applied") {
 			t.Fatalf("push v4 after the restart: exit %d, %s", code, out)
 		}

@@ -42,11 +42,12 @@ func TestGatewayRSS(t *testing.T) {
 	mq := servicetest.StartMosquitto(t, "")
 	dir := t.TempDir()
 
-	var scen, devs strings.Builder
+	var scen strings.Builder
+	var devs []string
 	scen.WriteString("update: 500ms\nboilers: [{name: b1}]\nservers:\n")
 	var addrs []string
 	for bus := range 5 {
-		addr := fmt.Sprintf("127.0.0.1:%d", servicetest.FreePort(t))
+		addr := freeAddr(t)
 		addrs = append(addrs, addr)
 		fmt.Fprintf(&scen, "  - listen: %s\n    devices:\n", addr)
 		for u := 1; u <= 10; u++ {
@@ -55,8 +56,8 @@ func TestGatewayRSS(t *testing.T) {
 				profile = "chint-dtsu666"
 			}
 			name := fmt.Sprintf("d%d-%d", bus, u)
-			fmt.Fprintf(&scen, "      - {name: %s, unit_id: %d, profile: %s, boiler: b1}\n", name, u, profile)
-			fmt.Fprintf(&devs, "  - {name: %s, profile: %s, address: \"%s\", unit_id: %d, interval: 1s}\n", name, profile, addr, u)
+			fmt.Fprintf(&scen, "      - %s\n", simDevice(name, u, profile, ""))
+			devs = append(devs, gwDevice(name, profile, addr, u, time.Second, ""))
 		}
 	}
 	scenario := write(t, filepath.Join(dir, "scenario.yaml"), scen.String())
@@ -64,9 +65,9 @@ func TestGatewayRSS(t *testing.T) {
 	for _, a := range addrs {
 		servicetest.WaitTCP(t, a, 10*time.Second)
 	}
-	gwCfg := write(t, filepath.Join(dir, "gateway.yaml"), fmt.Sprintf("site: %s\ngateway: gw-rss\nmqtt: {broker: %q}\nqueue: {dir: %s, wait_for_collector: false}\ndevices:\n%s",
-		site, mq.URL, filepath.Join(dir, "queue"), devs.String()))
-	metricsAddr := fmt.Sprintf("127.0.0.1:%d", servicetest.FreePort(t))
+	gwCfg := write(t, filepath.Join(dir, "gateway.yaml"), gatewayConfig{site: site, id: "gw-rss", broker: mq.URL,
+		queueDir: filepath.Join(dir, "queue"), queue: "wait_for_collector: false", devices: devs}.yaml())
+	metricsAddr := freeAddr(t)
 	// Run it as the systemd unit does, with the unit's Go memory limit.
 	gw := &servicetest.Process{Name: bins["gateway"], Args: []string{"-config", gwCfg, "-metrics", metricsAddr, "-log-level", "warn"},
 		Env: unitEnv(t, "GOMEMLIMIT"), Log: filepath.Join(dir, "gateway.log")}

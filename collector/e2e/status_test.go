@@ -2,7 +2,6 @@ package e2e
 
 import (
 	"encoding/json"
-	"fmt"
 	"path/filepath"
 	"testing"
 	"time"
@@ -19,22 +18,11 @@ func TestGatewayStatus(t *testing.T) {
 	bins := servicetest.Build(t, "simulator/cmd/simulator", "gateway/cmd/gateway")
 	mq := servicetest.StartMosquitto(t, "")
 	dir := t.TempDir()
-	simAddr := fmt.Sprintf("127.0.0.1:%d", servicetest.FreePort(t))
-	scenario := write(t, filepath.Join(dir, "scenario.yaml"), fmt.Sprintf(`boilers: [{name: b1}]
-servers:
-  - listen: %s
-    devices: [{name: boiler1, unit_id: 1, profile: szl-chain-grate-plc, boiler: b1}]
-`, simAddr))
-	servicetest.StartProcess(t, bins["simulator"], "-config", scenario)
-	servicetest.WaitTCP(t, simAddr, 10*time.Second)
-	gwCfg := write(t, filepath.Join(dir, "gateway.yaml"), fmt.Sprintf(`version: 7
-site: %s
-gateway: gw-status
-mqtt: {broker: "%s", keepalive: 2s}
-queue: {dir: %s}
-devices: [{name: boiler1, profile: szl-chain-grate-plc, address: "%s", unit_id: 1, interval: 1s}]
-`, site, mq.URL, filepath.Join(dir, "queue"), simAddr))
-	gw := servicetest.StartProcess(t, bins["gateway"], "-config", gwCfg)
+	simAddr := freeAddr(t)
+	startSim(t, bins["simulator"], filepath.Join(dir, "scenario.yaml"), scenarioConfig{listen: simAddr, devices: []string{simBoiler}})
+	gwCfg := gatewayConfig{version: 7, site: site, id: "gw-status", broker: mq.URL, mqtt: "keepalive: 2s",
+		queueDir: filepath.Join(dir, "queue"), devices: []string{gwBoiler(simAddr, time.Second)}}
+	gw := servicetest.StartProcess(t, bins["gateway"], "-config", write(t, filepath.Join(dir, "gateway.yaml"), gwCfg.yaml()))
 
 	statuses := make(chan telemetry.Status, 16)
 	opts := mqtt.NewClientOptions().AddBroker(mq.URL).SetClientID("status-watcher")

@@ -26,41 +26,19 @@ func TestPipelineTLS(t *testing.T) {
 	p := &pipeline{dir: t.TempDir()}
 	p.bins = servicetest.Build(t, "simulator/cmd/simulator", "gateway/cmd/gateway", "collector/cmd/collector")
 	p.influx = servicetest.StartInflux(t)
-	simAddr := fmt.Sprintf("127.0.0.1:%d", servicetest.FreePort(t))
-	scenario := write(t, filepath.Join(p.dir, "scenario.yaml"), fmt.Sprintf(`boilers: [{name: b1}]
-servers:
-  - listen: %s
-    devices:
-      - {name: boiler1, unit_id: 1, profile: szl-chain-grate-plc, boiler: b1}
-      - {name: meter1, unit_id: 2, profile: chint-dtsu666, boiler: b1}
-`, simAddr))
-	p.sim = servicetest.StartProcess(t, p.bins["simulator"], "-config", scenario)
-	servicetest.WaitTCP(t, simAddr, 10*time.Second)
+	simAddr := freeAddr(t)
+	p.sim = startSim(t, p.bins["simulator"], filepath.Join(p.dir, "scenario.yaml"), scenarioConfig{listen: simAddr})
 
-	colCfg := write(t, filepath.Join(p.dir, "collector.yaml"), fmt.Sprintf(`mqtt:
-  broker: %s
-  client_id: bw-collector-tls
-  ca_file: %s
-  cert_file: %s
-  key_file: %s
-influxdb: {url: %s, bucket: %s, create_database: true}
-batch: {flush: 100ms}
-ingest: {data_dir: data}
-`, broker, ca.CertFile, colCert.CertFile, colCert.KeyFile, p.influx.URL, p.influx.Bucket))
-	p.collector = servicetest.StartProcess(t, p.bins["collector"], "-config", colCfg)
+	col := collectorConfig{broker: broker, clientID: "bw-collector-tls", influx: p.influx,
+		mqtt: fmt.Sprintf("ca_file: %s, cert_file: %s, key_file: %s", ca.CertFile, colCert.CertFile, colCert.KeyFile)}
+	p.collector = servicetest.StartProcess(t, p.bins["collector"], "-config", write(t, filepath.Join(p.dir, "collector.yaml"), col.yaml()))
 	p.collector.WaitLog(t, "mqtt connected", 20*time.Second)
 
 	// wait_for_collector stays on (the default): the gateway forwards only
 	// once it hears the collector's heartbeat through the ACL.
-	gwCfg := write(t, filepath.Join(p.dir, "gateway.yaml"), fmt.Sprintf(`site: %s
-gateway: %s
-mqtt: {broker: "%s", ca_file: %s, cert_file: %s, key_file: %s}
-queue: {dir: %s}
-devices:
-  - {name: boiler1, profile: szl-chain-grate-plc, address: "%s", unit_id: 1, interval: 1s}
-  - {name: meter1, profile: chint-dtsu666, address: "%s", unit_id: 2, interval: 1s}
-`, site, gatewayID, broker, ca.CertFile, gwCert.CertFile, gwCert.KeyFile, filepath.Join(p.dir, "queue"), simAddr, simAddr))
-	p.gateway = servicetest.StartProcess(t, p.bins["gateway"], "-config", gwCfg)
+	gw := gatewayConfig{site: site, id: gatewayID, broker: broker, queueDir: filepath.Join(p.dir, "queue"), devices: gwDevices(simAddr, time.Second),
+		mqtt: fmt.Sprintf("ca_file: %s, cert_file: %s, key_file: %s", ca.CertFile, gwCert.CertFile, gwCert.KeyFile)}
+	p.gateway = servicetest.StartProcess(t, p.bins["gateway"], "-config", write(t, filepath.Join(p.dir, "gateway.yaml"), gw.yaml()))
 	p.store = store.Open(store.Config{URL: p.influx.URL, Bucket: p.influx.Bucket})
 	t.Cleanup(p.store.Close)
 
