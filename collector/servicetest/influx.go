@@ -81,10 +81,29 @@ bind-address = "127.0.0.1:%d"
 	if err := os.WriteFile(cfg, []byte(conf), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	in := &Influx{URL: fmt.Sprintf("http://127.0.0.1:%d", port), Bucket: "boilerwatch/autogen", Dir: dir}
-	in.Process = StartProcess(t, bin, "-config", cfg)
-	in.WaitReady(t, 60*time.Second)
+	in := &Influx{Process: newProcess(t, bin, "-config", cfg), URL: fmt.Sprintf("http://127.0.0.1:%d", port), Bucket: "boilerwatch/autogen", Dir: dir}
+	if err := in.Start(); err != nil {
+		t.Fatal(err)
+	}
 	return in
+}
+
+// influxStarts lets one InfluxDB of a test binary start at a time. Each
+// spends about 4 s of CPU building Flux's standard library before it
+// answers (0.04 s without Flux); parallel tests starting theirs together
+// on a 2-core machine kept every one from answering within a minute.
+var influxStarts = make(chan struct{}, 1)
+
+// Start (re)starts InfluxDB, appending to its log, and waits up to a
+// minute for it to answer, once no other InfluxDB of the test binary is
+// starting.
+func (in *Influx) Start() error {
+	influxStarts <- struct{}{}
+	defer func() { <-influxStarts }()
+	if err := in.Process.Start(); err != nil {
+		return err
+	}
+	return in.ping(time.Minute)
 }
 
 // WriteLines writes line protocol (millisecond precision) into bucket
@@ -106,16 +125,22 @@ func (in *Influx) WriteLines(t testing.TB, bucket string, lines []byte) {
 // WaitReady waits for /ping to answer.
 func (in *Influx) WaitReady(t testing.TB, timeout time.Duration) {
 	t.Helper()
+	if err := in.ping(timeout); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func (in *Influx) ping(timeout time.Duration) error {
 	deadline := time.Now().Add(timeout)
 	for time.Now().Before(deadline) {
 		resp, err := http.Get(in.URL + "/ping")
 		if err == nil {
 			resp.Body.Close()
 			if resp.StatusCode == http.StatusNoContent {
-				return
+				return nil
 			}
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
-	t.Fatalf("influxd at %s not ready after %s", in.URL, timeout)
+	return fmt.Errorf("influxd at %s not ready after %s", in.URL, timeout)
 }

@@ -29,10 +29,17 @@ type Process struct {
 // StartProcess runs name with args; it is stopped at the end of the test.
 func StartProcess(t testing.TB, name string, args ...string) *Process {
 	t.Helper()
-	p := &Process{Name: name, Args: args, Log: filepath.Join(t.TempDir(), filepath.Base(name)+".log")}
+	p := newProcess(t, name, args...)
 	if err := p.Start(); err != nil {
 		t.Fatal(err)
 	}
+	return p
+}
+
+// newProcess is name with args, not started yet, stopped at the end of the
+// test (its log's tail printed if the test failed).
+func newProcess(t testing.TB, name string, args ...string) *Process {
+	p := &Process{Name: name, Args: args, Log: filepath.Join(t.TempDir(), filepath.Base(name)+".log")}
 	t.Cleanup(func() {
 		p.Stop(10 * time.Second)
 		if t.Failed() {
@@ -81,6 +88,19 @@ func (p *Process) Pid() int {
 		return 0
 	}
 	return p.cmd.Process.Pid
+}
+
+// Renice sets the scheduling priority (nice value) of the running process
+// and every thread of its process group; a negative one needs root.
+func (p *Process) Renice(nice int) error {
+	pid := p.Pid()
+	if pid == 0 {
+		return fmt.Errorf("renice %s: not started", filepath.Base(p.Name))
+	}
+	if err := syscall.Setpriority(syscall.PRIO_PGRP, pid, nice); err != nil {
+		return fmt.Errorf("renice %s (pid %d) to %d: %w", filepath.Base(p.Name), pid, nice, err)
+	}
+	return nil
 }
 
 // Running reports whether the process has not exited.
