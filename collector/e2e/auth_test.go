@@ -20,6 +20,7 @@ import (
 // the token comes from the environment, writes succeed with it, and the
 // secret never appears in the collector's log.
 func TestInfluxAuth(t *testing.T) {
+	t.Parallel()
 	const secret = "s3cret-Пароль-42"
 	in := servicetest.StartInfluxAuth(t, "bw", secret)
 	bins := servicetest.Build(t, "collector/cmd/collector")

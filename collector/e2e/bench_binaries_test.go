@@ -178,6 +178,7 @@ func mqttClient(t *testing.T, broker, id string, clean bool, h mqtt.MessageHandl
 // 50,000 points as line protocol, 5000 a write. Targets: drain ≤ 2× the
 // larger limit, peak RSS ≤ 64 MB.
 func TestCollectorDrainBench(t *testing.T) {
+	// Serial, no t.Parallel: it measures drain time, CPU and RSS, which tests running beside it would falsify.
 	bins := benchBinaries(t, "collector/cmd/collector")
 	telegraf := os.Getenv("BW_BENCH_TELEGRAF")
 	influx := servicetest.StartInflux(t)
@@ -484,6 +485,7 @@ func telegrafDrain(t *testing.T, ctx context.Context, bin, broker, influxURL, di
 // per minute (utime+stime from /proc/PID/stat), peak RSS (VmHWM) and the
 // Modbus requests of one cycle (bw_gateway_round_trips_per_cycle, summed).
 func TestGatewayCPUBench(t *testing.T) {
+	// Serial, no t.Parallel: it measures CPU and RSS, which tests running beside it would falsify.
 	bins := benchBinaries(t, "gateway/cmd/gateway", "simulator/cmd/simulator")
 	dur := time.Minute
 	if s := os.Getenv("BW_BENCH_DURATION"); s != "" {

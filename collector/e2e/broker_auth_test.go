@@ -75,6 +75,7 @@ func subscribeGranted(t *testing.T, c mqtt.Client, filter string, h mqtt.Message
 // not grown with the oversize publish, and two honest gateways' values are
 // stored exactly, under their own site.
 func TestEmbeddedBrokerAuth(t *testing.T) {
+	t.Parallel()
 	in := servicetest.StartInflux(t)
 	bins := servicetest.Build(t, "collector/cmd/collector")
 	dir := t.TempDir()

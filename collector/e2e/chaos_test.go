@@ -80,6 +80,7 @@ func chaosOutage(t *testing.T) time.Duration {
 // simulator served, and nothing else may be there. BW_CHAOS_COLLECTORS=1
 // runs a single collector without a shared subscription.
 func TestChaos(t *testing.T) {
+	t.Parallel()
 	if testing.Short() {
 		t.Skip("runs for minutes")
 	}

@@ -67,6 +67,7 @@ func artifacts(t *testing.T) string {
 // language switch, a CSV download checked against InfluxDB, and a
 // screenshot of each page.
 func TestConsoleBrowser(t *testing.T) {
+	t.Parallel()
 	if testing.Short() {
 		t.Skip("runs the pipeline and a browser for about a minute")
 	}

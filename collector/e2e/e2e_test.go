@@ -119,8 +119,10 @@ func countBy(ss []sample) map[string]int {
 // what the simulator served, first through Mosquitto, then through the
 // collector's embedded broker.
 func TestPipeline(t *testing.T) {
+	t.Parallel()
 	for _, broker := range []string{"mosquitto", "embedded"} {
 		t.Run(broker, func(t *testing.T) {
+			t.Parallel()
 			url := ""
 			if broker == "mosquitto" {
 				url = servicetest.StartMosquitto(t, "").URL

@@ -42,6 +42,7 @@ const (
 // /var/tmp, whichever is first on a block-device file system; the gateway's
 // log goes to /dev/shm when there is one, so only the queue is measured.
 func TestGatewayFlash(t *testing.T) {
+	// Serial, no t.Parallel: it measures bytes written to the block device, which tests running beside it would falsify.
 	if os.Getenv("BW_FLASH") == "" {
 		t.Skip("set BW_FLASH=1 (make bench) to measure the gateway's flash writes")
 	}

@@ -51,6 +51,7 @@ type hostileBroker struct {
 // Once on real Mosquitto with the shipped ACL and mTLS, once on the
 // embedded broker with logins.
 func TestHostileGateway(t *testing.T) {
+	t.Parallel()
 	influx := servicetest.StartInflux(t)
 	bins := servicetest.Build(t, "collector/cmd/collector")
 

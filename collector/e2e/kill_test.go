@@ -41,6 +41,7 @@ const killSlack = 250 * time.Millisecond
 // during the final stop. The reads lost inside the window are counted and
 // printed.
 func TestGatewayKill9LossWindow(t *testing.T) {
+	t.Parallel()
 	if testing.Short() {
 		t.Skip("runs for about a minute")
 	}

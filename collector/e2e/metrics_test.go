@@ -78,6 +78,7 @@ func eventually(t *testing.T, timeout time.Duration, check func() string) {
 // collector with InfluxDB, and checks what their /metrics, /readyz and
 // /loglevel endpoints say.
 func TestMetrics(t *testing.T) {
+	t.Parallel()
 	bins := servicetest.Build(t, "simulator/cmd/simulator", "gateway/cmd/gateway", "collector/cmd/collector")
 	influx := servicetest.StartInflux(t)
 	dir := t.TempDir()

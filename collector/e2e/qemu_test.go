@@ -39,6 +39,7 @@ var qemuTargets = []struct {
 // caught before a device sees it. BW_QEMU_DIST=DIR runs the binaries of
 // DIR (make qemu: dist/ from make release) instead of building them.
 func TestCrossBuiltGateway(t *testing.T) {
+	t.Parallel()
 	if testing.Short() {
 		t.Skip("builds two cross-compiled gateways")
 	}

@@ -168,6 +168,7 @@ func signRaw(t *testing.T, keyFile, gw string, version int, data []byte) []byte 
 // Mosquitto with the fwconfig binary, and checks each verdict and that the
 // gateway keeps its queue, its seq and its MQTT session throughout.
 func TestRemoteConfig(t *testing.T) {
+	t.Parallel()
 	bins := servicetest.Build(t, "simulator/cmd/simulator", "gateway/cmd/gateway", "firmware-config/cmd/fwconfig")
 	mq := servicetest.StartMosquitto(t, "")
 	dir := t.TempDir()

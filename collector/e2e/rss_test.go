@@ -23,6 +23,7 @@ const rssLimit = 16 << 20
 // printed. It runs only with BW_RSS=1 (make bench sets it), since it takes
 // minutes.
 func TestGatewayRSS(t *testing.T) {
+	// Serial, no t.Parallel: it measures RSS and CPU per poll, which tests running beside it would falsify.
 	if os.Getenv("BW_RSS") == "" {
 		t.Skip("set BW_RSS=1 (make bench) to measure the gateway's memory and CPU")
 	}

@@ -87,6 +87,7 @@ func tlsClient(t *testing.T, url, id string, ca *servicetest.CA, cert *servicete
 // site/gateway), can publish only as themselves and read only their own
 // config; clients without a valid certificate never get in.
 func TestBrokerIdentity(t *testing.T) {
+	t.Parallel()
 	ca := servicetest.NewCA(t)
 	mq := startSecureBroker(t, ca)
 	now := time.Now()
@@ -179,6 +180,7 @@ func TestBrokerIdentity(t *testing.T) {
 // checks the payload's site and gateway against the topic (ingest), so the
 // one topic gw-01 may use carries only plant-a/gw-01's data.
 func TestCrossSiteForgery(t *testing.T) {
+	t.Parallel()
 	ca := servicetest.NewCA(t)
 	mq := startSecureBroker(t, ca)
 	collector, err := tlsClient(t, mq.URL, "collector", ca, ca.Valid(t, "collector"))
@@ -278,6 +280,7 @@ func TestCrossSiteForgery(t *testing.T) {
 // payload the collector decodes through and disconnects a client that
 // sends more, without delivering it.
 func TestBrokerPacketLimit(t *testing.T) {
+	t.Parallel()
 	ca := servicetest.NewCA(t)
 	mq := startSecureBroker(t, ca)
 	collector, err := tlsClient(t, mq.URL, "collector", ca, ca.Valid(t, "collector"))

@@ -15,6 +15,7 @@ import (
 // TestGatewayStatus checks the retained birth message on connect and the
 // last will the broker publishes when the gateway dies without a goodbye.
 func TestGatewayStatus(t *testing.T) {
+	t.Parallel()
 	bins := servicetest.Build(t, "simulator/cmd/simulator", "gateway/cmd/gateway")
 	mq := servicetest.StartMosquitto(t, "")
 	dir := t.TempDir()

@@ -15,6 +15,7 @@ import (
 // config and ACL) → collector → InfluxDB, the gateway and the collector
 // each with its own client certificate, and checks that samples arrive.
 func TestPipelineTLS(t *testing.T) {
+	t.Parallel()
 	ca := servicetest.NewCA(t)
 	mq := startSecureBroker(t, ca)
 	broker := strings.Replace(mq.URL, "tcp://", "ssl://", 1)
