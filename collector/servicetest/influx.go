@@ -8,6 +8,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 )
@@ -55,8 +56,35 @@ func startInflux(t testing.TB, auth bool) *Influx {
 		Missing(t, "InfluxDB 1.8 ("+bin+")", "make deps")
 	}
 	dir := t.TempDir()
-	port, rpc := FreePort(t), FreePort(t)
-	conf := fmt.Sprintf(`reporting-disabled = true
+	cfg := filepath.Join(dir, "influxdb.conf")
+	in := &Influx{Process: newProcess(t, bin, "-config", cfg), Bucket: "boilerwatch/autogen", Dir: dir}
+	influxStarts <- struct{}{}
+	defer func() { <-influxStarts }()
+	for attempt := 1; ; attempt++ {
+		// The ports are picked in this start's turn: one found free before
+		// waiting for it may be another process's by then.
+		port, rpc := FreePort(t), FreePort(t)
+		if err := os.WriteFile(cfg, []byte(influxConf(dir, port, rpc, auth)), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		in.URL = fmt.Sprintf("http://127.0.0.1:%d", port)
+		err := in.start()
+		if err == nil {
+			return in
+		}
+		// Another process can still take a port between FreePort and
+		// influxd's bind.
+		if attempt < 3 && !in.Running() && strings.Contains(in.LogText(), "address already in use") {
+			continue
+		}
+		t.Fatal(err)
+	}
+}
+
+// influxConf is the configuration of an InfluxDB with its files in dir:
+// HTTP (with Flux) on port, the RPC service on rpc, both on loopback.
+func influxConf(dir string, port, rpc int, auth bool) string {
+	return fmt.Sprintf(`reporting-disabled = true
 bind-address = "127.0.0.1:%d"
 [meta]
   dir = "%[2]s/meta"
@@ -77,15 +105,6 @@ bind-address = "127.0.0.1:%d"
 [continuous_queries]
   enabled = false
 `, rpc, dir, port, auth)
-	cfg := filepath.Join(dir, "influxdb.conf")
-	if err := os.WriteFile(cfg, []byte(conf), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	in := &Influx{Process: newProcess(t, bin, "-config", cfg), URL: fmt.Sprintf("http://127.0.0.1:%d", port), Bucket: "boilerwatch/autogen", Dir: dir}
-	if err := in.Start(); err != nil {
-		t.Fatal(err)
-	}
-	return in
 }
 
 // influxStarts lets one InfluxDB of a test binary start at a time. Each
@@ -100,6 +119,10 @@ var influxStarts = make(chan struct{}, 1)
 func (in *Influx) Start() error {
 	influxStarts <- struct{}{}
 	defer func() { <-influxStarts }()
+	return in.start()
+}
+
+func (in *Influx) start() error {
 	if err := in.Process.Start(); err != nil {
 		return err
 	}
@@ -130,9 +153,13 @@ func (in *Influx) WaitReady(t testing.TB, timeout time.Duration) {
 	}
 }
 
+// ping waits for /ping to answer, or the process to exit.
 func (in *Influx) ping(timeout time.Duration) error {
 	deadline := time.Now().Add(timeout)
 	for time.Now().Before(deadline) {
+		if !in.Running() {
+			return fmt.Errorf("influxd for %s exited (log %s)", in.URL, in.Log)
+		}
 		resp, err := http.Get(in.URL + "/ping")
 		if err == nil {
 			resp.Body.Close()
