@@ -257,15 +257,8 @@ func TestSoftwareUpdate(t *testing.T) {
 	dir := t.TempDir()
 	const gw = "gw-up"
 
-	simAddr := fmt.Sprintf("127.0.0.1:%d", servicetest.FreePort(t))
-	scenario := write(t, filepath.Join(dir, "scenario.yaml"), fmt.Sprintf(`boilers: [{name: b1}]
-servers:
-  - listen: %s
-    devices:
-      - {name: boiler1, unit_id: 1, profile: szl-chain-grate-plc, boiler: b1}
-`, simAddr))
-	servicetest.StartProcess(t, old["simulator"], "-config", scenario)
-	servicetest.WaitTCP(t, simAddr, 10*time.Second)
+	simAddr := freeAddr(t)
+	startSim(t, old["simulator"], filepath.Join(dir, "scenario.yaml"), scenarioConfig{listen: simAddr, devices: []string{simBoiler}})
 
 	// The release server: range requests (http.FileServer), loopback only.
 	www := filepath.Join(dir, "www")
@@ -330,15 +323,9 @@ servers:
 	// The installed gateway, 1.0.0, as the service runs it.
 	exe := filepath.Join(dir, "bin", "boilerwatch-gateway")
 	copyFile(old["gateway"], exe, false)
-	cfg := write(t, filepath.Join(dir, "gateway.yaml"), fmt.Sprintf(`version: 1
-site: %s
-gateway: %s
-mqtt: {broker: "%s"}
-queue: {dir: %s, wait_for_collector: false}
-remote_config: {public_key: operator.key.pub}
-devices:
-  - {name: boiler1, profile: szl-chain-grate-plc, address: "%s", unit_id: 1, interval: 500ms}
-`, site, gw, mq.URL, filepath.Join(dir, "queue"), simAddr))
+	cfg := write(t, filepath.Join(dir, "gateway.yaml"), gatewayConfig{version: 1, site: site, id: gw, broker: mq.URL,
+		queueDir: filepath.Join(dir, "queue"), queue: "wait_for_collector: false", extra: "remote_config: {public_key: operator.key.pub}\n",
+		devices: []string{gwBoiler(simAddr, 500*time.Millisecond)}}.yaml())
 	w, client := watchUpdates(t, mq.URL, gw)
 	sup := supervise(t, exe, "-config", cfg, "-update-healthy-within", "15s")
 	w.waitRunning(t, "1.0.0", 30*time.Second)
