@@ -490,6 +490,7 @@ func exactSpanFromEnv(t *testing.T, loc *time.Location) exactSpan {
 //     between the replay and the engine's next cycle, or in the middle of
 //     the recomputation's writes).
 func TestExactAcrossRestartsAndLateData(t *testing.T) {
+	t.Parallel()
 	loc := mustShanghai(t)
 	sp := exactSpanFromEnv(t, loc)
 	t0, end := sp.t0, sp.end

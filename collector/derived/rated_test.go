@@ -73,6 +73,7 @@ func storedHours(ctx context.Context, t *testing.T, st *store.Store) []hourRow {
 // value, rated_pct and rated_hours included, and publish every alert as an
 // uninterrupted run does.
 func TestRatedLoadAcrossRestarts(t *testing.T) {
+	t.Parallel()
 	loc := mustShanghai(t)
 	t0 := time.Date(2026, 1, 30, 0, 0, 0, 0, loc)
 	end := time.Date(2026, 2, 1, 1, 0, 0, 0, loc)

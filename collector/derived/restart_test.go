@@ -170,6 +170,7 @@ func fmtTimes(ts []time.Time, loc *time.Location) string {
 // each episode must be written and published exactly once, and an episode
 // that really ended must still let the next one alert.
 func TestAlertOncePerEpisodeAcrossRestart(t *testing.T) {
+	t.Parallel()
 	loc := mustShanghai(t)
 	d0 := func(h int) time.Time { return time.Date(2026, 1, 30, h, 0, 0, 0, loc) }
 	const good, bad = 1.5, 1.9
@@ -257,6 +258,7 @@ func mustShanghai(t *testing.T) *time.Location {
 // must not make every cycle fail with InfluxDB's "cannot query an empty
 // range"; the engine waits and computes nothing before it.
 func TestSinceInTheFuture(t *testing.T) {
+	t.Parallel()
 	st, w := startStore(t)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
