@@ -51,7 +51,7 @@ debs:
 
 ## check: gofmt and go vet
 check:
-	@out=$$(gofmt -l gateway collector firmware-config simulator deploy); \
+	@out=$$(gofmt -l gateway collector firmware-config simulator deploy docs); \
 	if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
 
