@@ -251,9 +251,8 @@ func (u *Updater) staged(r *fwconfig.Release) bool {
 		return false
 	}
 	defer f.Close()
-	h := sha256.New()
-	n, err := io.Copy(h, f)
-	if err == nil && n == r.Size && hex.EncodeToString(h.Sum(nil)) == r.SHA256 {
+	sum, n, err := sha256Of(f)
+	if err == nil && n == r.Size && sum == r.SHA256 {
 		return true
 	}
 	f.Close()
@@ -261,4 +260,11 @@ func (u *Updater) staged(r *fwconfig.Release) bool {
 		u.log.Warn("stale staged binary not removed", "file", u.exe+".new", "error", err)
 	}
 	return false
+}
+
+// sha256Of is the hex sha256 of what r holds, and its size.
+func sha256Of(r io.Reader) (string, int64, error) {
+	h := sha256.New()
+	n, err := io.Copy(h, r)
+	return hex.EncodeToString(h.Sum(nil)), n, err
 }

@@ -19,6 +19,8 @@
 // The new binary finds the trial at Boot and must report Healthy before
 // the deadline; if it starts a second time with the trial still standing
 // (it died, or was killed) or the deadline passes, EXE.prev comes back.
+// Run before each start of EXE, EXE.prev's Guard counts the starts of a
+// new binary that dies before its main runs and rolls it back too.
 package update
 
 import (
@@ -27,6 +29,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -93,8 +96,18 @@ type trial struct {
 	Version string `json:"version"`
 	SHA256  string `json:"sha256"`
 	From    string `json:"from"` // the version in EXE.prev
-	// Started is set by the new binary's first start: a second start with
-	// the trial standing means the first died before it was healthy.
+	// Starts counts the new binary's starts: a second start with the trial
+	// standing means the first died before it was healthy. The guard run
+	// before each start (Guard) counts it there, so that a binary dying
+	// before its main runs is counted too; its Boot counts the starts no
+	// guard counted.
+	Starts int `json:"starts,omitempty"`
+	// GuardCounted: the guard counted the start in progress, and the
+	// binary's Boot takes that start as its own instead of counting it
+	// again.
+	GuardCounted bool `json:"guard_counted,omitempty"`
+	// Started is the first start the new binary's Boot saw: its deadline
+	// runs from there.
 	Started time.Time `json:"started,omitzero"`
 	// RollingBack: the rollback is decided; a restart completes it.
 	RollingBack string `json:"rolling_back,omitempty"`
@@ -177,18 +190,99 @@ func (u *Updater) Boot() (*Trial, error) {
 		u.log.Info("update trial of a binary not running dropped", "version", t.Version, "running", u.o.Running)
 		u.st.Trial = nil
 		return nil, u.st.save()
-	case t.RollingBack != "":
-		return nil, u.rollBack(t.RollingBack)
-	case !t.Started.IsZero():
-		return nil, u.rollBack(fmt.Sprintf("version %s stopped before it was healthy (started %s)", t.Version, t.Started.UTC().Format(time.RFC3339)))
 	}
-	t.Started = u.o.Now()
+	t.countStart(false)
+	if reason := u.rollbackReason(t); reason != "" {
+		return nil, u.rollBack(reason)
+	}
+	if t.Started.IsZero() {
+		t.Started = u.o.Now()
+	}
 	if err := u.st.save(); err != nil {
 		// Without the mark a crash would not be seen: do not run untried.
 		return nil, u.rollBack("trial start not recorded: " + err.Error())
 	}
 	u.log.Warn("new gateway binary on trial", "version", t.Version, "from", t.From, "healthy_within", u.o.HealthyWithin)
 	return &Trial{Version: t.Version, Deadline: t.Started.Add(u.o.HealthyWithin)}, nil
+}
+
+// Guard runs before each start of the executable, from the previous
+// binary (EXE.prev), which is known to run on this box: a new binary that
+// dies before its main runs (built for another CPU variant, a missing
+// loader) never reaches its Boot, so the guard counts its start and makes
+// Boot's rollback decision for it. It does nothing without a trial or
+// EXE.prev, or when the executable is not the binary on trial (the switch
+// did not happen, or the rollback did: its Boot drops the trial).
+// ErrRestart says it rolled back: the executable is the previous binary
+// again, to be started as usual.
+func (u *Updater) Guard() error {
+	t := u.st.Trial
+	if t == nil {
+		return nil
+	}
+	if _, err := os.Stat(u.exe + ".prev"); errors.Is(err, fs.ErrNotExist) {
+		return nil
+	} else if err != nil {
+		return fmt.Errorf("update guard: %w", err)
+	}
+	f, err := os.Open(u.exe)
+	if err != nil {
+		return fmt.Errorf("update guard: %w", err)
+	}
+	sum, _, err := sha256Of(f)
+	f.Close()
+	if err != nil {
+		return fmt.Errorf("update guard: %s: %w", u.exe, err)
+	}
+	if sum != t.SHA256 {
+		return nil
+	}
+	t.countStart(true)
+	if reason := u.rollbackReason(t); reason != "" {
+		return u.rollBack(reason)
+	}
+	if err := u.st.save(); err != nil {
+		// Boot counts the start itself then.
+		return fmt.Errorf("update guard: start of %s not counted: %w", t.Version, err)
+	}
+	u.log.Info("start of the gateway binary on trial counted", "version", t.Version, "starts", t.Starts)
+	return nil
+}
+
+// countStart counts a start of the trial's binary: by the guard run
+// before it (guard), or by its own Boot, which takes a start the guard
+// counted instead of counting it again. The count is right with or
+// without a guard (an install without the systemd drop-in has none).
+func (t *trial) countStart(guard bool) {
+	if t.Starts == 0 && !t.Started.IsZero() {
+		t.Starts = 1 // a Boot that did not count starts saw one
+	}
+	switch {
+	case guard:
+		t.Starts++
+		t.GuardCounted = true
+	case t.GuardCounted:
+		t.GuardCounted = false
+	default:
+		t.Starts++
+	}
+}
+
+// rollbackReason is the rollback decision on a trial, the one that the
+// binary's Boot, its deadline check and the guard before its start make:
+// why the previous binary must come back, or "" while the trial goes on.
+func (u *Updater) rollbackReason(t *trial) string {
+	switch {
+	case t.RollingBack != "":
+		return t.RollingBack // decided; a restart completes it
+	case t.Starts > 1 && t.Started.IsZero():
+		return fmt.Sprintf("version %s stopped before it was healthy (started %d times, it never took up its trial: it dies before its main runs)", t.Version, t.Starts)
+	case t.Starts > 1:
+		return fmt.Sprintf("version %s stopped before it was healthy (started %s)", t.Version, t.Started.UTC().Format(time.RFC3339))
+	case !t.Started.IsZero() && !u.o.Now().Before(t.Started.Add(u.o.HealthyWithin)):
+		return fmt.Sprintf("version %s not connected and polling within %s", t.Version, u.o.HealthyWithin)
+	}
+	return ""
 }
 
 // Healthy ends this binary's trial: it is connected and polling. The
@@ -210,10 +304,14 @@ func (u *Updater) Healthy() error {
 // CheckDeadline rolls back when this binary's trial passed its deadline;
 // ErrRestart says it did.
 func (u *Updater) CheckDeadline(tr *Trial) error {
-	if tr == nil || u.st.Trial == nil || u.o.Now().Before(tr.Deadline) {
+	t := u.st.Trial
+	if tr == nil || t == nil || t.Version != tr.Version {
 		return nil
 	}
-	return u.rollBack(fmt.Sprintf("version %s not connected and polling within %s", tr.Version, u.o.HealthyWithin))
+	if reason := u.rollbackReason(t); reason != "" {
+		return u.rollBack(reason)
+	}
+	return nil
 }
 
 // rollBack restores EXE.prev. Recorded first (the release is never

@@ -50,6 +50,7 @@ func main() {
 	metricsAddr := fs.String("metrics", "", "serve Prometheus metrics (queue, delivery) on this `address`, e.g. 127.0.0.1:9101; empty: off")
 	drainFor := fs.Duration("drain", 10*time.Second, "on SIGTERM, stop polling and keep sending the queue for up to this `long`; what is left is sent at the next start")
 	healthyWithin := fs.Duration("update-healthy-within", 2*time.Minute, "a new binary installed by a software update must be connected and polling within this `long`, or the previous one comes back")
+	guardExe := fs.String("update-guard", "", "check the software update trial of the gateway `executable` before it starts, then exit: run from its previous binary (EXE.prev) before each start, it counts the start of a new binary on trial and rolls it back if it started before without becoming healthy (README \"Remote software update\")")
 	clock := fs.String("clock", "", "stamp samples in simulated time for accelerated simulator runs: `anchor=RFC3339,start=RFC3339,rate=N[,catch_up=true]` (sim time = start + (real − anchor) × rate; catch_up: never past real time)")
 	fs.Usage = func() {
 		fmt.Fprintf(fs.Output(), "Usage: gateway -config FILE [flags]\n%s\nPolls the Modbus devices of the config and publishes each poll to MQTT.\n\nFlags:\n", subcommandUsage)
@@ -64,6 +65,9 @@ func main() {
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "gateway:", err)
 		os.Exit(2)
+	}
+	if *guardExe != "" {
+		os.Exit(runUpdateGuard(*guardExe, *healthyWithin, log))
 	}
 	var up *update.Updater
 	var trial *update.Trial
