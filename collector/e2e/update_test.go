@@ -23,14 +23,17 @@ import (
 )
 
 // supervisor plays systemd's Restart=always for one executable path: it
-// starts whatever binary is at the path again each time the process exits.
+// starts whatever binary is at the path again each time the process exits,
+// after the remote-update drop-in's ExecStartPre: the update guard run
+// from the previous binary, when there is one, its failure ignored.
 type supervisor struct {
-	mu    sync.Mutex
-	exits []int
-	cur   *exec.Cmd
-	stop  chan struct{}
-	done  chan struct{}
-	log   string
+	mu     sync.Mutex
+	exits  []int
+	guards []int // the guard's exit codes
+	cur    *exec.Cmd
+	stop   chan struct{}
+	done   chan struct{}
+	log    string
 }
 
 func supervise(t *testing.T, exe string, args ...string) *supervisor {
@@ -40,10 +43,19 @@ func supervise(t *testing.T, exe string, args ...string) *supervisor {
 	if err != nil {
 		t.Fatal(err)
 	}
+	guard := guardCommand(t, exe)
 	go func() {
 		defer close(s.done)
 		defer f.Close()
 		for {
+			if _, err := os.Stat(guard[0]); err == nil {
+				g := exec.Command(guard[0], guard[1:]...)
+				g.Stdout, g.Stderr = f, f
+				g.Run()
+				s.mu.Lock()
+				s.guards = append(s.guards, g.ProcessState.ExitCode())
+				s.mu.Unlock()
+			}
 			cmd := exec.Command(exe, args...)
 			cmd.Stdout, cmd.Stderr = f, f
 			if err := cmd.Start(); err != nil {
@@ -85,6 +97,39 @@ func supervise(t *testing.T, exe string, args ...string) *supervisor {
 		}
 	})
 	return s
+}
+
+// guardCommand is the remote-update drop-in's ExecStartPre for the
+// gateway installed at exe: the drop-in's paths of the installed binary
+// (its ExecStart's) and of its previous one become exe's.
+func guardCommand(t *testing.T, exe string) []string {
+	t.Helper()
+	conf := mustRead(t, filepath.Join(servicetest.RepoRoot(t), "deploy", "systemd", "boilerwatch-gateway.service.d", "remote-update.conf"))
+	var pre []string
+	installed := ""
+	for _, line := range strings.Split(string(conf), "\n") {
+		if v, ok := strings.CutPrefix(line, "ExecStartPre=-"); ok {
+			pre = strings.Fields(v)
+		}
+		if v, ok := strings.CutPrefix(line, "ExecStart="); ok && v != "" {
+			installed, _, _ = strings.Cut(v, " ")
+		}
+	}
+	if len(pre) == 0 || installed == "" {
+		t.Fatalf("remote-update.conf: no ExecStartPre=- guard (%q) or ExecStart (%q)", pre, installed)
+	}
+	for i, f := range pre {
+		if rest, ok := strings.CutPrefix(f, installed); ok {
+			pre[i] = exe + rest
+		}
+	}
+	return pre
+}
+
+func (s *supervisor) guardCodes() []int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]int(nil), s.guards...)
 }
 
 // kill9 kills the running process with SIGKILL, as a power cut would end
@@ -245,14 +290,17 @@ func (w *updateWatch) waitRunning(t *testing.T, version string, timeout time.Dur
 // systemd: a release with a wrong signature and a corrupted download are
 // refused and the gateway keeps running; the real update switches and
 // reports updated from the new binary; a release that dies at start is
-// rolled back by itself, and so is one killed (SIGKILL, as a power cut)
-// while on trial. No queued sample is lost across the switches.
+// rolled back by itself, and so are one killed (SIGKILL, as a power cut)
+// while on trial and one that dies before its main runs (by the guard the
+// drop-in runs from the previous binary). No queued sample is lost across
+// the switches.
 func TestSoftwareUpdate(t *testing.T) {
 	t.Parallel()
 	old := servicetest.BuildVersion(t, "1.0.0", "simulator/cmd/simulator", "gateway/cmd/gateway", "firmware-config/cmd/fwconfig")
 	newer := servicetest.BuildVersion(t, "1.1.0", "gateway/cmd/gateway")["gateway"]
 	crasher := servicetest.BuildVersion(t, "1.2.0", "collector/e2e/testdata/crashgw")["crashgw"]
 	killed := servicetest.BuildVersion(t, "1.3.0", "gateway/cmd/gateway")["gateway"]
+	diesEarly := servicetest.BuildVersion(t, "1.4.0", "collector/e2e/testdata/diesbeforemain")["diesbeforemain"]
 	mq := servicetest.StartMosquitto(t, "")
 	dir := t.TempDir()
 	const gw = "gw-up"
@@ -281,6 +329,7 @@ func TestSoftwareUpdate(t *testing.T) {
 	copyFile(newer, filepath.Join(www, "corrupt", "gw-1.1.0"), true)
 	copyFile(crasher, filepath.Join(www, "gw-1.2.0"), false)
 	copyFile(killed, filepath.Join(www, "gw-1.3.0"), false)
+	copyFile(diesEarly, filepath.Join(www, "gw-1.4.0"), false)
 	srv := httptest.NewServer(http.FileServer(http.Dir(www)))
 	t.Cleanup(srv.Close)
 
@@ -391,9 +440,10 @@ func TestSoftwareUpdate(t *testing.T) {
 		if !bytes.Equal(mustRead(t, exe), mustRead(t, newer)) {
 			t.Error("the executable is not the 1.1.0 binary after the rollback")
 		}
-		// 75 (switch), 2 (the crash), 75 (the rollback) after the update's 75.
-		if codes := fmt.Sprint(sup.exitCodes()); codes != "[75 75 2 75]" {
-			t.Errorf("exit codes %s, want [75 75 2 75]", codes)
+		// 75 (switch), 2 (the crash) after the update's 75; the guard
+		// rolled back before its second start.
+		if codes := fmt.Sprint(sup.exitCodes()); codes != "[75 75 2]" {
+			t.Errorf("exit codes %s, want [75 75 2]", codes)
 		}
 	})
 
@@ -411,9 +461,37 @@ func TestSoftwareUpdate(t *testing.T) {
 		if !bytes.Equal(mustRead(t, exe), mustRead(t, newer)) {
 			t.Error("the executable is not the 1.1.0 binary after the rollback")
 		}
-		// After the crash test's: 75 (switch), -1 (SIGKILL), 75 (rollback).
-		if codes := fmt.Sprint(sup.exitCodes()); codes != "[75 75 2 75 75 -1 75]" {
-			t.Errorf("exit codes %s, want [75 75 2 75 75 -1 75]", codes)
+		// After the crash test's: 75 (switch), -1 (SIGKILL).
+		if codes := fmt.Sprint(sup.exitCodes()); codes != "[75 75 2 75 -1]" {
+			t.Errorf("exit codes %s, want [75 75 2 75 -1]", codes)
+		}
+	})
+
+	t.Run("dies before main", func(t *testing.T) {
+		// It never reaches Boot: the guard run from the previous binary
+		// before each start counts its starts and rolls it back.
+		mark := w.mark()
+		out, code := push(signFile(diesEarly, "/gw-1.4.0", "operator.key"))
+		if code != 1 || !strings.Contains(out, "rolled_back: running 1.1.0") {
+			t.Errorf("release push: exit %d, want 1\n%s", code, out)
+		}
+		a := w.waitAck(t, mark, "1.4.0", telemetry.UpdateRolledBack, 60*time.Second)
+		if a.Running != "1.1.0" || !strings.Contains(a.Reason, "never took up its trial") {
+			t.Errorf("rollback ack %+v", a)
+		}
+		w.waitRunning(t, "1.1.0", 30*time.Second)
+		if !bytes.Equal(mustRead(t, exe), mustRead(t, newer)) {
+			t.Error("the executable is not the 1.1.0 binary after the rollback")
+		}
+		// After the kill test's: 75 (switch), 2 (init's exit).
+		if codes := fmt.Sprint(sup.exitCodes()); codes != "[75 75 2 75 -1 75 2]" {
+			t.Errorf("exit codes %s, want [75 75 2 75 -1 75 2]", codes)
+		}
+		// The guard ran before each start of a new binary, twice for each
+		// rollback, and never failed: 1.1.0's start, then two for each of
+		// 1.2.0, 1.3.0 and 1.4.0.
+		if codes := fmt.Sprint(sup.guardCodes()); codes != "[0 0 0 0 0 0 0]" {
+			t.Errorf("guard exit codes %s, want [0 0 0 0 0 0 0]", codes)
 		}
 	})
 
@@ -423,8 +501,8 @@ func TestSoftwareUpdate(t *testing.T) {
 	defer w.mu.Unlock()
 	// 1.0.0, 1.1.0, 1.1.0 after each rollback; 1.3.0 may have sent some
 	// before it was killed.
-	if n := len(w.seqs); n < 4 || n > 5 {
-		t.Errorf("samples from %d boots, want 4 or 5", n)
+	if n := len(w.seqs); n < 5 || n > 6 {
+		t.Errorf("samples from %d boots, want 5 or 6", n)
 	}
 	for boot, seqs := range w.seqs {
 		first, last := ^uint64(0), uint64(0)
