@@ -1,7 +1,9 @@
 // Command crashgw is a gateway release that dies at start, for the update
 // test: it takes up its update trial first thing, as the gateway's main
 // does, then exits with an error, as a gateway that cannot read its config
-// would. Run again with the trial standing, it rolls back.
+// would. Under the drop-in's guard (the test's restart loop runs it) the
+// previous binary rolls it back before its second start; without one it
+// rolls back itself when run again with the trial standing.
 package main
 
 import (
