@@ -39,8 +39,8 @@
       est_note: '估算占比：折标煤不是由该分钟自身测量值换算的分钟所占比例。蒸汽表计缺压力（或温度）时先沿用 estimate_within 内最近测得的焓差，超出则按 GB/T 2589 折标系数；煤、天然气无有效低位发热量时按折标系数。', 'col.device': '设备', 'col.gateway': '网关',
       'col.start': '开始', 'col.end': '结束', 'col.duration': '时长',
       'et.coal': '煤', 'et.electricity': '电', 'et.steam': '蒸汽', 'et.heat': '热', 'et.natural_gas': '天然气', 'et.water': '水',
-      rated_day: '额定负荷效率（{d} 日）', rated_month: '额定负荷效率（{m} 月）', rated_month_partial: '额定负荷效率（{m} 月，截至 {n} 天）',
-      rated_detail: '{h} 小时 ≥ {s} 负荷 · 全部小时 {a} %', limit_ind: '（运行指示）',
+      rated_day: '额定负荷效率（{d} 日）', rated_month: '额定负荷效率（{m} 月）', rated_month_partial: '额定负荷效率（{m} 月，截至 {n} 天）', rated_month_partial_1: '额定负荷效率（{m} 月，截至 1 天）',
+      rated_detail: '{h} 小时 ≥ {s} 负荷 · 全部小时 {a}', limit_ind: '（运行指示）',
       op_note: '逐时效率与 GB 24500-2020 三级限定值的比较是运行指示：限定值适用于额定负荷测试。额定负荷效率只计平均负荷不低于额定出力 {s} 的小时（Σ 输出热量 / Σ 输入热量），是更接近的比较。',
     },
     en: {
@@ -77,8 +77,8 @@
       est_note: 'Estimated: the share of minutes whose kgce is not from the minute\'s own measurements. A steam meter without pressure (or temperature) first uses the last enthalpy difference metered within estimate_within, beyond it the GB/T 2589 coefficient; coal and gas without an LHV in force use the coefficient.', 'col.device': 'device', 'col.gateway': 'gateway',
       'col.start': 'start', 'col.end': 'end', 'col.duration': 'duration',
       'et.coal': 'coal', 'et.electricity': 'electricity', 'et.steam': 'steam', 'et.heat': 'heat', 'et.natural_gas': 'natural gas', 'et.water': 'water',
-      rated_day: 'Rated-load efficiency, {d}', rated_month: 'Rated-load efficiency, {m}', rated_month_partial: 'Rated-load efficiency, {m} ({n} days so far)',
-      rated_detail: '{h} h at ≥ {s} load · all hours {a} %', limit_ind: ' (operating indication)',
+      rated_day: 'Rated-load efficiency, {d}', rated_month: 'Rated-load efficiency, {m}', rated_month_partial: 'Rated-load efficiency, {m} ({n} days so far)', rated_month_partial_1: 'Rated-load efficiency, {m} (1 day so far)',
+      rated_detail: '{h} h at ≥ {s} load · all hours {a}', limit_ind: ' (operating indication)',
       op_note: 'Hourly efficiency against the GB 24500-2020 grade-3 limit is an operating indication: the limit is for rated-load tests. The rated-load efficiency counts only hours whose mean load is at least {s} of rated output (Σ output / Σ input heat), the closer comparison.',
     },
   };
@@ -323,6 +323,7 @@
         if (c.kind === 'time') return `<td>${v == null ? esc(t('ongoing')) : esc(fmtTime(v, tz))}</td>`;
         if (c.kind === 'number') return `<td class="n">${esc(fmtNum(v, Number.isInteger(v) && c.unit !== '%' ? 0 : c.unit === 'kgce' ? 1 : 3))}</td>`;
         if (c.key === 'energy_type') return `<td>${esc(t('et.' + v))}</td>`;
+        if (c.key === 'message') return `<td class="w">${esc(v)}</td>`;
         return `<td>${esc(v)}</td>`;
       }).join('') + '</tr>');
     }
@@ -428,12 +429,12 @@
     if (!r) return '';
     const tz = v.site.tz;
     const kpi = (id, f, label) => {
-      const detail = t('rated_detail').replace('{h}', fmtNum(f.rated_hours, 0)).replace('{s}', ratedShare(v)).replace('{a}', fmtNum(f.all_hours_pct, 1));
+      const detail = t('rated_detail').replace('{h}', fmtNum(f.rated_hours, 0)).replace('{s}', ratedShare(v)).replace('{a}', f.all_hours_pct == null ? '—' : fmtNum(f.all_hours_pct, 1) + ' %');
       return `<div class="kpi" id="${id}"><b>${esc(fmtNum(f.rated_pct, 1))} %</b><span>${esc(label)}</span><span>${esc(detail)}</span></div>`;
     };
     const day = fmtTime(r.day.start, tz).slice(0, 10);
     const month = fmtTime(r.month.start, tz).slice(0, 7);
-    const mLabel = r.month.partial ? t('rated_month_partial').replace('{m}', month).replace('{n}', r.month.days) : t('rated_month').replace('{m}', month);
+    const mLabel = r.month.partial ? t(r.month.days === 1 ? 'rated_month_partial_1' : 'rated_month_partial').replace('{m}', month).replace('{n}', r.month.days) : t('rated_month').replace('{m}', month);
     return kpi('kpi-rated-day', r.day, t('rated_day').replace('{d}', day)) + kpi('kpi-rated-month', r.month, mLabel);
   }
 
