@@ -231,6 +231,11 @@ type Profile struct {
 	// Holes are address ranges the device is known to refuse (exception 2):
 	// the request planner never reads across one to join two points.
 	Holes []Hole `yaml:"holes"`
+	// Areas are the address ranges the device's manual says it answers as
+	// a block (every register in them readable, named by a point or not):
+	// what the simulator serves on a strict map, beside the points. None:
+	// only the points' addresses. Written as holes are.
+	Areas []Hole `yaml:"areas"`
 	// Identify tells gateway scan how to recognise this model on a bus
 	// (identify.go).
 	Identify *Identify `yaml:"identify"`
@@ -453,6 +458,7 @@ func (pr *Profile) validate(d *conf.Document) {
 		}
 	}
 	pr.validateHoles(d)
+	pr.validateAreas(d)
 	pr.validateIdentify(d)
 	// Scale sources are checked once every point is known.
 	for i := range pr.Points {
@@ -506,22 +512,7 @@ func (pr *Profile) validateHoles(d *conf.Document) {
 	for i := range pr.Holes {
 		h := &pr.Holes[i]
 		at := fmt.Sprintf("holes[%d]", i)
-		switch h.Register {
-		case Coil, Discrete, Holding, Input:
-		default:
-			d.Errorf(at+".register", "%q is not a register type; one of coil, discrete, holding, input", h.Register)
-			continue
-		}
-		if _, set := d.Raw(at + ".from"); !set {
-			d.Errorf(at+".from", "missing; write the first 0-based protocol address the device refuses")
-			continue
-		}
-		if h.From < 0 || h.From > 65535 {
-			d.Errorf(at+".from", "%d is outside 0..65535", h.From)
-			continue
-		}
-		if h.To != nil && (*h.To < h.From || *h.To > 65535) {
-			d.Errorf(at+".to", "%d: want the last refused address, from %d to 65535", *h.To, h.From)
+		if !validRange(d, at, h, "refuses", "refused") {
 			continue
 		}
 		for j := range pr.Points {
@@ -531,6 +522,48 @@ func (pr *Profile) validateHoles(d *conf.Document) {
 			}
 		}
 	}
+}
+
+// validateAreas checks the declared areas as ranges, and that none
+// overlaps a hole: an address cannot be both answered and refused.
+func (pr *Profile) validateAreas(d *conf.Document) {
+	for i := range pr.Areas {
+		a := &pr.Areas[i]
+		at := fmt.Sprintf("areas[%d]", i)
+		if !validRange(d, at, a, "answers", "answered") {
+			continue
+		}
+		for j := range pr.Holes {
+			h := &pr.Holes[j]
+			if h.Register == a.Register && h.From < a.End() && a.From < h.End() {
+				d.Errorf(at, "%s %d..%d overlaps holes[%d]: an address is either answered or refused", a.Register, a.From, a.End()-1, j)
+			}
+		}
+	}
+}
+
+// validRange checks a hole or an area at path at: a known table, addresses
+// in 0..65535, from <= to. verb and adj say what the device does with it.
+func validRange(d *conf.Document, at string, h *Hole, verb, adj string) bool {
+	switch h.Register {
+	case Coil, Discrete, Holding, Input:
+	default:
+		d.Errorf(at+".register", "%q is not a register type; one of coil, discrete, holding, input", h.Register)
+		return false
+	}
+	if _, set := d.Raw(at + ".from"); !set {
+		d.Errorf(at+".from", "missing; write the first 0-based protocol address the device %s", verb)
+		return false
+	}
+	if h.From < 0 || h.From > 65535 {
+		d.Errorf(at+".from", "%d is outside 0..65535", h.From)
+		return false
+	}
+	if h.To != nil && (*h.To < h.From || *h.To > 65535) {
+		d.Errorf(at+".to", "%d: want the last %s address, from %d to 65535", *h.To, adj, h.From)
+		return false
+	}
+	return true
 }
 
 // rawRange is how many distinct raw values an integer type holds (the

@@ -101,6 +101,14 @@ func newDevice(cfg Device, src model.Source, rec *Recorder, log *slog.Logger) *d
 			d.counters = append(d.counters, q)
 		}
 	}
+	// The areas the manual says the device answers are served too, their
+	// registers that no point names reading zero: a strict map refuses only
+	// what the real device refuses.
+	for _, a := range cfg.Spec.Areas {
+		t := tableOf(a.Register) - 1
+		*sizes[t] = max(*sizes[t], a.End())
+		d.cover[t] = append(d.cover[t], span{a.From, a.End()})
+	}
 	for t := range d.cover {
 		d.cover[t] = merge(d.cover[t])
 	}
@@ -137,8 +145,9 @@ func covered(spans []span, lo, hi int) bool {
 	return i < len(spans) && spans[i].lo <= lo && hi <= spans[i].hi
 }
 
-// check answers exception 2 for addresses outside the profile's map, as a
-// meter does for a read that spans a hole in its register table.
+// check answers exception 2 for addresses outside the profile's map (its
+// points and areas), as a meter does for a read that spans a hole in its
+// register table.
 func (d *device) check(t mbserver.Table, addr, qty uint16) error {
 	if d.strict && !covered(d.cover[t-1], int(addr), int(addr)+int(qty)) {
 		return fmt.Errorf("device %s: %v %d..%d not all in profile %s: %w",

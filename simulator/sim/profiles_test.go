@@ -112,8 +112,9 @@ func TestEveryProfile(t *testing.T) {
 	}
 }
 
-// TestStrictMap: a read touching an address no point covers answers
-// exception 2 by default, and zeros with holes: zero.
+// TestStrictMap: a read touching an address no point or area covers
+// answers exception 2 by default, and zeros with holes: zero; a profile's
+// areas are served whole.
 func TestStrictMap(t *testing.T) {
 	t.Parallel()
 	lib, err := profile.LoadLibrary(testProfiles)
@@ -159,6 +160,17 @@ func TestStrictMap(t *testing.T) {
 					if _, err := read(bs, 7, reg, sp.lo, n); err != nil {
 						t.Errorf("%s %d+%d (mapped): %v", reg, sp.lo, n, err)
 					}
+				}
+			}
+			// The areas the manual says the device answers are served whole
+			// on a strict map, registers no point names included.
+			for _, a := range pr.Areas {
+				for lo := a.From; lo < a.End(); lo += 125 {
+					n := min(a.End()-lo, 125)
+					if _, err := read(bs, 7, a.Register, lo, n); err != nil {
+						t.Errorf("area %s %d+%d: %v, want it served", a.Register, lo, n, err)
+					}
+					checked++
 				}
 			}
 			if checked == 0 {
