@@ -51,6 +51,7 @@ func main() {
 	drainFor := fs.Duration("drain", 10*time.Second, "on SIGTERM, stop polling and keep sending the queue for up to this `long`; what is left is sent at the next start")
 	healthyWithin := fs.Duration("update-healthy-within", 2*time.Minute, "a new binary installed by a software update must be connected and polling within this `long`, or the previous one comes back")
 	guardExe := fs.String("update-guard", "", "check the software update trial of the gateway `executable` before it starts, then exit: run from its previous binary (EXE.prev) before each start, it counts the start of a new binary on trial and rolls it back if it started before without becoming healthy (README \"Remote software update\")")
+	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the run to this `file` until the gateway stops (go tool pprof; docs/performance.md); empty: off")
 	clock := fs.String("clock", "", "stamp samples in simulated time for accelerated simulator runs: `anchor=RFC3339,start=RFC3339,rate=N[,catch_up=true]` (sim time = start + (real − anchor) × rate; catch_up: never past real time)")
 	fs.Usage = func() {
 		fmt.Fprintf(fs.Output(), "Usage: gateway -config FILE [flags]\n%s\nPolls the Modbus devices of the config and publishes each poll to MQTT.\n\nFlags:\n", subcommandUsage)
@@ -108,8 +109,16 @@ func main() {
 	defer lock.Close()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	stopProfile := func() {}
+	if *cpuProfile != "" {
+		if stopProfile, err = startCPUProfile(*cpuProfile); err != nil {
+			log.Error("gateway not started", "error", err)
+			os.Exit(1)
+		}
+	}
 	err = run(ctx, cfg, poll.SiteOptions{Stamp: stamp, Learned: learned}, log,
 		runOptions{metrics: *metricsAddr, drain: *drainFor, level: level, update: up, trial: trial})
+	stopProfile() // before any exit below
 	if errors.Is(err, update.ErrRestart) {
 		// The queue is closed; the lock goes before the new binary starts.
 		lock.Close()
