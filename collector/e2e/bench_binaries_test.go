@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"math"
 	"net/http"
 	"net/url"
 	"os"
@@ -23,6 +24,7 @@ import (
 
 	"github.com/boilerwatch/boilerwatch/collector/ingest"
 	"github.com/boilerwatch/boilerwatch/collector/servicetest"
+	"github.com/boilerwatch/boilerwatch/firmware-config/profile"
 	"github.com/boilerwatch/boilerwatch/gateway/telemetry"
 )
 
@@ -32,8 +34,8 @@ import (
 // BW_BENCH_BINARIES=1; BW_BENCH_BIN is the folder of the binaries (make
 // bench passes bin/ after make build; unset, they are built here), and
 // BW_BENCH_DURATION (default 60s) how long each gateway case polls.
-// BW_BENCH_TELEGRAF, the path of a telegraf binary, adds Telegraf's row
-// beside the collector's.
+// BW_BENCH_TELEGRAF, the path of a telegraf binary, adds Telegraf's rows
+// beside the collector's and beside the gateway's 20 meters.
 // See docs/performance.md.
 
 func benchBinaries(t *testing.T, pkgs ...string) map[string]string {
@@ -499,23 +501,34 @@ func TestGatewayCPUBench(t *testing.T) {
 	root := servicetest.RepoRoot(t)
 
 	type result struct {
-		name          string
-		cpuPerMin     time.Duration
-		rss           int64
-		requests      float64
-		planned       float64
-		polls, pubs   float64
-		pendingAtEnd  float64
-		measuredOver  time.Duration
-		devices, secs int
+		name         string
+		cpuPerMin    time.Duration
+		rss          int64
+		requests     float64 // per cycle, as the gateway counts them
+		planned      float64
+		simRequests  float64 // per cycle, as the simulator counts them
+		polls, pubs  float64
+		pendingAtEnd float64
+		measuredOver time.Duration
+		devices      int
 	}
-	run := func(name, scenario string, gwCfg func(dir string) string) result {
-		dir := t.TempDir()
-		sim := servicetest.StartProcess(t, bins["simulator"], "-config", write(t, filepath.Join(dir, "scenario.yaml"), scenario))
-		_ = sim
+	// simulator starts the scenario with its control API, whose request
+	// counters count what a poller asks (requestsAt); the caller stops it.
+	simulator := func(dir, scenario string) (string, *servicetest.Process) {
+		ctl := freeAddr(t)
+		sim := servicetest.StartProcess(t, bins["simulator"], "-config", write(t, filepath.Join(dir, "scenario.yaml"), scenario), "-control", ctl)
 		for _, m := range regexp.MustCompile(`listen: (\S+)`).FindAllStringSubmatch(scenario, -1) {
 			servicetest.WaitTCP(t, m[1], 10*time.Second)
 		}
+		servicetest.WaitTCP(t, ctl, 10*time.Second)
+		return ctl, sim
+	}
+	// run measures the gateway on a scenario; interval is its devices' one
+	// poll interval (0: mixed, no requests per cycle on the simulator side).
+	run := func(name, scenario string, interval time.Duration, gwCfg func(dir string) string) result {
+		dir := t.TempDir()
+		ctl, sim := simulator(dir, scenario)
+		defer sim.Stop(10 * time.Second)
 		metricsAddr := freeAddr(t)
 		gw := &servicetest.Process{Name: bins["gateway"], Args: []string{"-config", gwCfg(dir), "-metrics", metricsAddr, "-log-level", "warn"},
 			Env: unitEnv(t, "GOMEMLIMIT"), Log: filepath.Join(dir, "gateway.log")}
@@ -528,14 +541,16 @@ func TestGatewayCPUBench(t *testing.T) {
 		time.Sleep(3 * time.Second)
 		pid := gw.Pid()
 		m0 := scrape(t, "http://"+metricsAddr+"/metrics")
+		q0 := requestsAt(t, ctl)
 		c0, t0 := procCPU(t, pid), time.Now()
 		time.Sleep(dur)
 		if !gw.Running() {
 			t.Fatalf("%s: gateway exited\n%s", name, gw.LogText())
 		}
 		c1, el := procCPU(t, pid), time.Since(t0)
+		q1 := requestsAt(t, ctl)
 		m := scrape(t, "http://"+metricsAddr+"/metrics")
-		r := result{name: name, rss: peakRSS(t, pid), measuredOver: el,
+		r := result{name: name, rss: peakRSS(t, pid), measuredOver: el, simRequests: math.NaN(),
 			cpuPerMin:    time.Duration(float64(c1-c0) * float64(time.Minute) / float64(el)),
 			polls:        polls(m) - polls(m0),
 			pubs:         m[`bw_gateway_published_total{kind="live"}`] - m0[`bw_gateway_published_total{kind="live"}`],
@@ -552,6 +567,9 @@ func TestGatewayCPUBench(t *testing.T) {
 		if r.polls == 0 || r.pubs == 0 {
 			t.Errorf("%s: %0.f polls, %.0f published", name, r.polls, r.pubs)
 		}
+		if interval > 0 {
+			r.simRequests = (q1 - q0) / (float64(el) / float64(interval))
+		}
 		gw.Stop(10 * time.Second)
 		return r
 	}
@@ -565,10 +583,22 @@ func TestGatewayCPUBench(t *testing.T) {
 		fmt.Fprintf(&scen, "      - {name: m%d, unit_id: %d, profile: chint-dtsu666, boiler: b1}\n", u, u)
 		fmt.Fprintf(&devs, "  - {name: m%d, profile: chint-dtsu666, address: %q, unit_id: %d, interval: 1s}\n", u, addr, u)
 	}
-	results = append(results, run("20 × Chint DTSU666, 1 s, one TCP port", scen.String(), func(dir string) string {
+	meters := run("20 × Chint DTSU666, 1 s, one TCP port", scen.String(), time.Second, func(dir string) string {
 		return write(t, filepath.Join(dir, "gateway.yaml"), fmt.Sprintf("site: %s\ngateway: gw-bench\nmqtt: {broker: %q}\nqueue: {dir: %s, wait_for_collector: false}\ndevices:\n%s",
 			site, mq.URL, filepath.Join(dir, "queue"), devs.String()))
-	}))
+	})
+	results = append(results, meters)
+	var tele *result
+	if bin := os.Getenv("BW_BENCH_TELEGRAF"); bin != "" {
+		dir := t.TempDir()
+		ctl, sim := simulator(dir, scen.String())
+		r := result{name: "Telegraf 1.37.2, the same 20 meters", devices: 20}
+		r.cpuPerMin, r.rss, r.simRequests, r.pubs, r.measuredOver = telegrafPoll(t, bin, dir, addr, ctl, mq.URL, dur)
+		r.requests, r.planned, r.polls = math.NaN(), math.NaN(), math.NaN()
+		sim.Stop(10 * time.Second)
+		tele = &r
+		results = append(results, r)
+	}
 
 	// The reference site, its two buses served by the simulator.
 	ref, err := os.ReadFile(filepath.Join(root, "gateway", "testdata", "reference-site.yaml"))
@@ -595,7 +625,7 @@ func TestGatewayCPUBench(t *testing.T) {
 	}
 	refScen := fmt.Sprintf("update: 500ms\nprofile_dirs: [%s]\nboilers: [{name: b1}]\nservers:\n  - listen: %s\n    devices:\n%s  - listen: %s\n    protocol: rtu-over-tcp\n    devices:\n%s",
 		profiles, tcpAddr, tcpDevs.String(), rtuAddr, rtuDevs.String())
-	results = append(results, run("reference site (16 devices, 2 buses)", refScen, func(dir string) string {
+	results = append(results, run("reference site (16 devices, 2 buses)", refScen, 0, func(dir string) string {
 		cfg := strings.NewReplacer("127.0.0.1:15020", tcpAddr, "127.0.0.1:15021", rtuAddr,
 			`"tcp://127.0.0.1:1883"`, strconv.Quote(mq.URL),
 			"/tmp/boilerwatch-reference-queue", filepath.Join(dir, "queue")+", wait_for_collector: false",
@@ -604,12 +634,152 @@ func TestGatewayCPUBench(t *testing.T) {
 	}))
 
 	fmt.Printf("\ngateway: bin/gateway as a process, QoS 1 to Mosquitto, disk queue on (write-behind default), GOMEMLIMIT of the unit, %s each\n", dur)
-	fmt.Printf("  %-40s %13s %9s %9s %9s %8s %10s\n", "case", "CPU s/min", "peak RSS", "requests", "planned", "polls", "published")
-	fmt.Printf("  %-40s %13s %9s %9s %9s %8s %10s\n", "", "(utime+stime)", "(VmHWM)", "/cycle", "/cycle", "", "(live)")
+	fmt.Printf("  %-40s %13s %9s %9s %9s %9s %8s %10s\n", "case", "CPU s/min", "peak RSS", "requests", "requests", "planned", "polls", "published")
+	fmt.Printf("  %-40s %13s %9s %9s %9s %9s %8s %10s\n", "", "(utime+stime)", "(VmHWM)", "/cycle", "/cycle sim", "/cycle", "", "(live)")
 	for _, r := range results {
-		fmt.Printf("  %-40s %13.3f %6.1f MB %9.0f %9.0f %8.0f %10.0f\n", r.name, r.cpuPerMin.Seconds(), mb(r.rss), r.requests, r.planned, r.polls, r.pubs)
+		fmt.Printf("  %-40s %13.3f %6.1f MB %9s %9s %9s %8s %10.0f\n", r.name, r.cpuPerMin.Seconds(), mb(r.rss), count(r.requests), count(r.simRequests), count(r.planned), count(r.polls), r.pubs)
 	}
 	fmt.Println("  requests/cycle: bw_gateway_round_trips_per_cycle summed over devices, as the gateway polls at the end (after refused")
-	fmt.Println("  merged reads taught it the devices' holes); planned: -plan from the config and the holes learned before this start")
+	fmt.Println("  merged reads taught it the devices' holes); /cycle sim: the simulator's request count over the measurement, per")
+	fmt.Println("  second (one cycle; the reference site's groups poll at different intervals);")
+	fmt.Println("  planned: -plan from the config and the holes learned before this start")
+	if tele != nil {
+		ratio := meters.cpuPerMin.Seconds() / tele.cpuPerMin.Seconds()
+		verdict := "TARGET MET"
+		if ratio > 0.5 {
+			verdict = "TARGET MISSED"
+		}
+		fmt.Printf("  gateway CPU / Telegraf CPU, 20 meters: %.3f / %.3f = %.2f: %s (≤ 0.5)\n", meters.cpuPerMin.Seconds(), tele.cpuPerMin.Seconds(), ratio, verdict)
+		verdict = "TARGET MET"
+		if meters.simRequests > tele.simRequests+0.5 {
+			verdict = "TARGET MISSED"
+		}
+		fmt.Printf("  requests per cycle, 20 meters, as the simulator counts them: gateway %.0f, Telegraf max_insert %.0f: %s (≤ Telegraf's)\n", meters.simRequests, tele.simRequests, verdict)
+	}
 	fmt.Println()
+}
+
+// count prints a figure, or "-" for one a row does not have.
+func count(v float64) string {
+	if math.IsNaN(v) {
+		return "-"
+	}
+	return strconv.FormatFloat(v, 'f', 0, 64)
+}
+
+// requestsAt sums the simulator's request counters (control API at ctl).
+func requestsAt(t *testing.T, ctl string) float64 {
+	t.Helper()
+	resp, err := http.Get("http://" + ctl + "/devices")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var devs []struct {
+		Requests float64 `json:"requests"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&devs); err != nil {
+		t.Fatalf("simulator /devices: %v", err)
+	}
+	var n float64
+	for _, d := range devs {
+		n += d.Requests
+	}
+	return n
+}
+
+// telegrafPoll runs Telegraf polling the 20 DTSU666 meters at addr (units
+// 1–20) every second, as the gateway does: inputs.modbus in request style
+// with optimization max_insert (fill 50, its documented default), the fields of the
+// chint-dtsu666 profile, into outputs.mqtt at QoS 1 on broker, flushed every
+// second as the gateway sends each poll at once. After 3 s it measures, over
+// dur, CPU per minute, peak RSS, the simulator's requests per cycle (ctl,
+// one cycle a second) and the messages a subscriber received.
+func telegrafPoll(t *testing.T, bin, dir, addr, ctl, broker string, dur time.Duration) (time.Duration, int64, float64, float64, time.Duration) {
+	t.Helper()
+	lib, err := profile.LoadLibrary()
+	if err != nil {
+		t.Fatal(err)
+	}
+	pr := lib["chint-dtsu666"]
+	types := map[profile.DataType]string{profile.Float32: "FLOAT32", profile.Int16: "INT16", profile.Uint16: "UINT16", profile.Int32: "INT32", profile.Uint32: "UINT32"}
+	var fields strings.Builder
+	for _, p := range pr.Points {
+		typ, ok := types[p.Type]
+		if !ok || p.Register != profile.Holding {
+			t.Fatalf("telegraf config: point %s: %s %s not mapped", p.Name, p.Register, p.Type)
+		}
+		scale := 1.0
+		if p.Scale != nil {
+			scale = *p.Scale
+		}
+		// A TOML float: 1 would be an integer, which Telegraf refuses.
+		sc := strconv.FormatFloat(scale, 'f', -1, 64)
+		if !strings.Contains(sc, ".") {
+			sc += ".0"
+		}
+		fmt.Fprintf(&fields, "      { address=%d, name=%q, type=%q, scale=%s },\n", p.Address, p.Name, typ, sc)
+	}
+	var cfg strings.Builder
+	fmt.Fprintf(&cfg, `[agent]
+  interval = "1s"
+  round_interval = true
+  flush_interval = "1s"
+  omit_hostname = true
+[[outputs.mqtt]]
+  servers = [%q]
+  topic = "telegraf-bench/{{ .PluginName }}"
+  qos = 1
+  client_id = "bench-telegraf-poll"
+  data_format = "json"
+[[inputs.modbus]]
+  name = "dtsu666"
+  controller = "tcp://%s"
+  configuration_type = "request"
+  timeout = "1s"
+`, broker, addr)
+	for u := 1; u <= 20; u++ {
+		fmt.Fprintf(&cfg, `  [[inputs.modbus.request]]
+    slave_id = %d
+    byte_order = %q
+    register = "holding"
+    measurement = %q
+    optimization = "max_insert"
+    optimization_max_register_fill = 50
+    fields = [
+%s    ]
+    [inputs.modbus.request.tags]
+      device = "m%d"
+`, u, pr.ByteOrder, pr.Class, fields.String(), u)
+	}
+	var got atomic.Int64
+	sub := mqttClient(t, broker, "bench-telegraf-sub", true, func(mqtt.Client, mqtt.Message) { got.Add(1) }, false)
+	defer sub.Disconnect(100)
+	if tok := sub.Subscribe("telegraf-bench/#", 1, nil); !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
+		t.Fatalf("subscribe: %v", tok.Error())
+	}
+	p := &servicetest.Process{Name: bin, Args: []string{"--config", write(t, filepath.Join(dir, "telegraf.conf"), cfg.String())}, Log: filepath.Join(dir, "telegraf.log")}
+	if err := p.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer p.Stop(10 * time.Second)
+	time.Sleep(3 * time.Second)
+	if !p.Running() {
+		t.Fatalf("telegraf exited\n%s", p.LogText())
+	}
+	pid := p.Pid()
+	q0, g0 := requestsAt(t, ctl), got.Load()
+	c0, t0 := procCPU(t, pid), time.Now()
+	time.Sleep(dur)
+	if !p.Running() {
+		t.Fatalf("telegraf exited\n%s", p.LogText())
+	}
+	c1, el := procCPU(t, pid), time.Since(t0)
+	q1, g1 := requestsAt(t, ctl), got.Load()
+	rss := peakRSS(t, pid)
+	if g1 == g0 {
+		t.Errorf("telegraf published nothing in %s\n%s", el, p.LogText())
+	}
+	cycles := el.Seconds() // interval 1 s
+	return time.Duration(float64(c1-c0) * float64(time.Minute) / float64(el)), rss, (q1 - q0) / cycles, float64(g1 - g0), el
 }

@@ -81,6 +81,13 @@ func TestControlAPI(t *testing.T) {
 	if len(d.Faults) != 1 || d.Faults[0].Kind != "delay" || d.Faults[0].Injected != 1 {
 		t.Errorf("after one read: %+v", d.Faults)
 	}
+	// Every request to the unit is counted, refused ones included.
+	if d.Requests != 1 {
+		t.Errorf("after one read: requests %d, want 1", d.Requests)
+	}
+	if devs[2].Requests != 0 {
+		t.Errorf("before any read: plc-rtu requests %d, want 0", devs[2].Requests)
+	}
 
 	bad := []struct {
 		name, path, body string

@@ -34,6 +34,8 @@ type device struct {
 	strict bool
 	cover  [4][]span // per table (Coils..InputRegisters), sorted and merged
 	faults faultSet
+	// requests counts the requests addressed to the unit (control API).
+	requests atomic.Uint64
 	// counters are the quantities that count up, served minus base[q].
 	counters []string
 	// scaleDefault is what a scale_from source point serves when the model

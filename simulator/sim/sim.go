@@ -75,6 +75,7 @@ func New(sc *Scenario, rec *Recorder, log *slog.Logger) (*Simulator, error) {
 			Logger: log.With("server", cfg.Protocol+" "+srvName(cfg)),
 			Hook: func(req mbserver.Request) mbserver.Action {
 				if d := srv.units[req.Unit]; d != nil {
+					d.requests.Add(1)
 					return d.action(req, time.Now())
 				}
 				return mbserver.Action{}
@@ -384,14 +385,17 @@ var ErrNoDevice = errors.New("no such device")
 
 // DeviceStatus describes a device and its faults, as the control API lists it.
 type DeviceStatus struct {
-	Name     string        `json:"name"`
-	Protocol string        `json:"protocol"`
-	Address  string        `json:"address"` // host:port, or the serial device
-	UnitID   int           `json:"unit_id"`
-	Profile  string        `json:"profile"`
-	Class    string        `json:"class"`
-	Boiler   string        `json:"boiler,omitempty"`
-	Holes    string        `json:"holes"`
+	Name     string `json:"name"`
+	Protocol string `json:"protocol"`
+	Address  string `json:"address"` // host:port, or the serial device
+	UnitID   int    `json:"unit_id"`
+	Profile  string `json:"profile"`
+	Class    string `json:"class"`
+	Boiler   string `json:"boiler,omitempty"`
+	Holes    string `json:"holes"`
+	// Requests counts the requests to the unit since start, answered or
+	// not: how a benchmark counts what a poller asks per cycle.
+	Requests uint64        `json:"requests"`
 	Faults   []FaultStatus `json:"faults"`
 }
 
@@ -399,7 +403,7 @@ func (d *device) status(now time.Time) DeviceStatus {
 	st := DeviceStatus{
 		Name: d.cfg.Name, Protocol: d.srv.cfg.Protocol, Address: d.srv.address(), UnitID: d.cfg.UnitID,
 		Profile: d.cfg.Spec.Name, Class: d.cfg.Spec.Class, Boiler: d.cfg.Boiler, Holes: d.cfg.Holes,
-		Faults: []FaultStatus{},
+		Requests: d.requests.Load(), Faults: []FaultStatus{},
 	}
 	for _, in := range d.faults.list() {
 		st.Faults = append(st.Faults, in.status(now))
