@@ -22,6 +22,13 @@ import (
 // at certificates made for the test.
 func startSecureBroker(t *testing.T, ca *servicetest.CA) *servicetest.Mosquitto {
 	t.Helper()
+	return startSecureBrokerWith(t, ca, "", "")
+}
+
+// startSecureBrokerWith is startSecureBroker with moreACL appended to the
+// shipped ACL and moreConf to the configuration (a bridge's, e.g.).
+func startSecureBrokerWith(t *testing.T, ca *servicetest.CA, moreACL, moreConf string) *servicetest.Mosquitto {
+	t.Helper()
 	root := servicetest.RepoRoot(t)
 	conf, err := os.ReadFile(filepath.Join(root, "deploy/mosquitto/tls.conf"))
 	if err != nil {
@@ -34,7 +41,7 @@ func startSecureBroker(t *testing.T, ca *servicetest.CA) *servicetest.Mosquitto 
 		t.Fatal(err)
 	}
 	aclPath := filepath.Join(dir, "boilerwatch.acl")
-	if err := os.WriteFile(aclPath, acl, 0o644); err != nil {
+	if err := os.WriteFile(aclPath, append(acl, moreACL...), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	c := strings.NewReplacer(
@@ -48,7 +55,7 @@ func startSecureBroker(t *testing.T, ca *servicetest.CA) *servicetest.Mosquitto 
 	if err != nil {
 		t.Fatal(err)
 	}
-	return servicetest.StartMosquittoConf(t, c+"\n"+string(delivery)+"persistence_location {{dir}}/\nlog_dest stderr\n")
+	return servicetest.StartMosquittoConf(t, c+"\n"+string(delivery)+"persistence_location {{dir}}/\nlog_dest stderr\n"+moreConf)
 }
 
 // tlsClient connects with the given client certificate (nil: none).
