@@ -7,7 +7,7 @@ VERSION ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -s -w -X main.version=$(VERSION)
 CMDS    := ./gateway/cmd/gateway ./collector/cmd/collector ./simulator/cmd/simulator ./firmware-config/cmd/fwconfig
 
-.PHONY: all build deps debs test check demo screenshot bench chaos exact-month release qemu clean
+.PHONY: all build deps debs test check demo screenshot bench scale chaos exact-month release qemu clean
 
 all: build
 
@@ -91,6 +91,16 @@ bench: build deps
 		$(GO) test -run '^Test(CollectorDrain|GatewayCPU)Bench$$' -v -count=1 -timeout 30m ./collector/e2e
 	BW_RSS=1 BW_RSS_DURATION=$${BW_RSS_DURATION:-10m} $(GO) test -run '^TestGatewayRSS$$' -v -count=1 -timeout 60m ./collector/e2e
 	BW_FLASH=1 BW_FLASH_ONLINE=$${BW_FLASH_ONLINE:-5m} BW_FLASH_OUTAGE=$${BW_FLASH_OUTAGE:-10m} $(GO) test -run '^TestGatewayFlash$$' -v -count=1 -timeout 90m ./collector/e2e
+
+## scale: province scale (docs/scaling.md): simulator/cmd/loadgen plays BW_SCALE_N gateways (default 250,500,1000,2000) against
+## Mosquitto, bin/collector with its energy engine and console, and InfluxDB 1.8, each N for BW_SCALE_DURATION (default 2m, 3m, 5m,
+## 10m); prints one table, TARGET MET/MISSED lines and last "scale: N gateways, ingest p99 X s, engine lag Y s, overview Z s"
+scale: build deps
+	$(GO) build -o $(BIN)/ ./simulator/cmd/loadgen
+	@rm -f $(DEPS)/scale-report.txt
+	BW_SCALE=1 BW_SCALE_BIN=$(abspath $(BIN)) BW_SCALE_REPORT=$(abspath $(DEPS))/scale-report.txt \
+		$(GO) test -run '^TestScale$$' -v -count=1 -timeout 90m ./collector/e2e
+	@cat $(DEPS)/scale-report.txt
 
 ## release: cross-compile stripped binaries for the edge and the server into dist/ and print their sizes
 release:
