@@ -1,12 +1,16 @@
 package console
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"net/http"
+	"net/url"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
+	"unicode"
 
 	"github.com/boilerwatch/boilerwatch/collector/store"
 )
@@ -58,6 +62,149 @@ type overviewSite struct {
 	Meters []overviewMeter `json:"meters"`
 }
 
+// Overview paging: a page lists at most overviewPerPage boilers and as
+// many gateways (per_page, up to overviewMaxPerPage), so a province of
+// 2,000 boilers is browsed, and queried, a page at a time.
+const (
+	overviewPerPage    = 50
+	overviewMaxPerPage = 500
+	overviewMaxQuery   = 64
+)
+
+// overviewPage is the page asked for: the search text (lower case), the
+// page number (from 1) and its size.
+type overviewPage struct {
+	q             string
+	page, perPage int
+}
+
+func parseOverviewPage(v url.Values) (overviewPage, error) {
+	p := overviewPage{q: strings.ToLower(strings.TrimSpace(v.Get("q"))), page: 1, perPage: overviewPerPage}
+	if len(p.q) > overviewMaxQuery || strings.IndexFunc(p.q, func(r rune) bool { return !unicode.IsPrint(r) }) >= 0 {
+		return p, badf("q: at most %d printable characters", overviewMaxQuery)
+	}
+	for _, f := range []struct {
+		key      string
+		dst      *int
+		min, max int
+	}{{"page", &p.page, 1, 1 << 20}, {"per_page", &p.perPage, 1, overviewMaxPerPage}} {
+		if s := v.Get(f.key); s != "" {
+			n, err := strconv.Atoi(s)
+			if err != nil || n < f.min || n > f.max {
+				return p, badf("%s: %q is not a number from %d to %d", f.key, s, f.min, f.max)
+			}
+			*f.dst = n
+		}
+	}
+	return p, nil
+}
+
+// match reports whether the search text is in any of names.
+func (p overviewPage) match(names ...string) bool {
+	if p.q == "" {
+		return true
+	}
+	for _, n := range names {
+		if strings.Contains(strings.ToLower(n), p.q) {
+			return true
+		}
+	}
+	return false
+}
+
+// overviewKey is a boiler or gateway of a site.
+type overviewKey struct{ site, name string }
+
+// overviewIndex is what a page shows, chosen before anything is queried:
+// the configured boilers and the gateways with a status that match the
+// search, sorted by site and name, and this page's share of each.
+type overviewIndex struct {
+	boilers, gateways map[overviewKey]bool // on this page
+	// listed: every boiler and gateway the index knows, on this page or
+	// not; one it does not know (found only in the data) is shown with
+	// its site when it matches the search.
+	listed        map[overviewKey]bool
+	sites         map[string]bool // sites with something on this page
+	totalBoilers  int
+	totalGateways int
+	pages         int
+}
+
+func (c *Console) overviewIndex(sites []siteInfo, p overviewPage) overviewIndex {
+	ix := overviewIndex{boilers: map[overviewKey]bool{}, gateways: map[overviewKey]bool{}, listed: map[overviewKey]bool{}, sites: map[string]bool{}}
+	byID := map[string]siteInfo{}
+	for _, s := range sites {
+		byID[s.ID] = s
+	}
+	var boilers, gateways []overviewKey
+	if e := c.opts.Energy; e != nil {
+		for _, b := range e.Boilers {
+			k := overviewKey{b.Site, b.Name}
+			if s, ok := byID[b.Site]; ok {
+				ix.listed[k] = true
+				if p.match(b.Name, s.ID, s.Title) {
+					boilers = append(boilers, k)
+				}
+			}
+		}
+	}
+	for _, st := range c.status.list("") {
+		k := overviewKey{st.Site, st.Gateway}
+		if s, ok := byID[st.Site]; ok {
+			ix.listed[k] = true
+			if p.match(st.Gateway, s.ID, s.Title) {
+				gateways = append(gateways, k)
+			}
+		}
+	}
+	cmpKey := func(a, b overviewKey) int { return cmp.Or(cmp.Compare(a.site, b.site), cmp.Compare(a.name, b.name)) }
+	slices.SortFunc(boilers, cmpKey)
+	slices.SortFunc(gateways, cmpKey)
+	ix.totalBoilers, ix.totalGateways = len(boilers), len(gateways)
+	ix.pages = max(1, (max(len(boilers), len(gateways))+p.perPage-1)/p.perPage)
+	from := (p.page - 1) * p.perPage
+	for _, list := range []struct {
+		keys []overviewKey
+		on   map[overviewKey]bool
+	}{{boilers, ix.boilers}, {gateways, ix.gateways}} {
+		for _, k := range list.keys[min(from, len(list.keys)):min(from+p.perPage, len(list.keys))] {
+			list.on[k] = true
+			ix.sites[k.site] = true
+		}
+	}
+	// A site with no boiler or gateway the index knows (found only in
+	// the data) is on the first page when it matches.
+	if p.page == 1 {
+		has := map[string]bool{}
+		for k := range ix.listed {
+			has[k.site] = true
+		}
+		for _, s := range sites {
+			if !has[s.ID] && p.match(s.ID, s.Title) {
+				ix.sites[s.ID] = true
+			}
+		}
+	}
+	return ix
+}
+
+// trim keeps of a site's overview what is on the page: the index's
+// boilers and gateways of this page, and those it does not know that
+// match the search.
+func (ix overviewIndex) trim(o *overviewSite, p overviewPage) {
+	o.Boilers = slices.DeleteFunc(o.Boilers, func(b overviewBoiler) bool {
+		k := overviewKey{o.ID, b.Name}
+		return !ix.boilers[k] && (ix.listed[k] || !p.match(b.Name, o.ID, o.Title))
+	})
+	o.Gateways = slices.DeleteFunc(o.Gateways, func(g overviewGateway) bool {
+		k := overviewKey{o.ID, g.ID}
+		return !ix.gateways[k] && (ix.listed[k] || !p.match(g.ID, o.ID, o.Title))
+	})
+	if p.q != "" {
+		o.Meters = slices.DeleteFunc(o.Meters, func(m overviewMeter) bool { return !p.match(m.Meter, o.ID, o.Title) })
+	}
+}
+
 func (c *Console) apiOverview(w http.ResponseWriter, r *http.Request) {
 	ctx, cancel := context.WithTimeout(r.Context(), queryTimeout)
 	defer cancel()
@@ -68,6 +215,11 @@ func (c *Console) apiOverview(w http.ResponseWriter, r *http.Request) {
 	}
 	if siteID != "" && !inScope(ctx, siteID) {
 		c.fail(w, r, outOfScope(siteID))
+		return
+	}
+	pg, err := parseOverviewPage(r.URL.Query())
+	if err != nil {
+		c.fail(w, r, err)
 		return
 	}
 	// Every site costs several queries; a few at a time keep a page with
@@ -85,11 +237,14 @@ func (c *Console) apiOverview(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
+	ix := c.overviewIndex(sites, pg)
+	sites = slices.DeleteFunc(sites, func(s siteInfo) bool { return !ix.sites[s.ID] })
 	out := make([]overviewSite, len(sites))
 	fns := make([]func() error, len(sites))
 	for i, s := range sites {
 		fns[i] = func() (err error) {
 			out[i], err = c.overviewSite(ctx, s)
+			ix.trim(&out[i], pg)
 			return err
 		}
 	}
@@ -97,7 +252,9 @@ func (c *Console) apiOverview(w http.ResponseWriter, r *http.Request) {
 		c.fail(w, r, err)
 		return
 	}
-	writeJSON(w, map[string]any{"now": c.now().Unix(), "sites": out})
+	writeJSON(w, map[string]any{"now": c.now().Unix(), "sites": out,
+		"page": pg.page, "per_page": pg.perPage, "pages": ix.pages, "q": pg.q,
+		"total_boilers": ix.totalBoilers, "total_gateways": ix.totalGateways})
 }
 
 // overviewSite gathers one site: gateways and devices from the status
@@ -275,15 +432,21 @@ func (c *Console) todayCompleteness(site string, devs map[overviewDevKey]*overvi
 }
 
 // overviewBoilers are the boilers with their latest hour's efficiency and
-// their latest load.
+// their latest load. The rows are indexed first: a page of a province
+// has thousands of each.
 func overviewBoilers(boilers []boilerInfo, eff, load []row) []overviewBoiler {
+	effBy := map[string][]row{}
+	for _, r := range eff {
+		effBy[r.Tags["boiler"]] = append(effBy[r.Tags["boiler"]], r)
+	}
+	loadBy := map[string]row{}
+	for _, r := range load {
+		loadBy[r.Tags["device"]] = r
+	}
 	out := []overviewBoiler{}
 	for _, b := range boilers {
 		ob := overviewBoiler{boilerInfo: b}
-		for _, r := range eff {
-			if r.Tags["boiler"] != b.Name {
-				continue
-			}
+		for _, r := range effBy[b.Name] {
 			f, ok := r.Float()
 			if !ok {
 				continue
@@ -304,13 +467,11 @@ func overviewBoilers(boilers []boilerInfo, eff, load []row) []overviewBoiler {
 			}
 		}
 		if ref, ok := b.inputs["load"]; ok {
-			for _, r := range load {
-				if r.Tags["device"] == ref.Device {
-					if f, ok := r.Float(); ok {
-						f *= ref.Factor
-						t := r.Time.Unix()
-						ob.Load, ob.LoadAt = &f, &t
-					}
+			if r, ok := loadBy[ref.Device]; ok {
+				if f, ok := r.Float(); ok {
+					f *= ref.Factor
+					t := r.Time.Unix()
+					ob.Load, ob.LoadAt = &f, &t
 				}
 			}
 		}

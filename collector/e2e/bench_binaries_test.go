@@ -82,16 +82,24 @@ func drainMsg(i int) telemetry.Message {
 // procCPU is utime+stime of pid from /proc/PID/stat.
 func procCPU(t *testing.T, pid int) time.Duration {
 	t.Helper()
-	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	d, err := readProcCPU(pid)
 	if err != nil {
 		t.Fatal(err)
+	}
+	return d
+}
+
+func readProcCPU(pid int) (time.Duration, error) {
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0, err
 	}
 	// Fields after the command name, which is in parentheses.
 	f := strings.Fields(string(data[bytes.LastIndexByte(data, ')')+2:]))
 	ut, _ := strconv.ParseInt(f[11], 10, 64)
 	st, _ := strconv.ParseInt(f[12], 10, 64)
 	const clkTck = 100 // USER_HZ on Linux
-	return time.Duration(ut+st) * time.Second / clkTck
+	return time.Duration(ut+st) * time.Second / clkTck, nil
 }
 
 // settle waits, up to 15 s, until the services are idle (less than 5 % of

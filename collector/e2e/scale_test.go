@@ -224,15 +224,20 @@ console:
 		ok                               bool
 		collPid, inflPid, mosqPid, lgPid int
 	}
+	var steady0, last counters
 	read := func() counters {
 		c := counters{at: time.Now(), collPid: coll.Pid(), inflPid: influx.Pid(), mosqPid: mq.Pid(), lgPid: lg.Pid()}
 		m := scrape(t, "http://"+metricsAddr+"/metrics")
 		c.msgs, c.vals = m["bw_collector_messages_total"], m["bw_collector_values_total"]
-		c.coll, c.infl, c.mosq, c.load = procCPU(t, c.collPid), procCPU(t, c.inflPid), procCPU(t, c.mosqPid), procCPU(t, c.lgPid)
+		c.coll, c.infl, c.mosq = procCPU(t, c.collPid), procCPU(t, c.inflPid), procCPU(t, c.mosqPid)
+		// The loadgen may end any moment: then its last reading stands.
+		c.load = last.load
+		if d, err := readProcCPU(c.lgPid); err == nil {
+			c.load = d
+		}
 		c.ok = true
 		return c
 	}
-	var steady0, last counters
 	pages := func() {
 		ov, size := scaleGet(t, web, "http://"+httpAddr+"/api/overview?page=1")
 		bo, _ := scaleGet(t, web, "http://"+httpAddr+"/api/boiler?"+url.Values{"site": {plan.site(0)}, "boiler": {plan.boiler(0)}, "range": {"30d"}}.Encode())

@@ -24,6 +24,7 @@
       unit_consumption: '单位产品能耗（kgce/t 蒸汽）', completeness: '每日数据完整率', days: '每日明细', gaps: '数据中断',
       resets: '表计复位', open_report: '打开可打印的月度审计报告', report_hint: '报告按 A4 排版，可直接用浏览器打印或另存为 PDF。',
       window: '聚合窗口', no_site: '尚无站点数据。', choose_boiler: '请选择锅炉。',
+      search: '搜索锅炉、网关或站点', page_of: '第 {p} / {n} 页（{b} 台锅炉，{g} 个网关）', prev: '上一页', next: '下一页',
       'note.no_efficiency': '该时段没有效率计算结果（效率引擎尚未写入 boiler_efficiency）。',
       'note.no_raw': '该时段没有原始测量数据。', 'note.no_energy': '该时段没有能耗计算结果。',
       'note.no_quality': '该时段没有数据质量记录。', 'note.gaps_last_48h': '数据中断只检查所选范围的最后 48 小时。',
@@ -62,6 +63,7 @@
       unit_consumption: 'Unit consumption (kgce/t steam)', completeness: 'Completeness per day', days: 'Per day', gaps: 'Gaps',
       resets: 'Meter resets', open_report: 'Open the printable monthly audit report', report_hint: 'The report is laid out for A4: print it or save it as PDF from the browser.',
       window: 'window', no_site: 'No site has data yet.', choose_boiler: 'Choose a boiler.',
+      search: 'Search boilers, gateways or sites', page_of: 'page {p} of {n} ({b} boilers, {g} gateways)', prev: 'Previous', next: 'Next',
       'note.no_efficiency': 'No efficiency results in this range (the engine has not written boiler_efficiency).',
       'note.no_raw': 'No raw measurements in this range.', 'note.no_energy': 'No energy results in this range.',
       'note.no_quality': 'No data-quality records in this range.', 'note.gaps_last_48h': 'Gaps are searched in the last 48 hours of the range only.',
@@ -87,7 +89,7 @@
   const COLORS = ['#0b5d8a', '#e07b00', '#2e7d32', '#8e24aa', '#c62828', '#00838f', '#6d4c41', '#546e7a'];
 
   let lang = localStorage.getItem('bw_lang') || 'zh-CN';
-  const state = { view: 'overview', site: '', boiler: '', range: '24h', start: '', stop: '', period: '1d', month: '', fsite: '', fstate: '' };
+  const state = { view: 'overview', site: '', boiler: '', range: '24h', start: '', stop: '', period: '1d', month: '', fsite: '', fstate: '', q: '', page: '' };
   let sites = [];
   let me = null;
   let seq = 0; // render generation: a slow answer for an old view is dropped
@@ -131,16 +133,17 @@
     const [view, query] = h.split('?');
     state.view = VIEWS.includes(view) ? view : 'overview';
     const p = new URLSearchParams(query || '');
-    for (const k of ['site', 'boiler', 'range', 'start', 'stop', 'period', 'month', 'fsite', 'fstate']) {
+    for (const k of ['site', 'boiler', 'range', 'start', 'stop', 'period', 'month', 'fsite', 'fstate', 'q', 'page']) {
       if (p.has(k)) state[k] = p.get(k);
     }
     if (state.start && state.stop && !p.has('range')) state.range = 'custom';
   }
   function writeHash() {
     const p = new URLSearchParams();
-    for (const k of ['site', 'boiler', 'range', 'start', 'stop', 'period', 'month', 'fsite', 'fstate']) {
+    for (const k of ['site', 'boiler', 'range', 'start', 'stop', 'period', 'month', 'fsite', 'fstate', 'q', 'page']) {
       if (!state[k]) continue;
       if ((k === 'fsite' || k === 'fstate') && state.view !== 'fleet') continue;
+      if ((k === 'q' || k === 'page') && state.view !== 'overview') continue;
       if ((k === 'start' || k === 'stop') && state.range !== 'custom') continue;
       if (k === 'boiler' && state.view !== 'boiler') continue;
       if (k === 'period' && state.view !== 'energy') continue;
@@ -341,8 +344,16 @@
 
   // --- views ---
   async function viewOverview(main) {
-    const v = await api('/api/overview', state.site ? { site: state.site } : {});
+    const params = {};
+    for (const k of ['site', 'q', 'page']) if (state[k]) params[k] = state[k];
+    const v = await api('/api/overview', params);
     const html = [];
+    // A province has thousands of boilers: the overview is searched and
+    // paged on the server, a page of boilers and gateways at a time.
+    const pageOf = t('page_of').replace('{p}', v.page).replace('{n}', v.pages).replace('{b}', v.total_boilers).replace('{g}', v.total_gateways);
+    html.push(`<section class="card" id="ov-pager"><input id="ov-q" type="search" placeholder="${esc(t('search'))}" value="${esc(v.q || '')}">
+      <button id="ov-prev"${v.page > 1 ? '' : ' disabled'}>${esc(t('prev'))}</button> <span id="ov-page">${esc(pageOf)}</span>
+      <button id="ov-next"${v.page < v.pages ? '' : ' disabled'}>${esc(t('next'))}</button></section>`);
     for (const s of v.sites) {
       html.push(`<h1>${esc(s.title)} <span class="muted">${esc(s.id)}</span></h1>`);
       const brows = s.boilers.map((b) => {
@@ -368,6 +379,10 @@
     }
     if (!v.sites.length) html.push(`<p class="muted">${esc(t('no_site'))}</p>`);
     main.innerHTML = html.join('');
+    const go = (page) => { state.page = page > 1 ? String(page) : ''; writeHash(); };
+    $('ov-q').addEventListener('change', (e) => { state.q = e.target.value.trim(); go(1); });
+    $('ov-prev').addEventListener('click', () => go(v.page - 1));
+    $('ov-next').addEventListener('click', () => go(v.page + 1));
   }
 
   // The fleet: every gateway of the user's sites, filtered by site and
