@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"strings"
+	"time"
 )
 
 // fleet names the gateways, sites and devices the load generator plays
@@ -37,7 +38,7 @@ func (f fleet) meter(i, m int) string { return f.gateway(i) + "-" + meterDevice(
 // then the gateway registry and the energy engine for the fleet: every
 // boiler with its points and fuel as the load's boilers burn (simulator
 // model's default boiler), and every meter's imported energy.
-func writeCollectorConfig(path, head string, f fleet) error {
+func writeCollectorConfig(path, head string, f fleet, since time.Time) error {
 	var b strings.Builder
 	if head != "" {
 		h, err := os.ReadFile(head)
@@ -55,11 +56,9 @@ func writeCollectorConfig(path, head string, f fleet) error {
 	}
 	// Grace 30 s: a meter's samples come every 15 s, so a minute is
 	// complete half a minute after its end even with some ingest delay.
-	b.WriteString(`energy:
-  timezone: Asia/Shanghai
-  grace: 30s
-  boilers:
-`)
+	// Since: the engine starts where the load does, not 24 h before
+	// (its default), which would have it grind through a day without data.
+	fmt.Fprintf(&b, "energy:\n  timezone: Asia/Shanghai\n  grace: 30s\n  since: %s\n  boilers:\n", since.UTC().Format(time.RFC3339))
 	for i := range f.N {
 		gw := f.gateway(i)
 		dev := func(point string) string {

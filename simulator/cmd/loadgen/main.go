@@ -70,7 +70,7 @@ func run() int {
 		}
 	}
 	if *collectorConfig != "" {
-		err := writeCollectorConfig(*collectorConfig, *head, f)
+		err := writeCollectorConfig(*collectorConfig, *head, f, time.Now().Truncate(time.Minute))
 		if err == nil && *passwd != "" {
 			err = writePasswords(*passwd, password, f)
 		}
