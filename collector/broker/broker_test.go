@@ -96,6 +96,11 @@ collector $collector    read  boilerwatch/v1/+/+/status                yes
 collector $collector    read  boilerwatch/v1/plant-a/gw-01/telemetry   yes
 collector $collector    write boilerwatch/v1/collectors/heartbeat      yes
 collector $collector    write boilerwatch/v1/plant-a/alerts            yes
+collector $collector    write boilerwatch/v1/collectors/presence/c-1   yes
+collector $collector    read  boilerwatch/v1/collectors/presence/+     yes
+gateway   plant-a/gw-01 write boilerwatch/v1/collectors/presence/c-1   no
+gateway   plant-a/gw-01 read  boilerwatch/v1/collectors/presence/+     no
+operator  pusher        write boilerwatch/v1/collectors/presence/c-1   no
 collector $collector    write boilerwatch/v1/plant-a/gw-01/telemetry   no
 collector $collector    write boilerwatch/v1/plant-a/gw-01/config      no
 collector $collector    read  #                                        no

@@ -143,6 +143,56 @@ type Heartbeat struct {
 	TS        int64  `json:"ts"`        // Unix ms
 }
 
+// PresenceTopic carries a collector's presence (QoS 1, retained) when
+// collectors share the energy engine's work (docs/collectors.md): the
+// collector publishes a Presence on connecting and leaves an empty
+// retained message as its last will, which clears it when the broker loses
+// the collector. Five levels: a gateway's own five-level topics end in
+// telemetry or status, names ValidPresenceID refuses, so no gateway can
+// write one.
+func PresenceTopic(collector string) string { return root + "collectors/presence/" + collector }
+
+// PresenceFilter subscribes to every collector's presence.
+const PresenceFilter = root + "collectors/presence/+"
+
+// Presence is the payload on PresenceTopic; an empty payload means the
+// collector is gone.
+type Presence struct {
+	Collector string `json:"collector"` // the collector's id, as in the topic
+	// Instance tells one run of the collector from the next (Unix ms of
+	// its start): a will left by the previous run is not this run's.
+	Instance int64 `json:"instance"`
+	TS       int64 `json:"ts"` // Unix ms of the announcement
+}
+
+// ValidPresenceID reports whether id can name a collector in
+// PresenceTopic: a name, and not a gateway topic's last level.
+func ValidPresenceID(id string) bool {
+	return ValidName(id) && id != "telemetry" && id != "status"
+}
+
+// ParsePresence reads a presence message: the collector's id from the
+// topic, and its Presence, or nil when the payload is empty (gone).
+func ParsePresence(topic string, payload []byte) (string, *Presence, error) {
+	id, ok := strings.CutPrefix(topic, root+"collectors/presence/")
+	if !ok || !ValidPresenceID(id) {
+		return "", nil, fmt.Errorf("%w: presence topic %q: want %s{collector}", ErrInvalid, topic, root+"collectors/presence/")
+	}
+	if len(payload) == 0 {
+		return id, nil, nil
+	}
+	var p Presence
+	dec := json.NewDecoder(bytes.NewReader(payload))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&p); err != nil {
+		return "", nil, fmt.Errorf("%w: presence of %s: %v", ErrInvalid, id, err)
+	}
+	if p.Collector != id {
+		return "", nil, fmt.Errorf("%w: presence of %s names collector %q", ErrInvalid, id, p.Collector)
+	}
+	return id, &p, nil
+}
+
 // SamplesFilter subscribes to every gateway's telemetry.
 const SamplesFilter = root + "+/+/telemetry"
 
