@@ -11,6 +11,7 @@ import (
 	"github.com/boilerwatch/boilerwatch/collector/refdata"
 	"github.com/boilerwatch/boilerwatch/firmware-config/conf"
 	"github.com/boilerwatch/boilerwatch/firmware-config/profile"
+	"github.com/boilerwatch/boilerwatch/gateway/telemetry"
 )
 
 // Energy configures the efficiency and energy engine: which devices and
@@ -47,11 +48,48 @@ type Energy struct {
 	Alerts         Alerts   `yaml:"alerts"`
 	Boilers        []Boiler `yaml:"boilers"`
 	Meters         []Meter  `yaml:"meters"`
+	// Cluster, when set, shares the boilers and meters among the
+	// collectors that have it, each computed by one live collector at a
+	// time (docs/collectors.md); without it this collector computes all.
+	Cluster *Cluster `yaml:"cluster"`
 
 	// Resolved by validation.
 	Location  *time.Location `yaml:"-"`
 	SinceTime time.Time      `yaml:"-"`
 	Ref       *refdata.Data  `yaml:"-"`
+}
+
+// Cluster says how this collector shares the engine's work with others
+// (collector/cluster).
+type Cluster struct {
+	// ID names this collector among its peers; default mqtt.client_id,
+	// which already differs between collectors sharing a broker.
+	ID string `yaml:"id"`
+	// Keepalive of the presence connection: a collector that stops
+	// answering is taken as gone at most 1.5 × keepalive later (at once
+	// when its process dies). Default 10s.
+	Keepalive conf.Duration `yaml:"keepalive"`
+	// Handover is how long a collector waits, after a boiler or meter
+	// became its own, before computing it: the previous owner's cycle in
+	// flight ends first. Default 2 × every (at least 5s).
+	Handover conf.Duration `yaml:"handover"`
+}
+
+func (c *Cluster) validate(d *conf.Document, at, clientID string, every time.Duration) {
+	if c.ID == "" {
+		c.ID = clientID
+	}
+	if !telemetry.ValidPresenceID(c.ID) {
+		d.Errorf(at+".id", "%q: want 1 to 64 letters, digits, - _ or . (not starting with _), not telemetry or status", c.ID)
+	}
+	c.Keepalive.Default(10 * time.Second)
+	if c.Keepalive.Duration < time.Second {
+		d.Errorf(at+".keepalive", "%s: want at least 1s", c.Keepalive.Duration)
+	}
+	c.Handover.Default(max(2*every, 5*time.Second))
+	if c.Handover.Duration < every {
+		d.Errorf(at+".handover", "%s: want at least energy.every (%s), so the previous owner's cycle ends first", c.Handover.Duration, every)
+	}
 }
 
 // Alerts bounds the alerts the engine raises. Each alert is raised once per

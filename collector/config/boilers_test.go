@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/boilerwatch/boilerwatch/collector/servicetest"
+	"github.com/boilerwatch/boilerwatch/firmware-config/conf"
 )
 
 const exampleKey = "# collector.yaml, with the efficiency and energy engine"
@@ -229,5 +230,56 @@ func TestEnergyDefaults(t *testing.T) {
 	if b.Losses.Q3Full() || *b.SteamWetness != 3 || *b.BlowdownRate != 2.5 || b.RatedLoadShare != 0.8 || c.Energy.Alerts.BelowLimitBasis != "all_hours" {
 		t.Errorf("set: q3 full %v, wetness %v, blowdown %v, rated share %g, basis %q",
 			b.Losses.Q3Full(), *b.SteamWetness, *b.BlowdownRate, b.RatedLoadShare, c.Energy.Alerts.BelowLimitBasis)
+	}
+}
+
+// TestCluster: the example of docs/collectors.md, the defaults and the
+// refusals of energy.cluster.
+func TestCluster(t *testing.T) {
+	const key = "# collector.yaml of each collector of the group (client_id differs)"
+	doc, ok := servicetest.DocBlocks(t, "docs/collectors.md", "yaml")[key]
+	if !ok {
+		t.Fatalf("docs/collectors.md: no yaml block %q", key)
+	}
+	c, err := Parse("collectors.md", []byte(doc))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cl := c.Energy.Cluster; cl == nil || cl.ID != "bw-collector-1" || cl.Keepalive.Duration != 10*time.Second || cl.Handover.Duration != 20*time.Second {
+		t.Errorf("docs/collectors.md example: cluster %+v", cl)
+	}
+	const head = "mqtt: {broker: \"tcp://127.0.0.1:1\", client_id: bw-c7}\ninfluxdb: {url: \"http://127.0.0.1:1\", bucket: b}\nenergy:\n  timezone: Asia/Shanghai\n"
+	for _, tc := range []struct {
+		name, energy string
+		want         Cluster // ID, keepalive and handover
+		err          string
+	}{
+		{"none", "", Cluster{}, ""},
+		{"defaults", "  cluster: {}\n", Cluster{ID: "bw-c7", Keepalive: conf.Duration{Duration: 10 * time.Second}, Handover: conf.Duration{Duration: 20 * time.Second}}, ""},
+		{"short every", "  every: 1s\n  cluster: {id: c-2, keepalive: 2s}\n", Cluster{ID: "c-2", Keepalive: conf.Duration{Duration: 2 * time.Second}, Handover: conf.Duration{Duration: 5 * time.Second}}, ""},
+		{"gateway level", "  cluster: {id: status}\n", Cluster{}, `energy.cluster.id: "status"`},
+		{"bad name", "  cluster: {id: \"a/b\"}\n", Cluster{}, `energy.cluster.id: "a/b"`},
+		{"handover below every", "  every: 10s\n  cluster: {handover: 5s}\n", Cluster{}, "energy.cluster.handover: 5s: want at least energy.every (10s)"},
+		{"keepalive", "  cluster: {keepalive: 100ms}\n", Cluster{}, "energy.cluster.keepalive: 100ms: want at least 1s"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c, err := Parse("c.yaml", []byte(head+tc.energy))
+			if tc.err != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.err) {
+					t.Fatalf("got %v, want %q", err, tc.err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			got := Cluster{}
+			if c.Energy.Cluster != nil {
+				got = *c.Energy.Cluster
+			}
+			if got.ID != tc.want.ID || got.Keepalive.Duration != tc.want.Keepalive.Duration || got.Handover.Duration != tc.want.Handover.Duration {
+				t.Errorf("cluster %+v, want %+v", got, tc.want)
+			}
+		})
 	}
 }

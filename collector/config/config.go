@@ -123,6 +123,9 @@ func Parse(file string, data []byte) (*Collector, error) {
 	}
 	if c.Energy != nil {
 		c.Energy.validate(d, "energy")
+		if c.Energy.Cluster != nil {
+			c.Energy.Cluster.validate(d, "energy.cluster", c.MQTT.ClientID, c.Energy.Every.Duration)
+		}
 	}
 	c.Console.validate(d, "console")
 	c.Ingest.parse(d, file)
