@@ -16,6 +16,7 @@ package derived
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"sort"
@@ -25,6 +26,7 @@ import (
 	"github.com/influxdata/influxdb-client-go/v2/api"
 	"github.com/influxdata/influxdb-client-go/v2/api/write"
 
+	"github.com/boilerwatch/boilerwatch/collector/cluster"
 	"github.com/boilerwatch/boilerwatch/collector/config"
 	"github.com/boilerwatch/boilerwatch/collector/energy"
 	"github.com/boilerwatch/boilerwatch/collector/store"
@@ -60,6 +62,11 @@ type Options struct {
 	// computed again for late data lose their stale data_quality records.
 	// nil: they are kept (logged).
 	Delete func(ctx context.Context, influxql string) error
+	// Cluster, if set, shares the boilers and meters with other
+	// collectors: this runner computes those it owns, each after it has
+	// owned it for Handover (docs/collectors.md). nil: all of them.
+	Cluster  Membership
+	Handover time.Duration
 }
 
 // subject is a boiler or a meter with its watermark.
@@ -96,6 +103,15 @@ type subject struct {
 	// computing is back at redo (where it was when they came).
 	markers []time.Time
 	redo    time.Time
+
+	// With Options.Cluster: the unit of ownership (units), since when
+	// this collector owns it (zero: it does not), whether it computes it
+	// (owned for the handover time), and the newest sample of its devices
+	// this collector wrote while not computing it.
+	unit    string
+	ownedAt time.Time
+	active  bool
+	seen    time.Time
 }
 
 // Runner is the engine's service loop.
@@ -183,6 +199,7 @@ func New(o Options) (*Runner, error) {
 	for s := range sites {
 		r.sites = append(r.sites, s)
 	}
+	r.units()
 	sort.Strings(r.sites)
 	return r, nil
 }
@@ -199,7 +216,12 @@ func (r *Runner) Run(ctx context.Context) error {
 	t := time.NewTicker(r.o.Config.Every.Duration)
 	defer t.Stop()
 	for {
-		if err := r.Cycle(ctx); err != nil && ctx.Err() == nil {
+		err := r.Cycle(ctx)
+		if errors.Is(err, errHandover) {
+			r.log.Info("cluster: ownership changed during the cycle; starting again from stored progress")
+			err = nil
+		}
+		if err != nil && ctx.Err() == nil {
 			r.log.Warn("energy cycle failed, retrying next cycle", "error", err)
 			if r.o.OnCycleError != nil {
 				r.o.OnCycleError(err)
@@ -230,6 +252,11 @@ func (r *Runner) site(ctx context.Context, site string) (err error) {
 			subs = append(subs, s)
 		}
 	}
+	var view cluster.View
+	if r.o.Cluster != nil {
+		view = r.o.Cluster.View()
+		subs = r.assign(subs, view)
+	}
 	defer func() {
 		if err != nil {
 			r.restart(subs)
@@ -237,6 +264,11 @@ func (r *Runner) site(ctx context.Context, site string) (err error) {
 	}()
 	if err := r.startSubjects(ctx, site, subs); err != nil {
 		return err
+	}
+	if r.o.Cluster != nil && len(subs) > 0 {
+		if err := r.peerLate(ctx, site, subs); err != nil {
+			return err
+		}
 	}
 	if err := r.recomputeLate(ctx, site, subs); err != nil {
 		return err
@@ -304,6 +336,9 @@ func (r *Runner) site(ctx context.Context, site string) (err error) {
 			s.advance(minTime(l, end), data, &out)
 		}
 		r.eng.Relate(&out)
+		if r.o.Cluster != nil && !r.o.Cluster.View().Same(view) {
+			return errHandover
+		}
 		if err := r.emit(ctx, &out, subs); err != nil {
 			return err
 		}
@@ -443,6 +478,11 @@ func (r *Runner) alert(ctx context.Context, e *energy.Event) error {
 	loc := r.o.Config.Location
 	key := sentAlert{e.Site, e.Boiler, e.Kind, e.Since.UnixMilli()}
 	if !r.sent[key] {
+		if !r.owns(e.Site, e.Boiler) {
+			// Its new owner resumes the episode from what is stored, and
+			// raises the alert if this event is not among it.
+			return errHandover
+		}
 		if r.o.Publisher != nil {
 			// An alert the contract refuses (a bug: the configuration's
 			// names follow the contract's rule) is logged and recorded,

@@ -38,6 +38,13 @@ func (r *Runner) Late(ctx context.Context, site, device string, t time.Time) {
 	var pts []*write.Point
 	r.mu.Lock()
 	for _, s := range r.byDevice[site+"\x00"+device] {
+		if r.o.Cluster != nil && !s.active {
+			if r.lateElsewhere(s, t, m) {
+				s.dirty = m
+				pts = append(pts, latePoint(site, s.name, m, true))
+			}
+			continue
+		}
 		// Not started: its progress is unknown yet, so any sample may be
 		// behind it (the marker costs a redundant recomputation at most).
 		if s.started && !m.Before(maxTime(s.done, s.closing)) {

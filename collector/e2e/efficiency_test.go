@@ -192,6 +192,12 @@ func (a *alertLog) list() []telemetry.Alert {
 
 func subscribeAlerts(t *testing.T, broker string) *alertLog {
 	t.Helper()
+	return subscribeSiteAlerts(t, broker, effSite)
+}
+
+// subscribeSiteAlerts collects the alerts of site published on broker.
+func subscribeSiteAlerts(t *testing.T, broker, site string) *alertLog {
+	t.Helper()
 	log := &alertLog{}
 	schema := telemetrytest.Schema(t, "alert.schema.json")
 	c := mqtt.NewClient(mqtt.NewClientOptions().AddBroker(broker).SetClientID("e2e-alerts").SetCleanSession(true))
@@ -199,7 +205,7 @@ func subscribeAlerts(t *testing.T, broker string) *alertLog {
 		t.Fatalf("alerts subscriber: connect: %v", tok.Error())
 	}
 	t.Cleanup(func() { c.Disconnect(200) })
-	tok := c.Subscribe(telemetry.AlertTopic(effSite), 1, func(_ mqtt.Client, m mqtt.Message) {
+	tok := c.Subscribe(telemetry.AlertTopic(site), 1, func(_ mqtt.Client, m mqtt.Message) {
 		// A real alert, through the broker: the contract's, by its
 		// decoder and its documented schema.
 		a, err := telemetry.DecodeAlert(m.Payload())

@@ -2,12 +2,14 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"log/slog"
 	"os"
 	"sync"
 	"sync/atomic"
 	"time"
 
+	"github.com/boilerwatch/boilerwatch/collector/cluster"
 	"github.com/boilerwatch/boilerwatch/collector/config"
 	"github.com/boilerwatch/boilerwatch/collector/derived"
 	"github.com/boilerwatch/boilerwatch/collector/store"
@@ -36,20 +38,28 @@ func (l *energyLate) observe(next func(*telemetry.Message)) func(*telemetry.Mess
 
 // startEnergy runs the efficiency and energy engine (the config's energy
 // section) until ctx is done; wg waits for it.
-func startEnergy(ctx context.Context, wg *sync.WaitGroup, cfg *config.Collector, st *store.Store, m *metrics, late *energyLate, log *slog.Logger) error {
+func startEnergy(ctx context.Context, wg *sync.WaitGroup, cfg *config.Collector, st *store.Store, m *metrics, late *energyLate, mqttTLS *tls.Config, log *slog.Logger) error {
 	pub := derived.NewMQTT(derived.MQTTOptions{
 		Broker: cfg.MQTT.Broker, ClientID: cfg.MQTT.ClientID + "-alerts",
 		Username: cfg.MQTT.Username, Password: os.Getenv(cfg.MQTT.PasswordEnv), Logger: log,
 	})
-	r, err := derived.New(derived.Options{Config: cfg.Energy, Store: st, Publisher: pub, Logger: log,
+	o := derived.Options{Config: cfg.Energy, Store: st, Publisher: pub, Logger: log,
 		OnEfficiency: m.observeEfficiency, OnCycleError: m.observeCycleError,
-		Delete: derived.InfluxQL(cfg.InfluxDB.URL, os.Getenv(cfg.InfluxDB.TokenEnv), cfg.InfluxDB.Bucket)})
+		Delete: derived.InfluxQL(cfg.InfluxDB.URL, os.Getenv(cfg.InfluxDB.TokenEnv), cfg.InfluxDB.Bucket)}
+	if c := cfg.Energy.Cluster; c != nil {
+		o.Cluster = cluster.Join(ctx, cluster.Options{Broker: cfg.MQTT.Broker, ClientID: cfg.MQTT.ClientID + "-presence",
+			Username: cfg.MQTT.Username, Password: os.Getenv(cfg.MQTT.PasswordEnv), TLS: mqttTLS,
+			ID: c.ID, Keepalive: c.Keepalive.Duration, Logger: log})
+		o.Handover = c.Handover.Duration
+	}
+	r, err := derived.New(o)
 	if err != nil {
 		pub.Close()
 		return err
 	}
 	late.r.Store(r)
-	log.Info("energy engine started", "boilers", len(cfg.Energy.Boilers), "meters", len(cfg.Energy.Meters), "timezone", cfg.Energy.Timezone)
+	log.Info("energy engine started", "boilers", len(cfg.Energy.Boilers), "meters", len(cfg.Energy.Meters), "timezone", cfg.Energy.Timezone,
+		"shared", cfg.Energy.Cluster != nil)
 	wg.Go(func() {
 		defer pub.Close()
 		r.Run(ctx)

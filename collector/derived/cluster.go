@@ -1,0 +1,150 @@
+package derived
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/boilerwatch/boilerwatch/collector/cluster"
+	"github.com/boilerwatch/boilerwatch/collector/energy"
+)
+
+// Membership says which collectors are live (cluster.Membership); with
+// one, the runner computes only the boilers and meters it owns
+// (docs/collectors.md).
+type Membership interface {
+	View() cluster.View
+}
+
+// errHandover stops a cycle whose ownership changed while it ran: what it
+// computed is not written (alerts not published), and the subjects it
+// still owns start again from their stored progress.
+var errHandover = errors.New("ownership changed during the cycle")
+
+// units gives each subject its unit of ownership: a boiler with the
+// meters its unit_consumption names (their windows are related in
+// memory, energy.Engine.Relate), joined when boilers share a meter; every
+// other meter alone. A unit is named by the site and its first subject.
+func (r *Runner) units() {
+	parent := map[string]string{}
+	var find func(string) string
+	find = func(x string) string {
+		if p, ok := parent[x]; ok && p != x {
+			root := find(p)
+			parent[x] = root
+			return root
+		}
+		return x
+	}
+	union := func(a, b string) {
+		if ra, rb := find(a), find(b); ra != rb {
+			parent[rb] = ra
+		}
+	}
+	for _, s := range r.subjects {
+		parent[s.name] = s.name
+	}
+	for _, b := range r.eng.Boilers {
+		if u := b.Cfg.UnitConsumption; u != nil {
+			for _, m := range append([]string{u.Product}, u.Energy...) {
+				if _, ok := parent[meterSubject(m)]; ok {
+					union(boilerSubject(b.Cfg.Name), meterSubject(m))
+				}
+			}
+		}
+	}
+	for _, s := range r.subjects {
+		s.unit = s.site + "/" + find(s.name)
+	}
+}
+
+// assign keeps, of a site's subjects, those this collector computes now:
+// owned under view, and for at least the handover time. A subject it no
+// longer owns stops at once, forgetting its place; whoever owns it next
+// starts from its stored progress.
+func (r *Runner) assign(subs []*subject, view cluster.View) []*subject {
+	now := r.o.Now()
+	var active []*subject
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, s := range subs {
+		if !view.Owns(s.unit) {
+			if s.active || !s.ownedAt.IsZero() {
+				r.log.Info("cluster: no longer computing", "subject", s.name, "owner", cluster.Owner(s.unit, view.Members))
+			}
+			s.active, s.ownedAt, s.started = false, time.Time{}, false
+			s.markers, s.wm, s.wmMoved = nil, time.Time{}, time.Time{}
+			continue
+		}
+		if s.ownedAt.IsZero() {
+			s.ownedAt = now
+			r.log.Info("cluster: taking over after the handover time", "subject", s.name, "handover", r.o.Handover)
+		}
+		if !s.active && now.Sub(s.ownedAt) >= r.o.Handover {
+			s.active, s.started, s.dirty = true, false, time.Time{}
+		}
+		if s.active {
+			active = append(active, s)
+		}
+	}
+	return active
+}
+
+// owns reports whether this collector still computes the boiler's unit,
+// checked just before an alert is published.
+func (r *Runner) owns(site, boiler string) bool {
+	if r.o.Cluster == nil {
+		return true
+	}
+	v := r.o.Cluster.View()
+	for _, s := range r.subjects {
+		if s.site == site && s.boiler != nil && s.boiler.Cfg.Name == boiler {
+			return v.Owns(s.unit)
+		}
+	}
+	return false
+}
+
+// peerLate takes the late markers other collectors stored for subs (their
+// ingest wrote samples behind this collector's computing, see Late) into
+// the subjects' late data, to be computed again this cycle.
+func (r *Runner) peerLate(ctx context.Context, site string, subs []*subject) error {
+	late, err := r.storedLate(ctx, site)
+	if err != nil {
+		return err
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, s := range subs {
+	marker:
+		for _, m := range late[s.name] {
+			for _, have := range s.markers {
+				if have.Equal(m) {
+					continue marker
+				}
+			}
+			s.markers = append(s.markers, m)
+			if s.dirty.IsZero() || m.Before(s.dirty) {
+				s.dirty = m
+			}
+		}
+	}
+	return nil
+}
+
+// lateElsewhere is Late for a subject this collector does not compute
+// (s.dirty is then the minute of the last marker it stored): its owner's
+// progress is unknown here, so a sample counts as late when its minute
+// may have closed, that is more than the grace behind the newest sample
+// of the subject's devices this collector wrote. A replayed backlog
+// stores a marker per minute of it; the owner computes again from the
+// earliest.
+func (r *Runner) lateElsewhere(s *subject, t, m time.Time) bool {
+	if t.After(s.seen) {
+		s.seen = t
+	}
+	if !m.Before(energy.Floor(s.seen.Add(-r.o.Config.Grace.Duration), energy.Minute, r.o.Config.Location)) {
+		return false
+	}
+	return !m.Equal(s.dirty)
+}
