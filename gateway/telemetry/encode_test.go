@@ -3,6 +3,7 @@ package telemetry_test
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"math"
 	"reflect"
 	"testing"
@@ -143,15 +144,39 @@ func BenchmarkEncode(b *testing.B) {
 	})
 }
 
+// BenchmarkDecode: the edge cases of goMessages' full message (numbers
+// that strconv parses the slow way, escapes), and a meter's poll of 20
+// numbers, the collector's drain benchmark's message; each through Decode
+// and through the encoding/json parser it tried first before.
 func BenchmarkDecode(b *testing.B) {
-	payload, err := json.Marshal(goMessages()["full"])
-	if err != nil {
-		b.Fatal(err)
+	meter := &telemetry.Message{V: 1, Site: "bench", Gateway: "gw-07", Seq: 1234, Boot: "b00700000000000a",
+		Samples: []telemetry.Sample{{Device: "dev", Profile: "bench-profile", Class: "bench", TS: 1767225600000, Values: map[string]telemetry.Value{}}}}
+	for v := range 20 {
+		meter.Samples[0].Values[fmt.Sprintf("p%02d", v)] = telemetry.Number(234 + float64(v)/100)
 	}
-	b.ReportAllocs()
-	for b.Loop() {
-		if _, err := telemetry.Decode(payload); err != nil {
+	for _, c := range []struct {
+		name string
+		m    *telemetry.Message
+	}{{"full", goMessages()["full"]}, {"meter", meter}} {
+		payload, err := json.Marshal(c.m)
+		if err != nil {
 			b.Fatal(err)
 		}
+		b.Run(c.name+"/Decode", func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, err := telemetry.Decode(payload); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+		b.Run(c.name+"/encoding-json", func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, ok := telemetry.DecodeWellFormed(payload); !ok {
+					b.Fatal("not decoded")
+				}
+			}
+		})
 	}
 }

@@ -235,9 +235,14 @@ func Decode(payload []byte) (*Message, error) {
 		return nil, fmt.Errorf("%w: not UTF-8", ErrSyntax)
 	}
 	// A well-formed message is parsed once (decoding is the collector's
-	// main cost when it drains a backlog). Anything else takes the path
+	// main cost when it drains a backlog): as the Encoder writes it by
+	// decodeFast, otherwise by encoding/json. Anything else takes the path
 	// below, which tells the reasons apart.
-	if m, ok := decodeWellFormed(payload); ok {
+	m, ok := decodeFast(payload)
+	if !ok {
+		m, ok = decodeWellFormed(payload)
+	}
+	if ok {
 		if err := m.Validate(); err != nil {
 			return nil, err
 		}
@@ -258,8 +263,8 @@ func Decode(payload []byte) (*Message, error) {
 	}
 	dec := json.NewDecoder(bytes.NewReader(payload))
 	dec.DisallowUnknownFields()
-	var m Message
-	if err := dec.Decode(&m); err != nil {
+	m = new(Message)
+	if err := dec.Decode(m); err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrInvalid, err)
 	}
 	if dec.More() {
@@ -268,10 +273,11 @@ func Decode(payload []byte) (*Message, error) {
 	if err := m.Validate(); err != nil {
 		return nil, err
 	}
-	return &m, nil
+	return m, nil
 }
 
-// decodeWellFormed decodes payload strictly; ok only if it is one JSON
+// decodeWellFormed decodes payload strictly with encoding/json, for what
+// decodeFast leaves; ok only if it is one JSON
 // object of wire version 1 with known fields and nothing but JSON
 // whitespace after it — exactly the payloads for which the probing path
 // of Decode reaches Validate with the same message.

@@ -138,18 +138,7 @@ func (v *Value) UnmarshalJSON(b []byte) error {
 			if err != nil {
 				return fmt.Errorf("%w: q: %w", errValueField, err)
 			}
-			// The three qualities are interned: a decoded value of good
-			// quality costs no string.
-			switch Quality(s) {
-			case Good:
-				v.Q = Good
-			case Bad:
-				v.Q = Bad
-			case Stale:
-				v.Q = Stale
-			default:
-				v.Q = Quality(s)
-			}
+			v.Q = quality(s)
 		case "err":
 			if tok[0] == 'n' {
 				continue
