@@ -20,7 +20,6 @@ import (
 	"time"
 
 	mqtt "github.com/eclipse/paho.mqtt.golang"
-	lp "github.com/influxdata/influxdb-client-go/v2/api/write"
 
 	"github.com/boilerwatch/boilerwatch/collector/ingest"
 	"github.com/boilerwatch/boilerwatch/collector/servicetest"
@@ -226,9 +225,7 @@ func TestCollectorDrainBench(t *testing.T) {
 		m := drainMsg(i)
 		payload, _ := json.Marshal(m)
 		toks[i] = pub.Publish(telemetry.SamplesTopic(m.Site, m.Gateway), 1, false, payload)
-		for _, p := range ingest.Points(&m) {
-			lines.WriteString(lp.PointToLineProtocol(p, time.Millisecond))
-		}
+		lines.Write(ingest.AppendLines(nil, &m))
 		if (i+1)%5000 == 0 {
 			lineBatches = append(lineBatches, bytes.Clone(lines.Bytes()))
 			lines.Reset()

@@ -14,7 +14,6 @@ import (
 	"time"
 
 	mqtt "github.com/eclipse/paho.mqtt.golang"
-	"github.com/influxdata/influxdb-client-go/v2/api/write"
 
 	"github.com/boilerwatch/boilerwatch/collector/servicetest"
 	"github.com/boilerwatch/boilerwatch/collector/store"
@@ -74,9 +73,7 @@ func BenchmarkDrain(b *testing.B) {
 	for i := range payloads {
 		m := drainMessage(i)
 		payloads[i], _ = json.Marshal(m)
-		for _, p := range Points(&m) {
-			lines.WriteString(write.PointToLineProtocol(p, time.Millisecond))
-		}
+		lines.Write(AppendLines(nil, &m))
 		if (i+1)%5000 == 0 {
 			lineBatches = append(lineBatches, bytes.Clone(lines.Bytes()))
 			lines.Reset()

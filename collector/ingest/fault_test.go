@@ -6,12 +6,13 @@ import (
 	"errors"
 	"io"
 	"log/slog"
+	"regexp"
+	"strconv"
 	"sync"
 	"testing"
 	"time"
 
 	mqtt "github.com/eclipse/paho.mqtt.golang"
-	"github.com/influxdata/influxdb-client-go/v2/api/write"
 
 	"github.com/boilerwatch/boilerwatch/collector/servicetest"
 	"github.com/boilerwatch/boilerwatch/gateway/telemetry"
@@ -24,21 +25,23 @@ type seqWriter struct {
 	seqs map[int64]int
 }
 
-func (w *seqWriter) Write(_ context.Context, pts ...*write.Point) error {
+func (w *seqWriter) WriteLines(_ context.Context, lines []byte) error {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	if w.down {
 		return errors.New("connection refused")
 	}
-	for _, p := range pts {
-		for _, f := range p.FieldList() {
-			if f.Key == FieldSeq {
-				w.seqs[f.Value.(int64)]++
-			}
+	for _, m := range seqField.FindAllSubmatch(lines, -1) {
+		seq, err := strconv.ParseInt(string(m[1]), 10, 64)
+		if err != nil {
+			return err
 		}
+		w.seqs[seq]++
 	}
 	return nil
 }
+
+var seqField = regexp.MustCompile(FieldSeq + `=(\d+)i `)
 
 func (w *seqWriter) count() int {
 	w.mu.Lock()

@@ -325,7 +325,7 @@ func TestGapLookupClockStepsBack(t *testing.T) {
 	}
 	// Everything but 5 is in InfluxDB, whoever wrote it.
 	for _, seq := range []uint64{1, 2, 3, 4, 6, 7} {
-		if err := st.Write(ctx, Points(message(seq))...); err != nil {
+		if err := st.WriteLines(ctx, AppendLines(nil, message(seq))); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -26,9 +26,18 @@ import (
 	"github.com/boilerwatch/boilerwatch/gateway/telemetry"
 )
 
-// Writer is where points go; it returns once they are durable.
+// Writer is where points go (the gap events); it returns once they are
+// durable.
 type Writer interface {
 	Write(ctx context.Context, points ...*write.Point) error
+}
+
+// LineWriter is where the consumer writes: InfluxDB line protocol, one
+// point a line, timestamps in milliseconds (AppendLines). It returns once
+// InfluxDB accepted the lines, or with an error that store.Refused
+// recognises when InfluxDB refused them for what they hold.
+type LineWriter interface {
+	WriteLines(ctx context.Context, lines []byte) error
 }
 
 // Options configure the consumer.
@@ -120,7 +129,7 @@ func (s *Stats) refuse(k Refusal) {
 // Consumer reads telemetry from the broker.
 type Consumer struct {
 	o     Options
-	w     Writer
+	w     LineWriter
 	log   *slog.Logger
 	in    chan mqtt.Message
 	held  chan struct{} // a token per message held (window)
@@ -154,7 +163,7 @@ const window = 2000
 const batchMessages = 500
 
 // New prepares a consumer; Run connects and consumes.
-func New(o Options, w Writer) *Consumer {
+func New(o Options, w LineWriter) *Consumer {
 	if o.Logger == nil {
 		o.Logger = slog.Default()
 	}
@@ -332,9 +341,29 @@ type pending struct {
 	msgs    []delivery           // every message, acknowledged at the end
 	decoded []*telemetry.Message // the valid ones, for Observe
 	letters map[int]*Letter      // by index in msgs: what of it was refused
-	points  []*write.Point
-	owner   []sampleRef // owner[i]: where points[i] came from
+	lines   []byte               // the points, in line protocol
+	ends    []int                // ends[i]: where point i's line ends in lines
+	owner   []sampleRef          // owner[i]: where point i came from
 	values  int
+	enc     lineEncoder
+}
+
+// line is point i's line protocol, its newline included.
+func (b *pending) line(i int) []byte {
+	start := 0
+	if i > 0 {
+		start = b.ends[i-1]
+	}
+	return b.lines[start:b.ends[i]]
+}
+
+// span is the lines of points from to to (excluded).
+func (b *pending) span(from, to int) []byte {
+	start := 0
+	if from > 0 {
+		start = b.ends[from-1]
+	}
+	return b.lines[start:b.ends[to-1]]
 }
 
 type sampleRef struct {
@@ -523,18 +552,19 @@ func minTime(a, b time.Time) time.Time {
 	return a
 }
 
-// write writes points, retrying with backoff until InfluxDB accepts them
-// or refuses them for what they hold (store.Refused), which it returns at
-// once; otherwise only ctx ends it with an error.
-func (c *Consumer) write(ctx context.Context, pts []*write.Point) error {
+// write writes the points from to to of b, retrying with backoff until
+// InfluxDB accepts them or refuses them for what they hold
+// (store.Refused), which it returns at once; otherwise only ctx ends it
+// with an error.
+func (c *Consumer) write(ctx context.Context, b *pending, from, to int) error {
 	backoff := 500 * time.Millisecond
 	for {
-		err := c.w.Write(ctx, pts...)
+		err := c.w.WriteLines(ctx, b.span(from, to))
 		if err == nil || store.Refused(err) {
 			return err
 		}
 		c.Stats.WriteFailures.Add(1)
-		c.log.Warn("write failed, retrying", "points", len(pts), "in", backoff, "error", err)
+		c.log.Warn("write failed, retrying", "points", to-from, "in", backoff, "error", err)
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
@@ -550,25 +580,26 @@ type refusedPoint struct {
 	err error
 }
 
-// writeSplit writes pts; when InfluxDB refuses a write for its content it
-// writes each half again, down to single points, so that one bad point
-// costs only itself. Rewriting a point InfluxDB already took (1.8 keeps
-// the good points of a partial write) changes nothing. It returns the
-// points refused on their own; only ctx ends it with an error.
-func (c *Consumer) writeSplit(ctx context.Context, pts []*write.Point, at int) ([]refusedPoint, error) {
-	err := c.write(ctx, pts)
+// writeSplit writes the points from to to of b; when InfluxDB refuses a
+// write for its content it writes each half again, down to single points,
+// so that one bad point costs only itself. Rewriting a point InfluxDB
+// already took (1.8 keeps the good points of a partial write) changes
+// nothing. It returns the points refused on their own; only ctx ends it
+// with an error.
+func (c *Consumer) writeSplit(ctx context.Context, b *pending, from, to int) ([]refusedPoint, error) {
+	err := c.write(ctx, b, from, to)
 	if err == nil || !store.Refused(err) {
 		return nil, err
 	}
-	if len(pts) == 1 {
-		return []refusedPoint{{at, err}}, nil
+	if to-from == 1 {
+		return []refusedPoint{{from, err}}, nil
 	}
-	h := len(pts) / 2
-	r1, err := c.writeSplit(ctx, pts[:h], at)
+	h := from + (to-from)/2
+	r1, err := c.writeSplit(ctx, b, from, h)
 	if err != nil {
 		return nil, err
 	}
-	r2, err := c.writeSplit(ctx, pts[h:], at+h)
+	r2, err := c.writeSplit(ctx, b, h, to)
 	return append(r1, r2...), err
 }
 
@@ -599,11 +630,13 @@ func (c *Consumer) add(b *pending, m delivery) {
 		}
 	}
 	b.decoded = append(b.decoded, msg)
-	for _, s := range msg.Samples {
+	for j := range msg.Samples {
+		s := &msg.Samples[j]
 		b.values += len(s.Values)
 		b.owner = append(b.owner, sampleRef{i, s.Device})
+		b.lines = b.enc.appendSample(b.lines, msg, s)
+		b.ends = append(b.ends, len(b.lines))
 	}
-	b.points = append(b.points, Points(msg)...)
 }
 
 // Refusal reasons of the consumer (the schema's are in schema.go).
@@ -672,9 +705,8 @@ func (c *Consumer) flush(ctx context.Context, b *pending) error {
 		}
 	}
 	var refused []refusedPoint
-	for at := 0; at < len(b.points); at += c.o.MaxPoints {
-		n := min(len(b.points)-at, c.o.MaxPoints)
-		r, err := c.writeSplit(ctx, b.points[at:at+n], at)
+	for at := 0; at < len(b.ends); at += c.o.MaxPoints {
+		r, err := c.writeSplit(ctx, b, at, min(at+c.o.MaxPoints, len(b.ends)))
 		if err != nil {
 			return err
 		}
@@ -683,8 +715,9 @@ func (c *Consumer) flush(ctx context.Context, b *pending) error {
 	for _, r := range refused {
 		ref := b.owner[r.at]
 		l := b.letter(ref.msg)
+		line := b.line(r.at)
 		l.Problems = append(l.Problems, Problem{Reason: ReasonInfluxRefused, Device: ref.device,
-			Detail: truncate(r.err.Error(), 500) + "; point: " + truncate(write.PointToLineProtocol(b.points[r.at], time.Millisecond), 500)})
+			Detail: truncate(r.err.Error(), 500) + "; point: " + truncate(string(line[:len(line)-1]), 500)})
 	}
 	letters := make([]*Letter, 0, len(b.letters))
 	for i := range b.msgs {
@@ -713,7 +746,7 @@ func (c *Consumer) flush(ctx context.Context, b *pending) error {
 		m.Ack()
 	}
 	c.Stats.Messages.Add(uint64(len(b.decoded)))
-	c.Stats.Samples.Add(uint64(len(b.points) - len(refused)))
+	c.Stats.Samples.Add(uint64(len(b.ends) - len(refused)))
 	c.Stats.Points.Add(uint64(b.values))
 	return nil
 }

@@ -14,7 +14,7 @@ import (
 	"time"
 
 	mqtt "github.com/eclipse/paho.mqtt.golang"
-	"github.com/influxdata/influxdb-client-go/v2/api/write"
+	lp "github.com/influxdata/line-protocol"
 
 	"github.com/boilerwatch/boilerwatch/collector/broker"
 	"github.com/boilerwatch/boilerwatch/collector/ingest"
@@ -23,8 +23,8 @@ import (
 	"github.com/boilerwatch/boilerwatch/gateway/telemetry"
 )
 
-// point is a write.Point or a row read back from InfluxDB, in a form that
-// compares with reflect.DeepEqual.
+// point is a line of line protocol or a row read back from InfluxDB, in a
+// form that compares with reflect.DeepEqual.
 type point struct {
 	Measurement string
 	Tags        map[string]string
@@ -32,7 +32,7 @@ type point struct {
 	TS          int64 // Unix ms
 }
 
-func view(p *write.Point) point {
+func view(p lp.Metric) point {
 	v := point{Measurement: p.Name(), Tags: map[string]string{}, Fields: map[string]any{}, TS: p.Time().UnixMilli()}
 	for _, t := range p.TagList() {
 		v.Tags[t.Key] = t.Value
@@ -41,6 +41,19 @@ func view(p *write.Point) point {
 		v.Fields[f.Key] = f.Value
 	}
 	return v
+}
+
+// parseLines reads line protocol with millisecond timestamps as InfluxDB
+// would.
+func parseLines(t *testing.T, lines []byte) []lp.Metric {
+	t.Helper()
+	h := lp.NewMetricHandler()
+	h.SetTimePrecision(time.Millisecond)
+	pts, err := lp.NewParser(h).Parse(lines)
+	if err != nil {
+		t.Fatalf("%s: %v", lines, err)
+	}
+	return pts
 }
 
 // TestPoints checks the mapping of a message to InfluxDB points: one wide
@@ -113,7 +126,7 @@ func TestPoints(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			pts := ingest.Points(c.msg)
+			pts := parseLines(t, ingest.AppendLines(nil, c.msg))
 			if len(pts) != len(c.want) {
 				t.Fatalf("%d points, want %d", len(pts), len(c.want))
 			}
@@ -128,7 +141,7 @@ func TestPoints(t *testing.T) {
 				}
 			}
 			// Same message, same points: redelivery overwrites, never adds.
-			again := ingest.Points(c.msg)
+			again := parseLines(t, ingest.AppendLines(nil, c.msg))
 			for i := range pts {
 				if !reflect.DeepEqual(view(pts[i]), view(again[i])) {
 					t.Errorf("point %d differs between two calls", i)
@@ -524,7 +537,7 @@ func TestConsumer(t *testing.T) {
 }
 
 // expectedPoint is the row a sample must become, written out independently
-// of ingest.Points.
+// of ingest.AppendLines.
 func expectedPoint(m *telemetry.Message, s telemetry.Sample) point {
 	p := point{
 		Measurement: s.Class, TS: s.TS,

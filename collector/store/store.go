@@ -4,6 +4,7 @@
 package store
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -51,6 +52,16 @@ func (s *Store) Close() { s.client.Close() }
 func (s *Store) Write(ctx context.Context, points ...*write.Point) error {
 	if err := s.write.WritePoint(ctx, points...); err != nil {
 		return fmt.Errorf("influxdb %s bucket %s: write %d points: %w", s.cfg.URL, s.cfg.Bucket, len(points), err)
+	}
+	return nil
+}
+
+// WriteLines stores points given as line protocol with millisecond
+// timestamps; it returns only once InfluxDB accepted them. An error of
+// InfluxDB's answer is the client's, as Write's is, for Refused.
+func (s *Store) WriteLines(ctx context.Context, lines []byte) error {
+	if err := s.write.WriteRecord(ctx, string(lines)); err != nil {
+		return fmt.Errorf("influxdb %s bucket %s: write %d lines: %w", s.cfg.URL, s.cfg.Bucket, bytes.Count(lines, []byte{'\n'}), err)
 	}
 	return nil
 }

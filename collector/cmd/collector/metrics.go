@@ -12,6 +12,7 @@ import (
 	"github.com/boilerwatch/boilerwatch/collector/broker"
 	"github.com/boilerwatch/boilerwatch/collector/energy"
 	"github.com/boilerwatch/boilerwatch/collector/ingest"
+	"github.com/boilerwatch/boilerwatch/collector/store"
 )
 
 // metrics are the collector's instruments on one registry per process.
@@ -58,24 +59,36 @@ func (m *metrics) observeEfficiency(r *energy.Result) {
 // observeCycleError is derived.Options.OnCycleError.
 func (m *metrics) observeCycleError(error) { m.effFailures.WithLabelValues("cycle").Inc() }
 
-// writer is an ingest.Writer that times every InfluxDB write. It also
-// remembers since when a write has been running, so the systemd watchdog
-// can tell a collector stuck in a write from one that is idle.
+// writer is an ingest.Writer and LineWriter that times every InfluxDB
+// write. It also remembers since when a write has been running, so the
+// systemd watchdog can tell a collector stuck in a write from one that is
+// idle.
 type writer struct {
-	w        ingest.Writer
+	w        *store.Store
 	m        *metrics
 	inflight atomic.Int64 // Unix ns the oldest running write started; 0: none
 	running  atomic.Int64
 }
 
-var _ ingest.Writer = (*writer)(nil)
+var (
+	_ ingest.Writer     = (*writer)(nil)
+	_ ingest.LineWriter = (*writer)(nil)
+)
 
 func (w *writer) Write(ctx context.Context, points ...*write.Point) error {
+	return w.timed(func() error { return w.w.Write(ctx, points...) })
+}
+
+func (w *writer) WriteLines(ctx context.Context, lines []byte) error {
+	return w.timed(func() error { return w.w.WriteLines(ctx, lines) })
+}
+
+func (w *writer) timed(write func() error) error {
 	start := time.Now()
 	if w.running.Add(1) == 1 {
 		w.inflight.Store(start.UnixNano())
 	}
-	err := w.w.Write(ctx, points...)
+	err := write()
 	if w.running.Add(-1) == 0 {
 		w.inflight.Store(0)
 	}
