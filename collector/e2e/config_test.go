@@ -125,11 +125,14 @@ type collectorConfig struct {
 	clientID string
 	mqtt     string // more entries of the mqtt map (TLS files, share_group, users)
 	influx   *servicetest.Influx
-	bucket   string        // "": the Influx's
-	token    string        // more entries of the influxdb map (token_env, org)
-	noCreate bool          // create_database: false; the bucket must exist, as on InfluxDB 2.x
-	flush    time.Duration // 0: 100ms
-	extra    string        // more sections (gaps, metrics, http, console, energy, gateways)
+	bucket   string // "": the Influx's
+	token    string // more entries of the influxdb map (token_env, org)
+	noCreate bool   // create_database: false; the bucket must exist, as on InfluxDB 2.x
+	// influxYAML is the whole influxdb section instead of the one the
+	// fields above make (a documented example).
+	influxYAML string
+	flush      time.Duration // 0: 100ms
+	extra      string        // more sections (gaps, metrics, http, console, energy, gateways)
 }
 
 func (c collectorConfig) yaml() string {
@@ -145,7 +148,11 @@ func (c collectorConfig) yaml() string {
 	if bucket == "" {
 		bucket = c.influx.Bucket
 	}
-	fmt.Fprintf(&b, "influxdb: {url: %q, bucket: %q, create_database: %t%s}\n", c.influx.URL, bucket, !c.noCreate, entries(c.token))
+	if c.influxYAML != "" {
+		b.WriteString(c.influxYAML)
+	} else {
+		fmt.Fprintf(&b, "influxdb: {url: %q, bucket: %q, create_database: %t%s}\n", c.influx.URL, bucket, !c.noCreate, entries(c.token))
+	}
 	flush := c.flush
 	if flush == 0 {
 		flush = 100 * time.Millisecond

@@ -72,9 +72,19 @@ func TestInfluxV2Config(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// The influxdb section is docs/tiers.md's example for 2.x, with this
+	// server's address, bucket and token variable.
+	doc, ok := servicetest.DocBlocks(t, "docs/tiers.md", "yaml")["# influxdb section of collector.yaml for InfluxDB 2.x or Cloud (TSM)"]
+	if !ok {
+		t.Fatal("docs/tiers.md has no influxdb example for 2.x")
+	}
+	section := strings.NewReplacer("http://127.0.0.1:8086", influx.URL, "BW_INFLUX_TOKEN", "BW_TEST_INFLUX_TOKEN",
+		"bucket: boilerwatch ", "bucket: "+bucket+" ").Replace(doc)
+	if !strings.Contains(section, "org: "+org) || !strings.Contains(section, bucket) || strings.Contains(section, "create_database") {
+		t.Fatalf("docs/tiers.md's influxdb example is not the one this test runs:\n%s", doc)
+	}
 	broker, httpAddr := freeAddr(t), freeAddr(t)
-	colCfg := write(t, filepath.Join(dir, "collector.yaml"), collectorConfig{embedded: broker, clientID: "bw-collector-v2", influx: influx,
-		bucket: bucket, noCreate: true, token: "token_env: BW_TEST_INFLUX_TOKEN, org: " + org,
+	colCfg := write(t, filepath.Join(dir, "collector.yaml"), collectorConfig{embedded: broker, clientID: "bw-collector-v2", influx: influx, influxYAML: section,
 		extra: fmt.Sprintf("http: {listen: %s}\nconsole:\n  users:\n    - {name: auditor, role: auditor, password_hash: %q}\n", httpAddr, hash) +
 			fmt.Sprintf(energyConfig, v2Site)}.yaml())
 	collector := &servicetest.Process{Name: bins["collector"], Args: []string{"-config", colCfg, "-report", "5s"},
