@@ -33,17 +33,46 @@ func StartInflux(t testing.TB) *Influx {
 func StartInfluxAuth(t testing.TB, user, password string) *Influx {
 	t.Helper()
 	in := startInflux(t, true)
-	// With no user yet, 1.8 lets the first admin be created unauthenticated.
-	form := url.Values{"q": {fmt.Sprintf("CREATE USER %q WITH PASSWORD '%s' WITH ALL PRIVILEGES", user, password)}}
-	resp, err := http.PostForm(in.URL+"/query", form)
+	// With no user yet, 1.8 lets the first admin be created
+	// unauthenticated. The user is then checked with its own login: a
+	// test once found InfluxDB still without an admin right after a
+	// successful CREATE USER.
+	create := url.Values{"q": {fmt.Sprintf("CREATE USER %q WITH PASSWORD '%s' WITH ALL PRIVILEGES", user, password)}}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		status, body := in.post(t, create, "", "")
+		if status == http.StatusOK && !strings.Contains(body, `"error"`) {
+			status, body = in.post(t, url.Values{"q": {"SHOW USERS"}}, user, password)
+			if status == http.StatusOK && strings.Contains(body, fmt.Sprintf("[%q,true]", user)) {
+				return in
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("create influx admin %s: %d %s", user, status, body)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
+
+// post sends an InfluxQL form to /query, with a basic login unless user
+// is empty, and returns the status and body.
+func (in *Influx) post(t testing.TB, form url.Values, user, password string) (int, string) {
+	t.Helper()
+	req, err := http.NewRequest(http.MethodPost, in.URL+"/query", strings.NewReader(form.Encode()))
 	if err != nil {
 		t.Fatal(err)
 	}
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		t.Fatalf("create influx user: %s", resp.Status)
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	if user != "" {
+		req.SetBasicAuth(user, password)
 	}
-	return in
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
+	return resp.StatusCode, string(body)
 }
 
 func startInflux(t testing.TB, auth bool) *Influx {
