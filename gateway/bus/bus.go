@@ -30,6 +30,7 @@
 package bus
 
 import (
+	"context"
 	"log/slog"
 	"sync"
 	"sync/atomic"
@@ -67,9 +68,13 @@ type Bus struct {
 	cfg     fwconfig.Bus
 	timeout time.Duration
 	log     *slog.Logger
-	jobs    chan job
+	// hold is taken by the goroutine exchanging a request (ReadInto), and
+	// for good when Run returns; started is closed when Run has set runCtx.
+	hold    chan struct{}
+	started chan struct{}
+	runCtx  context.Context
 
-	// Owned by the Run goroutine.
+	// Owned by the holder of hold.
 	pk       *packager
 	tr       *transporter
 	client   modbus.Client
@@ -107,7 +112,7 @@ func New(o Options) (*Bus, error) {
 	if o.Logger == nil {
 		o.Logger = slog.Default()
 	}
-	b := &Bus{cfg: o.Bus, timeout: o.Timeout, jobs: make(chan job), lastUnit: -1}
+	b := &Bus{cfg: o.Bus, timeout: o.Timeout, hold: make(chan struct{}, 1), started: make(chan struct{}), lastUnit: -1}
 	if b.cfg.Key == "" {
 		b.cfg.Key = string(b.cfg.Transport) + "://" + b.cfg.Address
 	}

@@ -19,27 +19,37 @@ const (
 // stream is out of step and the connection is closed.
 var ErrFrame = errors.New("modbus: malformed reply frame")
 
-// readMBAP reads one Modbus TCP frame into buf (at least maxFrame bytes).
-// It returns what it read, also on error.
-func readMBAP(r io.Reader, buf []byte) ([]byte, error) {
-	n, err := io.ReadFull(r, buf[:mbapHeader])
+// readMBAP reads one Modbus TCP frame into buf (at least maxFrame bytes),
+// in one read when the frame has arrived whole: the reply's header and
+// body together rather than one read each. It returns what it read of the
+// frame, also on error, and how many bytes followed the frame in the same
+// read (surplus: a duplicate or spurious frame, discarded as the drain
+// before the next request would).
+func readMBAP(r io.Reader, buf []byte) (frame []byte, surplus int, err error) {
+	n, err := io.ReadAtLeast(r, buf[:maxFrame], mbapHeader)
 	if err != nil {
-		return buf[:n], fmt.Errorf("read MBAP header: %w", err)
+		return buf[:n], 0, fmt.Errorf("read MBAP header: %w", err)
 	}
 	if p := binary.BigEndian.Uint16(buf[2:]); p != 0 {
-		return buf[:n], fmt.Errorf("%w: protocol id %d, want 0", ErrFrame, p)
+		return buf[:mbapHeader], 0, fmt.Errorf("%w: protocol id %d, want 0", ErrFrame, p)
 	}
 	// The length counts the unit id and the PDU (function code and data).
 	length := int(binary.BigEndian.Uint16(buf[4:]))
 	if length < 2 || length > 254 {
-		return buf[:n], fmt.Errorf("%w: MBAP length %d outside 2..254", ErrFrame, length)
+		return buf[:mbapHeader], 0, fmt.Errorf("%w: MBAP length %d outside 2..254", ErrFrame, length)
 	}
 	end := mbapHeader + length - 1
-	m, err := io.ReadFull(r, buf[mbapHeader:end])
-	if err != nil {
-		return buf[:n+m], fmt.Errorf("read MBAP body (%d of %d bytes): %w", m, length-1, err)
+	if n >= end {
+		return buf[:end], n - end, nil
 	}
-	return buf[:end], nil
+	m, err := io.ReadFull(r, buf[n:end])
+	if err == io.EOF {
+		err = io.ErrUnexpectedEOF // the frame's start was read
+	}
+	if err != nil {
+		return buf[:n+m], 0, fmt.Errorf("read MBAP body (%d of %d bytes): %w", n+m-mbapHeader, length-1, err)
+	}
+	return buf[:end], 0, nil
 }
 
 // readRTU reads the RTU reply to req into buf (at least rtuMax bytes). An

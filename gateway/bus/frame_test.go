@@ -59,27 +59,29 @@ func TestReadMBAP(t *testing.T) {
 	t.Parallel()
 	good := []byte{0, 1, 0, 0, 0, 5, 1, 3, 2, 0x12, 0x34}
 	tests := []struct {
-		name   string
-		wire   []byte
-		frame  int
-		errHas string
+		name    string
+		wire    []byte
+		frame   int
+		surplus int
+		errHas  string
 	}{
-		{"answer", good, 11, ""},
-		{"protocol id", []byte{0, 1, 0, 9, 0, 5, 1, 3, 2, 0, 0}, 7, "protocol id 9"},
-		{"length zero", []byte{0, 1, 0, 0, 0, 0, 1}, 7, "MBAP length 0 outside 2..254"},
-		{"length too big", []byte{0, 1, 0, 0, 1, 0, 1}, 7, "MBAP length 256 outside 2..254"},
-		{"short body", good[:9], 9, "read MBAP body (2 of 4 bytes): unexpected EOF"},
-		{"short header", good[:3], 3, "read MBAP header: unexpected EOF"},
+		{"answer", good, 11, 0, ""},
+		{"answer twice in one read", append(append([]byte{}, good...), good...), 11, 11, ""},
+		{"protocol id", []byte{0, 1, 0, 9, 0, 5, 1, 3, 2, 0, 0}, 7, 0, "protocol id 9"},
+		{"length zero", []byte{0, 1, 0, 0, 0, 0, 1}, 7, 0, "MBAP length 0 outside 2..254"},
+		{"length too big", []byte{0, 1, 0, 0, 1, 0, 1}, 7, 0, "MBAP length 256 outside 2..254"},
+		{"short body", good[:9], 9, 0, "read MBAP body (2 of 4 bytes): unexpected EOF"},
+		{"short header", good[:3], 3, 0, "read MBAP header: unexpected EOF"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			var buf [maxFrame]byte
-			frame, err := readMBAP(bytes.NewReader(tt.wire), buf[:])
+			frame, surplus, err := readMBAP(bytes.NewReader(tt.wire), buf[:])
 			if tt.errHas == "" && err != nil || tt.errHas != "" && (err == nil || !strings.Contains(err.Error(), tt.errHas)) {
 				t.Fatalf("err %v, want %q", err, tt.errHas)
 			}
-			if len(frame) != tt.frame {
-				t.Errorf("frame % x, want %d bytes", frame, tt.frame)
+			if len(frame) != tt.frame || surplus != tt.surplus {
+				t.Errorf("frame % x and %d bytes after it, want %d and %d", frame, surplus, tt.frame, tt.surplus)
 			}
 		})
 	}
@@ -129,17 +131,20 @@ func FuzzReadRTU(f *testing.F) {
 	})
 }
 
-// FuzzReadMBAP: the MBAP reader never panics and frames exactly what the
-// length field announces.
+// FuzzReadMBAP: the MBAP reader never panics, frames exactly what the
+// length field announces, and counts what followed it in the same read.
 func FuzzReadMBAP(f *testing.F) {
 	f.Add([]byte{0, 1, 0, 0, 0, 5, 1, 3, 2, 0x12, 0x34})
 	f.Add([]byte{0, 1, 0, 0, 0, 0, 1})
 	f.Add([]byte{0, 1, 0, 0, 0, 254, 1})
 	f.Fuzz(func(t *testing.T, wire []byte) {
 		var buf [maxFrame]byte
-		frame, err := readMBAP(bytes.NewReader(wire), buf[:])
+		frame, surplus, err := readMBAP(bytes.NewReader(wire), buf[:])
 		if err != nil {
 			return
+		}
+		if len(frame)+surplus > len(wire) {
+			t.Fatalf("frame of %d and %d bytes after it from %d bytes", len(frame), surplus, len(wire))
 		}
 		if n := int(binary.BigEndian.Uint16(frame[4:])); len(frame) != 6+n || len(frame) > maxFrame {
 			t.Fatalf("frame of %d bytes for length %d", len(frame), n)
@@ -161,7 +166,7 @@ func (r *replay) Send(adu []byte) ([]byte, error) {
 	if r.rtu {
 		r.frame, err = readRTU(bytes.NewReader(r.wire), adu, r.buf[:])
 	} else {
-		r.frame, err = readMBAP(bytes.NewReader(r.wire), r.buf[:])
+		r.frame, _, err = readMBAP(bytes.NewReader(r.wire), r.buf[:])
 	}
 	return r.frame, err
 }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"sync"
 	"time"
 
 	"github.com/goburrow/modbus"
@@ -12,9 +11,10 @@ import (
 	"github.com/boilerwatch/boilerwatch/firmware-config/profile"
 )
 
-// The request loop: callers hand jobs to the one goroutine that owns the
-// connection (Run), which exchanges each request for its reply and decodes
-// the registers or bits.
+// The request path: a caller exchanges its request for the reply in its
+// own goroutine while it holds the bus (one request at a time), so a poll
+// costs no hand-over to another goroutine and back per request; Run only
+// bounds the bus's life.
 
 type job struct {
 	ctx      context.Context
@@ -24,39 +24,20 @@ type job struct {
 	count    int
 	timeout  time.Duration
 	dst      []uint16
-	done     chan result
 }
 
-// resultChans recycles the one-slot channels a read waits on: a poll
-// makes one read per request, and a channel per read was the bus's only
-// allocation of its own.
-var resultChans = sync.Pool{New: func() any { return make(chan result, 1) }}
-
-type result struct {
-	words []uint16
-	at    time.Time
-	err   error
-}
-
-// Run serves requests until ctx is done, then closes the connection. A
-// request in flight when ctx ends is cut short by closing the connection.
+// Run lets the bus serve requests until ctx is done, then closes the
+// connection once the request in flight (cut short by closing the
+// connection) has returned. Requests wait for Run to start, and after it
+// returns wait until their own context ends.
 func (b *Bus) Run(ctx context.Context) {
+	b.runCtx = ctx
 	stop := context.AfterFunc(ctx, b.closeConn)
 	defer stop()
-	defer b.closeConn()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case j := <-b.jobs:
-			if err := j.ctx.Err(); err != nil {
-				j.done <- result{err: err}
-				continue
-			}
-			words, err := b.do(ctx, j)
-			j.done <- result{words: words, at: time.Now(), err: err}
-		}
-	}
+	close(b.started)
+	<-ctx.Done()
+	b.hold <- struct{}{} // kept: no request after Run
+	b.closeConn()
 }
 
 // Read reads count registers (or bits, as 0/1 words) of the given type from
@@ -69,20 +50,22 @@ func (b *Bus) Read(ctx context.Context, unit byte, register profile.RegisterType
 // ReadInto is Read that decodes into dst when it has room, so a poller can
 // reuse one buffer per request.
 func (b *Bus) ReadInto(ctx context.Context, dst []uint16, unit byte, register profile.RegisterType, start, count int, timeout time.Duration) ([]uint16, time.Time, error) {
-	done := resultChans.Get().(chan result)
-	j := job{ctx: ctx, unit: unit, register: register, start: start, count: count, timeout: timeout, dst: dst, done: done}
+	j := job{ctx: ctx, unit: unit, register: register, start: start, count: count, timeout: timeout, dst: dst}
 	select {
-	case b.jobs <- j:
+	case <-b.started:
+		select {
+		case b.hold <- struct{}{}:
+			defer func() { <-b.hold }()
+			if err := ctx.Err(); err != nil {
+				return nil, time.Time{}, err
+			}
+			words, err := b.do(b.runCtx, j)
+			return words, time.Now(), err
+		case <-ctx.Done():
+		}
 	case <-ctx.Done():
-		resultChans.Put(done)
-		return nil, time.Time{}, fmt.Errorf("%s unit %d %s %d+%d: %w", b.cfg.Key, unit, register, start, count, ctx.Err())
 	}
-	// The bus always answers a job it took (bounded by the request's
-	// deadline), so the result never outlives the caller's buffer, and the
-	// channel is empty again when it goes back to the pool.
-	r := <-done
-	resultChans.Put(done)
-	return r.words, r.at, r.err
+	return nil, time.Time{}, fmt.Errorf("%s unit %d %s %d+%d: %w", b.cfg.Key, unit, register, start, count, ctx.Err())
 }
 
 func (b *Bus) do(runCtx context.Context, j job) ([]uint16, error) {

@@ -151,7 +151,12 @@ func (t *transporter) Send(adu []byte) ([]byte, error) {
 	if t.rtu {
 		frame, err = readRTU(c, adu, t.buf[:])
 	} else {
-		frame, err = readMBAP(c, t.buf[:])
+		var surplus int
+		frame, surplus, err = readMBAP(c, t.buf[:])
+		if surplus > 0 {
+			t.b.stale.Add(uint64(surplus))
+			t.b.log.Warn("discarded bytes after a reply", "bytes", surplus)
+		}
 	}
 	t.b.bytesIn.Add(uint64(len(frame)))
 	if err != nil {

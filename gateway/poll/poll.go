@@ -613,39 +613,76 @@ func (d *Device) due(now time.Time) bool {
 
 // Run polls every group at its interval, aligned to the wall clock (a 10 s
 // interval polls at :00, :10, ...) so that polls do not drift, and hands
-// every sample to out. It returns when ctx is done and every group's
-// goroutine has stopped.
+// every sample to out. It returns when ctx is done.
 func (d *Device) Run(ctx context.Context, out func(telemetry.Sample)) {
-	var wg sync.WaitGroup
+	var gs []scheduled
 	for i := range d.groups {
-		wg.Go(func() { d.runGroup(ctx, i, out) })
+		gs = append(gs, scheduled{d: d, group: i})
 	}
-	wg.Wait()
+	runScheduled(ctx, gs, out)
 }
 
-func (d *Device) runGroup(ctx context.Context, i int, out func(telemetry.Sample)) {
-	iv := d.groups[i].interval
+// scheduled is one group of one device and when it polls next.
+type scheduled struct {
+	d     *Device
+	group int
+	next  time.Time
+}
+
+// runScheduled polls the groups in one goroutine, each at its interval
+// aligned to the wall clock, in turn as they fall due (in the order given
+// when several are due at once), and hands every sample to out; a poll
+// that overruns a group's next turn skips it. It returns when ctx is done.
+// The groups of the devices on one bus go through one such goroutine:
+// their requests take turns on the bus anyway, and a goroutine per group
+// cost a wake-up and a hand-over to the bus per group and poll.
+func runScheduled(ctx context.Context, gs []scheduled, out func(telemetry.Sample)) {
+	if len(gs) == 0 {
+		return
+	}
+	now := time.Now()
+	for k := range gs {
+		gs[k].next = nextTurn(now, gs[k].d.groups[gs[k].group].interval)
+	}
 	// One timer for the goroutine's life: a new one per poll cost two
 	// allocations per poll.
-	t := time.NewTimer(iv)
+	t := time.NewTimer(time.Hour)
 	defer t.Stop()
 	for {
-		now := time.Now()
-		t.Reset(now.Truncate(iv).Add(iv).Sub(now))
+		first := gs[0].next
+		for _, g := range gs[1:] {
+			if g.next.Before(first) {
+				first = g.next
+			}
+		}
+		t.Reset(time.Until(first))
 		select {
 		case <-ctx.Done():
 			return
 		case <-t.C:
 		}
-		if !d.due(time.Now()) {
-			continue
+		for k := range gs {
+			g := &gs[k]
+			now := time.Now()
+			if now.Before(g.next) {
+				continue
+			}
+			if g.d.due(now) {
+				s := g.d.PollGroup(ctx, g.group)
+				if ctx.Err() != nil {
+					return
+				}
+				out(s)
+				now = time.Now()
+			}
+			g.next = nextTurn(now, g.d.groups[g.group].interval)
 		}
-		s := d.PollGroup(ctx, i)
-		if ctx.Err() != nil {
-			return
-		}
-		out(s)
 	}
+}
+
+// nextTurn is the first multiple of iv on the wall clock after now.
+func nextTurn(now time.Time, iv time.Duration) time.Time {
+	return now.Truncate(iv).Add(iv)
 }
 
 func sleep(ctx context.Context, d time.Duration) error {

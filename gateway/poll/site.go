@@ -104,20 +104,28 @@ func (s *Site) BusStats() map[string]bus.Stats {
 
 // Run runs every bus and polls every device, handing samples to out, until
 // ctx is done; it returns after all its goroutines have stopped. Buses are
-// independent: each has its own goroutine, so a device that never answers
-// delays only the devices on its own bus.
+// independent: each has its own polling goroutine, so a device that never
+// answers delays only the devices on its own bus.
 func (s *Site) Run(ctx context.Context, out func(telemetry.Sample)) {
 	var wg sync.WaitGroup
 	for _, b := range s.buses {
 		wg.Go(func() { b.Run(ctx) })
 	}
+	// The groups of the devices on one bus are polled by one goroutine
+	// (runScheduled), in config order when due together.
+	var keys []string
+	byBus := map[string][]scheduled{}
 	for _, d := range s.Devices {
-		// Each group on its own goroutine, as Device.Run does, without a
-		// goroutine per device waiting for them: on a 64 MB box every
-		// goroutine's stack counts.
-		for i := range d.groups {
-			wg.Go(func() { d.runGroup(ctx, i, out) })
+		k := d.cfg.Bus.Key
+		if byBus[k] == nil {
+			keys = append(keys, k)
 		}
+		for i := range d.groups {
+			byBus[k] = append(byBus[k], scheduled{d: d, group: i})
+		}
+	}
+	for _, k := range keys {
+		wg.Go(func() { runScheduled(ctx, byBus[k], out) })
 	}
 	wg.Wait()
 }
