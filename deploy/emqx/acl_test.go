@@ -104,7 +104,9 @@ func TestACLSameAsMosquitto(t *testing.T) {
 		}
 		got = append(got, r)
 	}
-	less := func(a, b rule) int { return strings.Compare(a.who+" "+a.access+" "+a.topic, b.who+" "+b.access+" "+b.topic) }
+	less := func(a, b rule) int {
+		return strings.Compare(a.who+" "+a.access+" "+a.topic, b.who+" "+b.access+" "+b.topic)
+	}
 	slices.SortFunc(want, less)
 	slices.SortFunc(got, less)
 	for _, r := range want {
