@@ -80,7 +80,7 @@ screenshot: deps
 
 ## bench: benchmarks, printed as tables; then the built binaries as processes (docs/performance.md): bin/collector draining 50,000
 ## queued messages against a bare subscriber and InfluxDB alone, bin/gateway polling 20 meters and the reference site for
-## BW_BENCH_DURATION (default 60s) each, Telegraf beside the collector with BW_TELEGRAF=1 (installed into .deps/bin once);
+## BW_BENCH_DURATION (default 60s) each, Telegraf beside the collector and the 20 meters with BW_TELEGRAF=1 (installed into .deps/bin once);
 ## then a gateway polling 50 simulated devices for BW_RSS_DURATION (default 10m): peak RSS and CPU per poll;
 ## then the flash budget: bytes a gateway polling 20 meters writes to the block device, online for BW_FLASH_ONLINE (default 5m) and through a broker outage of BW_FLASH_OUTAGE (default 10m)
 bench: build deps
