@@ -127,6 +127,9 @@ type scaleRow struct {
 	MosquittoCPU, LoadgenCPU  float64
 	CollectorRSS, InfluxRSS   float64 // MB, peak
 	Replayed                  int64
+	WriteMean, WriteRate      float64 // InfluxDB writes: mean s, writes/s
+	BoilerMinutes             float64 // the engine's boiler-minutes computed a second
+	Engine                    bool
 	Errors                    []string
 }
 
@@ -167,8 +170,9 @@ console:
     - {name: %s, role: auditor, password_hash: %q}
 `, "{{broker}}", influx.URL, influx.Bucket, httpAddr, metricsAddr, scaleUser, hash))
 	cfg, passwd := filepath.Join(dir, "collector.yaml"), filepath.Join(dir, "passwd")
+	engineOn := os.Getenv("BW_SCALE_ENGINE") != "off"
 	if out, err := exec.Command(bins["loadgen"], "-n", fmt.Sprint(n), "-collector-config", cfg, "-collector-head", head,
-		"-passwd", passwd, "-password-env", "BW_LOADGEN_PASSWORD").CombinedOutput(); err != nil {
+		"-passwd", passwd, "-password-env", "BW_LOADGEN_PASSWORD", fmt.Sprintf("-engine=%t", engineOn)).CombinedOutput(); err != nil {
 		t.Fatalf("loadgen -collector-config: %v: %s", err, out)
 	}
 	f, err := os.OpenFile(passwd, os.O_APPEND|os.O_WRONLY, 0)
@@ -218,17 +222,19 @@ console:
 	var engine []sample
 	seen := map[string]time.Time{}
 	type counters struct {
-		at                               time.Time
-		msgs, vals                       float64
-		coll, infl, mosq, load           time.Duration
-		ok                               bool
-		collPid, inflPid, mosqPid, lgPid int
+		at                                    time.Time
+		msgs, vals, writeSum, writeN, minutes float64
+		coll, infl, mosq, load                time.Duration
+		ok                                    bool
+		collPid, inflPid, mosqPid, lgPid      int
 	}
 	var steady0, last counters
 	read := func() counters {
 		c := counters{at: time.Now(), collPid: coll.Pid(), inflPid: influx.Pid(), mosqPid: mq.Pid(), lgPid: lg.Pid()}
 		m := scrape(t, "http://"+metricsAddr+"/metrics")
 		c.msgs, c.vals = m["bw_collector_messages_total"], m["bw_collector_values_total"]
+		c.writeSum, c.writeN = m[`bw_collector_influxdb_write_seconds_sum{result="ok"}`], m[`bw_collector_influxdb_write_seconds_count{result="ok"}`]
+		c.minutes = m[`bw_collector_efficiency_computations_total{period="1m"}`]
 		c.coll, c.infl, c.mosq = procCPU(t, c.collPid), procCPU(t, c.inflPid), procCPU(t, c.mosqPid)
 		// The loadgen may end any moment: then its last reading stands.
 		c.load = last.load
@@ -238,9 +244,14 @@ console:
 		c.ok = true
 		return c
 	}
+	// Without the engine a boiler is known by its device, as loadgen names it.
+	boiler := plan.boiler(0)
+	if !engineOn {
+		boiler = plan.gateway(0) + "-boiler"
+	}
 	pages := func() {
 		ov, size := scaleGet(t, web, "http://"+httpAddr+"/api/overview?page=1")
-		bo, _ := scaleGet(t, web, "http://"+httpAddr+"/api/boiler?"+url.Values{"site": {plan.site(0)}, "boiler": {plan.boiler(0)}, "range": {"30d"}}.Encode())
+		bo, _ := scaleGet(t, web, "http://"+httpAddr+"/api/boiler?"+url.Values{"site": {plan.site(0)}, "boiler": {boiler}, "range": {"30d"}}.Encode())
 		row.Overview, row.Boiler30d, row.OverviewBytes = max(row.Overview, ov), max(row.Boiler30d, bo), size
 		t.Logf("N=%d at %s: overview %.2f s (%d bytes), 30-day boiler page %.2f s", n, time.Since(start).Round(time.Second), ov, size, bo)
 	}
@@ -283,7 +294,7 @@ console:
 				seen[r.tags["gateway"]] = ts
 			}
 		}
-		if k%15 == 0 && el >= warm {
+		if engineOn && k%15 == 0 && el >= warm {
 			// Engine: the probes' sites' subjects, the one furthest behind.
 			worst := time.Since(start) // no progress yet: behind since the start
 			var subjects int
@@ -304,6 +315,11 @@ console:
 	span := last.at.Sub(steady0.at).Seconds()
 	pct := func(a, b time.Duration) float64 { return 100 * (b - a).Seconds() / span }
 	row.MsgRate, row.ValueRate = (last.msgs-steady0.msgs)/span, (last.vals-steady0.vals)/span
+	if w := last.writeN - steady0.writeN; w > 0 {
+		row.WriteMean, row.WriteRate = (last.writeSum-steady0.writeSum)/w, w/span
+	}
+	row.BoilerMinutes = (last.minutes - steady0.minutes) / span
+	row.Engine = engineOn
 	row.CollectorCPU, row.InfluxCPU = pct(steady0.coll, last.coll), pct(steady0.infl, last.infl)
 	row.MosquittoCPU, row.LoadgenCPU = pct(steady0.mosq, last.mosq), pct(steady0.load, last.load)
 	row.CollectorRSS, row.InfluxRSS = mb(peakRSS(t, coll.Pid())), mb(peakRSS(t, influx.Pid()))
@@ -466,8 +482,14 @@ func scaleReport(rows []scaleRow) string {
 			r.CollectorCPU, r.CollectorRSS, r.InfluxCPU, r.InfluxRSS, r.MosquittoCPU)
 	}
 	for _, r := range rows {
-		fmt.Fprintf(&b, "N=%d: %.0f messages published (%d replayed after the outage), %.0f stored; %d lag samples; loadgen CPU %.0f %%; overview %d bytes; engine lag first %.0f s, last %.0f s\n",
-			r.N, r.Published, r.Replayed, r.Stored, r.LagSamples, r.LoadgenCPU, r.OverviewBytes, r.EngineLagFirst, r.EngineLast)
+		fmt.Fprintf(&b, "N=%d: %.0f messages published (%d replayed after the outage), %.0f stored; %d lag samples; loadgen CPU %.0f %%; overview %d bytes\n",
+			r.N, r.Published, r.Replayed, r.Stored, r.LagSamples, r.LoadgenCPU, r.OverviewBytes)
+		fmt.Fprintf(&b, "N=%d: InfluxDB writes %.1f/s, mean %.3f s; ", r.N, r.WriteRate, r.WriteMean)
+		if r.Engine {
+			fmt.Fprintf(&b, "engine %.1f boiler-minutes/s computed (%.1f/s due), lag first %.0f s, last %.0f s\n", r.BoilerMinutes, float64(r.N)/60, r.EngineLagFirst, r.EngineLast)
+		} else {
+			fmt.Fprintf(&b, "energy engine off (BW_SCALE_ENGINE=off)\n")
+		}
 		for _, e := range r.Errors {
 			fmt.Fprintf(&b, "N=%d: %s\n", r.N, e)
 		}

@@ -38,7 +38,7 @@ func (f fleet) meter(i, m int) string { return f.gateway(i) + "-" + meterDevice(
 // then the gateway registry and the energy engine for the fleet: every
 // boiler with its points and fuel as the load's boilers burn (simulator
 // model's default boiler), and every meter's imported energy.
-func writeCollectorConfig(path, head string, f fleet, since time.Time) error {
+func writeCollectorConfig(path, head string, f fleet, since time.Time, engine bool) error {
 	var b strings.Builder
 	if head != "" {
 		h, err := os.ReadFile(head)
@@ -56,6 +56,9 @@ func writeCollectorConfig(path, head string, f fleet, since time.Time) error {
 	}
 	// Grace 30 s: a meter's samples come every 15 s, so a minute is
 	// complete half a minute after its end even with some ingest delay.
+	if !engine {
+		return os.WriteFile(path, []byte(b.String()), 0o644)
+	}
 	// Since: the engine starts where the load does, not 24 h before
 	// (its default), which would have it grind through a day without data.
 	fmt.Fprintf(&b, "energy:\n  timezone: Asia/Shanghai\n  grace: 30s\n  since: %s\n  boilers:\n", since.UTC().Format(time.RFC3339))

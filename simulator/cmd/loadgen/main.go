@@ -50,6 +50,7 @@ func run() int {
 	probe := fs.Int("probe", 0, "gateways that never go out, listed in the -stats file, for a lag probe to follow")
 	collectorConfig := fs.String("collector-config", "", "write the collector config for the fleet to this `file` and exit")
 	passwd := fs.String("passwd", "", "with -collector-config: also write each gateway's login (identity:password from -password-env) to this `file`, for mosquitto_passwd -U")
+	engine := fs.Bool("engine", true, "with -collector-config: configure the energy engine for every boiler and meter (false: ingest and console only)")
 	head := fs.String("collector-head", "", "with -collector-config: a YAML `file` with the collector's own sections (mqtt, influxdb, http, console, ingest), copied first")
 	fs.Usage = func() {
 		fmt.Fprintf(fs.Output(), "Usage: loadgen -broker URL -n N -duration D [flags]\n       loadgen -collector-config FILE -collector-head FILE -n N\n\nPlays N gateways over MQTT (see docs/scaling.md).\n\nFlags:\n")
@@ -70,7 +71,7 @@ func run() int {
 		}
 	}
 	if *collectorConfig != "" {
-		err := writeCollectorConfig(*collectorConfig, *head, f, time.Now().Truncate(time.Minute))
+		err := writeCollectorConfig(*collectorConfig, *head, f, time.Now().Truncate(time.Minute), *engine)
 		if err == nil && *passwd != "" {
 			err = writePasswords(*passwd, password, f)
 		}

@@ -167,9 +167,10 @@ func (g *gateway) run(ctx context.Context, start time.Time) {
 			down = false
 			g.connect(ctx)
 		}
+		old := len(g.backlog) // queued in earlier seconds: not sent live
 		g.poll(now, (n+g.i)%15 == 0)
 		if !down && g.client != nil && time.Since(time.Unix(0, g.heard.Load())) < heartbeatStale {
-			g.forward()
+			g.forward(old)
 		}
 		g.reap()
 		select {
@@ -215,19 +216,15 @@ func (g *gateway) queue(s telemetry.Sample) {
 	g.backlog = append(g.backlog, telemetry.Message{V: telemetry.Version, Site: g.site, Gateway: g.id, Seq: g.seq, Boot: g.boot, Samples: []telemetry.Sample{s}})
 }
 
-// historicalAge is how old a message is when forwarded for it to count as
-// replayed from the queue rather than sent live.
-const historicalAge = 2 * time.Second
-
-// forward publishes the backlog at QoS 1. Messages queued while the link
-// was down or no collector was heard are replayed marked historical, with
-// their original timestamps, as the gateway's disk queue replays them.
-func (g *gateway) forward() {
+// forward publishes the backlog at QoS 1. Its first old messages, queued
+// in earlier seconds while the link was down or no collector was heard,
+// are replayed marked historical, with their original timestamps, as the
+// gateway's disk queue replays them.
+func (g *gateway) forward(old int) {
 	topic := telemetry.SamplesTopic(g.site, g.id)
-	now := time.Now().UnixMilli()
 	for i := range g.backlog {
 		m := &g.backlog[i]
-		if now-m.Samples[0].TS > historicalAge.Milliseconds() {
+		if i < old {
 			m.Historical = true
 			g.p.replayed.Add(1)
 		}
