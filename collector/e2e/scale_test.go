@@ -130,6 +130,7 @@ type scaleRow struct {
 	WriteMean, WriteRate      float64 // InfluxDB writes: mean s, writes/s
 	BoilerMinutes             float64 // the engine's boiler-minutes computed a second
 	Engine                    bool
+	Requests                  string // the collector's InfluxDB requests by kind, whole run
 	Errors                    []string
 }
 
@@ -157,6 +158,7 @@ func scaleRun(t *testing.T, bins map[string]string, n int, dur time.Duration) sc
 		t.Fatal(err)
 	}
 	httpAddr, metricsAddr := freeAddr(t), freeAddr(t)
+	tap := startInfluxTap(t, influx.URL)
 	// The children inherit the passwords from the environment.
 	t.Setenv("BW_SCALE_MQTT_PASSWORD", scaleMQTTPW)
 	t.Setenv("BW_LOADGEN_PASSWORD", scaleMQTTPW)
@@ -168,7 +170,7 @@ metrics: {listen: %q}
 console:
   users:
     - {name: %s, role: auditor, password_hash: %q}
-`, "{{broker}}", influx.URL, influx.Bucket, httpAddr, metricsAddr, scaleUser, hash))
+`, "{{broker}}", tap.URL, influx.Bucket, httpAddr, metricsAddr, scaleUser, hash))
 	cfg, passwd := filepath.Join(dir, "collector.yaml"), filepath.Join(dir, "passwd")
 	engineOn := os.Getenv("BW_SCALE_ENGINE") != "off"
 	if out, err := exec.Command(bins["loadgen"], "-n", fmt.Sprint(n), "-collector-config", cfg, "-collector-head", head,
@@ -319,6 +321,7 @@ console:
 		row.WriteMean, row.WriteRate = (last.writeSum-steady0.writeSum)/w, w/span
 	}
 	row.BoilerMinutes = (last.minutes - steady0.minutes) / span
+	row.Requests = tap.report(time.Since(start))
 	row.Engine = engineOn
 	row.CollectorCPU, row.InfluxCPU = pct(steady0.coll, last.coll), pct(steady0.infl, last.infl)
 	row.MosquittoCPU, row.LoadgenCPU = pct(steady0.mosq, last.mosq), pct(steady0.load, last.load)
@@ -490,6 +493,7 @@ func scaleReport(rows []scaleRow) string {
 		} else {
 			fmt.Fprintf(&b, "energy engine off (BW_SCALE_ENGINE=off)\n")
 		}
+		fmt.Fprintf(&b, "N=%d: the collector's InfluxDB requests over the whole run, by kind:\n%s", r.N, r.Requests)
 		for _, e := range r.Errors {
 			fmt.Fprintf(&b, "N=%d: %s\n", r.N, e)
 		}
