@@ -103,12 +103,12 @@ func TestOverviewListsBoilerOnce(t *testing.T) {
 				if s.ID != testSite {
 					continue
 				}
-				ov, err := con.overviewSite(ctx, s)
+				ov, err := con.overviewSites(ctx, []siteInfo{s})
 				if err != nil {
 					t.Fatal(err)
 				}
 				var names []string
-				for _, b := range ov.Boilers {
+				for _, b := range ov[0].Boilers {
 					names = append(names, b.Name)
 				}
 				if got := strings.Join(names, ", "); got != tc.want {

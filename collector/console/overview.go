@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 	"unicode"
 
@@ -239,40 +240,62 @@ func (c *Console) apiOverview(w http.ResponseWriter, r *http.Request) {
 	}
 	ix := c.overviewIndex(sites, pg)
 	sites = slices.DeleteFunc(sites, func(s siteInfo) bool { return !ix.sites[s.ID] })
-	out := make([]overviewSite, len(sites))
-	fns := make([]func() error, len(sites))
-	for i, s := range sites {
-		fns[i] = func() (err error) {
-			out[i], err = c.overviewSite(ctx, s)
-			ix.trim(&out[i], pg)
+	// The page's sites by time zone, each zone's queried together.
+	zones := map[string][]siteInfo{}
+	for _, s := range sites {
+		zones[s.loc.String()] = append(zones[s.loc.String()], s)
+	}
+	byID := map[string]overviewSite{}
+	var mu sync.Mutex
+	var fns []func() error
+	for _, group := range zones {
+		fns = append(fns, func() error {
+			got, err := c.overviewSites(ctx, group)
+			mu.Lock()
+			defer mu.Unlock()
+			for _, o := range got {
+				ix.trim(&o, pg)
+				byID[o.ID] = o
+			}
 			return err
-		}
+		})
 	}
 	if err := parallel(fns...); err != nil {
 		c.fail(w, r, err)
 		return
+	}
+	out := make([]overviewSite, len(sites))
+	for i, s := range sites {
+		out[i] = byID[s.ID]
 	}
 	writeJSON(w, map[string]any{"now": c.now().Unix(), "sites": out,
 		"page": pg.page, "per_page": pg.perPage, "pages": ix.pages, "q": pg.q,
 		"total_boilers": ix.totalBoilers, "total_gateways": ix.totalGateways})
 }
 
-// overviewSite gathers one site: gateways and devices from the status
-// watcher and the last samples, today's completeness, and the boilers'
-// latest hour.
-func (c *Console) overviewSite(ctx context.Context, s siteInfo) (overviewSite, error) {
+// overviewSites gathers sites that share a time zone (so a local
+// midnight): gateways and devices from the status watcher and the last
+// samples, today's completeness, and the boilers' latest hour. One set of
+// queries serves them all: a page of a province has many sites, and six
+// queries for each kept InfluxDB busy for seconds.
+func (c *Console) overviewSites(ctx context.Context, sites []siteInfo) ([]overviewSite, error) {
 	now := c.now()
-	lt := now.In(s.loc)
-	midnight := time.Date(lt.Year(), lt.Month(), lt.Day(), 0, 0, 0, 0, s.loc)
-	in, err := c.overviewRows(ctx, s, now, midnight)
+	lt := now.In(sites[0].loc)
+	midnight := time.Date(lt.Year(), lt.Month(), lt.Day(), 0, 0, 0, 0, sites[0].loc)
+	in, err := c.overviewRows(ctx, sites, now, midnight)
 	if err != nil {
-		return overviewSite{}, err
+		return nil, err
 	}
-	return overviewSite{siteInfo: s,
-		Gateways: c.overviewGateways(s.ID, in, now.Sub(midnight)),
-		Boilers:  overviewBoilers(in.boilers, in.eff, in.load),
-		Meters:   overviewMeters(in.dq),
-	}, nil
+	out := make([]overviewSite, len(sites))
+	for i, s := range sites {
+		si := in[s.ID]
+		out[i] = overviewSite{siteInfo: s,
+			Gateways: c.overviewGateways(s.ID, si, now.Sub(midnight)),
+			Boilers:  overviewBoilers(si.boilers, si.eff, si.load),
+			Meters:   overviewMeters(si.dq),
+		}
+	}
+	return out, nil
 }
 
 // overviewInputs are what a site's overview is made of.
@@ -286,46 +309,64 @@ type overviewInputs struct {
 	boilers       []boilerInfo
 }
 
-// overviewRows queries a site's overview at once. A site known only from
-// a gateway status has no data to find.
-func (c *Console) overviewRows(ctx context.Context, s siteInfo, now, midnight time.Time) (overviewInputs, error) {
-	var in overviewInputs
-	bucket, site := store.FluxString(c.opts.Store.Bucket()), store.FluxString(s.ID)
+// overviewRows queries the sites' overview at once, by site. A site known
+// only from a gateway status has no data to find.
+func (c *Console) overviewRows(ctx context.Context, sites []siteInfo, now, midnight time.Time) (map[string]*overviewInputs, error) {
+	in := map[string]*overviewInputs{}
+	var ids []string
+	for _, s := range sites {
+		in[s.ID] = &overviewInputs{}
+		if !s.statusOnly {
+			ids = append(ids, s.ID)
+		}
+	}
+	if len(ids) == 0 {
+		return in, nil
+	}
+	bucket, site := store.FluxString(c.opts.Store.Bucket()), store.OneOf("site", ids...)
 	// Ranges are absolute, from the console's clock; a minute past now
 	// takes in samples stamped by a gateway clock slightly ahead.
 	stop := store.FluxTime(now.Add(time.Minute))
-	q := func(dst *[]row, flux string, a ...any) func() error {
-		return func() (err error) {
-			if s.statusOnly {
-				return nil
+	var mu sync.Mutex
+	q := func(dst func(*overviewInputs) *[]row, flux string, a ...any) func() error {
+		return func() error {
+			rows, err := queryRows(ctx, c.opts.Store, fmt.Sprintf(flux, a...))
+			mu.Lock()
+			defer mu.Unlock()
+			for _, r := range rows {
+				if si := in[r.Tags["site"]]; si != nil {
+					*dst(si) = append(*dst(si), r)
+				}
 			}
-			*dst, err = queryRows(ctx, c.opts.Store, fmt.Sprintf(flux, a...))
 			return err
 		}
 	}
 	// Bare last() and count() right after a filter are answered by
 	// InfluxDB's storage without reading every sample.
-	err := parallel(
-		q(&in.last, `from(bucket: %s) |> range(start: %s, stop: %s) |> filter(fn: (r) => r.site == %s and r._field == "_seq") |> last()`,
+	fns := []func() error{
+		q(func(i *overviewInputs) *[]row { return &i.last }, `from(bucket: %s) |> range(start: %s, stop: %s) |> filter(fn: (r) => %s and r._field == "_seq") |> last()`,
 			bucket, store.FluxTime(now.Add(-7*24*time.Hour)), stop, site),
-		q(&in.today, `from(bucket: %s) |> range(start: %s, stop: %s) |> filter(fn: (r) => r.site == %s and r._field == "_seq") |> count()`,
+		q(func(i *overviewInputs) *[]row { return &i.today }, `from(bucket: %s) |> range(start: %s, stop: %s) |> filter(fn: (r) => %s and r._field == "_seq") |> count()`,
 			bucket, store.FluxTime(midnight), stop, site),
-		q(&in.recent, `from(bucket: %s) |> range(start: %s, stop: %s) |> filter(fn: (r) => r.site == %s and r._field == "_seq") |> count()`,
+		q(func(i *overviewInputs) *[]row { return &i.recent }, `from(bucket: %s) |> range(start: %s, stop: %s) |> filter(fn: (r) => %s and r._field == "_seq") |> count()`,
 			bucket, store.FluxTime(now.Add(-10*time.Minute)), stop, site),
-		q(&in.eff, `from(bucket: %s) |> range(start: %s, stop: %s) |> filter(fn: (r) => r._measurement == "boiler_efficiency" and r.site == %s and r.period == "1h") |> filter(fn: (r) => %s) |> last()`,
+		q(func(i *overviewInputs) *[]row { return &i.eff }, `from(bucket: %s) |> range(start: %s, stop: %s) |> filter(fn: (r) => r._measurement == "boiler_efficiency" and %s and r.period == "1h") |> filter(fn: (r) => %s) |> last()`,
 			bucket, store.FluxTime(now.Add(-48*time.Hour)), stop, site, store.OneOf("_field", "direct", "indirect", "limit", "grade")),
-		q(&in.load, `from(bucket: %s) |> range(start: %s, stop: %s) |> filter(fn: (r) => r.site == %s and r._field == "load") |> last()`,
+		q(func(i *overviewInputs) *[]row { return &i.load }, `from(bucket: %s) |> range(start: %s, stop: %s) |> filter(fn: (r) => %s and r._field == "load") |> last()`,
 			bucket, store.FluxTime(now.Add(-time.Hour)), stop, site),
-		q(&in.dq, `from(bucket: %s) |> range(start: %s, stop: %s) |> filter(fn: (r) => r._measurement == "data_quality" and r.site == %s and r.kind == "completeness" and r._field == "completeness") |> last()`,
+		q(func(i *overviewInputs) *[]row { return &i.dq }, `from(bucket: %s) |> range(start: %s, stop: %s) |> filter(fn: (r) => r._measurement == "data_quality" and %s and r.kind == "completeness" and r._field == "completeness") |> last()`,
 			bucket, store.FluxTime(midnight.AddDate(0, 0, -1)), stop, site),
-		func() (err error) {
-			if !s.statusOnly {
-				in.boilers, err = c.boilers(ctx, s.ID)
-			}
+	}
+	for _, id := range ids {
+		fns = append(fns, func() error {
+			b, err := c.boilers(ctx, id)
+			mu.Lock()
+			in[id].boilers = b
+			mu.Unlock()
 			return err
-		},
-	)
-	return in, err
+		})
+	}
+	return in, parallel(fns...)
 }
 
 // overviewDevKey is a device of a gateway.
@@ -334,7 +375,7 @@ type overviewDevKey struct{ gw, dev string }
 // overviewGateways are a site's gateways and devices: the status
 // watcher's, plus any device with samples in the last 7 days, with
 // today's completeness (elapsed since local midnight).
-func (c *Console) overviewGateways(site string, in overviewInputs, elapsed time.Duration) []overviewGateway {
+func (c *Console) overviewGateways(site string, in *overviewInputs, elapsed time.Duration) []overviewGateway {
 	devs := map[overviewDevKey]*overviewDevice{}
 	gws := map[string]*overviewGateway{}
 	gw := func(id string) *overviewGateway {

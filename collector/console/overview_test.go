@@ -83,8 +83,10 @@ func TestOverviewPaging(t *testing.T) {
 			if tc.sites != nil && !slices.Equal(ids, tc.sites) {
 				t.Errorf("sites %v, want %v", ids, tc.sites)
 			}
-			if queries != int64(6*len(v.Sites)) {
-				t.Errorf("%d queries for %d sites, want 6 each (only the page's sites)", queries, len(v.Sites))
+			// The page's sites share a time zone: six queries for them all,
+			// none for a page without sites.
+			if want := min(6, 6*len(v.Sites)); queries != int64(want) {
+				t.Errorf("%d queries for %d sites, want %d (only the page's sites, together)", queries, len(v.Sites), want)
 			}
 		})
 	}
