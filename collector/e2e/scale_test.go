@@ -363,9 +363,10 @@ console:
 	time.Sleep(5 * time.Second) // the last acknowledged messages reach InfluxDB
 	row.Stored = scrape(t, "http://"+metricsAddr+"/metrics")["bw_collector_messages_total"]
 	if done.Failed > 0 || done.ConnectErrors > 0 {
-		// Publishes in flight when a link is cut fail (the gateway would
-		// keep them queued); connect errors are the broker refusing.
-		row.Errors = append(row.Errors, fmt.Sprintf("loadgen: %d publishes failed (in flight when links were cut), %d connect errors", done.Failed, done.ConnectErrors))
+		// Publishes in flight when a link drops fail and are sent again
+		// on the next one, as the gateway's queue does; connect errors are
+		// the broker refusing or not answering.
+		row.Errors = append(row.Errors, fmt.Sprintf("loadgen: %d publishes failed with their link and were sent again, %d connect errors", done.Failed, done.ConnectErrors))
 	}
 	t.Logf("N=%d: %+v", n, row)
 	return row

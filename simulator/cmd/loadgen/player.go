@@ -127,7 +127,8 @@ type gateway struct {
 	client  mqtt.Client
 	heard   atomic.Int64        // UnixNano of the last heartbeat
 	backlog []telemetry.Message // messages not yet forwarded, oldest first
-	pending []mqtt.Token
+	pending []inFlight
+	lost    atomic.Bool // the link dropped by itself (keepalive, broker)
 }
 
 func (g *gateway) run(ctx context.Context, start time.Time) {
@@ -165,6 +166,11 @@ func (g *gateway) run(ctx context.Context, start time.Time) {
 			g.drop()
 		case down && now.After(upAt):
 			down = false
+			g.connect(ctx)
+		case !down && (g.client == nil || g.lost.Load()):
+			// A link lost by itself (an overloaded broker misses a
+			// keepalive) is set up again, as the gateway does.
+			g.drop()
 			g.connect(ctx)
 		}
 		old := len(g.backlog) // queued in earlier seconds: not sent live
@@ -231,28 +237,43 @@ func (g *gateway) forward(old int) {
 		// Publish keeps the payload until acknowledged: a copy, not the
 		// encoder's buffer.
 		payload := append([]byte(nil), g.enc.Encode(m)...)
-		g.pending = append(g.pending, g.client.Publish(topic, 1, false, payload))
+		g.pending = append(g.pending, inFlight{g.client.Publish(topic, 1, false, payload), *m})
 		g.p.published.Add(1)
 	}
 	g.backlog = g.backlog[:0]
 }
 
-// reap counts the acknowledged publishes.
+// inFlight is a publish not yet acknowledged, with its message: the
+// gateway's queue keeps a record until the broker acknowledges it.
+type inFlight struct {
+	tok mqtt.Token
+	msg telemetry.Message
+}
+
+// reap counts the acknowledged publishes; a failed one goes back to the
+// front of the backlog, to be sent again (historical) on the next link.
 func (g *gateway) reap() {
 	keep := g.pending[:0]
-	for _, t := range g.pending {
+	var again []telemetry.Message
+	for _, p := range g.pending {
 		select {
-		case <-t.Done():
-			if t.Error() != nil {
+		case <-p.tok.Done():
+			if p.tok.Error() != nil {
 				g.p.failed.Add(1)
+				if p.msg.Samples != nil {
+					again = append(again, p.msg)
+				}
 			} else {
 				g.p.acked.Add(1)
 			}
 		default:
-			keep = append(keep, t)
+			keep = append(keep, p)
 		}
 	}
 	g.pending = keep
+	if len(again) > 0 {
+		g.backlog = append(again, g.backlog...)
+	}
 }
 
 func (g *gateway) connect(ctx context.Context) {
@@ -272,6 +293,8 @@ func (g *gateway) connect(ctx context.Context) {
 	if g.p.password != "" {
 		opts.SetUsername(identity).SetPassword(g.p.password)
 	}
+	g.lost.Store(false)
+	opts.SetConnectionLostHandler(func(mqtt.Client, error) { g.lost.Store(true) })
 	c := mqtt.NewClient(opts)
 	for attempt := 0; attempt < 5; attempt++ {
 		tok := c.Connect()
@@ -298,7 +321,7 @@ func (g *gateway) connect(ctx context.Context) {
 	}
 	birth, _ := json.Marshal(telemetry.Status{V: telemetry.Version, Gateway: g.id, State: "online", Version: "loadgen", Boot: g.boot,
 		TS: time.Now().UnixMilli(), Devices: devs, Clock: telemetry.ClockSynchronised, Queue: &telemetry.QueueStatus{Pending: uint64(len(g.backlog))}})
-	g.pending = append(g.pending, c.Publish(telemetry.StatusTopic(g.site, g.id), 1, true, birth))
+	g.pending = append(g.pending, inFlight{tok: c.Publish(telemetry.StatusTopic(g.site, g.id), 1, true, birth)})
 	g.client = c
 }
 
