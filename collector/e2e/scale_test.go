@@ -30,7 +30,8 @@ import (
 // 2m, 3m, 5m and 10m for the four N). It prints one table and the
 // TARGET lines, or writes them to BW_SCALE_REPORT when set; the report's
 // last line is "scale: N gateways, ingest p99 X s, engine lag Y s,
-// overview Z s" for the largest N. Runs only with BW_SCALE=1.
+// overview Z s" for the largest N. Runs only with BW_SCALE=1;
+// BW_SCALE_ENGINE=off leaves the energy engine out, to see ingest alone.
 //
 // What is measured, after a warm-up (a fifth of the run, at least 30 s):
 //   - msg/s, values/s: the collector's bw_collector_messages_total and
