@@ -8,7 +8,6 @@ import (
 	"io"
 	"math"
 	"net/http"
-	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -138,29 +137,11 @@ func mb(b int64) float64 { return float64(b) / (1 << 20) }
 // first series' first row (0 when there is none).
 func influxQuery(t *testing.T, base, db, q string) float64 {
 	t.Helper()
-	resp, err := http.PostForm(base+"/query", url.Values{"db": {db}, "q": {q}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	var r struct {
-		Results []struct {
-			Series []struct {
-				Values [][]any `json:"values"`
-			} `json:"series"`
-			Error string `json:"error"`
-		} `json:"results"`
-	}
-	if err := json.NewDecoder(resp.Body).Decode(&r); err != nil {
-		t.Fatalf("%s: %v", q, err)
-	}
-	if len(r.Results) == 0 || r.Results[0].Error != "" {
-		t.Fatalf("%s: %+v", q, r.Results)
-	}
-	if len(r.Results[0].Series) == 0 || len(r.Results[0].Series[0].Values) == 0 {
+	rows := influxRows(t, base, db, q)
+	if len(rows) == 0 {
 		return 0
 	}
-	v, _ := r.Results[0].Series[0].Values[0][1].(float64)
+	v, _ := rows[0].value.(float64)
 	return v
 }
 
