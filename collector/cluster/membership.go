@@ -62,8 +62,7 @@ func Join(ctx context.Context, o Options) *Membership {
 		SetConnectRetryInterval(time.Second).SetMaxReconnectInterval(5*time.Second).
 		SetKeepAlive(o.Keepalive).SetPingTimeout(o.Keepalive/2).
 		// An empty retained will clears this collector's presence.
-		SetBinaryWill(topic, nil, 1, true).
-		SetOrderMatters(false)
+		SetBinaryWill(topic, nil, 1, true)
 	opts.SetOnConnectHandler(func(c mqtt.Client) {
 		m.log.Info("cluster: connected, announcing presence", "broker", o.Broker)
 		c.Subscribe(telemetry.PresenceFilter, 1, m.receive)
@@ -100,7 +99,8 @@ func (m *Membership) receive(c mqtt.Client, msg mqtt.Message) {
 		// A previous run's presence, or a will (of a previous run, or of
 		// this one when the broker gave up on it): this run is alive, but
 		// its peers may have taken its share, so it owns nothing until its
-		// own presence comes back.
+		// own presence comes back. (Announced from another goroutine: the
+		// client delivers messages in order, one handler at a time.)
 		m.connected = true
 		if _, ok := m.members[id]; ok {
 			delete(m.members, id)

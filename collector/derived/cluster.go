@@ -132,19 +132,39 @@ func (r *Runner) peerLate(ctx context.Context, site string, subs []*subject) err
 	return nil
 }
 
+// peerProgressSince bounds the progress records peerProgress reads: an
+// owner computing live stores its progress at today's midnight.
+const peerProgressSince = "-2d"
+
+// peerProgress notes, for the subjects of a site this collector does not
+// compute, the progress their owners stored (Late compares with it).
+func (r *Runner) peerProgress(ctx context.Context, site string, subs []*subject) error {
+	progress, err := r.storedProgress(ctx, site, peerProgressSince)
+	if err != nil {
+		return err
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, s := range subs {
+		if !s.active {
+			s.peerNext = progress[s.name]
+		}
+	}
+	return nil
+}
+
 // lateElsewhere is Late for a subject this collector does not compute
-// (s.dirty is then the minute of the last marker it stored): its owner's
-// progress is unknown here, so a sample counts as late when its minute
-// may have closed, that is more than the grace behind the newest sample
-// of the subject's devices this collector wrote. A replayed backlog
-// stores a marker per minute of it; the owner computes again from the
-// earliest.
+// (s.dirty is then the minute of the last marker it stored). A sample is
+// late when its minute may have been computed: it is behind the progress
+// the owner stored (as of this collector's last cycle), or more than the
+// grace behind the newest sample of the subject's devices this collector
+// wrote (the owner may have closed minutes since it last stored its
+// progress). A replayed backlog stores a marker per minute of it; the
+// owner computes again from the earliest.
 func (r *Runner) lateElsewhere(s *subject, t, m time.Time) bool {
 	if t.After(s.seen) {
 		s.seen = t
 	}
-	if !m.Before(energy.Floor(s.seen.Add(-r.o.Config.Grace.Duration), energy.Minute, r.o.Config.Location)) {
-		return false
-	}
-	return !m.Equal(s.dirty)
+	closed := maxTime(s.peerNext, energy.Floor(s.seen.Add(-r.o.Config.Grace.Duration), energy.Minute, r.o.Config.Location))
+	return m.Before(closed) && !m.Equal(s.dirty)
 }

@@ -112,6 +112,9 @@ type subject struct {
 	ownedAt time.Time
 	active  bool
 	seen    time.Time
+	// peerNext is the progress its owner stored, read every cycle while
+	// this collector does not compute it.
+	peerNext time.Time
 }
 
 // Runner is the engine's service loop.
@@ -255,7 +258,13 @@ func (r *Runner) site(ctx context.Context, site string) (err error) {
 	var view cluster.View
 	if r.o.Cluster != nil {
 		view = r.o.Cluster.View()
+		all := subs
 		subs = r.assign(subs, view)
+		if len(subs) < len(all) {
+			if err := r.peerProgress(ctx, site, all); err != nil {
+				return err
+			}
+		}
 	}
 	defer func() {
 		if err != nil {
@@ -555,23 +564,9 @@ func (r *Runner) startSubjects(ctx context.Context, site string, subs []*subject
 	if len(todo) == 0 {
 		return nil
 	}
-	progress := map[string]time.Time{}
-	flux := fmt.Sprintf(`from(bucket: %s) |> range(start: 0) |> filter(fn: (r) => %s) |> last()`,
-		store.FluxString(r.o.Store.Bucket()), store.And(store.Eq("_measurement", MeasProgress), store.Eq("site", site), store.Eq("_field", "next")))
-	res, err := r.o.Store.Query(ctx, flux)
+	progress, err := r.storedProgress(ctx, site, "0")
 	if err != nil {
 		return err
-	}
-	for res.Next() {
-		rec := res.Record()
-		name, _ := rec.ValueByKey("subject").(string)
-		if ms, ok := rec.Value().(int64); ok {
-			progress[name] = time.UnixMilli(ms)
-		}
-	}
-	res.Close()
-	if err := res.Err(); err != nil {
-		return fmt.Errorf("progress query: %w", err)
 	}
 	late, err := r.storedLate(ctx, site)
 	if err != nil {
@@ -640,6 +635,30 @@ func (r *Runner) startSubjects(ctx context.Context, site string, subs []*subject
 		}
 	}
 	return nil
+}
+
+// storedProgress reads the progress of a site's subjects stored since
+// start (a Flux time: 0 for all): [subject] → where it goes on.
+func (r *Runner) storedProgress(ctx context.Context, site, start string) (map[string]time.Time, error) {
+	progress := map[string]time.Time{}
+	flux := fmt.Sprintf(`from(bucket: %s) |> range(start: %s) |> filter(fn: (r) => %s) |> last()`,
+		store.FluxString(r.o.Store.Bucket()), start, store.And(store.Eq("_measurement", MeasProgress), store.Eq("site", site), store.Eq("_field", "next")))
+	res, err := r.o.Store.Query(ctx, flux)
+	if err != nil {
+		return nil, err
+	}
+	defer res.Close()
+	for res.Next() {
+		rec := res.Record()
+		name, _ := rec.ValueByKey("subject").(string)
+		if ms, ok := rec.Value().(int64); ok {
+			progress[name] = time.UnixMilli(ms)
+		}
+	}
+	if err := res.Err(); err != nil {
+		return nil, fmt.Errorf("progress query: %w", err)
+	}
+	return progress, nil
 }
 
 // rewind starts subs at at: counters from their last reading before it,
