@@ -105,11 +105,15 @@ func (r *Runner) owns(site, boiler string) bool {
 	return false
 }
 
+// peerLateSince bounds the markers peerLate reads every cycle: a sample
+// older than the counters' baseline reach (35 days) is not recomputed.
+const peerLateSince = "-35d"
+
 // peerLate takes the late markers other collectors stored for subs (their
 // ingest wrote samples behind this collector's computing, see Late) into
 // the subjects' late data, to be computed again this cycle.
 func (r *Runner) peerLate(ctx context.Context, site string, subs []*subject) error {
-	late, err := r.storedLate(ctx, site)
+	late, err := r.storedLate(ctx, site, peerLateSince)
 	if err != nil {
 		return err
 	}
@@ -153,18 +157,17 @@ func (r *Runner) peerProgress(ctx context.Context, site string, subs []*subject)
 	return nil
 }
 
-// lateElsewhere is Late for a subject this collector does not compute
-// (s.dirty is then the minute of the last marker it stored). A sample is
-// late when its minute may have been computed: it is behind the progress
-// the owner stored (as of this collector's last cycle), or more than the
-// grace behind the newest sample of the subject's devices this collector
-// wrote (the owner may have closed minutes since it last stored its
-// progress). A replayed backlog stores a marker per minute of it; the
-// owner computes again from the earliest.
+// lateElsewhere is Late for a subject this collector does not compute. A
+// sample is late when its minute m may have been computed: it is behind
+// the progress the owner stored (as of this collector's last cycle), or
+// more than the grace behind the newest sample of the subject's devices
+// this collector wrote (the owner may have closed minutes since it last
+// stored its progress). Every such sample gets its marker: the owner may
+// have read and computed an earlier one of the same minute already.
 func (r *Runner) lateElsewhere(s *subject, t, m time.Time) bool {
 	if t.After(s.seen) {
 		s.seen = t
 	}
 	closed := maxTime(s.peerNext, energy.Floor(s.seen.Add(-r.o.Config.Grace.Duration), energy.Minute, r.o.Config.Location))
-	return m.Before(closed) && !m.Equal(s.dirty)
+	return m.Before(closed)
 }

@@ -568,7 +568,7 @@ func (r *Runner) startSubjects(ctx context.Context, site string, subs []*subject
 	if err != nil {
 		return err
 	}
-	late, err := r.storedLate(ctx, site)
+	late, err := r.storedLate(ctx, site, "0")
 	if err != nil {
 		return err
 	}

@@ -40,8 +40,10 @@ func (r *Runner) Late(ctx context.Context, site, device string, t time.Time) {
 	for _, s := range r.byDevice[site+"\x00"+device] {
 		if r.o.Cluster != nil && !s.active {
 			if r.lateElsewhere(s, t, m) {
-				s.dirty = m
-				pts = append(pts, latePoint(site, s.name, m, true))
+				// At the sample's own time: the owner clears what it
+				// computed again by writing the same point, which must not
+				// clear a later sample's marker.
+				pts = append(pts, latePoint(site, s.name, t, true))
 			}
 			continue
 		}
@@ -81,12 +83,12 @@ func (r *Runner) lateStart(s *subject, t time.Time) time.Time {
 	return energy.Floor(t.Add(-s.margin), energy.Quarter, r.o.Config.Location)
 }
 
-// storedLate reads a site's pending late markers: [subject] → times,
-// oldest first.
-func (r *Runner) storedLate(ctx context.Context, site string) (map[string][]time.Time, error) {
-	flux := fmt.Sprintf(`from(bucket: %s) |> range(start: 0)
+// storedLate reads a site's pending late markers since start (a Flux
+// time, 0 for all): [subject] → times, oldest first.
+func (r *Runner) storedLate(ctx context.Context, site, start string) (map[string][]time.Time, error) {
+	flux := fmt.Sprintf(`from(bucket: %s) |> range(start: %s)
   |> filter(fn: (r) => %s)`,
-		store.FluxString(r.o.Store.Bucket()), store.And(store.Eq("_measurement", MeasLate), store.Eq("site", site), store.Eq("_field", "pending")))
+		store.FluxString(r.o.Store.Bucket()), start, store.And(store.Eq("_measurement", MeasLate), store.Eq("site", site), store.Eq("_field", "pending")))
 	res, err := r.o.Store.Query(ctx, flux)
 	if err != nil {
 		return nil, fmt.Errorf("late markers query: %w", err)

@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -319,9 +320,11 @@ func TestSharedEngine(t *testing.T) {
 
 	// Meter x2's gateway replays the gap through the brokers: whichever
 	// collector's ingest gets a sample, the collector computing x2 computes
-	// its windows again, and the two runs agree again. (Not data_quality:
-	// when InfluxDB is slow to run the DELETE of the recomputed windows'
-	// records, stale ones stay, logged, in either run.)
+	// its windows again, and the two runs agree again — to 1e-9, not to the
+	// last bit: a quarter's kgce recomputed in steps as the replay arrives
+	// has come out 0.6759500000000035 against 0.67595 (docs/collectors.md).
+	// (Not data_quality: when InfluxDB is slow to run the DELETE of the
+	// recomputed windows' records, stale ones stay, logged, in either run.)
 	full := func(st *store.Store) bool { // the gap's quarter hours complete
 		n := 0
 		for _, r := range clRecordsWhere(t, st, `r._measurement == "energy" and r.meter == "power-x2" and r.period == "15m" and r._field == "coverage"`,
@@ -344,7 +347,7 @@ func TestSharedEngine(t *testing.T) {
 	for {
 		same := true
 		for _, m := range after {
-			same = same && slices.Equal(clRecords(t, stA, m), clRecords(t, stB, m))
+			same = same && slices.EqualFunc(clRecords(t, stA, m), clRecords(t, stB, m), clClose)
 		}
 		if same && full(stA) && full(stB) {
 			break
@@ -357,7 +360,22 @@ func TestSharedEngine(t *testing.T) {
 		}
 		time.Sleep(500 * time.Millisecond)
 	}
-	t.Logf("%5.1fs  the replayed gap computed again, identical", time.Since(began).Seconds())
+	t.Logf("%5.1fs  the replayed gap computed again, alike to 1e-9", time.Since(began).Seconds())
+}
+
+// clClose reports whether two records (clRecordsWhere) are the same,
+// numbers to a relative 1e-9.
+func clClose(a, b string) bool {
+	if a == b {
+		return true
+	}
+	ia, ib := strings.LastIndexByte(a, ' '), strings.LastIndexByte(b, ' ')
+	if ia < 0 || ib < 0 || a[:ia] != b[:ib] {
+		return false
+	}
+	x, errA := strconv.ParseFloat(a[ia+1:], 64)
+	y, errB := strconv.ParseFloat(b[ib+1:], 64)
+	return errA == nil && errB == nil && math.Abs(x-y) <= 1e-9*max(math.Abs(x), math.Abs(y))
 }
 
 // logLine reports whether a line of log has all of parts.
