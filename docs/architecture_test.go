@@ -88,7 +88,7 @@ func TestArchitectureNamesExist(t *testing.T) {
 // TestDependencyRules holds the rules of "Rules a change must keep"
 // against the imports of every package.
 func TestDependencyRules(t *testing.T) {
-	shared := []string{"gateway/telemetry", "gateway/atomicfile", "gateway/loglevel", "gateway/opshttp", "gateway/sdnotify"}
+	shared := []string{"gateway/telemetry", "gateway/atomicfile", "gateway/loglevel", "gateway/opshttp", "gateway/sdnotify", "gateway/mqttconn"}
 	noIO := []string{"collector/energy", "collector/efficiency", "collector/steam", "collector/refdata"}
 	under := func(p, dir string) bool { return strings.HasPrefix(p, dir+"/") || p == dir }
 	for _, p := range listPackages(t) {

@@ -18,6 +18,7 @@ import (
 
 	mqtt "github.com/eclipse/paho.mqtt.golang"
 
+	"github.com/boilerwatch/boilerwatch/gateway/mqttconn"
 	"github.com/boilerwatch/boilerwatch/gateway/telemetry"
 )
 
@@ -290,6 +291,11 @@ func (p *Publisher) connect(ctx context.Context) (*Link, error) {
 		SetConnectionLostHandler(func(_ mqtt.Client, err error) { l.markLost(err) })
 	if p.o.TLS != nil {
 		opts.SetTLSConfig(p.o.TLS)
+	}
+	// One read per PUBACK instead of about four. 4 KiB: the broker sends
+	// acknowledgements and small messages; a larger one is read directly.
+	if open := mqttconn.Buffered(p.o.Broker, 4<<10); open != nil {
+		opts.SetCustomOpenConnectionFn(open)
 	}
 	l.client = mqtt.NewClient(opts)
 	tok := l.client.Connect()
