@@ -13,8 +13,12 @@
 //
 //   - any error other than a Modbus exception closes the connection, so the
 //     next request redials (or reopens the port) on a clean stream;
-//   - before every request the stream is drained of stale bytes without
-//     blocking, and a peer that closed the socket is noticed before writing;
+//   - an RTU stream is drained of stale bytes before every request without
+//     blocking, and a peer that closed the socket is noticed before
+//     writing; a Modbus TCP stream needs no drain (a system call per
+//     request): a reply to an earlier request is known by its transaction
+//     id and skipped, and a read that finds the connection closed by the
+//     device while idle is sent again on a new connection;
 //   - replies are read frame by frame from the length the protocol gives
 //     (MBAP length field, RTU function code and byte count), under one
 //     deadline for the whole exchange, so a late reply is never taken for

@@ -66,39 +66,44 @@ var mbapFaults = []struct {
 	errHas string
 	// reconnect: the fault must cost the connection.
 	reconnect bool
+	// times the fault is served (0: once).
+	times int
 }{
-	{"no answer (timeout)", mbserver.Action{Drop: true}, "no reply within the timeout", true},
+	{"no answer (timeout)", mbserver.Action{Drop: true}, "no reply within the timeout", true, 0},
 	{"wrong transaction id", mbserver.Action{Rewrite: func(adu []byte) []byte {
 		binary.BigEndian.PutUint16(adu, binary.BigEndian.Uint16(adu)+7)
 		return adu
-	}}, "transaction id", true},
+	}}, "transaction id", true, 0},
 	{"garbled header", mbserver.Action{Rewrite: func(adu []byte) []byte {
 		for i := range adu {
 			adu[i] ^= 0x5A
 		}
 		return adu
-	}}, "malformed reply frame", true},
+	}}, "malformed reply frame", true, 0},
 	{"garbled function code", mbserver.Action{Rewrite: func(adu []byte) []byte {
 		adu[7] = 0x2B
 		return adu
-	}}, "reply function code 0x2B to a request with 0x03", true},
+	}}, "reply function code 0x2B to a request with 0x03", true, 0},
 	{"short frame (length promises more)", mbserver.Action{Rewrite: func(adu []byte) []byte {
 		return adu[:len(adu)-3]
-	}}, "read MBAP body", true},
+	}}, "read MBAP body", true, 0},
 	{"short frame (consistent header)", mbserver.Action{Rewrite: func(adu []byte) []byte {
 		adu = adu[:len(adu)-2]
 		binary.BigEndian.PutUint16(adu[4:], uint16(len(adu)-6))
 		return adu
-	}}, "does not match count", true},
+	}}, "does not match count", true, 0},
 	{"wrong byte count", mbserver.Action{Rewrite: func(adu []byte) []byte {
 		adu = adu[:len(adu)-2]
 		adu[8] -= 2
 		binary.BigEndian.PutUint16(adu[4:], uint16(len(adu)-6))
 		return adu
-	}}, "reply byte count does not match", true},
-	{"connection reset", mbserver.Action{Drop: true, Close: true}, "EOF", true},
-	{"exception 2", mbserver.Action{Exception: 2}, "exception '2'", false},
-	{"late reply after the timeout", mbserver.Action{Delay: 300 * time.Millisecond}, "no reply within the timeout", true},
+	}}, "reply byte count does not match", true, 0},
+	// Twice: a reused connection closed before any byte of the reply is
+	// taken for one the device closed while idle, and the read is sent
+	// once more on a new connection (TestTCPClosedOnceResent).
+	{"connection reset", mbserver.Action{Drop: true, Close: true}, "EOF", true, 2},
+	{"exception 2", mbserver.Action{Exception: 2}, "exception '2'", false, 0},
+	{"late reply after the timeout", mbserver.Action{Delay: 300 * time.Millisecond}, "no reply within the timeout", true, 0},
 }
 
 // Each fault fails exactly the read it hits, with a precise error; the
@@ -110,12 +115,16 @@ func TestTCPFaults(t *testing.T) {
 			t.Parallel()
 			fs := newFaultServer(t, mbservertest.TCP)
 			b := startBus(t, fwconfig.Bus{Transport: fwconfig.TCP, Address: fs.Addr}, 150*time.Millisecond)
-			checkFault(t, b, fs, tt.act, tt.errHas, tt.reconnect)
+			acts := []mbserver.Action{tt.act}
+			for len(acts) < tt.times {
+				acts = append(acts, tt.act)
+			}
+			checkFault(t, b, fs, acts, tt.errHas, tt.reconnect)
 		})
 	}
 }
 
-func checkFault(t *testing.T, b *Bus, fs *mbservertest.Server, act mbserver.Action, errHas string, reconnect bool) {
+func checkFault(t *testing.T, b *Bus, fs *mbservertest.Server, acts []mbserver.Action, errHas string, reconnect bool) {
 	t.Helper()
 	ctx := context.Background()
 	// A first good read opens the connection.
@@ -123,7 +132,7 @@ func checkFault(t *testing.T, b *Bus, fs *mbservertest.Server, act mbserver.Acti
 		t.Fatalf("first read: %v %v", w, err)
 	}
 	before := b.Stats()
-	fs.Fault(act)
+	fs.Fault(acts...)
 	_, _, err := b.Read(ctx, 1, profile.Holding, 10, 5, 0)
 	if err == nil || !strings.Contains(err.Error(), errHas) {
 		t.Fatalf("faulty read: err %v, want one containing %q", err, errHas)
@@ -176,8 +185,8 @@ func TestTCPRefusedThenBack(t *testing.T) {
 	}
 }
 
-// A device that closed an idle connection costs no request: the bus sees
-// the close before writing and redials.
+// A device that closed an idle connection costs no request: the read
+// fails before any byte of its reply and is sent again on a new connection.
 func TestTCPPeerClosedBetweenRequests(t *testing.T) {
 	t.Parallel()
 	fs := newFaultServer(t, mbservertest.TCP)
@@ -287,5 +296,50 @@ func TestStaleBytesDrained(t *testing.T) {
 	}
 	if s := b.Stats(); s.Stale != 13 || s.Connects != 1 || s.Errors != 0 {
 		t.Errorf("stats %+v, want 13 stale bytes drained on one connection, no error", s)
+	}
+}
+
+// A reused connection that the device closes instead of answering is taken
+// for an idle close: the read is sent once more on a new connection, and
+// answered there costs no error.
+func TestTCPClosedOnceResent(t *testing.T) {
+	t.Parallel()
+	fs := newFaultServer(t, mbservertest.TCP)
+	b := startBus(t, fwconfig.Bus{Transport: fwconfig.TCP, Address: fs.Addr}, 500*time.Millisecond)
+	ctx := context.Background()
+	if _, _, err := b.Read(ctx, 1, profile.Holding, 0, 1, 0); err != nil {
+		t.Fatal(err)
+	}
+	for _, act := range []mbserver.Action{{Drop: true, Close: true}, {Drop: true, Reset: true}} {
+		before := b.Stats()
+		fs.Fault(act)
+		if w, _, err := b.Read(ctx, 2, profile.Holding, 9, 2, 0); err != nil || regsString(w) != wantRegs(9, 2) {
+			t.Fatalf("%+v: read: %v %v", act, w, err)
+		}
+		if s := b.Stats(); s.Connects != before.Connects+1 || s.Errors != before.Errors || s.Requests != before.Requests+1 {
+			t.Errorf("%+v: stats %+v after %+v, want one more connect and request, no error", act, s, before)
+		}
+	}
+}
+
+// A second answer that arrives after the first was read is a reply to an
+// earlier request by its transaction id: skipped as stale before the
+// answer to the next request, which it costs nothing.
+func TestTCPLateDuplicateSkipped(t *testing.T) {
+	t.Parallel()
+	fs := newFaultServer(t, mbservertest.TCP)
+	b := startBus(t, fwconfig.Bus{Transport: fwconfig.TCP, Address: fs.Addr}, time.Second)
+	ctx := context.Background()
+	// The answer, then 100 ms later its duplicate; the next request
+	// waits behind it on the device.
+	fs.Fault(mbserver.Action{Rewrite: func(adu []byte) []byte { return append(adu, adu...) }, Split: 2, SplitGap: 100 * time.Millisecond})
+	if w, _, err := b.Read(ctx, 1, profile.Holding, 0, 2, 0); err != nil || regsString(w) != wantRegs(0, 2) {
+		t.Fatalf("read answered twice: %v %v", w, err)
+	}
+	if w, _, err := b.Read(ctx, 1, profile.Holding, 40, 2, 0); err != nil || regsString(w) != wantRegs(40, 2) {
+		t.Fatalf("read after a late duplicate: %v %v", w, err)
+	}
+	if s := b.Stats(); s.Stale != 13 || s.Connects != 1 || s.Errors != 0 {
+		t.Errorf("stats %+v, want the 13 bytes of the duplicate skipped on one connection, no error", s)
 	}
 }

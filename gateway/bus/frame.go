@@ -21,14 +21,19 @@ var ErrFrame = errors.New("modbus: malformed reply frame")
 
 // readMBAP reads one Modbus TCP frame into buf (at least maxFrame bytes),
 // in one read when the frame has arrived whole: the reply's header and
-// body together rather than one read each. It returns what it read of the
-// frame, also on error, and how many bytes followed the frame in the same
-// read (surplus: a duplicate or spurious frame, discarded as the drain
-// before the next request would).
-func readMBAP(r io.Reader, buf []byte) (frame []byte, surplus int, err error) {
-	n, err := io.ReadAtLeast(r, buf[:maxFrame], mbapHeader)
-	if err != nil {
-		return buf[:n], 0, fmt.Errorf("read MBAP header: %w", err)
+// body together rather than one read each. buf[:have] holds bytes read
+// before (what followed a frame that was skipped). It returns what it read
+// of the frame, also on error, and how many bytes followed the frame in
+// buf (surplus: a duplicate or spurious frame, or the next frame after a
+// skipped one).
+func readMBAP(r io.Reader, buf []byte, have int) (frame []byte, surplus int, err error) {
+	n := have
+	if n < mbapHeader {
+		m, err := io.ReadAtLeast(r, buf[n:maxFrame], mbapHeader-n)
+		n += m
+		if err != nil {
+			return buf[:n], 0, fmt.Errorf("read MBAP header: %w", err)
+		}
 	}
 	if p := binary.BigEndian.Uint16(buf[2:]); p != 0 {
 		return buf[:mbapHeader], 0, fmt.Errorf("%w: protocol id %d, want 0", ErrFrame, p)

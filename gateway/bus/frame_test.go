@@ -76,7 +76,7 @@ func TestReadMBAP(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			var buf [maxFrame]byte
-			frame, surplus, err := readMBAP(bytes.NewReader(tt.wire), buf[:])
+			frame, surplus, err := readMBAP(bytes.NewReader(tt.wire), buf[:], 0)
 			if tt.errHas == "" && err != nil || tt.errHas != "" && (err == nil || !strings.Contains(err.Error(), tt.errHas)) {
 				t.Fatalf("err %v, want %q", err, tt.errHas)
 			}
@@ -139,7 +139,7 @@ func FuzzReadMBAP(f *testing.F) {
 	f.Add([]byte{0, 1, 0, 0, 0, 254, 1})
 	f.Fuzz(func(t *testing.T, wire []byte) {
 		var buf [maxFrame]byte
-		frame, surplus, err := readMBAP(bytes.NewReader(wire), buf[:])
+		frame, surplus, err := readMBAP(bytes.NewReader(wire), buf[:], 0)
 		if err != nil {
 			return
 		}
@@ -166,7 +166,7 @@ func (r *replay) Send(adu []byte) ([]byte, error) {
 	if r.rtu {
 		r.frame, err = readRTU(bytes.NewReader(r.wire), adu, r.buf[:])
 	} else {
-		r.frame, _, err = readMBAP(bytes.NewReader(r.wire), r.buf[:])
+		r.frame, _, err = readMBAP(bytes.NewReader(r.wire), r.buf[:], 0)
 	}
 	return r.frame, err
 }

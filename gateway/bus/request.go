@@ -118,6 +118,17 @@ func (b *Bus) exchange(runCtx context.Context, j job) ([]uint16, error) {
 	b.tr.deadline = j.deadline(timeout)
 	b.pk.unit = j.unit
 	raw, err := b.send(j)
+	if errors.Is(err, errIdleClosed) {
+		// The device closed the connection while it was idle (a TCP bus is
+		// not drained before each request, see ready): send the read
+		// again on a new connection, as the drain would have redialled.
+		b.log.Debug("reconnecting", "reason", err)
+		b.closeConn()
+		if err := b.connect(runCtx, j.ctx, b.tr.deadline); err != nil {
+			return nil, err
+		}
+		raw, err = b.send(j)
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -125,20 +136,32 @@ func (b *Bus) exchange(runCtx context.Context, j job) ([]uint16, error) {
 }
 
 // ready brings the bus to where j can be sent: connected (again, if the
-// device closed an idle connection), the stream drained, an unsettled RTU
-// line silent, and the gap since the previous request kept.
+// device closed an idle connection), an RTU stream drained, an unsettled
+// RTU line silent, and the gap since the previous request kept.
+//
+// A Modbus TCP stream is not drained: the drain cost a system call per
+// request, and what it guarded against is handled where it is free. After
+// any error but an exception the connection is closed, so a late reply
+// never reaches the next request; bytes after a reply in the same read are
+// dropped (readMBAP), a reply to an earlier request is recognised by its
+// transaction id and skipped (transporter.Send), and a connection the
+// device closed while idle fails the read before any reply byte, which is
+// then sent again on a new connection (exchange). RTU frames carry no
+// transaction id, so an RTU stream is still drained before each request.
 func (b *Bus) ready(runCtx context.Context, j job, timeout time.Duration) error {
 	deadline := j.deadline(timeout)
 	if err := b.connect(runCtx, j.ctx, deadline); err != nil {
 		return err
 	}
-	if err := b.drain(); err != nil {
-		// The device closed an idle connection (or the port went away):
-		// redial now rather than lose this request to it.
-		b.log.Debug("reconnecting", "reason", err)
-		b.closeConn()
-		if err := b.connect(runCtx, j.ctx, deadline); err != nil {
-			return err
+	if b.pk.rtu {
+		if err := b.drain(); err != nil {
+			// The device closed an idle connection (or the port went
+			// away): redial now rather than lose this request to it.
+			b.log.Debug("reconnecting", "reason", err)
+			b.closeConn()
+			if err := b.connect(runCtx, j.ctx, deadline); err != nil {
+				return err
+			}
 		}
 	}
 	if b.settle {

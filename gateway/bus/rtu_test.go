@@ -82,7 +82,7 @@ func TestRTUOverTCPFaults(t *testing.T) {
 			t.Parallel()
 			fs := newFaultServer(t, mbservertest.RTUOverTCP)
 			b := startBus(t, fwconfig.Bus{Transport: fwconfig.RTUOverTCP, Address: fs.Addr}, faultTimeout)
-			checkFault(t, b, fs, tt.act, tt.errHas, tt.socket)
+			checkFault(t, b, fs, []mbserver.Action{tt.act}, tt.errHas, tt.socket)
 		})
 	}
 }
@@ -144,7 +144,7 @@ func TestRTUSerialFaults(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			fs, path := newSerialFaultServer(t)
 			b := startBus(t, fwconfig.Bus{Transport: fwconfig.RTU, Address: path, Baud: 9600, Parity: "none", DataBits: 8, StopBits: 1}, faultTimeout)
-			checkFault(t, b, fs, tt.act, tt.errHas, false)
+			checkFault(t, b, fs, []mbserver.Action{tt.act}, tt.errHas, false)
 		})
 	}
 }

@@ -2,10 +2,13 @@ package bus
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"os"
+	"syscall"
 	"time"
 
 	"github.com/goburrow/modbus"
@@ -76,6 +79,7 @@ func (b *Bus) connect(runCtx, ctx context.Context, deadline time.Time) error {
 	}
 	b.conn = c
 	b.mu.Unlock()
+	b.tr.reused = false
 	b.connects.Add(1)
 	b.log.Debug("connected")
 	// A device that needs a moment after accepting (many serial servers and
@@ -127,6 +131,9 @@ type transporter struct {
 	deadline time.Time
 	buf      [maxFrame]byte
 	drainBuf [512]byte
+	// reused: the current connection has carried a reply (reset on
+	// connect), so a failure before the next reply may be its idle close.
+	reused bool
 }
 
 var _ modbus.Transporter = (*transporter)(nil)
@@ -145,25 +152,65 @@ func (t *transporter) Send(adu []byte) ([]byte, error) {
 	w, err := c.Write(adu)
 	t.b.bytesOut.Add(uint64(w))
 	if err != nil {
+		if !t.rtu && t.reused && peerClosed(err) {
+			return nil, fmt.Errorf("%w: write request: %w", errIdleClosed, err)
+		}
 		return nil, fmt.Errorf("write request: %w", err)
 	}
 	var frame []byte
 	if t.rtu {
 		frame, err = readRTU(c, adu, t.buf[:])
 	} else {
-		var surplus int
-		frame, surplus, err = readMBAP(c, t.buf[:])
-		if surplus > 0 {
-			t.b.stale.Add(uint64(surplus))
-			t.b.log.Warn("discarded bytes after a reply", "bytes", surplus)
-		}
+		frame, err = t.readMBAPReply(c, adu)
 	}
 	t.b.bytesIn.Add(uint64(len(frame)))
 	if err != nil {
+		if len(frame) == 0 && !t.rtu && t.reused && peerClosed(err) {
+			return nil, fmt.Errorf("%w: %w", errIdleClosed, err)
+		}
 		if errors.Is(err, os.ErrDeadlineExceeded) {
 			return nil, fmt.Errorf("no reply within the timeout: %w", err)
 		}
 		return nil, err
 	}
+	t.reused = true
 	return frame, nil
+}
+
+// readMBAPReply reads the MBAP reply to req, skipping (as stale) whole
+// frames that answer an earlier request of this connection: a device that
+// answered twice, its second answer arriving after the first was read.
+// Bytes after the reply in the same read are stale too.
+func (t *transporter) readMBAPReply(c stream, req []byte) ([]byte, error) {
+	want := binary.BigEndian.Uint16(req)
+	have := 0
+	for range 4 {
+		frame, surplus, err := readMBAP(c, t.buf[:], have)
+		if err != nil || len(frame) < mbapHeader {
+			return frame, err
+		}
+		// Behind by 1..255: ours, earlier. Any other id is not in step
+		// and fails goburrow's check (Verify).
+		if behind := want - binary.BigEndian.Uint16(frame); behind == 0 || behind > 255 {
+			if surplus > 0 {
+				t.b.stale.Add(uint64(surplus))
+				t.b.log.Warn("discarded bytes after a reply", "bytes", surplus)
+			}
+			return frame, nil
+		}
+		t.b.stale.Add(uint64(len(frame)))
+		t.b.log.Warn("discarded a reply to an earlier request", "bytes", len(frame))
+		have = copy(t.buf[:], t.buf[len(frame):len(frame)+surplus])
+	}
+	return nil, fmt.Errorf("%w: only replies to earlier requests", ErrFrame)
+}
+
+// errIdleClosed: a request on a connection that served earlier ones failed
+// before any byte of its reply, the way a connection the device closed
+// while idle fails; exchange sends it again on a new connection.
+var errIdleClosed = errors.New("connection closed while idle")
+
+// peerClosed: errors of a connection the peer closed or reset.
+func peerClosed(err error) bool {
+	return errors.Is(err, io.EOF) || errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE)
 }
