@@ -3,6 +3,7 @@ package derived
 import (
 	"context"
 	"errors"
+	"sort"
 	"time"
 
 	"github.com/boilerwatch/boilerwatch/collector/cluster"
@@ -111,9 +112,13 @@ const peerLateSince = "-35d"
 
 // peerLate takes the late markers other collectors stored for subs (their
 // ingest wrote samples behind this collector's computing, see Late) into
-// the subjects' late data, to be computed again this cycle.
-func (r *Runner) peerLate(ctx context.Context, site string, subs []*subject) error {
-	late, err := r.storedLate(ctx, site, peerLateSince)
+// the subjects' late data, to be computed again this cycle. One query for
+// the sites of all subs.
+func (r *Runner) peerLate(ctx context.Context, subs []*subject) error {
+	if len(subs) == 0 {
+		return nil
+	}
+	late, err := r.storedLate(ctx, sitesOf(subs), peerLateSince)
 	if err != nil {
 		return err
 	}
@@ -121,7 +126,7 @@ func (r *Runner) peerLate(ctx context.Context, site string, subs []*subject) err
 	defer r.mu.Unlock()
 	for _, s := range subs {
 	marker:
-		for _, m := range late[s.name] {
+		for _, m := range late[s.site][s.name] {
 			for _, have := range s.markers {
 				if have.Equal(m) {
 					continue marker
@@ -140,21 +145,43 @@ func (r *Runner) peerLate(ctx context.Context, site string, subs []*subject) err
 // owner computing live stores its progress at today's midnight.
 const peerProgressSince = "-2d"
 
-// peerProgress notes, for the subjects of a site this collector does not
-// compute, the progress their owners stored (Late compares with it).
-func (r *Runner) peerProgress(ctx context.Context, site string, subs []*subject) error {
-	progress, err := r.storedProgress(ctx, site, peerProgressSince)
+// peerProgress notes, for the subjects of subs this collector does not
+// compute, the progress their owners stored (Late compares with it): one
+// query for their sites.
+func (r *Runner) peerProgress(ctx context.Context, subs []*subject) error {
+	var others []*subject
+	for _, s := range subs {
+		if !s.active {
+			others = append(others, s)
+		}
+	}
+	if len(others) == 0 {
+		return nil
+	}
+	progress, err := r.storedProgress(ctx, sitesOf(others), peerProgressSince)
 	if err != nil {
 		return err
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	for _, s := range subs {
-		if !s.active {
-			s.peerNext = progress[s.name]
-		}
+	for _, s := range others {
+		s.peerNext = progress[s.site][s.name]
 	}
 	return nil
+}
+
+// sitesOf lists the sites of subs, sorted, each once.
+func sitesOf(subs []*subject) []string {
+	seen := map[string]bool{}
+	var sites []string
+	for _, s := range subs {
+		if !seen[s.site] {
+			seen[s.site] = true
+			sites = append(sites, s.site)
+		}
+	}
+	sort.Strings(sites)
+	return sites
 }
 
 // lateElsewhere is Late for a subject this collector does not compute. A

@@ -26,7 +26,6 @@ import (
 	"github.com/influxdata/influxdb-client-go/v2/api"
 	"github.com/influxdata/influxdb-client-go/v2/api/write"
 
-	"github.com/boilerwatch/boilerwatch/collector/cluster"
 	"github.com/boilerwatch/boilerwatch/collector/config"
 	"github.com/boilerwatch/boilerwatch/collector/energy"
 	"github.com/boilerwatch/boilerwatch/collector/store"
@@ -90,6 +89,11 @@ type subject struct {
 	// max_gap before), a steam meter uses pressure read up to max_gap
 	// before a minute.
 	margin time.Duration
+	// back is how far before the first minute of a chunk its samples are
+	// read: a steam meter's pressure (and temperature) up to the runner's
+	// lookBack; nothing else reads before the minute it computes (counters
+	// keep their last reading, restored by baselines after a start).
+	back time.Duration
 
 	wm      time.Time // newest sample of its devices
 	wmMoved time.Time // wall time the watermark last advanced
@@ -124,6 +128,7 @@ type Runner struct {
 	log      *slog.Logger
 	subjects []*subject
 	byDevice map[string][]*subject // site + "\x00" + device
+	bySite   map[string][]*subject
 	sites    []string
 	lookBack time.Duration
 
@@ -185,8 +190,18 @@ func New(o Options) (*Runner, error) {
 			m.Restore(p, start, rs)
 		}
 		r.lookBack = max(r.lookBack, m.LookBack())
+		if m.Cfg.Steam != nil {
+			s.back = -1 // r.lookBack, once known
+		}
 		r.subjects = append(r.subjects, s)
 		sites[s.site] = true
+	}
+	r.bySite = map[string][]*subject{}
+	for _, s := range r.subjects {
+		if s.back < 0 {
+			s.back = r.lookBack
+		}
+		r.bySite[s.site] = append(r.bySite[s.site], s)
 	}
 	r.byDevice = map[string][]*subject{}
 	for _, s := range r.subjects {
@@ -238,131 +253,6 @@ func (r *Runner) Run(ctx context.Context) error {
 	}
 }
 
-// Cycle does one round: watermarks, closed windows, writes, alerts.
-func (r *Runner) Cycle(ctx context.Context) error {
-	for _, site := range r.sites {
-		if err := r.site(ctx, site); err != nil {
-			return fmt.Errorf("site %s: %w", site, err)
-		}
-	}
-	return nil
-}
-
-func (r *Runner) site(ctx context.Context, site string) (err error) {
-	var subs []*subject
-	for _, s := range r.subjects {
-		if s.site == site {
-			subs = append(subs, s)
-		}
-	}
-	var view cluster.View
-	if r.o.Cluster != nil {
-		view = r.o.Cluster.View()
-		all := subs
-		subs = r.assign(subs, view)
-		if len(subs) < len(all) {
-			if err := r.peerProgress(ctx, site, all); err != nil {
-				return err
-			}
-		}
-	}
-	defer func() {
-		if err != nil {
-			r.restart(subs)
-		}
-	}()
-	if err := r.startSubjects(ctx, site, subs); err != nil {
-		return err
-	}
-	if r.o.Cluster != nil && len(subs) > 0 {
-		if err := r.peerLate(ctx, site, subs); err != nil {
-			return err
-		}
-	}
-	if err := r.recomputeLate(ctx, site, subs); err != nil {
-		return err
-	}
-	if err := r.watermarks(ctx, site, subs); err != nil {
-		return err
-	}
-	cfg := r.o.Config
-	now := r.o.Now()
-	for range maxChunksPerCycle {
-		// Each subject may close minutes up to its own limit.
-		limit := map[*subject]time.Time{}
-		var from, to time.Time
-		for _, s := range subs {
-			if s.wm.IsZero() {
-				continue
-			}
-			l := energy.Floor(s.wm.Add(-cfg.Grace.Duration), energy.Minute, cfg.Location)
-			if cfg.Idle.Duration > 0 && now.Sub(s.wmMoved) >= cfg.Idle.Duration {
-				l = energy.Floor(s.wm, energy.Minute, cfg.Location).Add(time.Minute)
-			}
-			if !l.After(s.next()) {
-				continue
-			}
-			limit[s] = l
-			r.mu.Lock()
-			s.closing = minTime(l, s.next().Add(chunk))
-			r.mu.Unlock()
-			if from.IsZero() || s.next().Before(from) {
-				from = s.next()
-			}
-			if l.After(to) {
-				to = l
-			}
-		}
-		if len(limit) == 0 {
-			return nil
-		}
-		end := to
-		if end.Sub(from) > chunk {
-			end = from.Add(chunk)
-		}
-		var keys []energy.Key
-		var latest time.Time
-		for s := range limit {
-			keys = append(keys, s.keys...)
-			if s.wm.After(latest) {
-				latest = s.wm
-			}
-		}
-		// Counters spread a delta over the minutes between two readings:
-		// read past the chunk's end (up to the watermark) so the last
-		// minutes' deltas are known; and a little before its start for the
-		// steam meters' last known pressure.
-		qTo := end.Add(cfg.Grace.Duration + time.Minute)
-		if latest.Before(qTo) {
-			qTo = latest.Add(time.Millisecond)
-		}
-		data, err := r.query(ctx, site, keys, from.Add(-r.lookBack), qTo, "")
-		if err != nil {
-			return err
-		}
-		var out energy.Output
-		for s, l := range limit {
-			s.advance(minTime(l, end), data, &out)
-		}
-		r.eng.Relate(&out)
-		if r.o.Cluster != nil && !r.o.Cluster.View().Same(view) {
-			return errHandover
-		}
-		if err := r.emit(ctx, &out, subs); err != nil {
-			return err
-		}
-		r.mu.Lock()
-		for s := range limit {
-			s.done = s.next()
-		}
-		r.mu.Unlock()
-		if err := r.clearLate(ctx, site, subs); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
 // restart makes subs start again from what is stored on their next
 // cycle, as after a kill -9: a cycle that failed may have advanced them in
 // memory past windows whose results, sums, alerts or progress it did not
@@ -386,8 +276,8 @@ func (r *Runner) restart(subs []*subject) {
 	}
 }
 
-// lookBack is how far before a chunk samples are read at least: steam
-// meters use the last pressure read within their max_gap, or the last
+// lookBack is how far before a chunk a steam meter's samples are read at
+// least: it uses the last pressure read within its max_gap, or the last
 // enthalpy difference within steam.estimate_within, before a minute (the
 // runner reads the longest Meter.LookBack back, if longer).
 const lookBack = 15 * time.Minute
@@ -403,13 +293,17 @@ func minTime(a, b time.Time) time.Time {
 	return b
 }
 
-// emit writes the results, publishes the alerts, records the ends of
-// episodes, and then records progress: progress last, so that what a
-// restart skips has had its alerts and ends stored.
-func (r *Runner) emit(ctx context.Context, out *energy.Output, subs []*subject) error {
+// emit writes the results of outs (one per site), publishes the alerts,
+// records the ends of episodes, and then records progress: progress last,
+// so that what a restart skips has had its alerts and ends stored.
+func (r *Runner) emit(ctx context.Context, outs []*energy.Output, subs []*subject) error {
 	// The sums with the results, both before progress: a restart rebuilds
 	// the windows open at its progress from them.
-	if err := r.write(ctx, append(Points(out), sumsPoints(out)...)); err != nil {
+	var pts []*write.Point
+	for _, out := range outs {
+		pts = append(append(pts, Points(out)...), sumsPoints(out)...)
+	}
+	if err := r.write(ctx, pts); err != nil {
 		return err
 	}
 	// In time order: an episode's end must be stored before the next
@@ -420,11 +314,13 @@ func (r *Runner) emit(ctx context.Context, out *energy.Output, subs []*subject) 
 		end *energy.End
 	}
 	var steps []step
-	for i := range out.Events {
-		steps = append(steps, step{at: out.Events[i].At, ev: &out.Events[i]})
-	}
-	for i := range out.Ends {
-		steps = append(steps, step{at: out.Ends[i].At, end: &out.Ends[i]})
+	for _, out := range outs {
+		for i := range out.Events {
+			steps = append(steps, step{at: out.Events[i].At, ev: &out.Events[i]})
+		}
+		for i := range out.Ends {
+			steps = append(steps, step{at: out.Ends[i].At, end: &out.Ends[i]})
+		}
 	}
 	sort.SliceStable(steps, func(i, j int) bool { return steps[i].at.Before(steps[j].at) })
 	for _, st := range steps {
@@ -438,7 +334,7 @@ func (r *Runner) emit(ctx context.Context, out *energy.Output, subs []*subject) 
 			return err
 		}
 	}
-	var pts []*write.Point
+	pts = nil
 	for _, s := range subs {
 		if !s.next().IsZero() {
 			day := energy.Floor(s.next(), energy.Day, r.o.Config.Location)
@@ -450,8 +346,10 @@ func (r *Runner) emit(ctx context.Context, out *energy.Output, subs []*subject) 
 		return err
 	}
 	if r.o.OnEfficiency != nil {
-		for i := range out.Efficiency {
-			r.o.OnEfficiency(&out.Efficiency[i])
+		for _, out := range outs {
+			for i := range out.Efficiency {
+				r.o.OnEfficiency(&out.Efficiency[i])
+			}
 		}
 	}
 	return nil
@@ -564,14 +462,15 @@ func (r *Runner) startSubjects(ctx context.Context, site string, subs []*subject
 	if len(todo) == 0 {
 		return nil
 	}
-	progress, err := r.storedProgress(ctx, site, "0")
+	stored, err := r.storedProgress(ctx, []string{site}, "0")
 	if err != nil {
 		return err
 	}
-	late, err := r.storedLate(ctx, site, "0")
+	lateBySite, err := r.storedLate(ctx, []string{site}, "0")
 	if err != nil {
 		return err
 	}
+	progress, late := stored[site], lateBySite[site]
 	cfg := r.o.Config
 	type group struct {
 		at            time.Time
@@ -637,12 +536,13 @@ func (r *Runner) startSubjects(ctx context.Context, site string, subs []*subject
 	return nil
 }
 
-// storedProgress reads the progress of a site's subjects stored since
-// start (a Flux time: 0 for all): [subject] → where it goes on.
-func (r *Runner) storedProgress(ctx context.Context, site, start string) (map[string]time.Time, error) {
-	progress := map[string]time.Time{}
+// storedProgress reads the progress of the subjects of sites stored since
+// start (a Flux time: 0 for all): [site][subject] → where it goes on. One
+// query for all the sites: a cycle's cost must not grow with their number.
+func (r *Runner) storedProgress(ctx context.Context, sites []string, start string) (map[string]map[string]time.Time, error) {
+	progress := map[string]map[string]time.Time{}
 	flux := fmt.Sprintf(`from(bucket: %s) |> range(start: %s) |> filter(fn: (r) => %s) |> last()`,
-		store.FluxString(r.o.Store.Bucket()), start, store.And(store.Eq("_measurement", MeasProgress), store.Eq("site", site), store.Eq("_field", "next")))
+		store.FluxString(r.o.Store.Bucket()), start, store.And(store.Eq("_measurement", MeasProgress), store.OneOf("site", sites...), store.Eq("_field", "next")))
 	res, err := r.o.Store.Query(ctx, flux)
 	if err != nil {
 		return nil, err
@@ -650,9 +550,13 @@ func (r *Runner) storedProgress(ctx context.Context, site, start string) (map[st
 	defer res.Close()
 	for res.Next() {
 		rec := res.Record()
+		site, _ := rec.ValueByKey("site").(string)
 		name, _ := rec.ValueByKey("subject").(string)
 		if ms, ok := rec.Value().(int64); ok {
-			progress[name] = time.UnixMilli(ms)
+			if progress[site] == nil {
+				progress[site] = map[string]time.Time{}
+			}
+			progress[site][name] = time.UnixMilli(ms)
 		}
 	}
 	if err := res.Err(); err != nil {
@@ -799,75 +703,6 @@ func (r *Runner) storedWindows(ctx context.Context, site string, p energy.Period
 	return out, nil
 }
 
-// watermarks moves each subject's watermark to the newest sample of its
-// devices.
-func (r *Runner) watermarks(ctx context.Context, site string, subs []*subject) error {
-	var from time.Time
-	devs := map[string]bool{}
-	for _, s := range subs {
-		w := s.wm
-		if w.IsZero() {
-			w = s.next()
-		}
-		if from.IsZero() || w.Before(from) {
-			from = w
-		}
-		for _, d := range s.devices {
-			devs[d] = true
-		}
-	}
-	if len(devs) == 0 {
-		return nil
-	}
-	// Samples count once their time has come (never one stamped ahead of
-	// the wall clock). A start still ahead (energy.since up to a day in
-	// the future) has nothing to look at yet: querying would be an empty
-	// range, which InfluxDB refuses.
-	stop := time.Now()
-	if !from.Before(stop) {
-		return nil
-	}
-	names := make([]string, 0, len(devs))
-	for d := range devs {
-		names = append(names, d)
-	}
-	sort.Strings(names)
-	flux := fmt.Sprintf(`from(bucket: %s) |> range(start: %s, stop: %s)
-  |> filter(fn: (r) => %s)
-  |> last() |> keep(columns: ["_time", "device"])`, store.FluxString(r.o.Store.Bucket()), store.FluxTime(from), store.FluxTime(stop),
-		store.And(store.Eq("site", site), store.Eq("_field", telemetry.FieldSeq), store.OneOf("device", names...)))
-	res, err := r.o.Store.Query(ctx, flux)
-	if err != nil {
-		return err
-	}
-	newest := map[string]time.Time{}
-	for res.Next() {
-		rec := res.Record()
-		d, _ := rec.ValueByKey("device").(string)
-		if rec.Time().After(newest[d]) {
-			newest[d] = rec.Time()
-		}
-	}
-	res.Close()
-	if err := res.Err(); err != nil {
-		return fmt.Errorf("watermark query: %w", err)
-	}
-	now := r.o.Now()
-	for _, s := range subs {
-		w := s.wm
-		for _, d := range s.devices {
-			if newest[d].After(w) {
-				w = newest[d]
-			}
-		}
-		if w.After(s.wm) || s.wmMoved.IsZero() {
-			s.wmMoved = now
-		}
-		s.wm = w
-	}
-	return nil
-}
-
 // query reads the good samples of keys in [from, to).
 func (r *Runner) query(ctx context.Context, site string, keys []energy.Key, from, to time.Time, suffix string) (energy.Data, error) {
 	devs, fields := map[string]bool{}, map[string]bool{}
@@ -902,25 +737,33 @@ func (r *Runner) query(ctx context.Context, site string, keys []energy.Key, from
 		if !want[k] {
 			continue
 		}
-		var v float64
-		switch x := rec.Value().(type) {
-		case float64:
-			v = x
-		case int64:
-			v = float64(x)
-		default:
-			continue // not a number: not an input
+		if v, ok := sampleValue(rec.Value()); ok {
+			d[k] = append(d[k], energy.Sample{T: rec.Time(), V: v})
 		}
-		d[k] = append(d[k], energy.Sample{T: rec.Time(), V: v})
 	}
 	if err := res.Err(); err != nil {
 		return nil, fmt.Errorf("samples query: %w", err)
 	}
-	// Several series (gateways, profiles) may carry one key: merge them in
-	// time order.
+	sortSamples(d)
+	return d, nil
+}
+
+// sampleValue is a stored value as an input: numbers only.
+func sampleValue(x any) (float64, bool) {
+	switch v := x.(type) {
+	case float64:
+		return v, true
+	case int64:
+		return float64(v), true
+	}
+	return 0, false
+}
+
+// sortSamples merges, in time order, the series (gateways, profiles) that
+// may carry one key.
+func sortSamples(d energy.Data) {
 	for k, s := range d {
 		sort.SliceStable(s, func(i, j int) bool { return s[i].T.Before(s[j].T) })
 		d[k] = s
 	}
-	return d, nil
 }

@@ -83,30 +83,37 @@ func (r *Runner) lateStart(s *subject, t time.Time) time.Time {
 	return energy.Floor(t.Add(-s.margin), energy.Quarter, r.o.Config.Location)
 }
 
-// storedLate reads a site's pending late markers since start (a Flux
-// time, 0 for all): [subject] → times, oldest first.
-func (r *Runner) storedLate(ctx context.Context, site, start string) (map[string][]time.Time, error) {
+// storedLate reads the pending late markers of sites since start (a Flux
+// time, 0 for all): [site][subject] → times, oldest first. One query for
+// all the sites.
+func (r *Runner) storedLate(ctx context.Context, sites []string, start string) (map[string]map[string][]time.Time, error) {
 	flux := fmt.Sprintf(`from(bucket: %s) |> range(start: %s)
   |> filter(fn: (r) => %s)`,
-		store.FluxString(r.o.Store.Bucket()), start, store.And(store.Eq("_measurement", MeasLate), store.Eq("site", site), store.Eq("_field", "pending")))
+		store.FluxString(r.o.Store.Bucket()), start, store.And(store.Eq("_measurement", MeasLate), store.OneOf("site", sites...), store.Eq("_field", "pending")))
 	res, err := r.o.Store.Query(ctx, flux)
 	if err != nil {
 		return nil, fmt.Errorf("late markers query: %w", err)
 	}
 	defer res.Close()
-	out := map[string][]time.Time{}
+	out := map[string]map[string][]time.Time{}
 	for res.Next() {
 		rec := res.Record()
 		if p, _ := rec.Value().(bool); p {
+			site, _ := rec.ValueByKey("site").(string)
 			name, _ := rec.ValueByKey("subject").(string)
-			out[name] = append(out[name], rec.Time())
+			if out[site] == nil {
+				out[site] = map[string][]time.Time{}
+			}
+			out[site][name] = append(out[site][name], rec.Time())
 		}
 	}
 	if err := res.Err(); err != nil {
 		return nil, fmt.Errorf("late markers query: %w", err)
 	}
-	for _, ts := range out {
-		sort.Slice(ts, func(i, j int) bool { return ts[i].Before(ts[j]) })
+	for _, bySubject := range out {
+		for _, ts := range bySubject {
+			sort.Slice(ts, func(i, j int) bool { return ts[i].Before(ts[j]) })
+		}
 	}
 	return out, nil
 }
@@ -153,7 +160,7 @@ func (r *Runner) recomputeLate(ctx context.Context, site string, subs []*subject
 
 // clearLate marks the stored late markers of subjects that have computed
 // again up to where they were as done.
-func (r *Runner) clearLate(ctx context.Context, site string, subs []*subject) error {
+func (r *Runner) clearLate(ctx context.Context, subs []*subject) error {
 	var pts []*write.Point
 	r.mu.Lock()
 	for _, s := range subs {
@@ -161,7 +168,7 @@ func (r *Runner) clearLate(ctx context.Context, site string, subs []*subject) er
 			continue
 		}
 		for _, m := range s.markers {
-			pts = append(pts, latePoint(site, s.name, m, false))
+			pts = append(pts, latePoint(s.site, s.name, m, false))
 		}
 		s.markers = nil
 	}

@@ -77,9 +77,9 @@ func tapKind(path string, body []byte) string {
 		return "other " + path
 	case strings.Contains(s, "engine_progress"):
 		return "engine: progress"
-	case strings.Contains(s, `keep(columns: [\"_time\", \"device\"])`):
+	case strings.Contains(s, `keep(columns: [\"_time\", \"device\"`):
 		return "engine: watermarks"
-	case strings.Contains(s, `keep(columns: [\"_time\", \"_value\", \"_field\", \"device\"])`):
+	case strings.Contains(s, `keep(columns: [\"_time\", \"_value\", \"_field\", \"device\"`):
 		return "engine: raw samples"
 	case strings.Contains(s, `keep(columns: [\"_time\", \"_value\", \"_field\", \"boiler\"])`):
 		return "engine: stored windows"

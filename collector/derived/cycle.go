@@ -1,0 +1,428 @@
+package derived
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/boilerwatch/boilerwatch/collector/cluster"
+	"github.com/boilerwatch/boilerwatch/collector/energy"
+	"github.com/boilerwatch/boilerwatch/collector/store"
+	"github.com/boilerwatch/boilerwatch/gateway/telemetry"
+)
+
+// A cycle's queries are shared by the sites: InfluxDB 1.8 answers each
+// Flux query at a cost of its own, so one query per site and cycle bounds
+// an engine to a few dozen sites (docs/scaling.md). The watermarks of all
+// sites whose computing is about as far come from one query, and the raw
+// samples of many sites' closing minutes from one query each.
+const (
+	// maxSitesPerQuery bounds the predicate a query carries and, for the
+	// raw samples, the data one answer holds.
+	maxSitesPerQuery = 50
+	// batchSpan bounds the time one shared raw-sample query covers: sites
+	// catching up read their chunk alone, as one site's hours are data
+	// enough for one answer.
+	batchSpan = 20 * time.Minute
+	// watermarkSpread bounds how much longer a shared watermark query
+	// reads for one site than its own would.
+	watermarkSpread = 10 * time.Minute
+)
+
+// siteRound is a site's part of a cycle: the subjects this collector
+// computes there and the chunk of minutes they close next.
+type siteRound struct {
+	site string
+	subs []*subject
+	// limit: each subject closing minutes, up to where; from: the first
+	// of them; end: where this chunk stops; qTo: the samples read end
+	// here (counters need readings past the chunk's end).
+	limit         map[*subject]time.Time
+	from, end     time.Time
+	qTo           time.Time
+	want          map[energy.Key]time.Time // key → earliest sample read
+	start         time.Time                // the earliest of want
+	out           energy.Output
+	watermarkFrom time.Time
+}
+
+// Cycle does one round over the sites: placing subjects that start,
+// late data, watermarks, closed windows, writes, alerts. Queries that
+// every cycle makes are shared by the sites (peers' progress and late
+// markers, watermarks, raw samples); only a subject starting or going
+// back for late data queries for its site alone.
+func (r *Runner) Cycle(ctx context.Context) error {
+	var view cluster.View
+	if r.o.Cluster != nil {
+		view = r.o.Cluster.View()
+	}
+	rounds := make([]*siteRound, 0, len(r.sites))
+	var active []*subject
+	for _, site := range r.sites {
+		subs := r.bySite[site]
+		if r.o.Cluster != nil {
+			subs = r.assign(subs, view)
+		}
+		rounds = append(rounds, &siteRound{site: site, subs: subs})
+		active = append(active, subs...)
+	}
+	if r.o.Cluster != nil {
+		if err := r.peerProgress(ctx, r.subjects); err != nil {
+			return err
+		}
+	}
+	for _, rd := range rounds {
+		if err := r.startSubjects(ctx, rd.site, rd.subs); err != nil {
+			r.restart(rd.subs)
+			return fmt.Errorf("site %s: %w", rd.site, err)
+		}
+	}
+	if r.o.Cluster != nil {
+		if err := r.peerLate(ctx, active); err != nil {
+			return err
+		}
+	}
+	for _, rd := range rounds {
+		if err := r.recomputeLate(ctx, rd.site, rd.subs); err != nil {
+			r.restart(rd.subs)
+			return fmt.Errorf("site %s: %w", rd.site, err)
+		}
+	}
+	if err := r.watermarks(ctx, rounds); err != nil {
+		return err
+	}
+	now := r.o.Now()
+	for range maxChunksPerCycle {
+		var todo []*siteRound
+		for _, rd := range rounds {
+			if r.plan(rd, now) {
+				todo = append(todo, rd)
+			}
+		}
+		if len(todo) == 0 {
+			return nil
+		}
+		for _, batch := range batches(todo, func(rd *siteRound) (time.Time, time.Time) { return rd.start, rd.qTo }, batchSpan) {
+			if err := r.compute(ctx, batch, view); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// plan sets the site's next chunk; false if no subject has a minute to
+// close.
+func (r *Runner) plan(rd *siteRound, now time.Time) bool {
+	cfg := r.o.Config
+	// Each subject may close minutes up to its own limit.
+	rd.limit = map[*subject]time.Time{}
+	var from, to time.Time
+	for _, s := range rd.subs {
+		if s.wm.IsZero() {
+			continue
+		}
+		l := energy.Floor(s.wm.Add(-cfg.Grace.Duration), energy.Minute, cfg.Location)
+		if cfg.Idle.Duration > 0 && now.Sub(s.wmMoved) >= cfg.Idle.Duration {
+			l = energy.Floor(s.wm, energy.Minute, cfg.Location).Add(time.Minute)
+		}
+		if !l.After(s.next()) {
+			continue
+		}
+		rd.limit[s] = l
+		r.mu.Lock()
+		s.closing = minTime(l, s.next().Add(chunk))
+		r.mu.Unlock()
+		if from.IsZero() || s.next().Before(from) {
+			from = s.next()
+		}
+		if l.After(to) {
+			to = l
+		}
+	}
+	if len(rd.limit) == 0 {
+		return false
+	}
+	end := to
+	if end.Sub(from) > chunk {
+		end = from.Add(chunk)
+	}
+	var latest time.Time
+	rd.want = map[energy.Key]time.Time{}
+	rd.start = from
+	for s := range rd.limit {
+		if s.wm.After(latest) {
+			latest = s.wm
+		}
+		// A minute reads its own samples (counters keep their last
+		// reading); a steam meter also the pressure read before it.
+		e := from.Add(-s.back)
+		for _, k := range s.keys {
+			if w, ok := rd.want[k]; !ok || e.Before(w) {
+				rd.want[k] = e
+			}
+		}
+		if e.Before(rd.start) {
+			rd.start = e
+		}
+	}
+	// Counters spread a delta over the minutes between two readings: read
+	// past the chunk's end (up to the watermark) so the last minutes'
+	// deltas are known.
+	qTo := end.Add(cfg.Grace.Duration + time.Minute)
+	if latest.Before(qTo) {
+		qTo = latest.Add(time.Millisecond)
+	}
+	rd.from, rd.end, rd.qTo = from, end, qTo
+	return true
+}
+
+// batches groups rounds, in the order of their start, into groups of at
+// most maxSitesPerQuery whose [start, stop) spans at most span together.
+func batches(rounds []*siteRound, bounds func(*siteRound) (time.Time, time.Time), span time.Duration) [][]*siteRound {
+	sorted := append([]*siteRound(nil), rounds...)
+	sort.SliceStable(sorted, func(i, j int) bool {
+		a, _ := bounds(sorted[i])
+		b, _ := bounds(sorted[j])
+		return a.Before(b)
+	})
+	var out [][]*siteRound
+	var cur []*siteRound
+	var first, last time.Time
+	for _, rd := range sorted {
+		start, stop := bounds(rd)
+		if len(cur) > 0 && (len(cur) >= maxSitesPerQuery || maxTime(last, stop).Sub(first) > span) {
+			out = append(out, cur)
+			cur = nil
+		}
+		if len(cur) == 0 {
+			first, last = start, stop
+		}
+		cur = append(cur, rd)
+		last = maxTime(last, stop)
+	}
+	if len(cur) > 0 {
+		out = append(out, cur)
+	}
+	return out
+}
+
+// compute reads the batch's samples, closes its chunk of minutes, and
+// writes the results. On an error the batch's subjects start again from
+// what is stored (restart).
+func (r *Runner) compute(ctx context.Context, batch []*siteRound, view cluster.View) (err error) {
+	var subs []*subject
+	names := make([]string, len(batch))
+	for i, rd := range batch {
+		subs = append(subs, rd.subs...)
+		names[i] = rd.site
+	}
+	defer func() {
+		if err != nil {
+			r.restart(subs)
+			err = fmt.Errorf("sites %s: %w", strings.Join(names, ", "), err)
+		}
+	}()
+	data, err := r.samples(ctx, batch)
+	if err != nil {
+		return err
+	}
+	outs := make([]*energy.Output, len(batch))
+	for i, rd := range batch {
+		rd.out = energy.Output{}
+		for s, l := range rd.limit {
+			s.advance(minTime(l, rd.end), data[rd.site], &rd.out)
+		}
+		r.eng.Relate(&rd.out)
+		outs[i] = &rd.out
+	}
+	if r.o.Cluster != nil && !r.o.Cluster.View().Same(view) {
+		return errHandover
+	}
+	if err := r.emit(ctx, outs, subs); err != nil {
+		return err
+	}
+	r.mu.Lock()
+	for _, rd := range batch {
+		for s := range rd.limit {
+			s.done = s.next()
+		}
+	}
+	r.mu.Unlock()
+	return r.clearLate(ctx, subs)
+}
+
+// samples reads the good samples each round of the batch wants, in
+// [want[key], qTo), in one query: [site] → samples.
+func (r *Runner) samples(ctx context.Context, batch []*siteRound) (map[string]energy.Data, error) {
+	var start, stop time.Time
+	sites, devs, fields := map[string]*siteRound{}, map[string]bool{}, map[string]bool{}
+	for _, rd := range batch {
+		sites[rd.site] = rd
+		if start.IsZero() || rd.start.Before(start) {
+			start = rd.start
+		}
+		stop = maxTime(stop, rd.qTo)
+		for k := range rd.want {
+			devs[k.Device], fields[k.Point] = true, true
+		}
+	}
+	where := store.OneOf("site", sortedKeys(sites)...)
+	if len(batch) == 1 {
+		// A site's own devices; for many sites the fields narrow enough,
+		// and a device list of thousands would be a predicate as long.
+		where = store.And(where, store.OneOf("device", sortedKeys(devs)...))
+	}
+	flux := fmt.Sprintf(`from(bucket: %s) |> range(start: %s, stop: %s)
+  |> filter(fn: (r) => %s)
+  |> filter(fn: (r) => %s)
+  |> keep(columns: ["_time", "_value", "_field", "device", "site"])`,
+		store.FluxString(r.o.Store.Bucket()), store.FluxTime(start), store.FluxTime(stop), where, store.OneOf("_field", sortedKeys(fields)...))
+	res, err := r.o.Store.Query(ctx, flux)
+	if err != nil {
+		return nil, err
+	}
+	defer res.Close()
+	out := map[string]energy.Data{}
+	for res.Next() {
+		rec := res.Record()
+		site, _ := rec.ValueByKey("site").(string)
+		dev, _ := rec.ValueByKey("device").(string)
+		rd := sites[site]
+		if rd == nil {
+			continue
+		}
+		k := energy.Key{Device: dev, Point: rec.Field()}
+		from, ok := rd.want[k]
+		t := rec.Time()
+		if !ok || t.Before(from) || !t.Before(rd.qTo) {
+			continue
+		}
+		v, ok := sampleValue(rec.Value())
+		if !ok {
+			continue
+		}
+		if out[site] == nil {
+			out[site] = energy.Data{}
+		}
+		out[site][k] = append(out[site][k], energy.Sample{T: t, V: v})
+	}
+	if err := res.Err(); err != nil {
+		return nil, fmt.Errorf("samples query: %w", err)
+	}
+	for _, d := range out {
+		sortSamples(d)
+	}
+	return out, nil
+}
+
+// watermarks moves each subject's watermark to the newest sample of its
+// devices: one query for the sites whose subjects are about as far.
+func (r *Runner) watermarks(ctx context.Context, rounds []*siteRound) error {
+	// Samples count once their time has come (never one stamped ahead of
+	// the wall clock). A start still ahead (energy.since up to a day in
+	// the future) has nothing to look at yet: querying would be an empty
+	// range, which InfluxDB refuses.
+	stop := time.Now()
+	var todo []*siteRound
+	for _, rd := range rounds {
+		var from time.Time
+		for _, s := range rd.subs {
+			w := s.wm
+			if w.IsZero() {
+				w = s.next()
+			}
+			if from.IsZero() || w.Before(from) {
+				from = w
+			}
+		}
+		if len(rd.subs) == 0 || !from.Before(stop) {
+			continue
+		}
+		rd.watermarkFrom = from
+		todo = append(todo, rd)
+	}
+	bounds := func(rd *siteRound) (time.Time, time.Time) { return rd.watermarkFrom, rd.watermarkFrom }
+	for _, group := range batches(todo, bounds, watermarkSpread) {
+		if err := r.watermarkGroup(ctx, group, stop); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (r *Runner) watermarkGroup(ctx context.Context, group []*siteRound, stop time.Time) error {
+	sites := map[string]*siteRound{}
+	from := group[0].watermarkFrom
+	devs := map[string]bool{}
+	for _, rd := range group {
+		sites[rd.site] = rd
+		if rd.watermarkFrom.Before(from) {
+			from = rd.watermarkFrom
+		}
+		for _, s := range rd.subs {
+			for _, d := range s.devices {
+				devs[d] = true
+			}
+		}
+	}
+	where := store.And(store.OneOf("site", sortedKeys(sites)...), store.Eq("_field", telemetry.FieldSeq))
+	if len(group) == 1 {
+		where = store.And(where, store.OneOf("device", sortedKeys(devs)...))
+	}
+	flux := fmt.Sprintf(`from(bucket: %s) |> range(start: %s, stop: %s)
+  |> filter(fn: (r) => %s)
+  |> last() |> keep(columns: ["_time", "device", "site"])`, store.FluxString(r.o.Store.Bucket()), store.FluxTime(from), store.FluxTime(stop), where)
+	res, err := r.o.Store.Query(ctx, flux)
+	if err != nil {
+		return err
+	}
+	newest := map[string]map[string]time.Time{}
+	for res.Next() {
+		rec := res.Record()
+		site, _ := rec.ValueByKey("site").(string)
+		d, _ := rec.ValueByKey("device").(string)
+		rd := sites[site]
+		// Before the site's own start: not in what its own query reads.
+		if rd == nil || rec.Time().Before(rd.watermarkFrom) {
+			continue
+		}
+		if newest[site] == nil {
+			newest[site] = map[string]time.Time{}
+		}
+		if rec.Time().After(newest[site][d]) {
+			newest[site][d] = rec.Time()
+		}
+	}
+	res.Close()
+	if err := res.Err(); err != nil {
+		return fmt.Errorf("watermark query: %w", err)
+	}
+	now := r.o.Now()
+	for _, rd := range group {
+		for _, s := range rd.subs {
+			w := s.wm
+			for _, d := range s.devices {
+				if t := newest[rd.site][d]; t.After(w) {
+					w = t
+				}
+			}
+			if w.After(s.wm) || s.wmMoved.IsZero() {
+				s.wmMoved = now
+			}
+			s.wm = w
+		}
+	}
+	return nil
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}
