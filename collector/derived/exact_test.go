@@ -30,6 +30,13 @@ import (
 // compared too.
 func exactConfig(t *testing.T, since time.Time) *config.Energy {
 	t.Helper()
+	return exactConfigAt(t, since, testSite, "")
+}
+
+// exactConfigAt is exactConfig at site, each boiler's and meter's name
+// ending in tag.
+func exactConfigAt(t *testing.T, since time.Time, site, tag string) *config.Energy {
+	t.Helper()
 	doc := `mqtt: {broker: "tcp://127.0.0.1:1"}
 influxdb: {url: "http://127.0.0.1:1", bucket: b}
 energy:
@@ -40,8 +47,8 @@ energy:
   electricity_primary: [{from: 2026-01-01, kgce_per_kwh: 0.3}]
   alerts: {below_limit_for: 2h, exhaust_max_c: 168, exhaust_for: 20m}
   boilers:
-    - name: b0001
-      site: plant-t
+    - name: b0001` + tag + `
+      site: ` + site + `
       rated_steam: 10
       rated_load_share: 0.9
       firing: layered
@@ -59,8 +66,8 @@ energy:
         {m: 0.4, n: 3.6, q3_coef: 3.2, carbon_heat: 32866, slag_heat: 560, slag_fraction: 0.8, fly_ash_fraction: 0.2,
          q5_rated: 1.7, carbon: [{from: 2026-01-01, slag: 15, fly_ash: 25}]}
   meters:
-    - {name: coal-b1, site: plant-t, device: boiler1, point: coal_total, energy_type: coal, unit: t, interval: 30s, lhv_from: b0001}
-    - {name: power-b1, site: plant-t, device: meter1, point: ep_import, energy_type: electricity, unit: kWh, interval: 90s}
+    - {name: coal-b1` + tag + `, site: ` + site + `, device: boiler1, point: coal_total, energy_type: coal, unit: t, interval: 30s, lhv_from: b0001` + tag + `}
+    - {name: power-b1` + tag + `, site: ` + site + `, device: meter1, point: ep_import, energy_type: electricity, unit: kWh, interval: 90s}
 `
 	c, err := config.Parse("test.yaml", []byte(doc))
 	if err != nil {
@@ -72,7 +79,8 @@ energy:
 // scenario is the raw data of the exactness tests: a deterministic function
 // of time, so any part of it can be written at any moment.
 type scenario struct {
-	t0 time.Time
+	t0   time.Time
+	site string // testSite if empty
 	// skip leaves out device's samples in [from, to): an outage.
 	skip func(device string, t time.Time) bool
 }
@@ -80,6 +88,10 @@ type scenario struct {
 // lines returns the line-protocol lines of the samples in [from, to).
 func (sc scenario) lines(from, to time.Time) []string {
 	var out []string
+	site := sc.site
+	if site == "" {
+		site = testSite
+	}
 	h := func(t time.Time) float64 { return t.Sub(sc.t0).Hours() }
 	for t := sc.t0; t.Before(to); t = t.Add(10 * time.Second) {
 		if t.Before(from) {
@@ -96,16 +108,16 @@ func (sc scenario) lines(from, to time.Time) []string {
 			total := 1000 + 1.6*x + 0.35/w*(1-math.Cos(w*x))
 			out = append(out, fmt.Sprintf("boiler,device=boiler1,gateway=gw-b,profile=p,site=%s "+
 				"steam_flow=%.4f,steam_pressure=%.4f,feedwater_temp=20,coal_feed=%.5f,coal_total=%.6f,_seq=%di %d",
-				testSite, 9+1.5*math.Sin(2*math.Pi*x/5), 1.25+0.05*math.Sin(x/3), feed, total, sec/30, sec))
+				site, 9+1.5*math.Sin(2*math.Pi*x/5), 1.25+0.05*math.Sin(x/3), feed, total, sec/30, sec))
 		case sec%30 == 10 && (sc.skip == nil || !sc.skip("flue1", t)):
 			out = append(out, fmt.Sprintf("flue,device=flue1,gateway=gw-f,profile=p,site=%s o2=%.3f,exhaust_temp=%.2f,_seq=%di %d",
-				testSite, 8+1.2*math.Sin(2*math.Pi*x/11), 160+9*math.Sin(2*math.Pi*x/13), sec/30, sec))
+				site, 8+1.2*math.Sin(2*math.Pi*x/11), 160+9*math.Sin(2*math.Pi*x/13), sec/30, sec))
 		}
 		if sec%90 == 0 && (sc.skip == nil || !sc.skip("meter1", t)) {
 			// 300 kW with a slow swing; the counter reads to 0.01 kWh.
 			kwh := 5e4 + 300*x + 40*math.Sin(2*math.Pi*x/9)
 			out = append(out, fmt.Sprintf("electricity_meter,device=meter1,gateway=gw-m,profile=p,site=%s ep_import=%.2f,_seq=%di %d",
-				testSite, kwh, sec/90, sec))
+				site, kwh, sec/90, sec))
 		}
 	}
 	return out

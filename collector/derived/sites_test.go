@@ -1,0 +1,169 @@
+package derived
+
+import (
+	"context"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/influxdata/influxdb-client-go/v2/api"
+
+	"github.com/boilerwatch/boilerwatch/collector/config"
+)
+
+// countingStore counts the engine's watermark and raw-sample queries.
+type countingStore struct {
+	Store
+	mu                   sync.Mutex
+	watermarks, samples int
+}
+
+func (c *countingStore) Query(ctx context.Context, flux string) (*api.QueryTableResult, error) {
+	c.mu.Lock()
+	switch {
+	case strings.Contains(flux, `keep(columns: ["_time", "device"`):
+		c.watermarks++
+	case strings.Contains(flux, `keep(columns: ["_time", "_value", "_field", "device"`):
+		c.samples++
+	}
+	c.mu.Unlock()
+	return c.Store.Query(ctx, flux)
+}
+
+func (c *countingStore) reset() (watermarks, samples int) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	watermarks, samples = c.watermarks, c.samples
+	c.watermarks, c.samples = 0, 0
+	return watermarks, samples
+}
+
+// steamMeterConfig is a steam meter at site whose counter is meter1's and
+// whose pressure is boiler1's: when boiler1 is out, its minutes use the
+// last pressure read before them (estimate_within), up to an hour back.
+func steamMeterConfig(t *testing.T, site string) config.Meter {
+	t.Helper()
+	doc := `mqtt: {broker: "tcp://127.0.0.1:1"}
+influxdb: {url: "http://127.0.0.1:1", bucket: b}
+energy:
+  timezone: Asia/Shanghai
+  meters:
+    - {name: steam-m1, site: ` + site + `, device: meter1, point: ep_import, energy_type: steam, unit: t, interval: 90s,
+       steam: {pressure: {device: boiler1, point: steam_pressure}, reference_c: 20}}
+`
+	c, err := config.Parse("steam.yaml", []byte(doc))
+	if err != nil {
+		t.Fatalf("%v\n%s", err, doc)
+	}
+	return c.Energy.Meters[0]
+}
+
+// TestSitesShareQueries: one runner computing three sites, whose
+// watermark and raw-sample queries are shared by the sites, stores exactly
+// what a runner for each site alone stores from the same data, though it
+// computes as the data arrives (ten minutes at a time, one site an hour
+// behind the others for a while, another with a 20-minute outage of its
+// boiler's gateway replayed at the end and a steam meter estimating over
+// it), and a cycle that closes minutes at every site costs one watermark
+// and one raw-sample query.
+func TestSitesShareQueries(t *testing.T) {
+	t.Parallel()
+	loc := mustShanghai(t)
+	t0 := time.Date(2026, 3, 2, 0, 0, 0, 0, loc)
+	end := t0.Add(3 * time.Hour)
+	outage := [2]time.Time{t0.Add(140 * time.Minute), t0.Add(160 * time.Minute)}
+	inOutage := func(device string, t time.Time) bool {
+		return device == "boiler1" && !t.Before(outage[0]) && t.Before(outage[1])
+	}
+	sites := []struct {
+		site, tag string
+		live      scenario
+		behind    time.Duration // its data arrives this much later (until the end)
+	}{
+		{testSite, "", scenario{t0: t0}, 0},
+		{"plant-u", "-u", scenario{t0: t0, site: "plant-u", skip: inOutage}, 0},
+		{"plant-v", "-v", scenario{t0: t0, site: "plant-v"}, time.Hour},
+	}
+	configs := make([]*config.Energy, len(sites))
+	all := exactConfig(t, t0)
+	all.Boilers, all.Meters = nil, nil
+	for i, s := range sites {
+		configs[i] = exactConfigAt(t, t0, s.site, s.tag)
+		if s.site == "plant-u" {
+			configs[i].Meters = append(configs[i].Meters, steamMeterConfig(t, s.site))
+		}
+		all.Boilers = append(all.Boilers, configs[i].Boilers...)
+		all.Meters = append(all.Meters, configs[i].Meters...)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+
+	// Each site alone, on all its data at once.
+	refStore, refW := startStore(t)
+	for i, s := range sites {
+		sc := s.live
+		sc.skip = nil
+		if err := sc.write(ctx, refW, t0, upto(end)); err != nil {
+			t.Fatal(err)
+		}
+		mustDrain(ctx, t, newRunner(t, configs[i], refStore, refW, &pubs{}))
+	}
+	want := results(ctx, t, refStore)
+
+	// All sites in one runner, as the data arrives.
+	st, w := startStore(t)
+	cs := &countingStore{Store: st}
+	r := newRunner(t, all, cs, w, &pubs{})
+	written := make([]time.Time, len(sites))
+	for i := range written {
+		written[i] = t0
+	}
+	for at := t0.Add(10 * time.Minute); !at.After(end); at = at.Add(10 * time.Minute) {
+		for i, s := range sites {
+			to := upto(at.Add(-s.behind))
+			if at.Equal(end) {
+				to = upto(end)
+			}
+			if !to.After(written[i]) {
+				continue
+			}
+			if err := s.live.write(ctx, w, written[i], to); err != nil {
+				t.Fatal(err)
+			}
+			written[i] = to
+		}
+		mustDrain(ctx, t, r)
+	}
+	backlog := scenario{t0: t0, site: "plant-u", skip: func(d string, t time.Time) bool { return !inOutage(d, t) }}
+	if err := backlog.write(ctx, w, outage[0], outage[1]); err != nil {
+		t.Fatal(err)
+	}
+	for ts := outage[0]; ts.Before(outage[1]); ts = ts.Add(30 * time.Second) {
+		r.Late(ctx, "plant-u", "boiler1", ts)
+	}
+	mustDrain(ctx, t, r)
+	reportDiffs(t, same(want, results(ctx, t, st)), "three sites in one runner")
+
+	// Five more minutes at every site: one cycle closes them all.
+	cs.reset()
+	for i, s := range sites {
+		if err := s.live.write(ctx, w, written[i], upto(end.Add(5*time.Minute))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := r.Cycle(ctx); err != nil {
+		t.Fatal(err)
+	}
+	for _, b := range r.Engine().Boilers {
+		if n := b.Next(); !n.Equal(end.Add(5 * time.Minute)) {
+			t.Errorf("%s at %v, want %v", b.Cfg.Name, n.In(loc), end.Add(5*time.Minute).In(loc))
+		}
+	}
+	// The steam meter reads an hour back (its own query); the other
+	// sites' minutes share one.
+	if wm, samples := cs.reset(); wm != 1 || samples != 2 {
+		t.Errorf("a cycle closing minutes at %d sites made %d watermark and %d raw-sample queries, want 1 and 2 (the steam meter's site alone)",
+			len(sites), wm, samples)
+	}
+}
