@@ -42,8 +42,8 @@ type siteRound struct {
 	limit         map[*subject]time.Time
 	from, end     time.Time
 	qTo           time.Time
-	want          map[energy.Key]time.Time // key → earliest sample read
-	start         time.Time                // the earliest of want
+	want          map[energy.Key]span // key → the samples read
+	start         time.Time           // the earliest of want
 	out           energy.Output
 	watermarkFrom time.Time
 }
@@ -113,6 +113,13 @@ func (r *Runner) Cycle(ctx context.Context) error {
 	return nil
 }
 
+// span is the time of a key's samples a chunk reads, [from, to); counter
+// says it ends at the round's qTo rather than at its end.
+type span struct {
+	from, to time.Time
+	counter  bool
+}
+
 // plan sets the site's next chunk; false if no subject has a minute to
 // close.
 func (r *Runner) plan(rd *siteRound, now time.Time) bool {
@@ -150,30 +157,47 @@ func (r *Runner) plan(rd *siteRound, now time.Time) bool {
 		end = from.Add(chunk)
 	}
 	var latest time.Time
-	rd.want = map[energy.Key]time.Time{}
-	rd.start = from
 	for s := range rd.limit {
 		if s.wm.After(latest) {
 			latest = s.wm
 		}
+	}
+	// Counters spread a delta over the minutes between two readings: read
+	// past the chunk's end (up to the watermark) so the last minutes'
+	// deltas are known. Every other input is read for the chunk's minutes
+	// only.
+	qTo := end.Add(cfg.Grace.Duration + time.Minute)
+	if latest.Before(qTo) {
+		qTo = latest.Add(time.Millisecond)
+	}
+	rd.want = map[energy.Key]span{}
+	rd.start = from
+	for s := range rd.limit {
 		// A minute reads its own samples (counters keep their last
 		// reading); a steam meter also the pressure read before it.
 		e := from.Add(-s.back)
+		counter := map[energy.Key]bool{}
+		for _, k := range s.counterKeys {
+			counter[k] = true
+		}
 		for _, k := range s.keys {
-			if w, ok := rd.want[k]; !ok || e.Before(w) {
-				rd.want[k] = e
+			w, ok := rd.want[k]
+			if !ok || e.Before(w.from) {
+				w.from = e
 			}
+			w.counter = w.counter || counter[k]
+			rd.want[k] = w
 		}
 		if e.Before(rd.start) {
 			rd.start = e
 		}
 	}
-	// Counters spread a delta over the minutes between two readings: read
-	// past the chunk's end (up to the watermark) so the last minutes'
-	// deltas are known.
-	qTo := end.Add(cfg.Grace.Duration + time.Minute)
-	if latest.Before(qTo) {
-		qTo = latest.Add(time.Millisecond)
+	for k, w := range rd.want {
+		w.to = end
+		if w.counter {
+			w.to = qTo
+		}
+		rd.want[k] = w
 	}
 	rd.from, rd.end, rd.qTo = from, end, qTo
 	return true
@@ -254,23 +278,45 @@ func (r *Runner) compute(ctx context.Context, batch []*siteRound, view cluster.V
 	return r.clearLate(ctx, subs)
 }
 
-// samples reads the good samples each round of the batch wants, in
-// [want[key], qTo), in one query: [site] → samples.
+// samples reads the good samples each round of the batch wants, in its
+// span: counters in one query, to the rounds' qTo, and the other inputs in
+// another, to their ends. [site] → samples.
 func (r *Runner) samples(ctx context.Context, batch []*siteRound) (map[string]energy.Data, error) {
+	out := map[string]energy.Data{}
+	for _, counter := range []bool{true, false} {
+		if err := r.readSamples(ctx, batch, counter, out); err != nil {
+			return nil, err
+		}
+	}
+	for _, d := range out {
+		sortSamples(d)
+	}
+	return out, nil
+}
+
+// readSamples adds to out the samples of the batch's counters (counter) or
+// of its other inputs.
+func (r *Runner) readSamples(ctx context.Context, batch []*siteRound, counter bool, out map[string]energy.Data) error {
 	var start, stop time.Time
 	sites, devs, fields := map[string]*siteRound{}, map[string]bool{}, map[string]bool{}
 	for _, rd := range batch {
-		sites[rd.site] = rd
-		if start.IsZero() || rd.start.Before(start) {
-			start = rd.start
-		}
-		stop = maxTime(stop, rd.qTo)
-		for k := range rd.want {
+		for k, w := range rd.want {
+			if w.counter != counter {
+				continue
+			}
+			sites[rd.site] = rd
 			devs[k.Device], fields[k.Point] = true, true
+			if start.IsZero() || w.from.Before(start) {
+				start = w.from
+			}
+			stop = maxTime(stop, w.to)
 		}
 	}
-	where := store.OneOf("site", sortedKeys(sites)...)
-	if len(batch) == 1 {
+	if len(sites) == 0 {
+		return nil
+	}
+	where := store.Matches("site", sortedKeys(sites)...)
+	if len(sites) == 1 {
 		// A site's own devices; for many sites the fields narrow enough,
 		// and a device list of thousands would be a predicate as long.
 		where = store.And(where, store.OneOf("device", sortedKeys(devs)...))
@@ -282,10 +328,9 @@ func (r *Runner) samples(ctx context.Context, batch []*siteRound) (map[string]en
 		store.FluxString(r.o.Store.Bucket()), store.FluxTime(start), store.FluxTime(stop), where, store.OneOf("_field", sortedKeys(fields)...))
 	res, err := r.o.Store.Query(ctx, flux)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	defer res.Close()
-	out := map[string]energy.Data{}
 	for res.Next() {
 		rec := res.Record()
 		site, _ := rec.ValueByKey("site").(string)
@@ -295,9 +340,9 @@ func (r *Runner) samples(ctx context.Context, batch []*siteRound) (map[string]en
 			continue
 		}
 		k := energy.Key{Device: dev, Point: rec.Field()}
-		from, ok := rd.want[k]
+		w, ok := rd.want[k]
 		t := rec.Time()
-		if !ok || t.Before(from) || !t.Before(rd.qTo) {
+		if !ok || w.counter != counter || t.Before(w.from) || !t.Before(w.to) {
 			continue
 		}
 		v, ok := sampleValue(rec.Value())
@@ -310,12 +355,9 @@ func (r *Runner) samples(ctx context.Context, batch []*siteRound) (map[string]en
 		out[site][k] = append(out[site][k], energy.Sample{T: t, V: v})
 	}
 	if err := res.Err(); err != nil {
-		return nil, fmt.Errorf("samples query: %w", err)
+		return fmt.Errorf("samples query: %w", err)
 	}
-	for _, d := range out {
-		sortSamples(d)
-	}
-	return out, nil
+	return nil
 }
 
 // watermarks moves each subject's watermark to the newest sample of its
@@ -368,7 +410,7 @@ func (r *Runner) watermarkGroup(ctx context.Context, group []*siteRound, stop ti
 			}
 		}
 	}
-	where := store.And(store.OneOf("site", sortedKeys(sites)...), store.Eq("_field", telemetry.FieldSeq))
+	where := store.And(store.Matches("site", sortedKeys(sites)...), store.Eq("_field", telemetry.FieldSeq))
 	if len(group) == 1 {
 		where = store.And(where, store.OneOf("device", sortedKeys(devs)...))
 	}

@@ -542,7 +542,7 @@ func (r *Runner) startSubjects(ctx context.Context, site string, subs []*subject
 func (r *Runner) storedProgress(ctx context.Context, sites []string, start string) (map[string]map[string]time.Time, error) {
 	progress := map[string]map[string]time.Time{}
 	flux := fmt.Sprintf(`from(bucket: %s) |> range(start: %s) |> filter(fn: (r) => %s) |> last()`,
-		store.FluxString(r.o.Store.Bucket()), start, store.And(store.Eq("_measurement", MeasProgress), store.OneOf("site", sites...), store.Eq("_field", "next")))
+		store.FluxString(r.o.Store.Bucket()), start, store.And(store.Eq("_measurement", MeasProgress), store.Matches("site", sites...), store.Eq("_field", "next")))
 	res, err := r.o.Store.Query(ctx, flux)
 	if err != nil {
 		return nil, err

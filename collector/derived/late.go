@@ -89,7 +89,7 @@ func (r *Runner) lateStart(s *subject, t time.Time) time.Time {
 func (r *Runner) storedLate(ctx context.Context, sites []string, start string) (map[string]map[string][]time.Time, error) {
 	flux := fmt.Sprintf(`from(bucket: %s) |> range(start: %s)
   |> filter(fn: (r) => %s)`,
-		store.FluxString(r.o.Store.Bucket()), start, store.And(store.Eq("_measurement", MeasLate), store.OneOf("site", sites...), store.Eq("_field", "pending")))
+		store.FluxString(r.o.Store.Bucket()), start, store.And(store.Eq("_measurement", MeasLate), store.Matches("site", sites...), store.Eq("_field", "pending")))
 	res, err := r.o.Store.Query(ctx, flux)
 	if err != nil {
 		return nil, fmt.Errorf("late markers query: %w", err)

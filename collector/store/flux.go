@@ -2,6 +2,7 @@ package store
 
 import (
 	"fmt"
+	"regexp"
 	"strings"
 	"time"
 )
@@ -62,6 +63,40 @@ func OneOf(column string, values ...string) string {
 		parts[i] = Eq(column, v)
 	}
 	return "(" + strings.Join(parts, " or ") + ")"
+}
+
+// Matches is, like OneOf, the predicate that column equals one of values,
+// written as one regular expression when there are several: InfluxDB 1.8
+// evaluates a chain of `or` at a cost that grows faster than its length
+// (200 sites' chain took 4–5 times as long as the expression, whose cost
+// hardly grows), so queries for many sites use this.
+func Matches(column string, values ...string) string {
+	if len(values) <= 1 {
+		return OneOf(column, values...)
+	}
+	parts := make([]string, len(values))
+	for i, v := range values {
+		parts[i] = regexLiteral(v)
+	}
+	return member(column) + " =~ /^(?:" + strings.Join(parts, "|") + ")$/"
+}
+
+// regexLiteral is s matched literally inside a Flux regular expression
+// literal: metacharacters escaped, `/` (which ends the literal) as \/,
+// control characters as \x{NN}.
+func regexLiteral(s string) string {
+	var b strings.Builder
+	for _, r := range regexp.QuoteMeta(s) {
+		switch {
+		case r == '/':
+			b.WriteString(`\/`)
+		case r < 0x20 || r == 0x7f:
+			fmt.Fprintf(&b, `\x{%02x}`, r)
+		default:
+			b.WriteRune(r)
+		}
+	}
+	return b.String()
 }
 
 // And joins predicates with and, leaving out empty ones.

@@ -45,6 +45,9 @@ func TestFluxPredicates(t *testing.T) {
 		{store.OneOf("_field"), `false`},
 		{store.OneOf("_field", "direct"), `r._field == "direct"`},
 		{store.OneOf("_field", "direct", "indirect"), `(r._field == "direct" or r._field == "indirect")`},
+		{store.Matches("site"), `false`},
+		{store.Matches("site", "a.b"), `r.site == "a.b"`},
+		{store.Matches("site", "a.b", "c/d", "e\nf"), `r.site =~ /^(?:a\.b|c\/d|e\x{0a}f)$/`},
 		{store.And(store.Eq("site", "s"), "", store.OneOf("kind", "a", "b")), `r.site == "s" and (r.kind == "a" or r.kind == "b")`},
 		{store.And(), ``},
 		{store.FluxTime(time.Date(2026, 1, 15, 8, 0, 0, 5e8, time.FixedZone("CST", 8*3600))), `2026-01-15T00:00:00.5Z`},
@@ -113,6 +116,7 @@ func TestFluxLiteralsInInfluxDB(t *testing.T) {
 		preds := map[string]string{"field": store.And(store.Eq("_measurement", "literal_test"), store.Eq("_value", v))}
 		if tags[i] == v {
 			preds["tag"] = store.And(store.Eq("_measurement", "literal_test"), store.Eq("k", v))
+			preds["tag, one of"] = store.And(store.Eq("_measurement", "literal_test"), store.Matches("k", v, "none/such"))
 		}
 		for what, pred := range preds {
 			got, err := find(pred)
