@@ -31,6 +31,12 @@ const (
 	watermarkSpread = 10 * time.Minute
 )
 
+// cycleStats are where a cycle's time went (logged when it was long).
+type cycleStats struct {
+	start, watermarks, samples, writes time.Duration
+	sampleQueries, rows, chunks        int
+}
+
 // siteRound is a site's part of a cycle: the subjects this collector
 // computes there and the chunk of minutes they close next.
 type siteRound struct {
@@ -53,7 +59,19 @@ type siteRound struct {
 // every cycle makes are shared by the sites (peers' progress and late
 // markers, watermarks, raw samples); only a subject starting or going
 // back for late data queries for its site alone.
-func (r *Runner) Cycle(ctx context.Context) error {
+func (r *Runner) Cycle(ctx context.Context) (err error) {
+	began := time.Now()
+	var st cycleStats
+	r.stats = &st
+	defer func() {
+		// A cycle longer than every: the engine falls behind; where its
+		// time went says which query to look at.
+		if took := time.Since(began); took > r.o.Config.Every.Duration && err == nil {
+			r.log.Info("energy cycle longer than every", "took", took.Round(time.Millisecond), "starting", st.start.Round(time.Millisecond),
+				"watermarks", st.watermarks.Round(time.Millisecond), "samples", st.samples.Round(time.Millisecond), "sample_queries", st.sampleQueries,
+				"sample_rows", st.rows, "writes", st.writes.Round(time.Millisecond), "site_chunks", st.chunks)
+		}
+	}()
 	var view cluster.View
 	if r.o.Cluster != nil {
 		view = r.o.Cluster.View()
@@ -73,8 +91,13 @@ func (r *Runner) Cycle(ctx context.Context) error {
 			return err
 		}
 	}
+	t := time.Now()
+	stored, err := r.storedStarts(ctx, active)
+	if err != nil {
+		return err
+	}
 	for _, rd := range rounds {
-		if err := r.startSubjects(ctx, rd.site, rd.subs); err != nil {
+		if err := r.startSubjects(ctx, rd.site, rd.subs, stored); err != nil {
 			r.restart(rd.subs)
 			return fmt.Errorf("site %s: %w", rd.site, err)
 		}
@@ -90,9 +113,12 @@ func (r *Runner) Cycle(ctx context.Context) error {
 			return fmt.Errorf("site %s: %w", rd.site, err)
 		}
 	}
+	st.start = time.Since(t)
+	t = time.Now()
 	if err := r.watermarks(ctx, rounds); err != nil {
 		return err
 	}
+	st.watermarks = time.Since(t)
 	now := r.o.Now()
 	for range maxChunksPerCycle {
 		var todo []*siteRound
@@ -249,10 +275,15 @@ func (r *Runner) compute(ctx context.Context, batch []*siteRound, view cluster.V
 			err = fmt.Errorf("sites %s: %w", strings.Join(names, ", "), err)
 		}
 	}()
+	t := time.Now()
 	data, err := r.samples(ctx, batch)
 	if err != nil {
 		return err
 	}
+	r.stats.samples += time.Since(t)
+	r.stats.chunks += len(batch)
+	t = time.Now()
+	defer func() { r.stats.writes += time.Since(t) }()
 	outs := make([]*energy.Output, len(batch))
 	for i, rd := range batch {
 		rd.out = energy.Output{}
@@ -326,12 +357,14 @@ func (r *Runner) readSamples(ctx context.Context, batch []*siteRound, counter bo
   |> filter(fn: (r) => %s)
   |> keep(columns: ["_time", "_value", "_field", "device", "site"])`,
 		store.FluxString(r.o.Store.Bucket()), store.FluxTime(start), store.FluxTime(stop), where, store.OneOf("_field", sortedKeys(fields)...))
+	r.stats.sampleQueries++
 	res, err := r.o.Store.Query(ctx, flux)
 	if err != nil {
 		return err
 	}
 	defer res.Close()
 	for res.Next() {
+		r.stats.rows++
 		rec := res.Record()
 		site, _ := rec.ValueByKey("site").(string)
 		dev, _ := rec.ValueByKey("device").(string)

@@ -134,6 +134,8 @@ type Runner struct {
 
 	mu sync.Mutex // the subjects' late-data fields
 
+	stats *cycleStats // the running cycle's
+
 	// sent are the alerts published whose event is not stored yet (its
 	// write failed): the next try stores the event without publishing the
 	// alert again.
@@ -452,7 +454,8 @@ func alertPayload(e *energy.Event, loc *time.Location) ([]byte, error) {
 // markers, see Late). The windows open there (hour, day, month) are
 // rebuilt from their stored closed children and each counter gets its last
 // reading before it, so every window comes out as an uninterrupted run's.
-func (r *Runner) startSubjects(ctx context.Context, site string, subs []*subject) error {
+// stored is what is stored for them (storedStarts).
+func (r *Runner) startSubjects(ctx context.Context, site string, subs []*subject, stored *starts) error {
 	var todo []*subject
 	for _, s := range subs {
 		if !s.started {
@@ -462,15 +465,7 @@ func (r *Runner) startSubjects(ctx context.Context, site string, subs []*subject
 	if len(todo) == 0 {
 		return nil
 	}
-	stored, err := r.storedProgress(ctx, []string{site}, "0")
-	if err != nil {
-		return err
-	}
-	lateBySite, err := r.storedLate(ctx, []string{site}, "0")
-	if err != nil {
-		return err
-	}
-	progress, late := stored[site], lateBySite[site]
+	progress, late := stored.progress[site], stored.late[site]
 	cfg := r.o.Config
 	type group struct {
 		at            time.Time
@@ -534,6 +529,37 @@ func (r *Runner) startSubjects(ctx context.Context, site string, subs []*subject
 		}
 	}
 	return nil
+}
+
+// starts is what startSubjects needs stored: progress and pending late
+// markers, [site][subject].
+type starts struct {
+	progress map[string]map[string]time.Time
+	late     map[string]map[string][]time.Time
+}
+
+// storedStarts reads, for the subjects of subs not started, their progress
+// and pending late markers: two queries for all their sites.
+func (r *Runner) storedStarts(ctx context.Context, subs []*subject) (*starts, error) {
+	var todo []*subject
+	for _, s := range subs {
+		if !s.started {
+			todo = append(todo, s)
+		}
+	}
+	if len(todo) == 0 {
+		return &starts{}, nil
+	}
+	sites := sitesOf(todo)
+	progress, err := r.storedProgress(ctx, sites, "0")
+	if err != nil {
+		return nil, err
+	}
+	late, err := r.storedLate(ctx, sites, "0")
+	if err != nil {
+		return nil, err
+	}
+	return &starts{progress: progress, late: late}, nil
 }
 
 // storedProgress reads the progress of the subjects of sites stored since
