@@ -115,11 +115,11 @@ func (r *Runner) Cycle(ctx context.Context) (err error) {
 	}
 	st.start = time.Since(t)
 	t = time.Now()
-	if err := r.watermarks(ctx, rounds); err != nil {
+	now := r.o.Now()
+	if err := r.watermarks(ctx, rounds, now); err != nil {
 		return err
 	}
 	st.watermarks = time.Since(t)
-	now := r.o.Now()
 	for range maxChunksPerCycle {
 		var todo []*siteRound
 		for _, rd := range rounds {
@@ -395,7 +395,7 @@ func (r *Runner) readSamples(ctx context.Context, batch []*siteRound, counter bo
 
 // watermarks moves each subject's watermark to the newest sample of its
 // devices: one query for the sites whose subjects are about as far.
-func (r *Runner) watermarks(ctx context.Context, rounds []*siteRound) error {
+func (r *Runner) watermarks(ctx context.Context, rounds []*siteRound, now time.Time) error {
 	// Samples count once their time has come (never one stamped ahead of
 	// the wall clock). A start still ahead (energy.since up to a day in
 	// the future) has nothing to look at yet: querying would be an empty
@@ -413,7 +413,7 @@ func (r *Runner) watermarks(ctx context.Context, rounds []*siteRound) error {
 				from = w
 			}
 		}
-		if len(rd.subs) == 0 || !from.Before(stop) {
+		if len(rd.subs) == 0 || !from.Before(stop) || !r.mayClose(rd.subs, stop, now) {
 			continue
 		}
 		rd.watermarkFrom = from
@@ -426,6 +426,27 @@ func (r *Runner) watermarks(ctx context.Context, rounds []*siteRound) error {
 		}
 	}
 	return nil
+}
+
+// mayClose reports whether a newer watermark could let one of subs close
+// a minute now (stop: the wall clock watermarks stop at). A subject closes
+// its next minute once a sample Grace past its end is stored, and no
+// sample counts before its time has come: before next + 1 min + Grace on
+// the wall clock none can, so its watermark need not be read yet — the
+// sites' minutes close together, so most cycles read none. A subject with
+// no watermark yet, or whose data may have stopped for Idle at now (which
+// its watermark decides), is always read.
+func (r *Runner) mayClose(subs []*subject, stop, now time.Time) bool {
+	cfg := r.o.Config
+	for _, s := range subs {
+		if s.wm.IsZero() || !stop.Before(s.next().Add(time.Minute+cfg.Grace.Duration)) {
+			return true
+		}
+		if cfg.Idle.Duration > 0 && now.Sub(s.wmMoved) >= cfg.Idle.Duration {
+			return true
+		}
+	}
+	return false
 }
 
 func (r *Runner) watermarkGroup(ctx context.Context, group []*siteRound, stop time.Time) error {

@@ -172,3 +172,36 @@ func TestSitesShareQueries(t *testing.T) {
 			len(sites), wm, samples)
 	}
 }
+
+// TestMayClose: a site's watermark is read only when one of its subjects
+// could close a minute with a newer one.
+func TestMayClose(t *testing.T) {
+	next := time.Date(2026, 3, 2, 10, 0, 0, 0, time.UTC)
+	grace := 30 * time.Second
+	closable := next.Add(time.Minute + grace) // the first wall time a sample can close next's minute
+	for _, tc := range []struct {
+		name      string
+		wm        time.Time
+		stop, now time.Time
+		idle      time.Duration
+		moved     time.Time
+		want      bool
+	}{
+		{"no watermark yet", time.Time{}, next, next, 0, time.Time{}, true},
+		{"before next's minute can close", next.Add(40 * time.Second), closable.Add(-time.Millisecond), closable, 0, next, false},
+		{"once it can", next.Add(40 * time.Second), closable, closable, 0, next, true},
+		{"idle off, data stopped long ago", next.Add(40 * time.Second), next.Add(time.Minute), next.Add(time.Hour), 0, next, false},
+		{"idle reached", next.Add(40 * time.Second), next.Add(time.Minute), next.Add(time.Hour), 10 * time.Minute, next, true},
+		{"idle not reached", next.Add(40 * time.Second), next.Add(time.Minute), next.Add(5 * time.Minute), 10 * time.Minute, next, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg := &config.Energy{}
+			cfg.Grace.Duration, cfg.Idle.Duration = grace, tc.idle
+			r := &Runner{o: Options{Config: cfg}}
+			s := &subject{next: func() time.Time { return next }, wm: tc.wm, wmMoved: tc.moved}
+			if got := r.mayClose([]*subject{s}, tc.stop, tc.now); got != tc.want {
+				t.Errorf("mayClose = %v, want %v", got, tc.want)
+			}
+		})
+	}
+}
