@@ -12,6 +12,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"runtime"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -77,6 +78,8 @@ func drainMsg(i int) telemetry.Message {
 		Samples: []telemetry.Sample{{Device: "dev", Profile: "bench-profile", Class: drainClass, TS: 1767225600000 + int64(n)*1000, Values: vals}}}
 }
 
+const clkTck = 100 // USER_HZ on Linux: the unit of /proc's CPU times
+
 // procCPU is utime+stime of pid from /proc/PID/stat.
 func procCPU(t *testing.T, pid int) time.Duration {
 	t.Helper()
@@ -96,7 +99,6 @@ func readProcCPU(pid int) (time.Duration, error) {
 	f := strings.Fields(string(data[bytes.LastIndexByte(data, ')')+2:]))
 	ut, _ := strconv.ParseInt(f[11], 10, 64)
 	st, _ := strconv.ParseInt(f[12], 10, 64)
-	const clkTck = 100 // USER_HZ on Linux
 	return time.Duration(ut+st) * time.Second / clkTck, nil
 }
 
@@ -120,6 +122,25 @@ func settle(t *testing.T, pids ...int) {
 			return
 		}
 	}
+}
+
+// machineBusy is the CPU time of every process on the machine (the
+// first line of /proc/stat, all but idle and iowait).
+func machineBusy(t *testing.T) time.Duration {
+	t.Helper()
+	data, err := os.ReadFile("/proc/stat")
+	if err != nil {
+		t.Fatal(err)
+	}
+	line, _, _ := bytes.Cut(data, []byte("\n"))
+	var busy int64
+	for i, f := range strings.Fields(string(line))[1:] {
+		n, _ := strconv.ParseInt(f, 10, 64)
+		if i != 3 && i != 4 && i < 8 { // idle, iowait; guest time is in user already
+			busy += n
+		}
+	}
+	return time.Duration(busy) * time.Second / clkTck
 }
 
 func peakRSS(t *testing.T, pid int) int64 {
@@ -224,11 +245,17 @@ func TestCollectorDrainBench(t *testing.T) {
 
 	services := []int{influx.Pid(), mq.Pid()}
 	settle(t, services...)
+	// The services' CPU during each phase: the three processes share the
+	// machine's cores, so a drain can be bound by their sum.
+	type cpus struct{ mq, influx time.Duration }
+	svcCPU := func() cpus { return cpus{procCPU(t, mq.Pid()), procCPU(t, influx.Pid())} }
+	since := func(c0 cpus) cpus { c := svcCPU(); return cpus{c.mq - c0.mq, c.influx - c0.influx} }
 
 	// 1. Bare subscribers.
 	var got atomic.Int64
 	done := make(chan struct{})
 	start = time.Now()
+	c0 := svcCPU()
 	bare := mqttClient(t, mq.URL, "bench-bare-go", false, func(_ mqtt.Client, m mqtt.Message) {
 		m.Ack()
 		if got.Add(1) == drainN {
@@ -241,18 +268,22 @@ func TestCollectorDrainBench(t *testing.T) {
 		t.Fatalf("bare subscriber got %d of %d", got.Load(), drainN)
 	}
 	bareGo := time.Since(start)
+	bareGoSvc := since(c0)
 	bare.Disconnect(250)
 	var bareSub time.Duration
+	var bareSubSvc cpus
 	if mosquittoSub != "" {
 		settle(t, services...)
 		host, port, _ := strings.Cut(mq.Addr, ":")
 		cmd := exec.CommandContext(ctx, mosquittoSub, "-h", host, "-p", port, "-i", "bench-bare-sub", "-c", "-q", "1",
 			"-t", telemetry.SamplesFilter, "-C", strconv.Itoa(drainN))
 		start = time.Now()
+		c0 = svcCPU()
 		if out, err := cmd.CombinedOutput(); err != nil {
 			t.Fatalf("mosquitto_sub: %v\n%s", err, out)
 		}
 		bareSub = time.Since(start)
+		bareSubSvc = since(c0)
 	}
 	bareLimit := bareGo
 	if bareSub > 0 && bareSub < bareLimit {
@@ -264,10 +295,12 @@ func TestCollectorDrainBench(t *testing.T) {
 	influxQuery(t, influx.URL, "", "CREATE DATABASE direct")
 	settle(t, services...)
 	start = time.Now()
+	c0 = svcCPU()
 	for _, batch := range lineBatches {
 		influx.WriteLines(t, "direct/autogen", batch)
 	}
 	influxTime := time.Since(start)
+	influxSvc := since(c0)
 	limit := max(bareLimit, influxTime)
 
 	// 3. The collector, as a process, from its start.
@@ -294,6 +327,8 @@ metrics:
 		Env: strings.Fields(os.Getenv("BW_BENCH_COLLECTOR_ENV")), Log: filepath.Join(dir, "collector.log")}
 	settle(t, services...)
 	start = time.Now()
+	c0 = svcCPU()
+	busy0 := machineBusy(t)
 	if err := col.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -321,6 +356,8 @@ metrics:
 	}
 	// A sample is counted once InfluxDB accepted its point.
 	colTime := time.Since(start)
+	colSvc := since(c0)
+	colBusy := machineBusy(t) - busy0
 	colRSS := peakRSS(t, col.Pid())
 	colCPU := procCPU(t, col.Pid())
 	<-profiled
@@ -346,31 +383,38 @@ metrics:
 	var tgTime time.Duration
 	var tgRSS int64
 	var tgCPU time.Duration
+	var tgSvc cpus
 	if telegraf != "" {
 		settle(t, services...)
+		c0 = svcCPU()
 		tgTime, tgRSS, tgCPU = telegrafDrain(t, ctx, telegraf, mq.URL, influx.URL, dir)
+		tgSvc = since(c0)
 	}
 
 	ratio := colTime.Seconds() / limit.Seconds()
 	fmt.Printf("\ncollector drain: %d queued QoS 1 messages × %d values, Mosquitto (deploy/mosquitto) → InfluxDB 1.8, one run\n", drainN, drainValues)
-	fmt.Printf("  %-52s %8s %11s %9s %8s\n", "", "seconds", "messages/s", "peak RSS", "CPU s")
-	row := func(name string, d time.Duration, rss int64, cpu time.Duration) {
+	// CPU s: the consumer's own (utime+stime), then Mosquitto's and
+	// InfluxDB's during the same phase.
+	fmt.Printf("  %-52s %8s %11s %9s %8s %13s %12s\n", "", "seconds", "messages/s", "peak RSS", "CPU s", "Mosquitto s", "InfluxDB s")
+	row := func(name string, d time.Duration, rss int64, cpu time.Duration, svc cpus) {
 		r, c := "", ""
 		if rss > 0 {
 			r = fmt.Sprintf("%.1f MB", mb(rss))
 			c = fmt.Sprintf("%.2f", cpu.Seconds())
 		}
-		fmt.Printf("  %-52s %8.2f %11.0f %9s %8s\n", name, d.Seconds(), drainN/d.Seconds(), r, c)
+		fmt.Printf("  %-52s %8.2f %11.0f %9s %8s %13.2f %12.2f\n", name, d.Seconds(), drainN/d.Seconds(), r, c, svc.mq.Seconds(), svc.influx.Seconds())
 	}
-	row("limit: bare QoS 1 subscriber, Go paho, manual ack", bareGo, 0, 0)
+	row("limit: bare QoS 1 subscriber, Go paho, manual ack", bareGo, 0, 0, bareGoSvc)
 	if bareSub > 0 {
-		row("limit: bare QoS 1 subscriber, mosquitto_sub -c -q 1", bareSub, 0, 0)
+		row("limit: bare QoS 1 subscriber, mosquitto_sub -c -q 1", bareSub, 0, 0, bareSubSvc)
 	}
-	row("limit: InfluxDB direct write, line protocol, 5000/write", influxTime, 0, 0)
-	row("bin/collector, from process start to last point", colTime, colRSS, colCPU)
+	row("limit: InfluxDB direct write, line protocol, 5000/write", influxTime, 0, 0, influxSvc)
+	row("bin/collector, from process start to last point", colTime, colRSS, colCPU, colSvc)
 	if telegraf != "" {
-		row("Telegraf (mqtt_consumer → influxdb_v2), from start", tgTime, tgRSS, tgCPU)
+		row("Telegraf (mqtt_consumer → influxdb_v2), from start", tgTime, tgRSS, tgCPU, tgSvc)
 	}
+	fmt.Printf("  during the collector's drain the machine's %d cores were busy %.2f s (%.0f %%), the three processes %.2f s of it\n",
+		runtime.NumCPU(), colBusy.Seconds(), 100*colBusy.Seconds()/colTime.Seconds()/float64(runtime.NumCPU()), (colCPU + colSvc.mq + colSvc.influx).Seconds())
 	fmt.Printf("  collector / max(fastest bare subscriber, InfluxDB direct) = %.2f / %.2f = %.2f\n", colTime.Seconds(), limit.Seconds(), ratio)
 	verdict := func(ok bool) string {
 		if ok {
