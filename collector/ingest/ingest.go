@@ -230,8 +230,9 @@ func (c *Consumer) Run(ctx context.Context) error {
 	if c.o.TLS != nil {
 		opts.SetTLSConfig(c.o.TLS)
 	}
-	// 64 KiB: a backlog arrives as a stream of messages.
-	if open := mqttconn.Buffered(c.o.Broker, 64<<10); open != nil {
+	// 64 KiB: a backlog arrives as a stream of messages; written behind:
+	// a batch's acknowledgements leave in a few system calls, not one each.
+	if open := mqttconn.WriteBehind(c.o.Broker, 64<<10); open != nil {
 		opts.SetCustomOpenConnectionFn(open)
 	}
 	client := mqtt.NewClient(opts)
@@ -305,6 +306,16 @@ type pending struct {
 	enc     lineEncoder
 }
 
+// reset empties b for the next batch, keeping its buffers.
+func (b *pending) reset() {
+	clear(b.msgs) // what they hold may go
+	clear(b.decoded)
+	clear(b.owner)
+	clear(b.letters)
+	b.msgs, b.decoded, b.owner = b.msgs[:0], b.decoded[:0], b.owner[:0]
+	b.lines, b.ends, b.values = b.lines[:0], b.ends[:0], 0
+}
+
 // line is point i's line protocol, its newline included.
 func (b *pending) line(i int) []byte {
 	start := 0
@@ -341,85 +352,99 @@ func (b *pending) letter(i int) *Letter {
 	return l
 }
 
-// writers is how many batches may be decoded and written at once: while
-// one is on its way to InfluxDB the next is gathered, so the broker's
-// in-flight window keeps moving during a backlog drain, and decoding (the
-// collector's main CPU cost) runs on more than one core.
+// writers is how many batches may be on their way at once. They take
+// turns at the intake: one gathers the next batch, decoding each message
+// as it arrives, while the others write theirs, so that the broker's
+// in-flight window is held by decoding for no longer than the messages
+// take to arrive, and decoding (the collector's main CPU cost) runs beside
+// the writes.
 const writers = 2
 
-// A batch goes to a writer when it holds MaxPoints (at most batchMessages)
-// messages, when its first
-// message has waited Flush, or when a burst of at least burstMin messages
-// has stopped arriving for burstIdle: a backlog arrives as bursts of the
-// broker's in-flight window, and waiting out Flush after each would cap a
-// drain at one window per Flush.
+// A batch is written when it holds MaxPoints (at most batchMessages)
+// messages, when its first message has waited Flush, or when a burst of at
+// least burstMin messages has stopped arriving for burstIdle: a backlog
+// arrives as bursts of the broker's in-flight window, and waiting out
+// Flush after each would cap a drain at one window per Flush.
 const (
 	burstMin  = 64
 	burstIdle = 5 * time.Millisecond
 )
 
 func (c *Consumer) loop(ctx context.Context) error {
-	batches := make(chan []mqtt.Message)
+	intake := make(chan struct{}, 1) // held by the writer gathering
+	intake <- struct{}{}
+	limit := min(c.o.MaxPoints, batchMessages)
 	var wg sync.WaitGroup
 	for i := range writers {
 		wg.Go(func() {
-			for msgs := range batches {
+			timer := time.NewTimer(time.Hour)
+			defer timer.Stop()
+			b := pending{letters: map[int]*Letter{}} // its buffers serve batch after batch
+			for {
+				select {
+				case <-ctx.Done():
+					return
+				case <-intake:
+				}
+				b.reset()
+				ok := c.gather(ctx, &b, limit, timer)
+				intake <- struct{}{}
+				if !ok {
+					// ctx ended: what was gathered is not acknowledged,
+					// and the broker sends it again to the next collector.
+					return
+				}
 				c.busy[i].Store(time.Now().UnixNano())
-				err := c.process(ctx, msgs)
+				err := c.flush(ctx, &b)
 				c.busy[i].Store(0)
+				for range b.msgs {
+					<-c.held
+				}
 				if err != nil {
-					// ctx ended: what is left is not acknowledged, and
-					// the broker sends it again to the next collector.
-					for range batches {
-					}
 					return
 				}
 			}
 		})
 	}
-	defer func() {
-		close(batches)
-		wg.Wait()
-	}()
-	var batch []mqtt.Message
+	wg.Wait()
+	return nil
+}
+
+// gather decodes messages into b as they arrive until the batch is due
+// (see burstMin). It returns false if ctx ended first.
+func (c *Consumer) gather(ctx context.Context, b *pending, limit int, timer *time.Timer) bool {
 	var first, last time.Time
-	timer := time.NewTimer(time.Hour)
-	defer timer.Stop()
-	limit := min(c.o.MaxPoints, batchMessages)
-	for {
-		in := c.in
-		if len(batch) >= limit {
-			in = nil // full: wait for a writer
-		}
-		var out chan<- []mqtt.Message
-		wake := time.Hour
-		if n := len(batch); n > 0 {
-			now := time.Now()
-			due := first.Add(c.o.Flush)
-			if n >= burstMin {
-				due = minTime(due, last.Add(burstIdle))
-			}
-			if n >= limit || !now.Before(due) {
-				out = batches
-			} else {
-				wake = due.Sub(now)
-			}
-		}
-		timer.Reset(wake)
+	for len(b.msgs) < limit {
+		var m mqtt.Message
 		select {
-		case <-ctx.Done():
-			return nil
-		case m := <-in:
-			last = time.Now()
-			if len(batch) == 0 {
-				first = last
+		case m = <-c.in: // what is already waiting, without a timer
+		default:
+			wake := time.Hour
+			if n := len(b.msgs); n > 0 {
+				due := first.Add(c.o.Flush)
+				if n >= burstMin {
+					due = minTime(due, last.Add(burstIdle))
+				}
+				if wake = time.Until(due); wake <= 0 {
+					return true
+				}
 			}
-			batch = append(batch, m)
-		case out <- batch:
-			batch = nil
-		case <-timer.C:
+			timer.Reset(wake)
+			select {
+			case <-ctx.Done():
+				return false
+			case m = <-c.in:
+			case <-timer.C:
+				continue
+			}
 		}
+		last = time.Now()
+		if len(b.msgs) == 0 {
+			first = last
+		}
+		c.add(b, m)
 	}
+	return true
 }
 
 // Stalled is how long the oldest batch being written has been at it: a
@@ -449,14 +474,6 @@ func process[D delivery](ctx context.Context, c *Consumer, msgs []D) (int, error
 	}
 	err := c.flush(ctx, &b) // adds the letters of what InfluxDB refused
 	return len(b.letters), err
-}
-
-func (c *Consumer) process(ctx context.Context, msgs []mqtt.Message) error {
-	_, err := process(ctx, c, msgs)
-	for range msgs {
-		<-c.held
-	}
-	return err
 }
 
 // reingested is a dead letter's message on its second way through.

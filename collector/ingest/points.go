@@ -36,7 +36,7 @@ func AppendLines(b []byte, m *telemetry.Message) []byte {
 
 // lineEncoder writes samples as line protocol, reusing its buffers.
 type lineEncoder struct {
-	names, bad []string
+	names, bad []string // names: the good values' names of the last sample, sorted
 }
 
 // appendSample writes one sample's line. Names need no escaping: a valid
@@ -54,10 +54,11 @@ func (e *lineEncoder) appendSample(b []byte, m *telemetry.Message, s *telemetry.
 	b = append(b, s.Profile...)
 	b = append(b, ",site="...)
 	b = append(b, m.Site...)
-	e.names, e.bad = e.names[:0], e.bad[:0]
+	e.bad = e.bad[:0]
+	good := 0
 	for name, v := range s.Values {
 		if v.Q == telemetry.Good {
-			e.names = append(e.names, name)
+			good++
 			continue
 		}
 		reason := string(v.Q)
@@ -66,7 +67,17 @@ func (e *lineEncoder) appendSample(b []byte, m *telemetry.Message, s *telemetry.
 		}
 		e.bad = append(e.bad, name+": "+reason)
 	}
-	slices.Sort(e.names)
+	// The samples of a device have the same points, sorted once: sorting
+	// cost a twentieth of the collector's CPU draining a backlog.
+	if !sameGood(e.names, good, s.Values) {
+		e.names = e.names[:0]
+		for name, v := range s.Values {
+			if v.Q == telemetry.Good {
+				e.names = append(e.names, name)
+			}
+		}
+		slices.Sort(e.names)
+	}
 	sep := byte(' ')
 	for _, name := range e.names {
 		b = append(b, sep)
@@ -95,6 +106,19 @@ func (e *lineEncoder) appendSample(b []byte, m *telemetry.Message, s *telemetry.
 	b = append(b, "i "...)
 	b = strconv.AppendInt(b, s.TS, 10)
 	return append(b, '\n')
+}
+
+// sameGood reports whether names are the good values of vals, good of them.
+func sameGood(names []string, good int, vals map[string]telemetry.Value) bool {
+	if len(names) != good {
+		return false
+	}
+	for _, n := range names {
+		if v, ok := vals[n]; !ok || v.Q != telemetry.Good {
+			return false
+		}
+	}
+	return true
 }
 
 // appendStringField writes a string field value quoted and escaped as the

@@ -77,6 +77,19 @@ func TestAppendLinesAsClient(t *testing.T) {
 			{Device: "m1", Profile: "p", Class: "electricity_meter", TS: 946684800000, Values: map[string]telemetry.Value{"ua": {Q: telemetry.Bad, Err: "x"}}},
 			{Device: "m2", Profile: "p", Class: "steam_meter", TS: 4102444800000, Values: map[string]telemetry.Value{"f": telemetry.Number(1.5)}},
 		}},
+		// The encoder keeps the last sample's sorted names: the same
+		// names, one turned bad and one more, one bad, others of the same count,
+		// more, fewer.
+		"names of the sample before": {V: 1, Site: "s", Gateway: "g", Seq: 7, Boot: "b", Samples: []telemetry.Sample{
+			{Device: "m1", Profile: "p", Class: "c", TS: 1718000000001, Values: map[string]telemetry.Value{"b": telemetry.Number(1), "a": telemetry.Number(2), "c": telemetry.Number(3)}},
+			{Device: "m2", Profile: "p", Class: "c", TS: 1718000000002, Values: map[string]telemetry.Value{"c": telemetry.Number(4), "b": telemetry.Number(5), "a": telemetry.Number(6)}},
+			{Device: "m2b", Profile: "p", Class: "c", TS: 1718000000002, Values: map[string]telemetry.Value{"c": telemetry.Number(4), "b": {Q: telemetry.Bad}, "a": telemetry.Number(6), "d": telemetry.Number(1)}},
+			{Device: "m3", Profile: "p", Class: "c", TS: 1718000000003, Values: map[string]telemetry.Value{"c": telemetry.Number(7), "b": {Q: telemetry.Stale}, "a": telemetry.Number(8)}},
+			{Device: "m4", Profile: "p", Class: "c", TS: 1718000000004, Values: map[string]telemetry.Value{"c": telemetry.Number(9), "a": telemetry.Number(10)}},
+			{Device: "m5", Profile: "p", Class: "c", TS: 1718000000005, Values: map[string]telemetry.Value{"d": telemetry.Number(11), "a": telemetry.Number(12)}},
+			{Device: "m6", Profile: "p", Class: "c", TS: 1718000000006, Values: map[string]telemetry.Value{"d": telemetry.Number(13), "a": telemetry.Number(14), "b": telemetry.Number(15)}},
+			{Device: "m7", Profile: "p", Class: "c", TS: 1718000000007, Values: map[string]telemetry.Value{"b": telemetry.Number(16)}},
+		}},
 	}
 	for name, m := range msgs {
 		t.Run(name, func(t *testing.T) {

@@ -34,6 +34,9 @@ func TestBufferedSchemes(t *testing.T) {
 			if got := Buffered(tt.broker, 64) != nil; got != tt.buffered {
 				t.Errorf("Buffered(%q) with all_proxy=%q: buffered %v, want %v", tt.broker, tt.proxy, got, tt.buffered)
 			}
+			if got := WriteBehind(tt.broker, 64) != nil; got != tt.buffered {
+				t.Errorf("WriteBehind(%q) with all_proxy=%q: buffered %v, want %v", tt.broker, tt.proxy, got, tt.buffered)
+			}
 		})
 	}
 }

@@ -201,12 +201,14 @@ const StatusFilter = root + "+/+/status"
 
 // ParseTopic splits a telemetry or status topic into site and gateway.
 func ParseTopic(topic string) (site, gateway, kind string, err error) {
+	// Cut, not Split: the collector parses every message's topic.
 	rest, ok := strings.CutPrefix(topic, root)
-	parts := strings.Split(rest, "/")
-	if !ok || len(parts) != 3 || parts[0] == "" || parts[1] == "" {
+	site, rest, ok2 := strings.Cut(rest, "/")
+	gateway, kind, ok3 := strings.Cut(rest, "/")
+	if !ok || !ok2 || !ok3 || site == "" || gateway == "" || strings.Contains(kind, "/") {
 		return "", "", "", fmt.Errorf("topic %q: want %s{site}/{gateway}/{kind}", topic, root)
 	}
-	return parts[0], parts[1], parts[2], nil
+	return site, gateway, kind, nil
 }
 
 // ValidName reports whether s can serve as a site, gateway, device,
