@@ -413,7 +413,7 @@ func (r *Runner) watermarks(ctx context.Context, rounds []*siteRound, now time.T
 				from = w
 			}
 		}
-		if len(rd.subs) == 0 || !from.Before(stop) || !r.mayClose(rd.subs, stop, now) {
+		if len(rd.subs) == 0 || !from.Before(stop) || !r.mayClose(rd.subs, stop, now) || r.told(rd.subs, stop) {
 			continue
 		}
 		rd.watermarkFrom = from
@@ -447,6 +447,29 @@ func (r *Runner) mayClose(subs []*subject, stop, now time.Time) bool {
 		}
 	}
 	return false
+}
+
+// told moves the watermarks of subs to the newest samples Late was told of
+// (Options.Written), if it can: each has a watermark already and no sample
+// ahead of stop. False: they must be read.
+func (r *Runner) told(subs []*subject, stop time.Time) bool {
+	if !r.o.Written || r.o.Cluster != nil {
+		return false
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, s := range subs {
+		if s.wm.IsZero() || s.written.After(stop) {
+			return false
+		}
+	}
+	now := r.o.Now()
+	for _, s := range subs {
+		if s.written.After(s.wm) {
+			s.wm, s.wmMoved = s.written, now
+		}
+	}
+	return true
 }
 
 func (r *Runner) watermarkGroup(ctx context.Context, group []*siteRound, stop time.Time) error {

@@ -66,6 +66,13 @@ type Options struct {
 	// owned it for Handover (docs/collectors.md). nil: all of them.
 	Cluster  Membership
 	Handover time.Duration
+	// Written says Late is told of every raw sample written to the store
+	// (the collector's ingest, the only writer of raw samples): the
+	// watermarks come from what it was told, and InfluxDB is asked only for
+	// subjects without one yet (after a start) or told of a sample stamped
+	// ahead of the clock. Ignored with Cluster, where other collectors
+	// write samples too.
+	Written bool
 }
 
 // subject is a boiler or a meter with its watermark.
@@ -98,6 +105,9 @@ type subject struct {
 	wm      time.Time // newest sample of its devices
 	wmMoved time.Time // wall time the watermark last advanced
 	started bool
+	// written is the newest sample of its devices Late was told of
+	// (Options.Written); guarded by Runner.mu.
+	written time.Time
 
 	// Guarded by Runner.mu (Late runs on the ingest's goroutine).
 	done    time.Time // Next after the last advance

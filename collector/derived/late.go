@@ -38,6 +38,9 @@ func (r *Runner) Late(ctx context.Context, site, device string, t time.Time) {
 	var pts []*write.Point
 	r.mu.Lock()
 	for _, s := range r.byDevice[site+"\x00"+device] {
+		if t.After(s.written) {
+			s.written = t
+		}
 		if r.o.Cluster != nil && !s.active {
 			if r.lateElsewhere(s, t, m) {
 				// At the sample's own time: the owner clears what it

@@ -205,3 +205,56 @@ func TestMayClose(t *testing.T) {
 		})
 	}
 }
+
+// TestWrittenWatermarks: told of every sample written (Options.Written),
+// the runner reads the watermarks once, after its start, and then closes
+// minutes by what it was told, as far as reading them would.
+func TestWrittenWatermarks(t *testing.T) {
+	t.Parallel()
+	loc := mustShanghai(t)
+	t0 := time.Date(2026, 3, 2, 0, 0, 0, 0, loc)
+	cfg := exactConfig(t, t0)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	st, w := startStore(t)
+	cs := &countingStore{Store: st}
+	r, err := New(Options{Config: cfg, Store: cs, Written: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sc := scenario{t0: t0}
+	at := t0.Add(30 * time.Minute)
+	if err := sc.write(ctx, w, t0, upto(at)); err != nil {
+		t.Fatal(err)
+	}
+	mustDrain(ctx, t, r)
+	if wm, _ := cs.reset(); wm == 0 {
+		t.Fatalf("no watermark read after the start")
+	}
+	for step := range 3 {
+		from := upto(at)
+		at = at.Add(5 * time.Minute)
+		if err := sc.write(ctx, w, from, upto(at)); err != nil {
+			t.Fatal(err)
+		}
+		// What the ingest tells: each device's samples as written.
+		for ts := from.Truncate(10 * time.Second); ts.Before(upto(at)); ts = ts.Add(10 * time.Second) {
+			switch sec := ts.Unix(); {
+			case sec%30 == 0:
+				r.Late(ctx, testSite, "boiler1", ts)
+			case sec%30 == 10:
+				r.Late(ctx, testSite, "flue1", ts)
+			}
+			if ts.Unix()%90 == 0 {
+				r.Late(ctx, testSite, "meter1", ts)
+			}
+		}
+		mustDrain(ctx, t, r)
+		if n := r.Engine().Boilers[0].Next(); !n.Equal(at) {
+			t.Errorf("step %d: boiler at %v, want %v", step, n.In(loc), at.In(loc))
+		}
+		if wm, samples := cs.reset(); wm != 0 || samples == 0 {
+			t.Errorf("step %d: %d watermark and %d raw-sample queries, want none and some", step, wm, samples)
+		}
+	}
+}

@@ -45,7 +45,9 @@ func startEnergy(ctx context.Context, wg *sync.WaitGroup, cfg *config.Collector,
 	})
 	o := derived.Options{Config: cfg.Energy, Store: st, Publisher: pub, Logger: log,
 		OnEfficiency: m.observeEfficiency, OnCycleError: m.observeCycleError,
-		Delete: derived.InfluxQL(cfg.InfluxDB.URL, os.Getenv(cfg.InfluxDB.TokenEnv), cfg.InfluxDB.Bucket)}
+		Delete: derived.InfluxQL(cfg.InfluxDB.URL, os.Getenv(cfg.InfluxDB.TokenEnv), cfg.InfluxDB.Bucket),
+		// The ingest tells the engine of every sample it writes (energyLate).
+		Written: true}
 	if c := cfg.Energy.Cluster; c != nil {
 		o.Cluster = cluster.Join(ctx, cluster.Options{Broker: cfg.MQTT.Broker, ClientID: cfg.MQTT.ClientID + "-presence",
 			Username: cfg.MQTT.Username, Password: os.Getenv(cfg.MQTT.PasswordEnv), TLS: mqttTLS,
