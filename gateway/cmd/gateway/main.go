@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"runtime"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -58,6 +59,7 @@ func main() {
 		fs.PrintDefaults()
 	}
 	fs.Parse(os.Args[1:])
+	setMaxProcs(os.LookupEnv)
 	if *showVersion {
 		fmt.Println("gateway", version)
 		return
@@ -320,7 +322,7 @@ func run(ctx context.Context, cfg *fwconfig.Gateway, siteOpts poll.SiteOptions, 
 			log.Debug("queued", "seq", seq, "device", s.Device, "ts", s.TS)
 		}
 	}
-	log.Info("gateway started", "devices", len(site.Devices), "buses", site.Buses(), "broker", cfg.MQTT.Broker,
+	log.Info("gateway started", "devices", len(site.Devices), "buses", site.Buses(), "broker", cfg.MQTT.Broker, "gomaxprocs", runtime.GOMAXPROCS(0),
 		"version", version, "queue", cfg.Queue.Dir, "write_behind", cfg.Queue.WriteBehind.Window.Duration, "replay_rate", cfg.Queue.ReplayRate)
 	if err := sdnotify.Notify("READY=1"); err != nil {
 		log.Warn("systemd notify", "error", err)
