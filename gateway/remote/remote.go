@@ -265,12 +265,19 @@ func (r *Remote) Run(ctx context.Context, out func(telemetry.Sample)) {
 	tick := time.NewTicker(250 * time.Millisecond)
 	defer tick.Stop()
 	for {
+		// The tick only while a config is on trial: a channel timer
+		// nobody waits on does not fire, so an idle gateway is not woken
+		// four times a second for nothing.
+		var trialTick <-chan time.Time
+		if r.trial != nil {
+			trialTick = tick.C
+		}
 		select {
 		case <-ctx.Done():
 			return
 		case p := <-r.pushes:
 			r.handle(ctx, out, p)
-		case <-tick.C:
+		case <-trialTick:
 			r.checkTrial(ctx, out)
 		}
 	}

@@ -94,6 +94,13 @@ func (a *Announcements) Run(ctx context.Context) error {
 			a.connected()
 		default:
 		}
+		// The tick only while a release is on trial: a channel timer
+		// nobody waits on does not fire, so an idle gateway is not woken
+		// every second for nothing.
+		var trialTick <-chan time.Time
+		if a.trial != nil {
+			trialTick = tick.C
+		}
 		select {
 		case <-ctx.Done():
 			return nil
@@ -119,7 +126,7 @@ func (a *Announcements) Run(ctx context.Context) error {
 					pending, retry = &p, time.After(a.retryAfter)
 				}
 			}
-		case <-tick.C:
+		case <-trialTick:
 			if err := a.checkTrial(); err != nil {
 				return err
 			}
