@@ -195,7 +195,18 @@ func TestFaultsSeenByGateway(t *testing.T) {
 		{"reply split slower than the timeout", "plc", FaultSpec{Kind: FaultSplit, Pieces: 3, Gap: conf.D(250 * time.Millisecond), Count: 1}, func(t *testing.T) {
 			wantFailThenRecover(t, f.tcp, plc, noAnswer, true)
 		}},
-		{"connection reset", "plc", FaultSpec{Kind: FaultReset, Count: 1}, func(t *testing.T) {
+		// A reused connection reset before any byte of the reply is taken
+		// for one the device closed while idle: the read is sent once
+		// more on a new connection and costs no error.
+		{"connection reset once", "plc", FaultSpec{Kind: FaultReset, Count: 1}, func(t *testing.T) {
+			before := f.tcp.Stats()
+			_, err := plc(f.tcp)
+			mustOK(t, "read resent after one reset", err)
+			if s := f.tcp.Stats(); s.Connects != before.Connects+1 || s.Errors != before.Errors {
+				t.Errorf("stats %+v after %+v: want one more connect, no error", s, before)
+			}
+		}},
+		{"connection reset twice", "plc", FaultSpec{Kind: FaultReset, Count: 2}, func(t *testing.T) {
 			wantFailThenRecover(t, f.tcp, plc, notException, true)
 		}},
 		{"connections refused", "meter", FaultSpec{Kind: FaultRefuse, Stop: conf.D(500 * time.Millisecond)}, func(t *testing.T) {
