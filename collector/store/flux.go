@@ -68,8 +68,8 @@ func OneOf(column string, values ...string) string {
 // Matches is, like OneOf, the predicate that column equals one of values,
 // written as one regular expression when there are several: InfluxDB 1.8
 // evaluates a chain of `or` at a cost that grows faster than its length
-// (200 sites' chain took 4–5 times as long as the expression, whose cost
-// hardly grows), so queries for many sites use this.
+// (for 200 sites several times the expression's), so queries for many
+// sites use this.
 func Matches(column string, values ...string) string {
 	if len(values) <= 1 {
 		return OneOf(column, values...)
