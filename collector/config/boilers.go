@@ -2,9 +2,10 @@ package config
 
 import (
 	"fmt"
+	"maps"
 	"math"
 	"reflect"
-	"sort"
+	"slices"
 	"strings"
 	"time"
 
@@ -523,7 +524,7 @@ func (e *Energy) validateBoiler(d *conf.Document, at string, b *Boiler) {
 			d.Errorf(rn, "want {device: ..., point: ...}")
 		}
 		if _, ok := PointUnitFactor(BoilerPointKinds[name], ref.Unit); !ok {
-			d.Errorf(rn+".unit", "%q not accepted for %s; use one of %v", ref.Unit, name, keys(pointUnits[BoilerPointKinds[name]]))
+			d.Errorf(rn+".unit", "%q not accepted for %s; use one of %v", ref.Unit, name, slices.Sorted(maps.Keys(pointUnits[BoilerPointKinds[name]])))
 		}
 	}
 	p := b.Points
@@ -651,15 +652,6 @@ func (e *Energy) checkLHV(d *conf.Document, at string, ls []DatedLHV) {
 	}
 }
 
-func keys[T any](m map[string]T) []string {
-	out := make([]string, 0, len(m))
-	for k := range m {
-		out = append(out, k)
-	}
-	sort.Strings(out)
-	return out
-}
-
 func (e *Energy) validateMeter(d *conf.Document, at string, m *Meter, boilers map[string]*Boiler) {
 	if !conf.ValidName(m.Site) {
 		d.Errorf(at+".site", "%q missing or not a valid site id", m.Site)
@@ -669,9 +661,9 @@ func (e *Energy) validateMeter(d *conf.Document, at string, m *Meter, boilers ma
 	}
 	units, ok := energyUnits[m.EnergyType]
 	if !ok {
-		d.Errorf(at+".energy_type", "%q: want one of %v", m.EnergyType, keys(energyUnits))
+		d.Errorf(at+".energy_type", "%q: want one of %v", m.EnergyType, slices.Sorted(maps.Keys(energyUnits)))
 	} else if _, ok := units[m.Unit]; !ok {
-		d.Errorf(at+".unit", "%q: a %s counter is in one of %v", m.Unit, m.EnergyType, keys(units))
+		d.Errorf(at+".unit", "%q: a %s counter is in one of %v", m.Unit, m.EnergyType, slices.Sorted(maps.Keys(units)))
 	}
 	if m.Interval.Duration <= 0 {
 		d.Errorf(at+".interval", "required, the expected time between samples (e.g. 1m)")
@@ -692,7 +684,7 @@ func (e *Energy) validateMeter(d *conf.Document, at string, m *Meter, boilers ma
 	if m.Coefficient != "" {
 		c, ok := e.Ref.Coal.Coefficients[m.Coefficient]
 		if !ok {
-			d.Errorf(at+".coefficient", "%q is not in refdata (known: %v)", m.Coefficient, keys(e.Ref.Coal.Coefficients))
+			d.Errorf(at+".coefficient", "%q is not in refdata (known: %v)", m.Coefficient, slices.Sorted(maps.Keys(e.Ref.Coal.Coefficients)))
 		} else if _, ok := CoefficientFactor(m.EnergyType, m.Unit, c.Unit); !ok {
 			d.Errorf(at+".coefficient", "%q is per %s, which a %s counter in %s cannot be converted to", m.Coefficient, c.Unit, m.EnergyType, m.Unit)
 		}

@@ -3,6 +3,8 @@ package derived
 import (
 	"context"
 	"fmt"
+	"maps"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -346,17 +348,17 @@ func (r *Runner) readSamples(ctx context.Context, batch []*siteRound, counter bo
 	if len(sites) == 0 {
 		return nil
 	}
-	where := store.Matches("site", sortedKeys(sites)...)
+	where := store.Matches("site", slices.Sorted(maps.Keys(sites))...)
 	if len(sites) == 1 {
 		// A site's own devices; for many sites the fields narrow enough,
 		// and a device list of thousands would be a predicate as long.
-		where = store.And(where, store.OneOf("device", sortedKeys(devs)...))
+		where = store.And(where, store.OneOf("device", slices.Sorted(maps.Keys(devs))...))
 	}
 	flux := fmt.Sprintf(`from(bucket: %s) |> range(start: %s, stop: %s)
   |> filter(fn: (r) => %s)
   |> filter(fn: (r) => %s)
   |> keep(columns: ["_time", "_value", "_field", "device", "site"])`,
-		store.FluxString(r.o.Store.Bucket()), store.FluxTime(start), store.FluxTime(stop), where, store.OneOf("_field", sortedKeys(fields)...))
+		store.FluxString(r.o.Store.Bucket()), store.FluxTime(start), store.FluxTime(stop), where, store.OneOf("_field", slices.Sorted(maps.Keys(fields))...))
 	r.stats.sampleQueries++
 	res, err := r.o.Store.Query(ctx, flux)
 	if err != nil {
@@ -487,9 +489,9 @@ func (r *Runner) watermarkGroup(ctx context.Context, group []*siteRound, stop ti
 			}
 		}
 	}
-	where := store.And(store.Matches("site", sortedKeys(sites)...), store.Eq("_field", telemetry.FieldSeq))
+	where := store.And(store.Matches("site", slices.Sorted(maps.Keys(sites))...), store.Eq("_field", telemetry.FieldSeq))
 	if len(group) == 1 {
-		where = store.And(where, store.OneOf("device", sortedKeys(devs)...))
+		where = store.And(where, store.OneOf("device", slices.Sorted(maps.Keys(devs))...))
 	}
 	flux := fmt.Sprintf(`from(bucket: %s) |> range(start: %s, stop: %s)
   |> filter(fn: (r) => %s)
@@ -535,13 +537,4 @@ func (r *Runner) watermarkGroup(ctx context.Context, group []*siteRound, stop ti
 		}
 	}
 	return nil
-}
-
-func sortedKeys[V any](m map[string]V) []string {
-	out := make([]string, 0, len(m))
-	for k := range m {
-		out = append(out, k)
-	}
-	sort.Strings(out)
-	return out
 }

@@ -12,7 +12,9 @@ package refdata
 import (
 	"embed"
 	"fmt"
+	"maps"
 	"math"
+	"slices"
 	"sort"
 	"strings"
 
@@ -91,7 +93,7 @@ func (l *Limits) CheckFuelLHV(fuel string, lhv float64) error {
 		return nil
 	}
 	var same, any []string
-	for _, name := range sortedKeys(l.FuelClasses) {
+	for _, name := range slices.Sorted(maps.Keys(l.FuelClasses)) {
 		o := l.FuelClasses[name]
 		if !o.Contains(lhv) {
 			continue
@@ -109,15 +111,6 @@ func (l *Limits) CheckFuelLHV(fuel string, lhv float64) error {
 		return fmt.Errorf("%s: by its LHV it can be %s; the volatile matter decides", head, strings.Join(any, ", "))
 	}
 	return fmt.Errorf("%s: no coal class of the table has it", head)
-}
-
-func sortedKeys[T any](m map[string]T) []string {
-	out := make([]string, 0, len(m))
-	for k := range m {
-		out = append(out, k)
-	}
-	sort.Strings(out)
-	return out
 }
 
 // LimitRow is one line of the limits table.
@@ -341,7 +334,7 @@ func (d *Data) check() error {
 	if d.Coal.KJPerKcal <= 0 || math.Abs(d.Coal.KgceKJ-7000*d.Coal.KJPerKcal) > 0.05 {
 		return fmt.Errorf("refdata gbt2589: kgce_kj must be 7,000 kcal × kj_per_kcal")
 	}
-	for _, k := range sortedKeys(d.Coal.Coefficients) {
+	for _, k := range slices.Sorted(maps.Keys(d.Coal.Coefficients)) {
 		c := d.Coal.Coefficients[k]
 		if c.Kgce <= 0 || c.Unit == "" || c.Edition == "" {
 			return fmt.Errorf("refdata gbt2589: coefficient %s needs unit, kgce > 0 and edition", k)

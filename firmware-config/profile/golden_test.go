@@ -2,9 +2,11 @@ package profile
 
 import (
 	"fmt"
+	"maps"
 	"math"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -37,7 +39,7 @@ func TestProfileGolden(t *testing.T) {
 func describeProfile(p *Profile) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "profile %s class %s measurement %s\n", p.Name, p.Class, p.MeasurementName())
-	for _, g := range sortedKeys(p.Groups) {
+	for _, g := range slices.Sorted(maps.Keys(p.Groups)) {
 		fmt.Fprintf(&b, "group %s every %s\n", g, p.Groups[g].Duration)
 	}
 	for _, pt := range p.Points {

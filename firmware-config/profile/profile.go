@@ -5,9 +5,11 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"maps"
 	"math"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -357,7 +359,7 @@ func (pr *Profile) validate(d *conf.Document) {
 		}
 		defOrder = o
 	}
-	for _, g := range sortedKeys(pr.Groups) {
+	for _, g := range slices.Sorted(maps.Keys(pr.Groups)) {
 		if !conf.ValidName(g) {
 			d.Errorf("groups."+g, "%q is not a valid group name (%s)", g, conf.NameRule)
 			continue
@@ -663,20 +665,11 @@ func (pr *Profile) GroupList() string {
 	if len(pr.Groups) == 0 {
 		return "none declared"
 	}
-	return strings.Join(sortedKeys(pr.Groups), ", ")
-}
-
-func sortedKeys[V any](m map[string]V) []string {
-	ks := make([]string, 0, len(m))
-	for k := range m {
-		ks = append(ks, k)
-	}
-	sort.Strings(ks)
-	return ks
+	return strings.Join(slices.Sorted(maps.Keys(pr.Groups)), ", ")
 }
 
 func keys[V any](m map[string]V) string {
-	return strings.Join(sortedKeys(m), ", ")
+	return strings.Join(slices.Sorted(maps.Keys(m)), ", ")
 }
 
 //go:embed profiles/*.yaml
