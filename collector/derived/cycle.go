@@ -160,7 +160,7 @@ func (r *Runner) plan(rd *siteRound, now time.Time) bool {
 			continue
 		}
 		l := energy.Floor(s.wm.Add(-cfg.Grace.Duration), energy.Minute, cfg.Location)
-		if cfg.Idle.Duration > 0 && now.Sub(s.wmMoved) >= cfg.Idle.Duration {
+		if r.idle(s, now) {
 			l = energy.Floor(s.wm, energy.Minute, cfg.Location).Add(time.Minute)
 		}
 		if !l.After(s.next()) {
@@ -204,16 +204,12 @@ func (r *Runner) plan(rd *siteRound, now time.Time) bool {
 		// A minute reads its own samples (counters keep their last
 		// reading); a steam meter also the pressure read before it.
 		e := from.Add(-s.back)
-		counter := map[energy.Key]bool{}
-		for _, k := range s.counterKeys {
-			counter[k] = true
-		}
 		for _, k := range s.keys {
 			w, ok := rd.want[k]
 			if !ok || e.Before(w.from) {
 				w.from = e
 			}
-			w.counter = w.counter || counter[k]
+			w.counter = w.counter || slices.Contains(s.counterKeys, k)
 			rd.want[k] = w
 		}
 		if e.Before(rd.start) {
@@ -444,11 +440,18 @@ func (r *Runner) mayClose(subs []*subject, stop, now time.Time) bool {
 		if s.wm.IsZero() || !stop.Before(s.next().Add(time.Minute+cfg.Grace.Duration)) {
 			return true
 		}
-		if cfg.Idle.Duration > 0 && now.Sub(s.wmMoved) >= cfg.Idle.Duration {
+		if r.idle(s, now) {
 			return true
 		}
 	}
 	return false
+}
+
+// idle: the data of s's devices stopped for Config.Idle at now, so it
+// closes the minute of its watermark without waiting out the grace.
+func (r *Runner) idle(s *subject, now time.Time) bool {
+	idle := r.o.Config.Idle.Duration
+	return idle > 0 && now.Sub(s.wmMoved) >= idle
 }
 
 // told moves the watermarks of subs to the newest samples Late was told of
