@@ -278,24 +278,37 @@ func TestCancel(t *testing.T) {
 	}
 }
 
-// A device that sends its answer twice leaves a stale frame in the socket;
-// it is drained before the next request, which gets its own answer.
-func TestStaleBytesDrained(t *testing.T) {
+// A device that answers twice leaves a stale frame: in the same write as
+// the answer (dropped after it) or 100 ms later, while the next request
+// waits behind it on the device (a reply to an earlier request by its
+// transaction id, skipped). Either way the next request gets its own
+// answer, on the same connection, without an error.
+func TestStaleReplySkipped(t *testing.T) {
 	t.Parallel()
-	fs := newFaultServer(t, mbservertest.TCP)
-	b := startBus(t, fwconfig.Bus{Transport: fwconfig.TCP, Address: fs.Addr}, time.Second)
-	ctx := context.Background()
-	fs.Fault(mbserver.Action{Rewrite: func(adu []byte) []byte { return append(adu, adu...) }})
-	if w, _, err := b.Read(ctx, 1, profile.Holding, 0, 2, 0); err != nil || regsString(w) != wantRegs(0, 2) {
-		t.Fatalf("read answered twice: %v %v", w, err)
-	}
-	// The duplicate left in the same write as the answer, so it is in
-	// the socket already.
-	if w, _, err := b.Read(ctx, 1, profile.Holding, 40, 2, 0); err != nil || regsString(w) != wantRegs(40, 2) {
-		t.Fatalf("read after a duplicate answer: %v %v", w, err)
-	}
-	if s := b.Stats(); s.Stale != 13 || s.Connects != 1 || s.Errors != 0 {
-		t.Errorf("stats %+v, want 13 stale bytes drained on one connection, no error", s)
+	twice := func(adu []byte) []byte { return append(adu, adu...) }
+	for _, tt := range []struct {
+		name string
+		act  mbserver.Action
+	}{
+		{"in the same write", mbserver.Action{Rewrite: twice}},
+		{"100 ms later", mbserver.Action{Rewrite: twice, Split: 2, SplitGap: 100 * time.Millisecond}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			fs := newFaultServer(t, mbservertest.TCP)
+			b := startBus(t, fwconfig.Bus{Transport: fwconfig.TCP, Address: fs.Addr}, time.Second)
+			ctx := context.Background()
+			fs.Fault(tt.act)
+			if w, _, err := b.Read(ctx, 1, profile.Holding, 0, 2, 0); err != nil || regsString(w) != wantRegs(0, 2) {
+				t.Fatalf("read answered twice: %v %v", w, err)
+			}
+			if w, _, err := b.Read(ctx, 1, profile.Holding, 40, 2, 0); err != nil || regsString(w) != wantRegs(40, 2) {
+				t.Fatalf("read after a duplicate answer: %v %v", w, err)
+			}
+			if s := b.Stats(); s.Stale != 13 || s.Connects != 1 || s.Errors != 0 {
+				t.Errorf("stats %+v, want the 13 bytes of the duplicate skipped on one connection, no error", s)
+			}
+		})
 	}
 }
 
@@ -319,27 +332,5 @@ func TestTCPClosedOnceResent(t *testing.T) {
 		if s := b.Stats(); s.Connects != before.Connects+1 || s.Errors != before.Errors || s.Requests != before.Requests+1 {
 			t.Errorf("%+v: stats %+v after %+v, want one more connect and request, no error", act, s, before)
 		}
-	}
-}
-
-// A second answer that arrives after the first was read is a reply to an
-// earlier request by its transaction id: skipped as stale before the
-// answer to the next request, which it costs nothing.
-func TestTCPLateDuplicateSkipped(t *testing.T) {
-	t.Parallel()
-	fs := newFaultServer(t, mbservertest.TCP)
-	b := startBus(t, fwconfig.Bus{Transport: fwconfig.TCP, Address: fs.Addr}, time.Second)
-	ctx := context.Background()
-	// The answer, then 100 ms later its duplicate; the next request
-	// waits behind it on the device.
-	fs.Fault(mbserver.Action{Rewrite: func(adu []byte) []byte { return append(adu, adu...) }, Split: 2, SplitGap: 100 * time.Millisecond})
-	if w, _, err := b.Read(ctx, 1, profile.Holding, 0, 2, 0); err != nil || regsString(w) != wantRegs(0, 2) {
-		t.Fatalf("read answered twice: %v %v", w, err)
-	}
-	if w, _, err := b.Read(ctx, 1, profile.Holding, 40, 2, 0); err != nil || regsString(w) != wantRegs(40, 2) {
-		t.Fatalf("read after a late duplicate: %v %v", w, err)
-	}
-	if s := b.Stats(); s.Stale != 13 || s.Connects != 1 || s.Errors != 0 {
-		t.Errorf("stats %+v, want the 13 bytes of the duplicate skipped on one connection, no error", s)
 	}
 }

@@ -122,9 +122,7 @@ func (b *Bus) exchange(runCtx context.Context, j job) ([]uint16, error) {
 		// The device closed the connection while it was idle (a TCP bus is
 		// not drained before each request, see ready): send the read
 		// again on a new connection, as the drain would have redialled.
-		b.log.Debug("reconnecting", "reason", err)
-		b.closeConn()
-		if err := b.connect(runCtx, j.ctx, b.tr.deadline); err != nil {
+		if err := b.reconnect(runCtx, j, b.tr.deadline, err); err != nil {
 			return nil, err
 		}
 		raw, err = b.send(j)
@@ -133,6 +131,14 @@ func (b *Bus) exchange(runCtx context.Context, j job) ([]uint16, error) {
 		return nil, err
 	}
 	return decodeWords(j, raw)
+}
+
+// reconnect closes the connection that failed with reason and connects
+// again for j, by deadline.
+func (b *Bus) reconnect(runCtx context.Context, j job, deadline time.Time, reason error) error {
+	b.log.Debug("reconnecting", "reason", reason)
+	b.closeConn()
+	return b.connect(runCtx, j.ctx, deadline)
 }
 
 // ready brings the bus to where j can be sent: connected (again, if the
@@ -157,9 +163,7 @@ func (b *Bus) ready(runCtx context.Context, j job, timeout time.Duration) error 
 		if err := b.drain(); err != nil {
 			// The device closed an idle connection (or the port went
 			// away): redial now rather than lose this request to it.
-			b.log.Debug("reconnecting", "reason", err)
-			b.closeConn()
-			if err := b.connect(runCtx, j.ctx, deadline); err != nil {
+			if err := b.reconnect(runCtx, j, deadline, err); err != nil {
 				return err
 			}
 		}
