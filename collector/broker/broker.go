@@ -154,6 +154,9 @@ func start(ctx context.Context, addr string, h *authHook, log *slog.Logger) (*Br
 	if err := srv.AddHook(hook, nil); err != nil {
 		return nil, fmt.Errorf("embedded broker: %w", err)
 	}
+	if err := srv.AddHook(newTakeoverHook(log.With("component", "broker")), nil); err != nil {
+		return nil, fmt.Errorf("embedded broker: %w", err)
+	}
 	if err := srv.AddListener(listeners.NewTCP(listeners.Config{Type: "tcp", ID: "tcp", Address: bound})); err != nil {
 		return nil, fmt.Errorf("embedded broker on %s: %w", bound, err)
 	}

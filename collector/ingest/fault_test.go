@@ -14,6 +14,7 @@ import (
 
 	mqtt "github.com/eclipse/paho.mqtt.golang"
 
+	"github.com/boilerwatch/boilerwatch/collector/broker"
 	"github.com/boilerwatch/boilerwatch/collector/servicetest"
 	"github.com/boilerwatch/boilerwatch/gateway/telemetry"
 )
@@ -51,9 +52,8 @@ func (w *seqWriter) count() int {
 
 // TestNothingAckedUnwritten: while InfluxDB refuses writes the consumer
 // acknowledges nothing; stopped then, a new consumer of the same session
-// receives and writes every message. Against Mosquitto, the production
-// broker: the embedded mochi broker, in about one run in ten, does not hand
-// the last message of the session to the new consumer (docs/delivery.md).
+// receives and writes every message. Against Mosquitto here, and against
+// the embedded broker below.
 func TestNothingAckedUnwritten(t *testing.T) {
 	t.Parallel()
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
@@ -129,4 +129,22 @@ func nothingAckedUnwritten(ctx context.Context, t *testing.T, url string, log *s
 		}
 	}
 	t.Logf("second consumer wrote %d distinct messages (%d redelivered, DUP)", up.count(), b2.Stats.Redelivered.Load())
+}
+
+// TestNothingAckedUnwrittenEmbedded: the same on the embedded broker, the
+// single-machine default. The last message is still being routed when its
+// PUBACK reaches the publisher, so the first consumer's takeover of the
+// session races it: before collector/broker's takeover hook, mochi dropped
+// it in about one run in ten.
+func TestNothingAckedUnwrittenEmbedded(t *testing.T) {
+	t.Parallel()
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	b, err := broker.Start(ctx, "127.0.0.1:0", log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	nothingAckedUnwritten(ctx, t, "tcp://"+b.Addr(), log)
 }

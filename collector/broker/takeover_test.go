@@ -1,0 +1,119 @@
+package broker
+
+import (
+	"context"
+	"log/slog"
+	"strconv"
+	"sync"
+	"testing"
+	"time"
+
+	paho "github.com/eclipse/paho.mqtt.golang"
+)
+
+// A QoS 1 message the broker acknowledged to its publisher reaches the
+// persistent session it was queued for, even when it is published while a
+// new connection takes that session over: mochi hands the old client's
+// in-flight messages to the new one, and a message routed to the old one
+// in between was lost (the collector reconnecting to the embedded broker
+// lost a gateway's sample that way, about once a CI run).
+func TestTakeoverKeepsEveryMessage(t *testing.T) {
+	t.Parallel()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	b, err := Start(ctx, "127.0.0.1:0", slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	const (
+		topic = "boilerwatch/v1/plant-a/gw-01/telemetry"
+		total = 4000
+	)
+	var (
+		mu   sync.Mutex
+		seen = map[int]bool{}
+	)
+	received := func(_ paho.Client, m paho.Message) {
+		n, _ := strconv.Atoi(string(m.Payload()))
+		mu.Lock()
+		seen[n] = true
+		mu.Unlock()
+	}
+	// The consumer's session: persistent, subscribed once.
+	session := func() paho.Client {
+		o := paho.NewClientOptions().AddBroker("tcp://" + b.Addr()).SetClientID("consumer").SetCleanSession(false).
+			SetAutoReconnect(false).SetConnectTimeout(5 * time.Second).SetDefaultPublishHandler(received)
+		c := paho.NewClient(o)
+		if tok := c.Connect(); !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
+			t.Fatalf("consumer connect: %v", tok.Error())
+		}
+		return c
+	}
+	first := session()
+	if tok := first.Subscribe(topic, 1, received); !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
+		t.Fatalf("subscribe: %v", tok.Error())
+	}
+
+	pub, err := dial(t, b, "publisher", "", "", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	published := make(chan error, 1)
+	go func() {
+		for i := range total {
+			tok := pub.Publish(topic, 1, false, strconv.Itoa(i))
+			if !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
+				published <- tok.Error()
+				return
+			}
+		}
+		published <- nil
+	}()
+	// Take the session over again and again while the publisher runs:
+	// half of the time from a live connection, half from a closed one.
+	cur, takeovers := first, 0
+	for done := false; !done; takeovers++ {
+		select {
+		case err := <-published:
+			if err != nil {
+				t.Fatalf("publish: %v", err)
+			}
+			done = true
+		default:
+		}
+		if takeovers%2 == 1 {
+			cur.Disconnect(0)
+		}
+		next := session()
+		if takeovers%2 == 0 {
+			cur.Disconnect(0)
+		}
+		cur = next
+	}
+	defer cur.Disconnect(50)
+
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		mu.Lock()
+		n := len(seen)
+		mu.Unlock()
+		if n == total {
+			break
+		}
+		if time.Now().After(deadline) {
+			var missing []int
+			mu.Lock()
+			for i := range total {
+				if !seen[i] && len(missing) < 20 {
+					missing = append(missing, i)
+				}
+			}
+			mu.Unlock()
+			t.Fatalf("after %d takeovers the consumer received %d of %d acknowledged messages; missing (first 20): %v",
+				takeovers, n, total, missing)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	t.Logf("%d messages across %d takeovers, none lost", total, takeovers)
+}
