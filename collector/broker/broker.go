@@ -18,6 +18,7 @@ import (
 	"os"
 	"runtime"
 	"sync"
+	"sync/atomic"
 
 	mqtt "github.com/mochi-mqtt/server/v2"
 	"github.com/mochi-mqtt/server/v2/hooks/auth"
@@ -54,12 +55,13 @@ const InternalSecretEnv = "BW_EMBEDDED_BROKER_SECRET"
 
 // Broker is an embedded MQTT broker listening on one TCP address.
 type Broker struct {
-	srv    *mqtt.Server
-	addr   string
-	hook   *authHook // nil: no logins
-	close  sync.Once
-	err    error
-	secret string
+	srv     *mqtt.Server
+	addr    string
+	hook    *authHook // nil: no logins
+	backlog *backlogHook
+	close   sync.Once
+	err     error
+	secret  string
 }
 
 // Start listens on addr (host:port; port 0 picks a free one) and serves,
@@ -67,7 +69,7 @@ type Broker struct {
 // MaxPacketSize, until ctx is done or Close is called. For tests and
 // loopback-only use; the collector uses StartConfig.
 func Start(ctx context.Context, addr string, log *slog.Logger) (*Broker, error) {
-	return start(ctx, addr, nil, log)
+	return start(ctx, addr, nil, func(*mqtt.Client) bool { return true }, log)
 }
 
 // StartConfig starts the broker of cfg.MQTT.Embedded with the logins of
@@ -77,8 +79,12 @@ func Start(ctx context.Context, addr string, log *slog.Logger) (*Broker, error) 
 // the internal login (InternalUser, InternalSecretEnv), so they need no
 // configuration.
 func StartConfig(ctx context.Context, cfg *config.Collector, log *slog.Logger) (*Broker, error) {
+	// The collector's ingest, and with logins any client of role
+	// collector (another collector consuming here), are the consumers
+	// whose backlog holds publishers back (backlogHook).
+	ingest := cfg.MQTT.ClientID
 	if !cfg.EmbeddedAuth() {
-		return start(ctx, cfg.MQTT.Embedded, nil, log)
+		return start(ctx, cfg.MQTT.Embedded, nil, func(cl *mqtt.Client) bool { return cl.ID == ingest }, log)
 	}
 	a, err := parseACL(shippedACL)
 	if err != nil {
@@ -113,7 +119,11 @@ func StartConfig(ctx context.Context, cfg *config.Collector, log *slog.Logger) (
 		}
 		h.accounts[u.Username] = account{role: u.Role, hash: p}
 	}
-	b, err := start(ctx, cfg.MQTT.Embedded, h, log)
+	consumer := func(cl *mqtt.Client) bool {
+		_, role := h.identity(cl)
+		return cl.ID == ingest || role == roleCollector
+	}
+	b, err := start(ctx, cfg.MQTT.Embedded, h, consumer, log)
 	if err != nil {
 		return nil, err
 	}
@@ -128,7 +138,7 @@ func StartConfig(ctx context.Context, cfg *config.Collector, log *slog.Logger) (
 	return b, nil
 }
 
-func start(ctx context.Context, addr string, h *authHook, log *slog.Logger) (*Broker, error) {
+func start(ctx context.Context, addr string, h *authHook, consumer func(*mqtt.Client) bool, log *slog.Logger) (*Broker, error) {
 	// Listen ourselves so that port 0 works and the bound address is known.
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
@@ -141,6 +151,13 @@ func start(ctx context.Context, addr string, h *authHook, log *slog.Logger) (*Br
 	// Topic aliases would let a publish name its topic after the ACL
 	// check (mochi resolves them later); BoilerWatch's clients use none.
 	caps.TopicAliasMaximum = 0
+	caps.MaximumInflight = 2 * sessionBacklog
+	// mochi deletes a queued message older than this (24 h by default)
+	// from its session: a collector whose InfluxDB is down for a day still
+	// gets every message it was sent. 14 days, as the shipped Mosquitto
+	// keeps a session (persistent_client_expiration).
+	caps.MaximumMessageExpiryInterval = 14 * 24 * 60 * 60
+	caps.MaximumClientWritesPending = 2 * sessionBacklog
 	srv := mqtt.New(&mqtt.Options{
 		Logger:       log.With("component", "broker"),
 		InlineClient: false,
@@ -157,13 +174,17 @@ func start(ctx context.Context, addr string, h *authHook, log *slog.Logger) (*Br
 	if err := srv.AddHook(newTakeoverHook(log.With("component", "broker")), nil); err != nil {
 		return nil, fmt.Errorf("embedded broker: %w", err)
 	}
+	backlog := &backlogHook{srv: srv, consumer: consumer, log: log.With("component", "broker")}
+	if err := srv.AddHook(backlog, nil); err != nil {
+		return nil, fmt.Errorf("embedded broker: %w", err)
+	}
 	if err := srv.AddListener(listeners.NewTCP(listeners.Config{Type: "tcp", ID: "tcp", Address: bound})); err != nil {
 		return nil, fmt.Errorf("embedded broker on %s: %w", bound, err)
 	}
 	if err := srv.Serve(); err != nil {
 		return nil, fmt.Errorf("embedded broker on %s: %w", bound, err)
 	}
-	b := &Broker{srv: srv, addr: bound, hook: h}
+	b := &Broker{srv: srv, addr: bound, hook: h, backlog: backlog}
 	if h != nil {
 		b.secret = h.internalSecret
 	}
@@ -202,6 +223,17 @@ func (b *Broker) Denied() uint64 {
 		return 0
 	}
 	return b.hook.denied.Load()
+}
+
+// Held counts publishes left unacknowledged because a consumer's backlog
+// was full (see backlogHook); their senders send them again.
+func (b *Broker) Held() uint64 { return b.backlog.held.Load() }
+
+// Dropped counts messages the broker dropped although their publisher had
+// its PUBACK: a session's queue or write queue overflowed. Only sessions
+// that are no consumer's can overflow (backlogHook).
+func (b *Broker) Dropped() uint64 {
+	return uint64(atomic.LoadInt64(&b.srv.Info.InflightDropped) + atomic.LoadInt64(&b.srv.Info.MessagesDropped))
 }
 
 // Close stops the broker; it may be called more than once (mochi's own Close

@@ -174,16 +174,22 @@ type brokerCounters struct{ b *broker.Broker }
 var (
 	dBrokerRefused = cdesc("bw_collector_broker_refused_total", "Connections the embedded broker refused: a bad login, a last will outside the client's topics, another user's client id.")
 	dBrokerDenied  = cdesc("bw_collector_broker_denied_total", "Publishes, subscriptions and deliveries the embedded broker's ACL refused.")
+	dBrokerHeld    = cdesc("bw_collector_broker_held_total", "Publishes the embedded broker left unacknowledged because the collector's backlog was full; their gateways send them again.")
+	dBrokerDropped = cdesc("bw_collector_broker_dropped_total", "Messages the embedded broker dropped after acknowledging them: the queue of a session that is no collector's overflowed.")
 )
 
 // Describe implements prometheus.Collector.
 func (k brokerCounters) Describe(ch chan<- *prometheus.Desc) {
 	ch <- dBrokerRefused
 	ch <- dBrokerDenied
+	ch <- dBrokerHeld
+	ch <- dBrokerDropped
 }
 
 // Collect implements prometheus.Collector.
 func (k brokerCounters) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(dBrokerRefused, prometheus.CounterValue, float64(k.b.Refused()))
 	ch <- prometheus.MustNewConstMetric(dBrokerDenied, prometheus.CounterValue, float64(k.b.Denied()))
+	ch <- prometheus.MustNewConstMetric(dBrokerHeld, prometheus.CounterValue, float64(k.b.Held()))
+	ch <- prometheus.MustNewConstMetric(dBrokerDropped, prometheus.CounterValue, float64(k.b.Dropped()))
 }

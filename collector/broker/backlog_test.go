@@ -1,0 +1,115 @@
+package broker
+
+import (
+	"context"
+	"log/slog"
+	"strconv"
+	"sync"
+	"testing"
+	"time"
+
+	paho "github.com/eclipse/paho.mqtt.golang"
+)
+
+// A consumer that stops acknowledging (its InfluxDB is down) holds
+// publishers back once sessionBacklog messages wait for it: every publish
+// the broker acknowledged reaches the consumer when it acknowledges again,
+// and the rest stayed with its publisher. mochi used to acknowledge them
+// all and drop what its session's queue could not hold (8,192).
+func TestStalledConsumerLosesNothing(t *testing.T) {
+	t.Parallel()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	b, err := Start(ctx, "127.0.0.1:0", slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	const (
+		topic = "boilerwatch/v1/plant-a/gw-01/telemetry"
+		total = sessionBacklog + 4000
+	)
+	var (
+		mu   sync.Mutex
+		seen = map[int]bool{}
+	)
+	consumer := func(ack bool) paho.Client {
+		h := func(_ paho.Client, m paho.Message) {
+			n, _ := strconv.Atoi(string(m.Payload()))
+			mu.Lock()
+			seen[n] = true
+			mu.Unlock()
+			if ack {
+				m.Ack()
+			}
+		}
+		o := paho.NewClientOptions().AddBroker("tcp://" + b.Addr()).SetClientID("consumer").SetCleanSession(false).
+			SetAutoReconnect(false).SetAutoAckDisabled(true).SetDefaultPublishHandler(h)
+		c := paho.NewClient(o)
+		if tok := c.Connect(); !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
+			t.Fatalf("consumer: %v", tok.Error())
+		}
+		if tok := c.Subscribe(topic, 1, h); !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
+			t.Fatalf("subscribe: %v", tok.Error())
+		}
+		return c
+	}
+	stalled := consumer(false)
+	pub, err := dial(t, b, "publisher", "", "", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	toks := make([]paho.Token, total)
+	for i := range total {
+		toks[i] = pub.Publish(topic, 1, false, strconv.Itoa(i))
+	}
+	// Once the broker holds publishes back, count the acknowledged ones
+	// until their number stops growing.
+	acked := map[int]bool{}
+	deadline := time.Now().Add(20 * time.Second)
+	for last := -1; len(acked) != last || b.Held() == 0; {
+		if time.Now().After(deadline) {
+			break
+		}
+		last = len(acked)
+		time.Sleep(300 * time.Millisecond)
+		for i := range total {
+			if !acked[i] && toks[i].WaitTimeout(0) && toks[i].Error() == nil {
+				acked[i] = true
+			}
+		}
+	}
+	if len(acked) < sessionBacklog-16 || len(acked) == total {
+		t.Fatalf("the broker acknowledged %d of %d publishes to a stalled consumer; want about %d, and not all",
+			len(acked), total, sessionBacklog)
+	}
+	if b.Held() == 0 {
+		t.Error("Held() = 0 with publishes left unacknowledged")
+	}
+	stalled.Disconnect(0)
+	resumed := consumer(true)
+	defer resumed.Disconnect(50)
+	deadline = time.Now().Add(20 * time.Second)
+	for {
+		mu.Lock()
+		var missing []int
+		for i := range acked {
+			if !seen[i] {
+				missing = append(missing, i)
+			}
+		}
+		mu.Unlock()
+		if len(missing) == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d of the %d acknowledged messages never reached the consumer (dropped by the broker: %d)",
+				len(missing), len(acked), b.Dropped())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if d := b.Dropped(); d != 0 {
+		t.Errorf("Dropped() = %d", d)
+	}
+	t.Logf("%d acknowledged, all delivered; %d held back", len(acked), b.Held())
+}
