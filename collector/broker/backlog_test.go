@@ -1,8 +1,6 @@
 package broker
 
 import (
-	"context"
-	"log/slog"
 	"strconv"
 	"sync"
 	"testing"
@@ -18,13 +16,7 @@ import (
 // all and drop what its session's queue could not hold (8,192).
 func TestStalledConsumerLosesNothing(t *testing.T) {
 	t.Parallel()
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	b, err := Start(ctx, "127.0.0.1:0", slog.New(slog.DiscardHandler))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer b.Close()
+	b := startOpen(t)
 	const (
 		topic = "boilerwatch/v1/plant-a/gw-01/telemetry"
 		total = sessionBacklog + 4000
@@ -33,28 +25,12 @@ func TestStalledConsumerLosesNothing(t *testing.T) {
 		mu   sync.Mutex
 		seen = map[int]bool{}
 	)
-	consumer := func(ack bool) paho.Client {
-		h := func(_ paho.Client, m paho.Message) {
-			n, _ := strconv.Atoi(string(m.Payload()))
-			mu.Lock()
-			seen[n] = true
-			mu.Unlock()
-			if ack {
-				m.Ack()
-			}
-		}
-		o := paho.NewClientOptions().AddBroker("tcp://" + b.Addr()).SetClientID("consumer").SetCleanSession(false).
-			SetAutoReconnect(false).SetAutoAckDisabled(true).SetDefaultPublishHandler(h)
-		c := paho.NewClient(o)
-		if tok := c.Connect(); !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
-			t.Fatalf("consumer: %v", tok.Error())
-		}
-		if tok := c.Subscribe(topic, 1, h); !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
-			t.Fatalf("subscribe: %v", tok.Error())
-		}
-		return c
+	got := func(n int) {
+		mu.Lock()
+		seen[n] = true
+		mu.Unlock()
 	}
-	stalled := consumer(false)
+	stalled := consume(t, b, topic, false, got)
 	pub, err := dial(t, b, "publisher", "", "", "")
 	if err != nil {
 		t.Fatal(err)
@@ -87,7 +63,7 @@ func TestStalledConsumerLosesNothing(t *testing.T) {
 		t.Error("Held() = 0 with publishes left unacknowledged")
 	}
 	stalled.Disconnect(0)
-	resumed := consumer(true)
+	resumed := consume(t, b, topic, true, got)
 	defer resumed.Disconnect(50)
 	deadline = time.Now().Add(20 * time.Second)
 	for {

@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -281,13 +282,7 @@ func TestStartConfigLogins(t *testing.T) {
 // limit still holds.
 func TestStartOpen(t *testing.T) {
 	t.Parallel()
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	b, err := Start(ctx, "127.0.0.1:0", slog.New(slog.DiscardHandler))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer b.Close()
+	b := startOpen(t)
 	if b.Auth() {
 		t.Fatal("Start has logins")
 	}
@@ -299,4 +294,41 @@ func TestStartOpen(t *testing.T) {
 	if !c.closed() {
 		t.Error("a packet over MaxPacketSize left the connection open")
 	}
+}
+
+// startOpen starts a broker without logins for the test's lifetime.
+func startOpen(t *testing.T) *Broker {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	b, err := Start(ctx, "127.0.0.1:0", slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { b.Close() })
+	return b
+}
+
+// consume connects a consumer of topic on the persistent session "consumer",
+// as the collector's ingest does: every message's number (its payload) goes
+// to got; with ack false it acknowledges none.
+func consume(t *testing.T, b *Broker, topic string, ack bool, got func(n int)) paho.Client {
+	t.Helper()
+	h := func(_ paho.Client, m paho.Message) {
+		n, _ := strconv.Atoi(string(m.Payload()))
+		got(n)
+		if ack {
+			m.Ack()
+		}
+	}
+	o := paho.NewClientOptions().AddBroker("tcp://" + b.Addr()).SetClientID("consumer").SetCleanSession(false).
+		SetAutoReconnect(false).SetAutoAckDisabled(true).SetConnectTimeout(5 * time.Second).SetDefaultPublishHandler(h)
+	c := paho.NewClient(o)
+	if tok := c.Connect(); !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
+		t.Fatalf("consumer: %v", tok.Error())
+	}
+	if tok := c.Subscribe(topic, 1, h); !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
+		t.Fatalf("consumer subscribe: %v", tok.Error())
+	}
+	return c
 }

@@ -1,14 +1,10 @@
 package broker
 
 import (
-	"context"
-	"log/slog"
 	"strconv"
 	"sync"
 	"testing"
 	"time"
-
-	paho "github.com/eclipse/paho.mqtt.golang"
 )
 
 // A QoS 1 message the broker acknowledged to its publisher reaches the
@@ -19,13 +15,7 @@ import (
 // lost a gateway's sample that way, about once a CI run).
 func TestTakeoverKeepsEveryMessage(t *testing.T) {
 	t.Parallel()
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	b, err := Start(ctx, "127.0.0.1:0", slog.New(slog.DiscardHandler))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer b.Close()
+	b := startOpen(t)
 	const (
 		topic = "boilerwatch/v1/plant-a/gw-01/telemetry"
 		total = 4000
@@ -34,31 +24,16 @@ func TestTakeoverKeepsEveryMessage(t *testing.T) {
 		mu   sync.Mutex
 		seen = map[int]bool{}
 	)
-	received := func(_ paho.Client, m paho.Message) {
-		n, _ := strconv.Atoi(string(m.Payload()))
+	got := func(n int) {
 		mu.Lock()
 		seen[n] = true
 		mu.Unlock()
 	}
-	// The consumer's session: persistent, subscribed once.
-	session := func() paho.Client {
-		o := paho.NewClientOptions().AddBroker("tcp://" + b.Addr()).SetClientID("consumer").SetCleanSession(false).
-			SetAutoReconnect(false).SetConnectTimeout(5 * time.Second).SetDefaultPublishHandler(received)
-		c := paho.NewClient(o)
-		if tok := c.Connect(); !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
-			t.Fatalf("consumer connect: %v", tok.Error())
-		}
-		return c
-	}
-	first := session()
-	if tok := first.Subscribe(topic, 1, received); !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
-		t.Fatalf("subscribe: %v", tok.Error())
-	}
-
 	pub, err := dial(t, b, "publisher", "", "", "")
 	if err != nil {
 		t.Fatal(err)
 	}
+	cur := consume(t, b, topic, true, got)
 	published := make(chan error, 1)
 	go func() {
 		for i := range total {
@@ -72,7 +47,7 @@ func TestTakeoverKeepsEveryMessage(t *testing.T) {
 	}()
 	// Take the session over again and again while the publisher runs:
 	// half of the time from a live connection, half from a closed one.
-	cur, takeovers := first, 0
+	takeovers := 0
 	for done := false; !done; takeovers++ {
 		select {
 		case err := <-published:
@@ -85,7 +60,7 @@ func TestTakeoverKeepsEveryMessage(t *testing.T) {
 		if takeovers%2 == 1 {
 			cur.Disconnect(0)
 		}
-		next := session()
+		next := consume(t, b, topic, true, got)
 		if takeovers%2 == 0 {
 			cur.Disconnect(0)
 		}
