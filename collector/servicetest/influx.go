@@ -2,6 +2,7 @@ package servicetest
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -19,6 +20,9 @@ type Influx struct {
 	URL    string
 	Bucket string // "boilerwatch/autogen"
 	Dir    string
+
+	port int  // HTTP, in URL
+	auth bool // auth-enabled
 }
 
 // StartInflux runs .deps/bin/influxd (built by make deps) with Flux enabled
@@ -86,28 +90,38 @@ func startInflux(t testing.TB, auth bool) *Influx {
 	}
 	dir := t.TempDir()
 	cfg := filepath.Join(dir, "influxdb.conf")
-	in := &Influx{Process: newProcess(t, bin, "-config", cfg), Bucket: "boilerwatch/autogen", Dir: dir}
+	in := &Influx{Process: newProcess(t, bin, "-config", cfg), Bucket: "boilerwatch/autogen", Dir: dir, auth: auth}
 	influxStarts <- struct{}{}
 	defer func() { <-influxStarts }()
 	for attempt := 1; ; attempt++ {
 		// The ports are picked in this start's turn: one found free before
 		// waiting for it may be another process's by then.
-		port, rpc := FreePort(t), FreePort(t)
-		if err := os.WriteFile(cfg, []byte(influxConf(dir, port, rpc, auth)), 0o644); err != nil {
-			t.Fatal(err)
-		}
-		in.URL = fmt.Sprintf("http://127.0.0.1:%d", port)
-		err := in.start()
+		in.port = FreePort(t)
+		in.URL = fmt.Sprintf("http://127.0.0.1:%d", in.port)
+		err := in.startOn(FreePort(t))
 		if err == nil {
 			return in
 		}
 		// Another process can still take a port between FreePort and
 		// influxd's bind.
-		if attempt < 3 && !in.Running() && strings.Contains(in.LogText(), "address already in use") {
+		if attempt < 3 && in.portTaken() {
 			continue
 		}
 		t.Fatal(err)
 	}
+}
+
+// startOn writes the configuration with the RPC service on rpc and starts.
+func (in *Influx) startOn(rpc int) error {
+	if err := os.WriteFile(filepath.Join(in.Dir, "influxdb.conf"), []byte(influxConf(in.Dir, in.port, rpc, in.auth)), 0o644); err != nil {
+		return err
+	}
+	return in.start()
+}
+
+// portTaken reports whether influxd exited because a port was in use.
+func (in *Influx) portTaken() bool {
+	return !in.Running() && strings.Contains(in.LogText(), "address already in use")
 }
 
 // influxConf is the configuration of an InfluxDB with its files in dir:
@@ -148,7 +162,17 @@ var influxStarts = make(chan struct{}, 1)
 func (in *Influx) Start() error {
 	influxStarts <- struct{}{}
 	defer func() { <-influxStarts }()
-	return in.start()
+	err := in.start()
+	// Nobody but influxd uses its RPC port: one taken since the last
+	// start is replaced. The HTTP port is the test's URL and stays.
+	for attempt := 1; err != nil && attempt < 3 && in.portTaken(); attempt++ {
+		rpc, ferr := freePort()
+		if ferr != nil {
+			return errors.Join(err, ferr)
+		}
+		err = in.startOn(rpc)
+	}
+	return err
 }
 
 func (in *Influx) start() error {

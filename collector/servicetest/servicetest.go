@@ -21,9 +21,12 @@
 package servicetest
 
 import (
+	"math/rand/v2"
 	"net"
 	"os"
 	"path/filepath"
+	"strconv"
+	"strings"
 	"testing"
 	"time"
 )
@@ -57,15 +60,50 @@ func Missing(t testing.TB, what, install string) {
 	t.Skipf("%s is not installed (install it with: %s)", what, install)
 }
 
-// FreePort returns a loopback port that was free a moment ago.
+// FreePort returns a loopback port that was free a moment ago. It is
+// picked below the kernel's ephemeral range (net.ipv4.ip_local_port_range),
+// where no outgoing connection takes it as its source port: an InfluxDB
+// restarted on its ports in TestHostileGateway found one taken that way.
+// Where that range starts too low, the kernel picks as for port 0.
 func FreePort(t testing.TB) int {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	p, err := freePort()
 	if err != nil {
 		t.Fatal(err)
 	}
+	return p
+}
+
+func freePort() (int, error) {
+	if lo := ephemeralLow(); lo > 12000 {
+		for range 100 {
+			p := 10000 + rand.IntN(lo-10000)
+			if ln, err := net.Listen("tcp", "127.0.0.1:"+strconv.Itoa(p)); err == nil {
+				ln.Close()
+				return p, nil
+			}
+		}
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, err
+	}
 	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
+	return ln.Addr().(*net.TCPAddr).Port, nil
+}
+
+// ephemeralLow is the first port of the kernel's ephemeral range, or 0.
+func ephemeralLow() int {
+	b, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range")
+	if err != nil {
+		return 0
+	}
+	f := strings.Fields(string(b))
+	if len(f) != 2 {
+		return 0
+	}
+	lo, _ := strconv.Atoi(f[0])
+	return lo
 }
 
 // WaitTCP waits until addr accepts connections.

@@ -151,8 +151,8 @@ func TestDemo(t *testing.T) {
 		}
 		ok := direct >= 4 && indirect >= 4 && kgce >= 8 && strings.Contains(strings.Join(kinds, ","), "efficiency_below_limit")
 		if ok || time.Now().After(wait) {
-			t.Logf("history %s: %d direct and %d indirect efficiency values (%s), %d energy values by type, events %v",
-				backfill, direct, indirect, boiler.Info["period"], kgce, kinds)
+			t.Logf("%s: history %s: %d direct and %d indirect efficiency values (%s), %d energy values by type, events %v",
+				time.Since(began).Round(time.Second), backfill, direct, indirect, boiler.Info["period"], kgce, kinds)
 			if !ok {
 				t.Fatalf("want efficiency by both methods, energy in kgce and the below-limit alert over the filled history; got the above\nboiler: %.2000s", boiler.raw)
 			}
@@ -189,7 +189,7 @@ func TestDemo(t *testing.T) {
 			shot = filepath.Join(root, shot)
 		}
 		screenshot(t, chrome, consoleU, pw, "#/boiler?site="+site+"&boiler=boiler1&range=24h", shot)
-		t.Logf("screenshot of the boiler page: %s", shot)
+		t.Logf("%s: screenshot of the boiler page: %s", time.Since(began).Round(time.Second), shot)
 	} else if os.Getenv("BW_DEMO_SCREENSHOT") != "" {
 		t.Fatal("BW_DEMO_SCREENSHOT needs chromium (apt-get install -y chromium)")
 	}
@@ -211,6 +211,7 @@ func TestDemo(t *testing.T) {
 		cmd.Process.Kill()
 		t.Fatal("the demo did not stop within 60 s of Ctrl-C")
 	}
+	t.Logf("%s: stopped", time.Since(began).Round(time.Second))
 	if len(pids) < 5 {
 		t.Errorf("the demo started %d processes, want influxd, collector, simulator and two gateways: %v", len(pids), pids)
 	}
