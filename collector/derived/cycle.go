@@ -344,51 +344,30 @@ func (r *Runner) readSamples(ctx context.Context, batch []*siteRound, counter bo
 	if len(sites) == 0 {
 		return nil
 	}
-	where := store.Matches("site", slices.Sorted(maps.Keys(sites))...)
+	f := store.SampleFilter{Sites: slices.Sorted(maps.Keys(sites)), Fields: slices.Sorted(maps.Keys(fields)), Start: start, Stop: stop}
 	if len(sites) == 1 {
 		// A site's own devices; for many sites the fields narrow enough,
 		// and a device list of thousands would be a predicate as long.
-		where = store.And(where, store.OneOf("device", slices.Sorted(maps.Keys(devs))...))
+		f.Devices = slices.Sorted(maps.Keys(devs))
 	}
-	flux := fmt.Sprintf(`from(bucket: %s) |> range(start: %s, stop: %s)
-  |> filter(fn: (r) => %s)
-  |> filter(fn: (r) => %s)
-  |> keep(columns: ["_time", "_value", "_field", "device", "site"])`,
-		store.FluxString(r.o.Store.Bucket()), store.FluxTime(start), store.FluxTime(stop), where, store.OneOf("_field", slices.Sorted(maps.Keys(fields))...))
 	r.stats.sampleQueries++
-	res, err := r.o.Store.Query(ctx, flux)
-	if err != nil {
-		return err
-	}
-	defer res.Close()
-	for res.Next() {
+	err := r.o.Store.Samples(ctx, f, func(smp store.Sample) {
 		r.stats.rows++
-		rec := res.Record()
-		site, _ := rec.ValueByKey("site").(string)
-		dev, _ := rec.ValueByKey("device").(string)
-		rd := sites[site]
+		rd := sites[smp.Site]
 		if rd == nil {
-			continue
+			return
 		}
-		k := energy.Key{Device: dev, Point: rec.Field()}
+		k := energy.Key{Device: smp.Device, Point: smp.Field}
 		w, ok := rd.want[k]
-		t := rec.Time()
-		if !ok || w.counter != counter || t.Before(w.from) || !t.Before(w.to) {
-			continue
+		if !ok || w.counter != counter || smp.Time.Before(w.from) || !smp.Time.Before(w.to) {
+			return
 		}
-		v, ok := sampleValue(rec.Value())
-		if !ok {
-			continue
+		if out[smp.Site] == nil {
+			out[smp.Site] = energy.Data{}
 		}
-		if out[site] == nil {
-			out[site] = energy.Data{}
-		}
-		out[site][k] = append(out[site][k], energy.Sample{T: t, V: v})
-	}
-	if err := res.Err(); err != nil {
-		return fmt.Errorf("samples query: %w", err)
-	}
-	return nil
+		out[smp.Site][k] = append(out[smp.Site][k], energy.Sample{T: smp.Time, V: smp.Value})
+	})
+	return err
 }
 
 // watermarks moves each subject's watermark to the newest sample of its

@@ -10,6 +10,7 @@ import (
 	"github.com/influxdata/influxdb-client-go/v2/api"
 
 	"github.com/boilerwatch/boilerwatch/collector/config"
+	"github.com/boilerwatch/boilerwatch/collector/store"
 )
 
 // countingStore counts the engine's watermark and raw-sample queries.
@@ -29,6 +30,13 @@ func (c *countingStore) Query(ctx context.Context, flux string) (*api.QueryTable
 	}
 	c.mu.Unlock()
 	return c.Store.Query(ctx, flux)
+}
+
+func (c *countingStore) Samples(ctx context.Context, f store.SampleFilter, each func(store.Sample)) error {
+	c.mu.Lock()
+	c.samples++
+	c.mu.Unlock()
+	return c.Store.Samples(ctx, f, each)
 }
 
 func (c *countingStore) reset() (watermarks, samples int) {

@@ -75,6 +75,14 @@ func tapKind(path string, body []byte) string {
 		return "write: raw samples"
 	case !strings.HasSuffix(path, "/query"):
 		return "other " + path
+	case path == "/query":
+		// InfluxQL: the engine's raw samples on 1.x (store.Samples), its
+		// deletes of data_quality, creating the database.
+		form, _ := url.ParseQuery(s)
+		if q := form.Get("q"); strings.HasPrefix(q, "SELECT ") && strings.HasSuffix(q, " GROUP BY *") {
+			return "engine: raw samples"
+		}
+		return "InfluxQL: other"
 	case strings.Contains(s, "engine_progress"):
 		return "engine: progress"
 	case strings.Contains(s, `keep(columns: [\"_time\", \"device\"`):

@@ -1,6 +1,7 @@
 // Package store writes points to InfluxDB (1.8 with its 2.x-compatible API,
 // or 2.x) through influxdb-client-go/v2, runs Flux queries, and builds
-// their text: FluxString, FluxTime and the filters Eq, OneOf and And.
+// their text: FluxString, FluxTime and the filters Eq, OneOf and And. Raw
+// samples in bulk (Samples) are read with InfluxQL on 1.x.
 package store
 
 import (
@@ -12,6 +13,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"sync"
 	"time"
 
 	influxdb2 "github.com/influxdata/influxdb-client-go/v2"
@@ -36,6 +38,9 @@ type Store struct {
 	cfg    Config
 	client influxdb2.Client
 	write  api.WriteAPIBlocking
+
+	mu      sync.Mutex
+	version string // the server's, once asked (Samples)
 }
 
 // Open creates a client; it does not contact the server.
