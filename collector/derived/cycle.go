@@ -132,10 +132,55 @@ func (r *Runner) Cycle(ctx context.Context) (err error) {
 		if len(todo) == 0 {
 			return nil
 		}
-		for _, batch := range batches(todo, func(rd *siteRound) (time.Time, time.Time) { return rd.start, rd.qTo }, batchSpan) {
-			if err := r.compute(ctx, batch, view); err != nil {
-				return err
-			}
+		if err := r.computeAll(ctx, batches(todo, func(rd *siteRound) (time.Time, time.Time) { return rd.start, rd.qTo }, batchSpan), view); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// fetched is a batch's samples, read ahead.
+type fetched struct {
+	data          map[string]energy.Data
+	queries, rows int
+	err           error
+}
+
+// computeAll computes the batches in turn, reading the next one's samples
+// while this one's are read, computed and written: a cycle at 200 sites
+// is mostly waiting for InfluxDB to return a million raw rows, which it
+// can do on its second core meanwhile (docs/scaling.md). The batches'
+// plans and watermarks are made before; computing one changes nothing
+// another reads.
+func (r *Runner) computeAll(ctx context.Context, bs [][]*siteRound, view cluster.View) error {
+	ctx, cancel := context.WithCancel(ctx)
+	var pending []chan fetched
+	defer func() {
+		cancel()
+		for _, ch := range pending {
+			<-ch // a read still going: ended by cancel
+		}
+	}()
+	read := func(batch []*siteRound) chan fetched {
+		ch := make(chan fetched, 1)
+		go func() { ch <- r.samples(ctx, batch) }()
+		return ch
+	}
+	for i, batch := range bs {
+		if i == 0 {
+			pending = append(pending, read(batch))
+		}
+		if i+1 < len(bs) {
+			pending = append(pending, read(bs[i+1]))
+		}
+		t := time.Now()
+		f := <-pending[0]
+		pending = pending[1:]
+		r.stats.samples += time.Since(t)
+		r.stats.sampleQueries += f.queries
+		r.stats.rows += f.rows
+		if err := r.compute(ctx, batch, f, view); err != nil {
+			return err
 		}
 	}
 	return nil
@@ -257,10 +302,10 @@ func batches(rounds []*siteRound, bounds func(*siteRound) (time.Time, time.Time)
 	return out
 }
 
-// compute reads the batch's samples, closes its chunk of minutes, and
-// writes the results. On an error the batch's subjects start again from
-// what is stored (restart).
-func (r *Runner) compute(ctx context.Context, batch []*siteRound, view cluster.View) (err error) {
+// compute closes the batch's chunk of minutes from its samples (f) and
+// writes the results. On an error, the samples' included, the batch's
+// subjects start again from what is stored (restart).
+func (r *Runner) compute(ctx context.Context, batch []*siteRound, f fetched, view cluster.View) (err error) {
 	var subs []*subject
 	names := make([]string, len(batch))
 	for i, rd := range batch {
@@ -273,14 +318,12 @@ func (r *Runner) compute(ctx context.Context, batch []*siteRound, view cluster.V
 			err = fmt.Errorf("sites %s: %w", strings.Join(names, ", "), err)
 		}
 	}()
-	t := time.Now()
-	data, err := r.samples(ctx, batch)
-	if err != nil {
-		return err
+	if f.err != nil {
+		return f.err
 	}
-	r.stats.samples += time.Since(t)
+	data := f.data
 	r.stats.chunks += len(batch)
-	t = time.Now()
+	t := time.Now()
 	defer func() { r.stats.writes += time.Since(t) }()
 	outs := make([]*energy.Output, len(batch))
 	for i, rd := range batch {
@@ -310,22 +353,22 @@ func (r *Runner) compute(ctx context.Context, batch []*siteRound, view cluster.V
 // samples reads the good samples each round of the batch wants, in its
 // span: counters in one query, to the rounds' qTo, and the other inputs in
 // another, to their ends. [site] → samples.
-func (r *Runner) samples(ctx context.Context, batch []*siteRound) (map[string]energy.Data, error) {
-	out := map[string]energy.Data{}
+func (r *Runner) samples(ctx context.Context, batch []*siteRound) fetched {
+	f := fetched{data: map[string]energy.Data{}}
 	for _, counter := range []bool{true, false} {
-		if err := r.readSamples(ctx, batch, counter, out); err != nil {
-			return nil, err
+		if f.err = r.readSamples(ctx, batch, counter, &f); f.err != nil {
+			return f
 		}
 	}
-	for _, d := range out {
+	for _, d := range f.data {
 		sortSamples(d)
 	}
-	return out, nil
+	return f
 }
 
-// readSamples adds to out the samples of the batch's counters (counter) or
+// readSamples adds to f the samples of the batch's counters (counter) or
 // of its other inputs.
-func (r *Runner) readSamples(ctx context.Context, batch []*siteRound, counter bool, out map[string]energy.Data) error {
+func (r *Runner) readSamples(ctx context.Context, batch []*siteRound, counter bool, f *fetched) error {
 	var start, stop time.Time
 	sites, devs, fields := map[string]*siteRound{}, map[string]bool{}, map[string]bool{}
 	for _, rd := range batch {
@@ -344,15 +387,16 @@ func (r *Runner) readSamples(ctx context.Context, batch []*siteRound, counter bo
 	if len(sites) == 0 {
 		return nil
 	}
-	f := store.SampleFilter{Sites: slices.Sorted(maps.Keys(sites)), Fields: slices.Sorted(maps.Keys(fields)), Start: start, Stop: stop}
+	q := store.SampleFilter{Sites: slices.Sorted(maps.Keys(sites)), Fields: slices.Sorted(maps.Keys(fields)), Start: start, Stop: stop}
 	if len(sites) == 1 {
 		// A site's own devices; for many sites the fields narrow enough,
 		// and a device list of thousands would be a predicate as long.
-		f.Devices = slices.Sorted(maps.Keys(devs))
+		q.Devices = slices.Sorted(maps.Keys(devs))
 	}
-	r.stats.sampleQueries++
-	err := r.o.Store.Samples(ctx, f, func(smp store.Sample) {
-		r.stats.rows++
+	f.queries++
+	out := f.data
+	return r.o.Store.Samples(ctx, q, func(smp store.Sample) {
+		f.rows++
 		rd := sites[smp.Site]
 		if rd == nil {
 			return
@@ -367,7 +411,6 @@ func (r *Runner) readSamples(ctx context.Context, batch []*siteRound, counter bo
 		}
 		out[smp.Site][k] = append(out[smp.Site][k], energy.Sample{T: smp.Time, V: smp.Value})
 	})
-	return err
 }
 
 // watermarks moves each subject's watermark to the newest sample of its

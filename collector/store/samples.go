@@ -35,9 +35,9 @@ type Sample struct {
 // Samples calls each with every sample f selects, in time order within a
 // series. On InfluxDB 1.x it asks InfluxQL, which returns many raw rows
 // in about half the time 1.8's Flux takes (docs/scaling.md: a million
-// rows a minute of data at 200 sites); elsewhere Flux. Neither promises to leave
-// out a sample at Stop (1.8's Flux returns it): callers cut to their own
-// spans.
+// rows a minute of data at 200 sites); elsewhere Flux. Not every path
+// leaves out a sample at Stop (1.8's Flux returns it): callers cut to
+// their own spans.
 func (s *Store) Samples(ctx context.Context, f SampleFilter, each func(Sample)) error {
 	if len(f.Sites) == 0 || len(f.Fields) == 0 || !f.Start.Before(f.Stop) {
 		return nil
@@ -54,8 +54,8 @@ func (s *Store) Samples(ctx context.Context, f SampleFilter, each func(Sample)) 
 
 // isV1 reports whether the server is InfluxDB 1.x, from the version its
 // /ping names: "1.x.y", or "unknown" from a 1.x built from source without
-// one (make deps builds it so; 2.x says "v2.x.y", or "dev" from source).
-// Asked once, again after an error.
+// one (as make deps builds it). Anything else (2.x, Cloud; not run here)
+// keeps Flux. Asked once, again after an error.
 func (s *Store) isV1(ctx context.Context) (bool, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
