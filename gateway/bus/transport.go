@@ -14,6 +14,7 @@ import (
 	"github.com/goburrow/modbus"
 
 	fwconfig "github.com/boilerwatch/boilerwatch/firmware-config"
+	"github.com/boilerwatch/boilerwatch/gateway/rawsock"
 )
 
 // Transports: how a bus reaches its devices. TCP carries MBAP frames over a
@@ -92,7 +93,10 @@ func (b *Bus) connect(runCtx, ctx context.Context, deadline time.Time) error {
 	return nil
 }
 
-// open dials the TCP address, or opens the serial port.
+// open dials the TCP address, or opens the serial port. A socket is read
+// and written with raw system calls (gateway/rawsock): the bus is idle
+// between each request and its reply, and every system call out of idle
+// woke the Go runtime's monitor thread.
 func (b *Bus) open(ctx context.Context, deadline time.Time) (stream, error) {
 	if b.cfg.Transport == fwconfig.RTU {
 		return openSerial(b.cfg)
@@ -103,7 +107,7 @@ func (b *Bus) open(ctx context.Context, deadline time.Time) (stream, error) {
 	if err != nil {
 		return nil, err
 	}
-	return nc.(*net.TCPConn), nil
+	return rawsock.Wrap(nc.(*net.TCPConn))
 }
 
 func (b *Bus) closeConn() {

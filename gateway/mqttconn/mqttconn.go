@@ -10,10 +10,16 @@
 // paho also writes every packet with a system call of its own: a
 // collector acknowledging a batch of 500 messages made 500 writes
 // (WriteBehind).
+//
+// The gateway's connection (Buffered) is read and written with raw system
+// calls (gateway/rawsock), under TLS too: a gateway is idle between its
+// publishes, and each system call out of idle woke the Go runtime's
+// monitor thread.
 package mqttconn
 
 import (
 	"bufio"
+	"context"
 	"crypto/tls"
 	"net"
 	"net/url"
@@ -22,12 +28,15 @@ import (
 	"time"
 
 	mqtt "github.com/eclipse/paho.mqtt.golang"
+
+	"github.com/boilerwatch/boilerwatch/gateway/rawsock"
 )
 
 // Buffered returns paho's connection opener for broker, reading through a
 // buffer of size bytes (reads larger than the buffer go to the connection
-// directly), or nil for a broker paho must dial itself: websockets, or a
-// SOCKS proxy from all_proxy, which paho's own dialer serves.
+// directly) a socket read and written with raw system calls, or nil for a
+// broker paho must dial itself: websockets, or a SOCKS proxy from
+// all_proxy, which paho's own dialer serves.
 func Buffered(broker string, size int) mqtt.OpenConnectionFunc {
 	return open(broker, size, false)
 }
@@ -48,14 +57,18 @@ func open(broker string, size int, behind bool) mqtt.OpenConnectionFunc {
 		return nil
 	}
 	return func(u *url.URL, o mqtt.ClientOptions) (net.Conn, error) {
-		d := &net.Dialer{Timeout: o.ConnectTimeout}
 		var conn net.Conn
 		var err error
-		switch u.Scheme {
-		case "tcp", "mqtt":
-			conn, err = d.Dial("tcp", u.Host)
-		default:
-			conn, err = tls.DialWithDialer(d, "tcp", u.Host, o.TLSConfig)
+		if behind {
+			d := &net.Dialer{Timeout: o.ConnectTimeout}
+			switch u.Scheme {
+			case "tcp", "mqtt":
+				conn, err = d.Dial("tcp", u.Host)
+			default:
+				conn, err = tls.DialWithDialer(d, "tcp", u.Host, o.TLSConfig)
+			}
+		} else {
+			conn, err = dialRaw(u, o)
 		}
 		if err != nil {
 			return nil, err
@@ -65,6 +78,44 @@ func open(broker string, size int, behind bool) mqtt.OpenConnectionFunc {
 		}
 		return &bufferedConn{Conn: conn, r: bufio.NewReaderSize(conn, size)}, nil
 	}
+}
+
+// dialRaw dials the broker as paho would (TLS for the ssl schemes, the
+// server name from the URL unless the config has one), over a socket read
+// and written with raw system calls.
+func dialRaw(u *url.URL, o mqtt.ClientOptions) (net.Conn, error) {
+	ctx := context.Background()
+	if o.ConnectTimeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, o.ConnectTimeout)
+		defer cancel()
+	}
+	nc, err := new(net.Dialer).DialContext(ctx, "tcp", u.Host)
+	if err != nil {
+		return nil, err
+	}
+	conn, err := rawsock.Wrap(nc.(*net.TCPConn))
+	if err != nil {
+		nc.Close()
+		return nil, err
+	}
+	switch u.Scheme {
+	case "tcp", "mqtt":
+		return conn, nil
+	}
+	cfg := o.TLSConfig.Clone()
+	if cfg == nil {
+		cfg = new(tls.Config)
+	}
+	if cfg.ServerName == "" {
+		cfg.ServerName = u.Hostname()
+	}
+	tc := tls.Client(conn, cfg)
+	if err := tc.HandshakeContext(ctx); err != nil {
+		conn.Close()
+		return nil, err
+	}
+	return tc, nil
 }
 
 // bufferable: the schemes Buffered dials as paho would.
