@@ -150,12 +150,14 @@ func (s *Server) device(unit uint8) Device {
 // accepted, like a device whose connection table is full or whose TCP
 // stack is wedged. Serial ports are not affected.
 func (s *Server) Refuse(on bool) {
+	// Under connMu: a connection being accepted is either listed before
+	// this (and reset here) or sees refusing after it.
+	s.connMu.Lock()
+	defer s.connMu.Unlock()
 	s.refusing.Store(on)
 	if !on {
 		return
 	}
-	s.connMu.Lock()
-	defer s.connMu.Unlock()
 	for nc := range s.conns {
 		reset(nc)
 	}
@@ -249,8 +251,19 @@ func (s *Server) acceptLoop(ctx context.Context, ln net.Listener, serve func(con
 		wg.Add(1)
 		mu.Unlock()
 		s.connMu.Lock()
-		s.conns[nc] = struct{}{}
+		refused := s.refusing.Load() // again: Refuse may have run since the check above
+		if !refused {
+			s.conns[nc] = struct{}{}
+		}
 		s.connMu.Unlock()
+		if refused {
+			reset(nc)
+			mu.Lock()
+			delete(conns, nc)
+			mu.Unlock()
+			wg.Done()
+			continue
+		}
 
 		go func() {
 			defer wg.Done()
