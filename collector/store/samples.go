@@ -135,14 +135,9 @@ func (s *Store) samplesQL(ctx context.Context, f SampleFilter, each func(Sample)
 	}
 	q := fmt.Sprintf(`SELECT %s FROM %s.%s./.*/ WHERE %s AND time >= %d AND time < %d GROUP BY *`,
 		strings.Join(fields, ","), qlIdent(db), qlRP(rp), where, f.Start.UnixNano(), f.Stop.UnixNano())
-	form := url.Values{"db": {db}, "q": {q}, "epoch": {"ns"}, "chunked": {"true"}}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, strings.TrimRight(s.cfg.URL, "/")+"/query", strings.NewReader(form.Encode()))
+	req, err := s.queryRequest(ctx, url.Values{"db": {db}, "q": {q}, "epoch": {"ns"}, "chunked": {"true"}})
 	if err != nil {
-		return fmt.Errorf("influxdb %s: %w", s.cfg.URL, err)
-	}
-	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	if user, pass, ok := strings.Cut(s.cfg.Token, ":"); ok {
-		req.SetBasicAuth(user, pass)
+		return err
 	}
 	resp, err := s.client.Options().HTTPClient().Do(req)
 	if err != nil {

@@ -87,14 +87,9 @@ func (s *Store) Bucket() string { return s.cfg.Bucket }
 // InfluxDB 2.x has no such call: there the bucket must exist.
 func (s *Store) EnsureDatabase(ctx context.Context) error {
 	db, _, _ := strings.Cut(s.cfg.Bucket, "/")
-	form := url.Values{"q": {fmt.Sprintf("CREATE DATABASE %q", db)}}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, strings.TrimRight(s.cfg.URL, "/")+"/query", strings.NewReader(form.Encode()))
+	req, err := s.queryRequest(ctx, url.Values{"q": {fmt.Sprintf("CREATE DATABASE %q", db)}})
 	if err != nil {
-		return fmt.Errorf("influxdb %s: %w", s.cfg.URL, err)
-	}
-	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	if user, pass, ok := strings.Cut(s.cfg.Token, ":"); ok {
-		req.SetBasicAuth(user, pass)
+		return err
 	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
@@ -106,6 +101,20 @@ func (s *Store) EnsureDatabase(ctx context.Context) error {
 		return fmt.Errorf("influxdb %s: create database %s: %s: %s", s.cfg.URL, db, resp.Status, body)
 	}
 	return nil
+}
+
+// queryRequest is a POST of form to InfluxDB 1.x's /query (InfluxQL),
+// logged in as the token's user:password when it names one.
+func (s *Store) queryRequest(ctx context.Context, form url.Values) (*http.Request, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, strings.TrimRight(s.cfg.URL, "/")+"/query", strings.NewReader(form.Encode()))
+	if err != nil {
+		return nil, fmt.Errorf("influxdb %s: %w", s.cfg.URL, err)
+	}
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	if user, pass, ok := strings.Cut(s.cfg.Token, ":"); ok {
+		req.SetBasicAuth(user, pass)
+	}
+	return req, nil
 }
 
 // Ready reports whether the server answers its health check.
