@@ -1,8 +1,9 @@
 package broker
 
 import (
+	"maps"
+	"slices"
 	"strconv"
-	"sync"
 	"testing"
 	"time"
 
@@ -21,16 +22,8 @@ func TestStalledConsumerLosesNothing(t *testing.T) {
 		topic = "boilerwatch/v1/plant-a/gw-01/telemetry"
 		total = sessionBacklog + 4000
 	)
-	var (
-		mu   sync.Mutex
-		seen = map[int]bool{}
-	)
-	got := func(n int) {
-		mu.Lock()
-		seen[n] = true
-		mu.Unlock()
-	}
-	stalled := consume(t, b, topic, false, got)
+	var got received
+	stalled := consume(t, b, topic, false, got.add)
 	pub, err := dial(t, b, "publisher", "", "", "")
 	if err != nil {
 		t.Fatal(err)
@@ -63,26 +56,11 @@ func TestStalledConsumerLosesNothing(t *testing.T) {
 		t.Error("Held() = 0 with publishes left unacknowledged")
 	}
 	stalled.Disconnect(0)
-	resumed := consume(t, b, topic, true, got)
+	resumed := consume(t, b, topic, true, got.add)
 	defer resumed.Disconnect(50)
-	deadline = time.Now().Add(20 * time.Second)
-	for {
-		mu.Lock()
-		var missing []int
-		for i := range acked {
-			if !seen[i] {
-				missing = append(missing, i)
-			}
-		}
-		mu.Unlock()
-		if len(missing) == 0 {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%d of the %d acknowledged messages never reached the consumer (dropped by the broker: %d)",
-				len(missing), len(acked), b.Dropped())
-		}
-		time.Sleep(20 * time.Millisecond)
+	if missing := got.await(slices.Sorted(maps.Keys(acked)), 20*time.Second); len(missing) > 0 {
+		t.Fatalf("%d of the %d acknowledged messages never reached the consumer (dropped by the broker: %d)",
+			len(missing), len(acked), b.Dropped())
 	}
 	if d := b.Dropped(); d != 0 {
 		t.Errorf("Dropped() = %d", d)

@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -307,6 +308,39 @@ func startOpen(t *testing.T) *Broker {
 	}
 	t.Cleanup(func() { b.Close() })
 	return b
+}
+
+// received is the set of message numbers (payloads) consumers got.
+type received struct {
+	mu   sync.Mutex
+	seen map[int]bool
+}
+
+func (r *received) add(n int) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.seen == nil {
+		r.seen = map[int]bool{}
+	}
+	r.seen[n] = true
+}
+
+// await waits up to d for every number of want and returns, in order,
+// those that never arrived.
+func (r *received) await(want []int, d time.Duration) []int {
+	for deadline := time.Now().Add(d); ; time.Sleep(20 * time.Millisecond) {
+		r.mu.Lock()
+		var missing []int
+		for _, n := range want {
+			if !r.seen[n] {
+				missing = append(missing, n)
+			}
+		}
+		r.mu.Unlock()
+		if len(missing) == 0 || time.Now().After(deadline) {
+			return missing
+		}
+	}
 }
 
 // consume connects a consumer of topic on the persistent session "consumer",

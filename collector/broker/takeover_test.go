@@ -2,7 +2,6 @@ package broker
 
 import (
 	"strconv"
-	"sync"
 	"testing"
 	"time"
 )
@@ -20,20 +19,12 @@ func TestTakeoverKeepsEveryMessage(t *testing.T) {
 		topic = "boilerwatch/v1/plant-a/gw-01/telemetry"
 		total = 4000
 	)
-	var (
-		mu   sync.Mutex
-		seen = map[int]bool{}
-	)
-	got := func(n int) {
-		mu.Lock()
-		seen[n] = true
-		mu.Unlock()
-	}
+	var got received
 	pub, err := dial(t, b, "publisher", "", "", "")
 	if err != nil {
 		t.Fatal(err)
 	}
-	cur := consume(t, b, topic, true, got)
+	cur := consume(t, b, topic, true, got.add)
 	published := make(chan error, 1)
 	go func() {
 		for i := range total {
@@ -60,7 +51,7 @@ func TestTakeoverKeepsEveryMessage(t *testing.T) {
 		if takeovers%2 == 1 {
 			cur.Disconnect(0)
 		}
-		next := consume(t, b, topic, true, got)
+		next := consume(t, b, topic, true, got.add)
 		if takeovers%2 == 0 {
 			cur.Disconnect(0)
 		}
@@ -68,27 +59,13 @@ func TestTakeoverKeepsEveryMessage(t *testing.T) {
 	}
 	defer cur.Disconnect(50)
 
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		mu.Lock()
-		n := len(seen)
-		mu.Unlock()
-		if n == total {
-			break
-		}
-		if time.Now().After(deadline) {
-			var missing []int
-			mu.Lock()
-			for i := range total {
-				if !seen[i] && len(missing) < 20 {
-					missing = append(missing, i)
-				}
-			}
-			mu.Unlock()
-			t.Fatalf("after %d takeovers the consumer received %d of %d acknowledged messages; missing (first 20): %v",
-				takeovers, n, total, missing)
-		}
-		time.Sleep(20 * time.Millisecond)
+	all := make([]int, total)
+	for i := range all {
+		all[i] = i
+	}
+	if missing := got.await(all, 10*time.Second); len(missing) > 0 {
+		t.Fatalf("after %d takeovers the consumer received %d of %d acknowledged messages; missing (first 20): %v",
+			takeovers, total-len(missing), total, missing[:min(20, len(missing))])
 	}
 	t.Logf("%d messages across %d takeovers, none lost", total, takeovers)
 }
