@@ -3,6 +3,7 @@ package derived
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"maps"
 	"slices"
 	"sort"
@@ -67,9 +68,15 @@ func (r *Runner) Cycle(ctx context.Context) (err error) {
 	r.stats = &st
 	defer func() {
 		// A cycle longer than every: the engine falls behind; where its
-		// time went says which query to look at.
-		if took := time.Since(began); took > r.o.Config.Every.Duration && err == nil {
-			r.log.Info("energy cycle longer than every", "took", took.Round(time.Millisecond), "starting", st.start.Round(time.Millisecond),
+		// time went says which query to look at. Every cycle that closed
+		// minutes is logged at debug level (make scale keeps them).
+		took := time.Since(began)
+		msg, level := "energy cycle", slog.LevelDebug
+		if took > r.o.Config.Every.Duration {
+			msg, level = "energy cycle longer than every", slog.LevelInfo
+		}
+		if err == nil && (st.chunks > 0 || level == slog.LevelInfo) {
+			r.log.Log(ctx, level, msg, "took", took.Round(time.Millisecond), "starting", st.start.Round(time.Millisecond),
 				"watermarks", st.watermarks.Round(time.Millisecond), "samples", st.samples.Round(time.Millisecond), "sample_queries", st.sampleQueries,
 				"sample_rows", st.rows, "writes", st.writes.Round(time.Millisecond), "site_chunks", st.chunks)
 		}
@@ -388,9 +395,12 @@ func (r *Runner) readSamples(ctx context.Context, batch []*siteRound, counter bo
 		return nil
 	}
 	q := store.SampleFilter{Sites: slices.Sorted(maps.Keys(sites)), Fields: slices.Sorted(maps.Keys(fields)), Start: start, Stop: stop}
-	if len(sites) == 1 {
-		// A site's own devices; for many sites the fields narrow enough,
-		// and a device list of thousands would be a predicate as long.
+	if len(sites) == 1 || r.few(batch, devs, fields) {
+		// The devices closing a minute: a site's own, or of many sites
+		// when most of theirs are not (a cycle for the meters whose
+		// reading past a minute came after the others'). Otherwise the
+		// fields narrow enough, and a device list of thousands would be a
+		// predicate as long.
 		q.Devices = slices.Sorted(maps.Keys(devs))
 	}
 	f.queries++
@@ -411,6 +421,23 @@ func (r *Runner) readSamples(ctx context.Context, batch []*siteRound, counter bo
 		}
 		out[smp.Site][k] = append(out[smp.Site][k], energy.Sample{T: smp.Time, V: smp.Value})
 	})
+}
+
+// few reports whether devs are at most half of the devices the batch's
+// sites read fields from: reading only theirs costs InfluxDB their series,
+// not every series of the sites.
+func (r *Runner) few(batch []*siteRound, devs, fields map[string]bool) bool {
+	all := map[string]bool{}
+	for _, rd := range batch {
+		for _, s := range r.bySite[rd.site] {
+			for _, k := range s.keys {
+				if fields[k.Point] {
+					all[rd.site+"\x00"+k.Device] = true
+				}
+			}
+		}
+	}
+	return 2*len(devs) <= len(all)
 }
 
 // watermarks moves each subject's watermark to the newest sample of its

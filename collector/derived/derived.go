@@ -147,6 +147,11 @@ type Runner struct {
 
 	mu sync.Mutex // the subjects' late-data fields
 
+	// ready is signalled by Late when a sample written lets a subject
+	// close a minute (Options.Written): Run starts a cycle then rather
+	// than at its next tick.
+	ready chan struct{}
+
 	stats *cycleStats // the running cycle's
 
 	// sent are the alerts published whose event is not stored yet (its
@@ -179,7 +184,8 @@ func New(o Options) (*Runner, error) {
 	if o.Now == nil {
 		o.Now = time.Now
 	}
-	r := &Runner{o: o, eng: eng, log: o.Logger.With("component", "energy"), lookBack: lookBack, sent: map[sentAlert]bool{}}
+	r := &Runner{o: o, eng: eng, log: o.Logger.With("component", "energy"), lookBack: lookBack, sent: map[sentAlert]bool{},
+		ready: make(chan struct{}, 1)}
 	sites := map[string]bool{}
 	for _, b := range eng.Boilers {
 		s := &subject{site: b.Cfg.Site, keys: b.Keys(), next: b.Next, start: b.Start, advance: b.Advance, name: boilerSubject(b.Cfg.Name), boiler: b,
@@ -244,7 +250,11 @@ func (r *Runner) Engine() *energy.Engine { return r.eng }
 // meter's minute closes when a sample of its devices at least Grace past
 // the minute's end is in InfluxDB (the watermark comes from the data, so
 // replayed and accelerated data close windows at their own pace), or when
-// its data has stopped for Idle of wall time.
+// its data has stopped for Idle of wall time. When the ingest tells the
+// engine what it writes (Options.Written), a cycle also starts as soon as
+// a minute can close, after gathering the others that close with it: the
+// tick alone would add up to Every to every minute's lag
+// (docs/scaling.md).
 func (r *Runner) Run(ctx context.Context) error {
 	t := time.NewTicker(r.o.Config.Every.Duration)
 	defer t.Stop()
@@ -264,9 +274,39 @@ func (r *Runner) Run(ctx context.Context) error {
 		case <-ctx.Done():
 			return nil
 		case <-t.C:
+		case <-r.ready:
+			if err != nil {
+				// A failing InfluxDB is retried at the tick, not at
+				// every sample.
+				select {
+				case <-ctx.Done():
+					return nil
+				case <-t.C:
+				}
+				break
+			}
+			gather := time.NewTimer(min(gatherReady, r.o.Config.Every.Duration))
+			select {
+			case <-ctx.Done():
+				gather.Stop()
+				return nil
+			case <-gather.C:
+			}
+		}
+		// This cycle sees every sample written so far.
+		select {
+		case <-r.ready:
+		default:
 		}
 	}
 }
+
+// gatherReady is how long a cycle waits after the first subject can close
+// a minute, for the others that close the same minute: every gateway polls
+// at its own phase and the ingest writes in batches, so one minute's
+// samples arrive over a second or two; closing them in one cycle reads
+// their data in one set of queries.
+const gatherReady = 2 * time.Second
 
 // restart makes subs start again from what is stored on their next
 // cycle, as after a kill -9: a cycle that failed may have advanced them in
@@ -525,7 +565,9 @@ func (r *Runner) startSubjects(ctx context.Context, site string, subs []*subject
 			order = append(order, k)
 		}
 		groups[k].subs = append(groups[k].subs, s)
+		r.mu.Lock() // Late reads it
 		s.started = true
+		r.mu.Unlock()
 	}
 	for _, k := range order {
 		g := groups[k]

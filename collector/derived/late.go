@@ -36,9 +36,11 @@ const MeasLate = "engine_late"
 func (r *Runner) Late(ctx context.Context, site, device string, t time.Time) {
 	m := energy.Floor(t, energy.Minute, r.o.Config.Location)
 	var pts []*write.Point
+	ready := false
 	r.mu.Lock()
 	for _, s := range r.byDevice[site+"\x00"+device] {
 		if t.After(s.written) {
+			ready = ready || r.closes(s, t)
 			s.written = t
 		}
 		if r.o.Cluster != nil && !s.active {
@@ -63,6 +65,12 @@ func (r *Runner) Late(ctx context.Context, site, device string, t time.Time) {
 		pts = append(pts, latePoint(site, s.name, m, true))
 	}
 	r.mu.Unlock()
+	if ready {
+		select {
+		case r.ready <- struct{}{}:
+		default:
+		}
+	}
 	if len(pts) == 0 {
 		return
 	}
@@ -73,6 +81,18 @@ func (r *Runner) Late(ctx context.Context, site, device string, t time.Time) {
 		// would miss it.
 		r.log.Warn("late-data marker not stored", "site", site, "device", device, "at", m, "error", err)
 	}
+}
+
+// closes reports whether s's devices' newest sample, now at t, lets it
+// close a minute it could not before: its next minute ends Grace before t
+// or earlier (Run starts a cycle). Only with Options.Written on one
+// collector, where the watermarks are what Late is told; r.mu held.
+func (r *Runner) closes(s *subject, t time.Time) bool {
+	if !r.o.Written || r.o.Cluster != nil || !s.started {
+		return false
+	}
+	at := maxTime(s.done, s.closing).Add(time.Minute + r.o.Config.Grace.Duration)
+	return s.written.Before(at) && !t.Before(at)
 }
 
 func latePoint(site, subject string, at time.Time, pending bool) *write.Point {

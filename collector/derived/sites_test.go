@@ -10,6 +10,7 @@ import (
 	"github.com/influxdata/influxdb-client-go/v2/api"
 
 	"github.com/boilerwatch/boilerwatch/collector/config"
+	"github.com/boilerwatch/boilerwatch/collector/energy"
 	"github.com/boilerwatch/boilerwatch/collector/store"
 )
 
@@ -245,18 +246,7 @@ func TestWrittenWatermarks(t *testing.T) {
 		if err := sc.write(ctx, w, from, upto(at)); err != nil {
 			t.Fatal(err)
 		}
-		// What the ingest tells: each device's samples as written.
-		for ts := from.Truncate(10 * time.Second); ts.Before(upto(at)); ts = ts.Add(10 * time.Second) {
-			switch sec := ts.Unix(); {
-			case sec%30 == 0:
-				r.Late(ctx, testSite, "boiler1", ts)
-			case sec%30 == 10:
-				r.Late(ctx, testSite, "flue1", ts)
-			}
-			if ts.Unix()%90 == 0 {
-				r.Late(ctx, testSite, "meter1", ts)
-			}
-		}
+		tell(ctx, r, from, upto(at))
 		mustDrain(ctx, t, r)
 		if n := r.Engine().Boilers[0].Next(); !n.Equal(at) {
 			t.Errorf("step %d: boiler at %v, want %v", step, n.In(loc), at.In(loc))
@@ -264,5 +254,91 @@ func TestWrittenWatermarks(t *testing.T) {
 		if wm, samples := cs.reset(); wm != 0 || samples == 0 {
 			t.Errorf("step %d: %d watermark and %d raw-sample queries, want none and some", step, wm, samples)
 		}
+	}
+}
+
+// tell tells r what the ingest would after writing the scenario's samples
+// in [from, to): each device's, as written.
+func tell(ctx context.Context, r *Runner, from, to time.Time) {
+	for ts := from.Truncate(10 * time.Second); ts.Before(to); ts = ts.Add(10 * time.Second) {
+		switch sec := ts.Unix(); {
+		case sec%30 == 0:
+			r.Late(ctx, testSite, "boiler1", ts)
+		case sec%30 == 10:
+			r.Late(ctx, testSite, "flue1", ts)
+		}
+		if ts.Unix()%90 == 0 {
+			r.Late(ctx, testSite, "meter1", ts)
+		}
+	}
+}
+
+// TestCycleWhenAMinuteCanClose: told of every sample written
+// (Options.Written), Run starts a cycle as soon as a sample lets a minute
+// close, not at its next tick (an hour here); samples stored but not told
+// of start none.
+func TestCycleWhenAMinuteCanClose(t *testing.T) {
+	t.Parallel()
+	loc := mustShanghai(t)
+	t0 := time.Date(2026, 3, 2, 0, 0, 0, 0, loc)
+	cfg := exactConfig(t, t0)
+	cfg.Every.Duration = time.Hour
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	st, w := startStore(t)
+	closed := make(chan time.Time, 1000)
+	r, err := New(Options{Config: cfg, Store: st, Written: true, OnEfficiency: func(res *energy.Result) {
+		if res.Period == energy.Minute {
+			closed <- res.Start
+		}
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sc := scenario{t0: t0}
+	at := t0.Add(30 * time.Minute)
+	if err := sc.write(ctx, w, t0, upto(at)); err != nil {
+		t.Fatal(err)
+	}
+	runCtx, stop := context.WithCancel(ctx)
+	ran := make(chan struct{})
+	go func() {
+		defer close(ran)
+		r.Run(runCtx)
+	}()
+	defer func() {
+		stop()
+		<-ran
+	}()
+	// closedUpTo waits up to d for the minute before end to close and
+	// returns the end of the last minute closed by then.
+	var last time.Time
+	closedUpTo := func(end time.Time, d time.Duration) time.Time {
+		timeout := time.After(d)
+		for !last.Equal(end) {
+			select {
+			case m := <-closed:
+				last = m.Add(time.Minute)
+			case <-timeout:
+				return last
+			}
+		}
+		return last
+	}
+	// The first cycle, at the start, reads the watermarks.
+	if got := closedUpTo(at, time.Minute); !got.Equal(at) {
+		t.Fatalf("after the start: minutes closed up to %v, want %v", got.In(loc), at.In(loc))
+	}
+	from := upto(at)
+	at = at.Add(5 * time.Minute)
+	if err := sc.write(ctx, w, from, upto(at)); err != nil {
+		t.Fatal(err)
+	}
+	if got := closedUpTo(at, 3*time.Second); !got.Equal(at.Add(-5 * time.Minute)) {
+		t.Fatalf("stored but not told of: minutes closed up to %v, want none past %v", got.In(loc), at.Add(-5*time.Minute).In(loc))
+	}
+	tell(ctx, r, from, upto(at))
+	if got := closedUpTo(at, 30*time.Second); !got.Equal(at) {
+		t.Errorf("told of the samples: minutes closed up to %v within 30 s, want %v (every is an hour)", got.In(loc), at.In(loc))
 	}
 }
