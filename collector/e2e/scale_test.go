@@ -30,7 +30,8 @@ import (
 // 2m, 3m, 5m and 10m for the four N). It prints one table and the
 // TARGET lines, or writes them to BW_SCALE_REPORT when set; the report's
 // last line is "scale: N gateways, ingest p99 X s, engine lag Y s,
-// overview Z s" for the largest N. Runs only with BW_SCALE=1;
+// overview Z s" for the largest N. BW_SCALE_LOGS=dir keeps there each
+// N's collector log with every energy cycle. Runs only with BW_SCALE=1;
 // BW_SCALE_ENGINE=off leaves the energy engine out, to see ingest alone.
 //
 // What is measured, after a warm-up (a fifth of the run, at least 30 s):
@@ -197,7 +198,23 @@ console:
 		t.Fatal(err)
 	}
 	write(t, cfg, strings.Replace(string(data), "{{broker}}", mq.URL, 1))
-	coll := servicetest.StartProcess(t, bins["collector"], "-config", cfg)
+	collArgs := []string{"-config", cfg}
+	var coll *servicetest.Process
+	if keep := os.Getenv("BW_SCALE_LOGS"); keep != "" {
+		// The collector's log with every energy cycle (debug), kept once
+		// the collector has stopped (cleanups run last first).
+		collArgs = append(collArgs, "-log-level", "debug")
+		t.Cleanup(func() {
+			data, err := os.ReadFile(coll.Log)
+			if err == nil {
+				err = os.WriteFile(filepath.Join(keep, fmt.Sprintf("collector-%d.log", n)), data, 0o644)
+			}
+			if err != nil {
+				t.Errorf("BW_SCALE_LOGS: %v", err)
+			}
+		})
+	}
+	coll = servicetest.StartProcess(t, bins["collector"], collArgs...)
 	servicetest.WaitTCP(t, httpAddr, time.Minute)
 	servicetest.WaitTCP(t, metricsAddr, time.Minute)
 
