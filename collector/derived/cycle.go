@@ -394,7 +394,8 @@ func (r *Runner) readSamples(ctx context.Context, batch []*siteRound, counter bo
 	if len(sites) == 0 {
 		return nil
 	}
-	q := store.SampleFilter{Sites: slices.Sorted(maps.Keys(sites)), Fields: slices.Sorted(maps.Keys(fields)), Start: start, Stop: stop}
+	q := store.SampleFilter{Sites: slices.Sorted(maps.Keys(sites)), Fields: slices.Sorted(maps.Keys(fields)), Measurements: r.o.Measurements,
+		Start: start, Stop: stop}
 	if len(sites) == 1 || r.few(batch, devs, fields) {
 		// The devices closing a minute: a site's own, or of many sites
 		// when most of theirs are not (a cycle for the meters whose

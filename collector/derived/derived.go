@@ -76,6 +76,11 @@ type Options struct {
 	// ahead of the clock. Ignored with Cluster, where other collectors
 	// write samples too.
 	Written bool
+	// Measurements are those raw samples are stored in (the ingest's
+	// classes); the engine's raw-sample reads name them, as InfluxDB 1.8
+	// would otherwise go through the engine's own series too, several
+	// times the raw ones (docs/scaling.md). Empty: any measurement.
+	Measurements []string
 }
 
 // subject is a boiler or a meter with its watermark.

@@ -76,7 +76,9 @@ energy:
 // boiler's gateway replayed half an hour later and a steam meter
 // estimating over it), and a cycle that closes minutes at every site costs
 // one watermark query and two raw-sample queries (counters, other inputs)
-// for the sites whose minutes are about as far.
+// for the sites whose minutes are about as far. The shared runner names
+// the raw measurements (Options.Measurements); the references read from
+// any.
 func TestSitesShareQueries(t *testing.T) {
 	t.Parallel()
 	loc := mustShanghai(t)
@@ -121,10 +123,12 @@ func TestSitesShareQueries(t *testing.T) {
 	}
 	want := results(ctx, t, refStore)
 
-	// All sites in one runner, as the data arrives.
+	// All sites in one runner, as the data arrives, reading the raw
+	// samples from their measurements by name (the references from any).
 	st, w := startStore(t)
 	cs := &countingStore{Store: st}
 	r := newRunner(t, all, cs, w, &pubs{})
+	r.o.Measurements = []string{"boiler", "electricity_meter", "flue"}
 	written := make([]time.Time, len(sites))
 	for i := range written {
 		written[i] = t0

@@ -5,7 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"maps"
 	"os"
+	"slices"
 	"sort"
 	"sync"
 	"time"
@@ -105,6 +107,12 @@ func NewSchema(o SchemaOptions) (*Schema, error) {
 		}
 	}
 	return s, nil
+}
+
+// Classes are the measurements samples may be stored in, sorted: the
+// profiles' device classes and those the configuration adds.
+func (s *Schema) Classes() []string {
+	return slices.Sorted(maps.Keys(s.classes))
 }
 
 func pointKind(p *profile.Point) telemetry.Kind {

@@ -184,3 +184,30 @@ func FuzzSchemaCheck(f *testing.F) {
 		}
 	})
 }
+
+// TestSchemaClasses: Classes (the measurements the energy engine reads raw
+// samples from) are every class a sample may be stored in, and no other:
+// a sample of a class not among them is dropped from its message.
+func TestSchemaClasses(t *testing.T) {
+	t.Parallel()
+	lib, err := profile.LoadLibrary()
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := NewSchema(SchemaOptions{Library: lib, Classes: []string{"flare_stack"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	classes := s.Classes()
+	if !slices.IsSorted(classes) || !slices.Contains(classes, "flare_stack") || !slices.Contains(classes, "boiler") {
+		t.Fatalf("classes %v: want sorted, with flare_stack (configured) and boiler (a profile's)", classes)
+	}
+	for _, class := range append(classes, "not_a_class") {
+		m := &telemetry.Message{Samples: []telemetry.Sample{{Device: "d1", Class: class, Profile: "p", TS: time.Now().UnixMilli(),
+			Values: map[string]telemetry.Value{"x": telemetry.Number(1)}}}}
+		s.Check(m)
+		if kept := len(m.Samples) == 1; kept != slices.Contains(classes, class) {
+			t.Errorf("class %s: sample kept %t, among Classes %t", class, kept, slices.Contains(classes, class))
+		}
+	}
+}

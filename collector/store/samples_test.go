@@ -97,17 +97,26 @@ func TestSamplesPathsAgree(t *testing.T) {
 	for _, tc := range []struct {
 		name string
 		f    store.SampleFilter
+		// only, if set, is true of every sample read.
+		only func(store.Sample) bool
 	}{
-		{"one site, its devices", store.SampleFilter{Sites: sites[:1], Devices: []string{"dev0", "dev2"}, Fields: all}},
-		{"all sites, no device list", store.SampleFilter{Sites: sites, Fields: all}},
-		{"sites with regex and quote characters", store.SampleFilter{Sites: sites[2:5], Fields: []string{"flow", "total"}}},
-		{"a counter alone", store.SampleFilter{Sites: sites, Fields: []string{"total"}}},
-		{"booleans and strings only", store.SampleFilter{Sites: sites, Fields: []string{"running", "note"}}},
-		{"a field nobody has", store.SampleFilter{Sites: sites, Fields: []string{"none"}}},
-		{"a site nobody has", store.SampleFilter{Sites: []string{"plant"}, Fields: all}},
-		{"one second, start and stop on samples", store.SampleFilter{Sites: sites, Fields: all, Start: t0.Add(40 * time.Second), Stop: t0.Add(41 * time.Second)}},
-		{"stop on a sample", store.SampleFilter{Sites: sites, Fields: all, Start: t0.Add(5 * time.Second), Stop: t0.Add(62 * time.Second)}},
-		{"one millisecond", store.SampleFilter{Sites: sites, Fields: all, Start: t0.Add(40 * time.Second), Stop: t0.Add(40*time.Second + time.Millisecond)}},
+		{"one site, its devices", store.SampleFilter{Sites: sites[:1], Devices: []string{"dev0", "dev2"}, Fields: all}, nil},
+		{"all sites, no device list", store.SampleFilter{Sites: sites, Fields: all}, nil},
+		{"sites with regex and quote characters", store.SampleFilter{Sites: sites[2:5], Fields: []string{"flow", "total"}}, nil},
+		{"a counter alone", store.SampleFilter{Sites: sites, Fields: []string{"total"}}, nil},
+		{"booleans and strings only", store.SampleFilter{Sites: sites, Fields: []string{"running", "note"}}, nil},
+		{"a field nobody has", store.SampleFilter{Sites: sites, Fields: []string{"none"}}, nil},
+		{"a site nobody has", store.SampleFilter{Sites: []string{"plant"}, Fields: all}, nil},
+		{"one second, start and stop on samples", store.SampleFilter{Sites: sites, Fields: all, Start: t0.Add(40 * time.Second), Stop: t0.Add(41 * time.Second)}, nil},
+		{"stop on a sample", store.SampleFilter{Sites: sites, Fields: all, Start: t0.Add(5 * time.Second), Stop: t0.Add(62 * time.Second)}, nil},
+		{"one millisecond", store.SampleFilter{Sites: sites, Fields: all, Start: t0.Add(40 * time.Second), Stop: t0.Add(40*time.Second + time.Millisecond)}, nil},
+		// The engine's measurement (its flow has no device) left out.
+		{"the raw measurements named", store.SampleFilter{Sites: sites, Fields: all, Measurements: []string{"boiler", "electricity_meter"}},
+			func(s store.Sample) bool { return s.Device != "" }},
+		{"one measurement named", store.SampleFilter{Sites: sites, Fields: all, Measurements: []string{"electricity_meter"}},
+			func(s store.Sample) bool { return s.Device == "dev2" }},
+		{"a measurement nobody has", store.SampleFilter{Sites: sites, Fields: all, Measurements: []string{"boiler.*"}},
+			func(store.Sample) bool { return false }},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			f := tc.f
@@ -119,6 +128,9 @@ func TestSamplesPathsAgree(t *testing.T) {
 				if err := path(st, ctx, f, func(s store.Sample) {
 					if !s.Time.Before(f.Stop) {
 						return
+					}
+					if tc.only != nil && !tc.only(s) {
+						t.Errorf("read %+v", s)
 					}
 					k := s.Site + "|" + s.Device + "|" + s.Field
 					got[k] = append(got[k], s)

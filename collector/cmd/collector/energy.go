@@ -37,8 +37,9 @@ func (l *energyLate) observe(next func(*telemetry.Message)) func(*telemetry.Mess
 }
 
 // startEnergy runs the efficiency and energy engine (the config's energy
-// section) until ctx is done; wg waits for it.
-func startEnergy(ctx context.Context, wg *sync.WaitGroup, cfg *config.Collector, st *store.Store, m *metrics, late *energyLate, mqttTLS *tls.Config, log *slog.Logger) error {
+// section) until ctx is done; wg waits for it. classes are the
+// measurements the ingest stores samples in.
+func startEnergy(ctx context.Context, wg *sync.WaitGroup, cfg *config.Collector, st *store.Store, classes []string, m *metrics, late *energyLate, mqttTLS *tls.Config, log *slog.Logger) error {
 	pub := derived.NewMQTT(derived.MQTTOptions{
 		Broker: cfg.MQTT.Broker, ClientID: cfg.MQTT.ClientID + "-alerts",
 		Username: cfg.MQTT.Username, Password: os.Getenv(cfg.MQTT.PasswordEnv), Logger: log,
@@ -47,7 +48,7 @@ func startEnergy(ctx context.Context, wg *sync.WaitGroup, cfg *config.Collector,
 		OnEfficiency: m.observeEfficiency, OnCycleError: m.observeCycleError,
 		Delete: derived.InfluxQL(cfg.InfluxDB.URL, os.Getenv(cfg.InfluxDB.TokenEnv), cfg.InfluxDB.Bucket),
 		// The ingest tells the engine of every sample it writes (energyLate).
-		Written: true}
+		Written: true, Measurements: classes}
 	if c := cfg.Energy.Cluster; c != nil {
 		o.Cluster = cluster.Join(ctx, cluster.Options{Broker: cfg.MQTT.Broker, ClientID: cfg.MQTT.ClientID + "-presence",
 			Username: cfg.MQTT.Username, Password: os.Getenv(cfg.MQTT.PasswordEnv), TLS: mqttTLS,

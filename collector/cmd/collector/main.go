@@ -195,7 +195,7 @@ func run(ctx context.Context, cfg *config.Collector, log *slog.Logger, level *sl
 		wg.Go(func() { reportLoop(ctx, cons, cfg, report, log) })
 	}
 	if cfg.Energy != nil {
-		if err := startEnergy(ctx, &wg, cfg, st, m, late, mqttTLS, log); err != nil {
+		if err := startEnergy(ctx, &wg, cfg, st, schema.Classes(), m, late, mqttTLS, log); err != nil {
 			return err
 		}
 	}
