@@ -43,7 +43,7 @@ const (
 // ReservedClasses are the measurements the collector itself writes: no
 // gateway sample may land in one, whatever its class says.
 var ReservedClasses = []string{
-	"boiler_efficiency", "energy", "energy_intensity", "data_quality", "events", "engine_progress",
+	"boiler_efficiency", "energy", "energy_intensity", "data_quality", "events", "engine_progress", "engine_sums", "engine_late",
 }
 
 // parseIngest fills defaults and validates; file locates relative folders.

@@ -1,12 +1,14 @@
 package derived
 
 import (
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/influxdata/influxdb-client-go/v2/api/write"
 
+	"github.com/boilerwatch/boilerwatch/collector/config"
 	"github.com/boilerwatch/boilerwatch/collector/energy"
 )
 
@@ -69,5 +71,16 @@ func TestPoints(t *testing.T) {
 	a, b := lines(Points(&energy.Output{Efficiency: []energy.Result{ok}})), lines(Points(&energy.Output{Efficiency: []energy.Result{ok}}))
 	if a[0] != b[0] {
 		t.Errorf("recomputed window differs:\n%s\n%s", a[0], b[0])
+	}
+}
+
+// TestOwnMeasurementsReserved: no gateway sample can land in a measurement
+// the engine writes (config.ReservedClasses), where it would change
+// restored sums, progress or late markers.
+func TestOwnMeasurementsReserved(t *testing.T) {
+	for _, m := range []string{MeasEfficiency, MeasEnergy, MeasIntensity, MeasQuality, MeasEvents, MeasProgress, MeasSums, MeasLate} {
+		if !slices.Contains(config.ReservedClasses, m) {
+			t.Errorf("%s is not in config.ReservedClasses %v", m, config.ReservedClasses)
+		}
 	}
 }
