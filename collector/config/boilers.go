@@ -24,6 +24,8 @@ type Energy struct {
 	// midnight, e.g. Asia/Shanghai.
 	Timezone string `yaml:"timezone"`
 	// Every is how often (wall clock) the engine looks for closed windows.
+	// On one collector (no energy.cluster) it also looks as soon as the
+	// ingest has written a sample that lets a minute close.
 	Every conf.Duration `yaml:"every"`
 	// Grace is how far (in data time) the newest sample of a boiler or meter
 	// must be past a window's end before the window is closed: it waits for
