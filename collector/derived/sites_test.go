@@ -10,6 +10,7 @@ import (
 	"github.com/influxdata/influxdb-client-go/v2/api"
 
 	"github.com/boilerwatch/boilerwatch/collector/config"
+	"github.com/boilerwatch/boilerwatch/collector/console/consoletest"
 	"github.com/boilerwatch/boilerwatch/collector/energy"
 	"github.com/boilerwatch/boilerwatch/collector/store"
 )
@@ -224,20 +225,13 @@ func TestMayClose(t *testing.T) {
 // minutes by what it was told, as far as reading them would.
 func TestWrittenWatermarks(t *testing.T) {
 	t.Parallel()
-	loc := mustShanghai(t)
-	t0 := time.Date(2026, 3, 2, 0, 0, 0, 0, loc)
-	cfg := exactConfig(t, t0)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	st, w := startStore(t)
+	cfg, st, w, sc, at := writtenScenario(ctx, t)
+	loc := cfg.Location
 	cs := &countingStore{Store: st}
 	r, err := New(Options{Config: cfg, Store: cs, Written: true})
 	if err != nil {
-		t.Fatal(err)
-	}
-	sc := scenario{t0: t0}
-	at := t0.Add(30 * time.Minute)
-	if err := sc.write(ctx, w, t0, upto(at)); err != nil {
 		t.Fatal(err)
 	}
 	mustDrain(ctx, t, r)
@@ -259,6 +253,22 @@ func TestWrittenWatermarks(t *testing.T) {
 			t.Errorf("step %d: %d watermark and %d raw-sample queries, want none and some", step, wm, samples)
 		}
 	}
+}
+
+// writtenScenario is the test scenario's config and a store holding its
+// first 30 minutes, which end at at, for a runner told of what is written
+// (Options.Written).
+func writtenScenario(ctx context.Context, t *testing.T) (cfg *config.Energy, st *store.Store, w *consoletest.Writer, sc scenario, at time.Time) {
+	t.Helper()
+	t0 := time.Date(2026, 3, 2, 0, 0, 0, 0, mustShanghai(t))
+	cfg = exactConfig(t, t0)
+	st, w = startStore(t)
+	sc = scenario{t0: t0}
+	at = t0.Add(30 * time.Minute)
+	if err := sc.write(ctx, w, t0, upto(at)); err != nil {
+		t.Fatal(err)
+	}
+	return cfg, st, w, sc, at
 }
 
 // tell tells r what the ingest would after writing the scenario's samples
@@ -283,13 +293,11 @@ func tell(ctx context.Context, r *Runner, from, to time.Time) {
 // of start none.
 func TestCycleWhenAMinuteCanClose(t *testing.T) {
 	t.Parallel()
-	loc := mustShanghai(t)
-	t0 := time.Date(2026, 3, 2, 0, 0, 0, 0, loc)
-	cfg := exactConfig(t, t0)
-	cfg.Every.Duration = time.Hour
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	st, w := startStore(t)
+	cfg, st, w, sc, at := writtenScenario(ctx, t)
+	loc := cfg.Location
+	cfg.Every.Duration = time.Hour
 	closed := make(chan time.Time, 1000)
 	r, err := New(Options{Config: cfg, Store: st, Written: true, OnEfficiency: func(res *energy.Result) {
 		if res.Period == energy.Minute {
@@ -297,11 +305,6 @@ func TestCycleWhenAMinuteCanClose(t *testing.T) {
 		}
 	}})
 	if err != nil {
-		t.Fatal(err)
-	}
-	sc := scenario{t0: t0}
-	at := t0.Add(30 * time.Minute)
-	if err := sc.write(ctx, w, t0, upto(at)); err != nil {
 		t.Fatal(err)
 	}
 	runCtx, stop := context.WithCancel(ctx)
