@@ -79,7 +79,9 @@ type Options struct {
 	// Measurements are those raw samples are stored in (the ingest's
 	// classes); the engine's raw-sample reads name them, as InfluxDB 1.8
 	// would otherwise go through the engine's own series too, several
-	// times the raw ones (docs/scaling.md). Empty: any measurement.
+	// times the raw ones (docs/scaling.md). Empty: any measurement. A
+	// class no longer configured is no longer read, not even to compute
+	// old minutes again.
 	Measurements []string
 }
 
