@@ -45,8 +45,9 @@ import (
 //   - engine lag: every 5 s, now minus the engine's progress (the end of
 //     its last closed minute, engine_progress) of the probes' sites,
 //     the worst subject but for those of gateways whose link is cut; it
-//     includes the configured 30 s grace and up to a minute of window. Every 5 s, not 15: a minute's last meters close
-//     within seconds of each other, and a sparser sample misses the peak.
+//     includes the configured 30 s grace and up to a minute of window.
+//     Every 5 s, not 15: a minute's last meters close within seconds of
+//     each other, and a sparser sample misses the peak.
 //   - overview and boiler page: GET /api/overview (first page) and
 //     /api/boiler over 30 days, logged in, at half and nine tenths of the
 //     run; the slower of the two.
